@@ -1,0 +1,122 @@
+"""Vision classification task: Fashion-MNIST (or MNIST) images in, class probabilities and names out."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from apps.vision import data as vision_data
+from apps.vision.models import build_cnn
+from shared import data as shared_data
+from shared import plots
+from shared.app import Data, DatasetRecord, Endpoint, Task
+from shared.metrics import classification_report
+from shared.optimizers import build_optimizer
+
+
+class ClassificationTask(Task):
+    app = "vision"
+    name = "classification"
+    monitor = "val_accuracy"
+    monitor_mode = "max"
+
+    # === Inputs ===
+
+    def check_inputs(self, config, data_dir):
+        source = vision_data.resolve_source(config.dataset, data_dir)
+        vision_data.check_source(source)
+        return source
+
+    def build_data(self, config, data_dir):
+        arrays = vision_data.load_arrays(config.dataset, data_dir)
+        train_images, train_labels = arrays["train"]
+        test_images, test_labels = arrays["test"]
+        train_index, validation_index = shared_data.split_indices(len(train_images), config.validation_fraction,
+                                                                  config.seed)
+        if config.max_train_examples:
+            train_index = train_index[: config.max_train_examples]
+            validation_index = validation_index[: max(1, config.max_train_examples // 8)]
+        if config.max_test_examples:
+            test_images, test_labels = test_images[: config.max_test_examples], test_labels[: config.max_test_examples]
+        class_names = vision_data.CLASS_NAMES[config.dataset]
+        to_one_hot = shared_data.one_hot(len(class_names))
+
+        def to_features(images, labels):
+            return tf.cast(images, tf.float32)[..., tf.newaxis], labels
+
+        def examples(index):
+            return tf.data.Dataset.from_tensor_slices((train_images[index], train_labels[index]))
+
+        augmentation = []
+        if config.random_flip:
+            augmentation.append(keras.layers.RandomFlip("horizontal", seed=config.seed))
+        if config.random_translation:
+            augmentation.append(keras.layers.RandomTranslation(config.random_translation, config.random_translation,
+                                                               fill_mode="constant", seed=config.seed))
+        if config.random_erasing:
+            augmentation.append(keras.layers.RandomErasing(factor=0.5, scale=(0.02, 0.15), seed=config.seed))
+
+        def train_batch(features, labels):
+            features, labels = shared_data.augment_with(augmentation)(features, labels) if augmentation else (
+                features, labels)
+            return to_one_hot(features, labels)
+
+        train = shared_data.pipeline(examples(train_index), config.batch_size, shuffle=True, seed=config.seed,
+                                     map_fn=to_features, batch_map_fn=train_batch)
+        validation = shared_data.pipeline(examples(validation_index), config.batch_size * 2, map_fn=to_features,
+                                          batch_map_fn=to_one_hot)
+        source = vision_data.source_uri(config.dataset, data_dir)
+        fingerprints = {
+            split: shared_data.fingerprint_arrays(images, labels)
+            for split, (images, labels) in (("train", arrays["train"]), ("test", (test_images, test_labels)))
+        }
+        records = [
+            DatasetRecord(config.dataset, source, "train", len(train_index), fingerprints["train"]),
+            DatasetRecord(config.dataset, source, "validation", len(validation_index), fingerprints["train"]),
+            DatasetRecord(config.dataset, source, "test", len(test_images), fingerprints["test"]),
+        ]
+        return Data(train=train, validation=validation, test=(test_images, test_labels), records=records,
+                    info={"class_names": class_names, "image_shape": [28, 28], "dataset": config.dataset})
+
+    # === Model ===
+
+    def build_model(self, config, data):
+        model = build_cnn(config, num_classes=len(data.info["class_names"]))
+        steps_per_epoch = int(data.train.cardinality())
+        model.compile(
+            optimizer=build_optimizer(config, steps_per_epoch),
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+            metrics=["accuracy"],
+        )
+        return model
+
+    # === Serving and evaluation ===
+
+    def endpoints(self, model, info):
+        class_names = tf.constant(info["class_names"])
+
+        def serve(images):
+            probabilities = model(tf.cast(images, tf.float32)[..., tf.newaxis], training=False)
+            class_ids = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+            return {"probabilities": probabilities, "class_ids": class_ids,
+                    "class_names": tf.gather(class_names, class_ids)}
+
+        signature = [tf.TensorSpec([None, *info["image_shape"]], tf.uint8, name="images")]
+        return {"serving_default": Endpoint(serve, signature)}
+
+    def example_inputs(self, data):
+        return {"images": data.test[0][:64]}
+
+    def evaluate(self, predict, data, config, batch_size=1024):
+        images, labels = data.test
+        probabilities = np.concatenate(
+            [predict(images=images[start:start + batch_size])["probabilities"]
+             for start in range(0, len(images), batch_size)]
+        )
+        class_names = list(vision_data.CLASS_NAMES[config.dataset])
+        report = classification_report(labels, probabilities, class_names)
+        predictions = probabilities.argmax(-1)
+        shown = np.arange(min(32, len(images)))
+        report.figures["test_samples.png"] = plots.image_grid(
+            images[shown], [f"{class_names[predictions[i]]}\n(true: {class_names[labels[i]]})" for i in shown]
+        )
+        return report

@@ -1,0 +1,79 @@
+"""Fashion-MNIST / MNIST: find the official IDX files (or download with TFDS) and build tf.data pipelines.
+
+Sources, in order: `--data-dir` (the files in it or in `<dir>/<dataset>`),
+`$DLSUITE_DATA_DIR/<dataset>`, Debian's `/usr/share/datasets/<name>`
+(`apt-get install -y dataset-fashion-mnist`), else TFDS (downloads once).
+An explicit `--data-dir` never falls back to a download.
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from apps.vision import idx
+from shared.errors import DataError
+
+CLASS_NAMES = {
+    "fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                      "Ankle boot"],
+    "mnist": [str(digit) for digit in range(10)],
+}
+SYSTEM_DIRS = {"fashion_mnist": "/usr/share/datasets/fashion-mnist", "mnist": "/usr/share/datasets/mnist"}
+TFDS = "tfds"
+
+
+def resolve_source(dataset, data_dir=None):
+    """The folder holding the four IDX files, or "tfds" when none is found and none was named."""
+    if data_dir:
+        root = Path(data_dir)
+        if not root.is_dir():
+            raise DataError(
+                f"Data directory not found. Received: --data-dir {data_dir}. Expected a folder holding the four "
+                f"{dataset} IDX files (train-images-idx3-ubyte[.gz], ...), directly or in {root}/{dataset}. "
+                "Fix the path, or omit --data-dir to use the system copy (apt-get install -y dataset-fashion-mnist)."
+            )
+        for candidate in (root, root / dataset, root / dataset.replace("_", "-")):
+            if idx.has_idx_files(candidate):
+                return candidate
+        raise DataError(
+            f"No {dataset} IDX files in the data directory. Received: --data-dir {data_dir}. Expected "
+            f"train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte "
+            f"(optionally .gz) in {root} or {root / dataset}."
+        )
+    candidates = []
+    if os.environ.get("DLSUITE_DATA_DIR"):
+        candidates.append(Path(os.environ["DLSUITE_DATA_DIR"]) / dataset)
+    candidates.append(Path(SYSTEM_DIRS[dataset]))
+    for candidate in candidates:
+        if idx.has_idx_files(candidate):
+            return candidate
+    return TFDS
+
+
+def check_source(source):
+    """Read and validate every IDX file now, so bad files fail before a run starts (results are cached)."""
+    if source != TFDS:
+        for split in ("train", "test"):
+            idx.load_split(source, split)
+
+
+def load_arrays(dataset, source):
+    """{"train": (images, labels), "test": (images, labels)} as uint8 numpy arrays."""
+    if source == TFDS:
+        return _load_tfds(dataset)
+    return {split: idx.load_split(source, split) for split in ("train", "test")}
+
+
+def _load_tfds(dataset):
+    import tensorflow_datasets as tfds
+
+    arrays = {}
+    for split in ("train", "test"):
+        images, labels = tfds.as_numpy(tfds.load(dataset, split=split, batch_size=-1, as_supervised=True))
+        arrays[split] = (np.asarray(images).reshape(-1, 28, 28).astype(np.uint8), np.asarray(labels).astype(np.uint8))
+    return arrays
+
+
+def source_uri(dataset, source):
+    return f"tfds://{dataset}" if source == TFDS else str(Path(source).resolve())

@@ -1,0 +1,92 @@
+"""Reader for the IDX file format of MNIST and Fashion-MNIST (plain or gzip-compressed).
+
+IDX: 2 zero bytes, a type code (0x08 = uint8), the number of dimensions, then
+one big-endian uint32 per dimension, then the data. No TensorFlow here.
+"""
+
+import functools
+import gzip
+import os
+from pathlib import Path
+
+import numpy as np
+
+from shared.errors import DataError
+
+UINT8 = 0x08
+
+
+def read_idx(path, expected_ndim):
+    """Return the array stored in IDX file `path`; DataError names the file and the fix."""
+    path = Path(path)
+    stat = path.stat()
+    return _read_idx_cached(str(path), stat.st_mtime_ns, stat.st_size, expected_ndim)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_idx_cached(path, _mtime, _size, expected_ndim):
+    fix = "Re-download the official file or reinstall it (apt-get install --reinstall dataset-fashion-mnist)."
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(2)
+        opener = gzip.open if head == b"\x1f\x8b" else open
+        with opener(path, "rb") as handle:
+            raw = handle.read()
+    except (OSError, EOFError, gzip.BadGzipFile) as error:
+        raise DataError(f"Cannot read IDX file {path}: {error}. {fix}") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != UINT8 or raw[3] != expected_ndim:
+        magic = raw[:4].hex() if len(raw) >= 4 else raw.hex()
+        raise DataError(
+            f"{path} is not an IDX file of uint8 with {expected_ndim} dimensions. Received: magic number "
+            f"0x{magic}. Expected 0x000008{expected_ndim:02x}. {fix}"
+        )
+    header_size = 4 + 4 * expected_ndim
+    if len(raw) < header_size:
+        raise DataError(f"{path} is truncated: its header is incomplete ({len(raw)} bytes). {fix}")
+    shape = tuple(int(value) for value in np.frombuffer(raw[4:header_size], dtype=">u4"))
+    expected = header_size + int(np.prod(shape))
+    if len(raw) != expected:
+        raise DataError(
+            f"{path} is truncated or padded: the header declares shape {shape} ({expected} bytes) but the "
+            f"file holds {len(raw)} bytes. {fix}"
+        )
+    return np.frombuffer(raw, dtype=np.uint8, offset=header_size).reshape(shape)
+
+
+SPLIT_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+def find_file(directory, stem):
+    for name in (stem, f"{stem}.gz"):
+        if (Path(directory) / name).is_file():
+            return Path(directory) / name
+    return None
+
+
+def has_idx_files(directory):
+    return all(find_file(directory, stem) for pair in SPLIT_FILES.values() for stem in pair)
+
+
+def load_split(directory, split):
+    """(images uint8 [N, 28, 28], labels uint8 [N]) of `split` from the IDX files in `directory`."""
+    image_stem, label_stem = SPLIT_FILES[split]
+    images = read_idx(find_file(directory, image_stem), 3)
+    labels = read_idx(find_file(directory, label_stem), 1)
+    if len(images) != len(labels):
+        raise DataError(
+            f"{directory}: {split} images and labels disagree ({len(images)} images, {len(labels)} labels)."
+        )
+    if labels.size and labels.max() > 9:
+        raise DataError(f"{directory}: {split} labels hold {labels.max()}; expected classes 0-9.")
+    return images, labels
+
+
+def split_paths(directory):
+    return [find_file(directory, stem) for pair in SPLIT_FILES.values() for stem in pair]
+
+
+def env_data_dir():
+    return os.environ.get("DLSUITE_DATA_DIR")

@@ -1,0 +1,44 @@
+"""The explicit table of apps. No registries, no import side effects.
+
+Each app's `config.py` defines `TASKS: dict[str, shared.config.TaskSpec]` and must
+not import TensorFlow, so `dlsuite list` and `--help` stay fast.
+"""
+
+import importlib
+
+from shared.errors import UsageError
+
+APPS = {
+    "vision": ("apps.vision.config", "Image classification (Fashion-MNIST / MNIST IDX files)."),
+}
+
+
+def app_names():
+    return list(APPS)
+
+
+def tasks_of(app):
+    if app not in APPS:
+        raise UsageError(
+            f"Unknown app. Received: app={app!r}. Expected one of: {', '.join(APPS)}. "
+            "Run `dlsuite list` to see apps and their tasks."
+        )
+    return importlib.import_module(APPS[app][0]).TASKS
+
+
+def task_spec(app, task=None):
+    """Return `(task_name, TaskSpec)`; `task=None` picks the app's first task."""
+    tasks = tasks_of(app)
+    if task is None:
+        task = next(iter(tasks))
+    if task not in tasks:
+        raise UsageError(
+            f"Unknown task for app {app}. Received: --task {task}. Expected one of: {', '.join(tasks)}."
+        )
+    return task, tasks[task]
+
+
+def load_task(spec):
+    """Import the Task class of a TaskSpec (this imports TensorFlow) and instantiate it."""
+    module_name, class_name = spec.task_class.split(":")
+    return getattr(importlib.import_module(module_name), class_name)()

@@ -1,0 +1,114 @@
+"""`dlsuite`: one CLI for every app. This module only parses and dispatches.
+
+TensorFlow is imported by the verbs that need it, never here, so `--help` and
+`list` answer at once.
+"""
+
+import argparse
+import os
+import sys
+
+from shared.errors import UsageError
+
+
+def _build_parser():
+    parser = argparse.ArgumentParser(
+        prog="dlsuite",
+        description="Train, evaluate and export the dlsuite deep-learning apps; every run is tracked in MLflow.",
+    )
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+    verbs.add_parser("list", help="list apps, their tasks and presets")
+
+    train = verbs.add_parser("train", help="train a task, log it to MLflow and export a SavedModel")
+    train.add_argument("app", help="app name (see `dlsuite list`)")
+    train.add_argument("--task", help="task of the app (default: the app's first task)")
+    train.add_argument("--preset", default="default", help="config preset (default: default)")
+    train.add_argument("--config", metavar="FILE.yaml", help="YAML file of config overrides")
+    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override one config value (repeatable)")
+    train.add_argument("--data-dir", help="dataset root (default: $DLSUITE_DATA_DIR, then system locations)")
+    train.add_argument("--seed", type=int, help="random seed (overrides the config's seed)")
+    _add_tracking_arguments(train)
+    train.add_argument("--experiment", help="MLflow experiment (default: dlsuite-<app>)")
+    train.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run from its last checkpoint")
+    train.add_argument("--export-dir", default="exports", help="export root (default: ./exports)")
+    train.add_argument("--summary-json", metavar="FILE", help="also write run id, metrics, export dir and config as JSON")
+
+    evaluate = verbs.add_parser("evaluate", help="evaluate a run's exported SavedModel on its test data")
+    evaluate.add_argument("--run-id", required=True)
+    evaluate.add_argument("--data-dir")
+    _add_tracking_arguments(evaluate)
+
+    export = verbs.add_parser("export", help="export a run's model as a new SavedModel version")
+    export.add_argument("--run-id", required=True)
+    export.add_argument("--out", default="exports", help="export root (default: ./exports)")
+    _add_tracking_arguments(export)
+
+    ui = verbs.add_parser("ui", help="open the MLflow UI on the suite's store")
+    ui.add_argument("--port", type=int, default=5000)
+    ui.add_argument("--host", default="127.0.0.1")
+    _add_tracking_arguments(ui)
+    return parser
+
+
+def _add_tracking_arguments(parser):
+    parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: SQLite store in ./mlruns)")
+
+
+def _list():
+    from pipelines import catalog
+
+    for app, (_module, description) in catalog.APPS.items():
+        print(f"{app}: {description}")
+        for task, spec in catalog.tasks_of(app).items():
+            print(f"  --task {task:<16} {spec.description}  [presets: {', '.join(spec.presets)}]")
+
+
+def run(argv=None):
+    args = _build_parser().parse_args(argv)
+    if args.verb == "list":
+        _list()
+        return 0
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.verb == "train":
+        from pipelines.train import train
+
+        summary = train(
+            app=args.app, task=args.task, preset=args.preset, config_file=args.config,
+            overrides=args.overrides, data_dir=args.data_dir, seed=args.seed,
+            tracking_uri=args.tracking_uri, experiment=args.experiment, resume=args.resume,
+            export_root=args.export_dir, summary_json=args.summary_json,
+        )
+        print(f"run id:     {summary['run_id']}")
+        print("test metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in summary["metrics"].items()))
+        print(f"export dir: {summary['export_dir']}")
+    elif args.verb == "evaluate":
+        from pipelines.evaluate import evaluate
+
+        metrics = evaluate(run_id=args.run_id, data_dir=args.data_dir, tracking_uri=args.tracking_uri)
+        print("metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+    elif args.verb == "export":
+        from pipelines.export import export
+
+        print(f"export dir: {export(run_id=args.run_id, export_root=args.out, tracking_uri=args.tracking_uri)}")
+    elif args.verb == "ui":
+        from pipelines.ui import ui
+
+        return ui(port=args.port, host=args.host, tracking_uri=args.tracking_uri)
+    return 0
+
+
+def main(argv=None):
+    try:
+        return run(argv)
+    except UsageError as error:
+        print(f"dlsuite: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("dlsuite: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

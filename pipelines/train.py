@@ -1,0 +1,131 @@
+"""`dlsuite train`: resolve the config, open an MLflow run, train, evaluate, export, verify."""
+
+import json
+from pathlib import Path
+
+from pipelines import catalog
+from shared import config as config_lib
+from shared import tracking
+from shared.errors import UsageError
+
+
+def resolve_config(spec, preset, config_file=None, overrides=(), seed=None):
+    config = spec.preset(preset)
+    if config_file:
+        config = config_lib.apply_overrides(config, config_lib.load_yaml_overrides(config_file),
+                                            f"from --config {config_file}")
+    pairs = config_lib.parse_set_pairs(overrides)
+    if pairs:
+        config = config_lib.apply_overrides(config, pairs, "from --set")
+    if seed is not None:
+        config = config_lib.apply_overrides(config, {"seed": seed}, "from --seed")
+    return config
+
+
+def _resume_target(app, run_id):
+    """App, task, preset and config of the run to resume, read from its config.yaml."""
+    import yaml
+
+    run = tracking.get_run(run_id)
+    if run.data.tags.get("dlsuite.app") != app:
+        raise UsageError(
+            f"Run {run_id} belongs to app {run.data.tags.get('dlsuite.app')!r}. Received: app={app!r}. "
+            f"Fix: dlsuite train {run.data.tags.get('dlsuite.app')} --resume {run_id}."
+        )
+    if run.info.status == "FINISHED":
+        raise UsageError(f"Run {run_id} already FINISHED; nothing to resume. Start a new run instead.")
+    saved = yaml.safe_load(tracking.load_artifact_text(run_id, "config.yaml"))
+    task_name, spec = catalog.task_spec(app, saved["task"])
+    config = config_lib.from_dict(spec.config_class, saved["config"], f"config.yaml of run {run_id}")
+    return task_name, spec, saved["preset"], config, run
+
+
+def train(app, task=None, preset="default", config_file=None, overrides=(), data_dir=None, seed=None,
+          tracking_uri=None, experiment=None, resume=None, export_root="exports", summary_json=None):
+    # Everything that can be wrong with the request is checked before a run is opened.
+    uri = tracking.setup(tracking_uri)
+    if resume:
+        task_name, spec, preset, config, previous = _resume_target(app, resume)
+        data_dir = data_dir or previous.data.tags.get("dlsuite.data_dir") or None
+        experiment_name = None
+    else:
+        task_name, spec = catalog.task_spec(app, task)
+        config = resolve_config(spec, preset, config_file, overrides, seed)
+        experiment_name = experiment or f"dlsuite-{app}"
+    runner = catalog.load_task(spec)
+    data_dir = runner.check_inputs(config, data_dir)
+
+    tags = {"dlsuite.app": app, "dlsuite.task": task_name, "dlsuite.preset": preset,
+            "dlsuite.data_dir": str(data_dir or ""), **tracking.environment_tags()}
+    with tracking.tracked_run(experiment_name, uri, run_id=resume,
+                              run_name=None if resume else f"{app}-{task_name}-{preset}", tags=tags) as run:
+        run_id = run.info.run_id
+        return _run(app, task_name, preset, config, runner, data_dir, uri, run_id, bool(resume),
+                    export_root, summary_json)
+
+
+def _run(app, task_name, preset, config, runner, data_dir, uri, run_id, resumed, export_root, summary_json):
+    import keras
+    import mlflow
+
+    from shared import export, plots
+
+    print(f"dlsuite: run {run_id} ({app}/{task_name}, preset {preset}){' resumed' if resumed else ''}", flush=True)
+    if not resumed:
+        mlflow.log_params(tracking.flatten("", config_lib.to_dict(config)))
+        tracking.log_text(config_lib.dump_yaml(app, task_name, preset, config), "config.yaml")
+    keras.utils.set_random_seed(config.seed)
+
+    data = runner.build_data(config, data_dir)
+    if not resumed:
+        tracking.log_dataset_records(data.records)
+        tracking.log_json(data.info, "data_info.json")
+    model = runner.build_model(config, data)
+    summary_lines = []
+    model.summary(print_fn=lambda line, *args, **kwargs: summary_lines.append(line))
+    tracking.log_text("\n".join(summary_lines), "model_summary.txt")
+
+    checkpoints = tracking.checkpoint_dir(uri, run_id)
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    from shared.callbacks import MlflowMetricsLogger
+
+    runner.fit(model, data, config, [MlflowMetricsLogger(run_id, step_key=runner.step_key)], checkpoints)
+
+    history = tracking.metric_history(run_id)
+    figure = plots.learning_curves({key: values for key, values in history.items()})
+    tracking._warn_on_failure("learning curves", mlflow.log_figure, figure, "learning_curves.png")
+
+    endpoints = runner.endpoints(model, data.info)
+    report = runner.evaluate(export.serve_in_memory(endpoints["serving_default"]), data, config)
+    tracking.log_report(report)
+    model_uri = _log_keras_model(runner, model, data)
+
+    export_dir = export.next_version_dir(export_root, f"{app}-{task_name}").resolve()
+    export.write_saved_model(model, endpoints, export_dir)
+    examples = runner.example_inputs(data)
+    expected = export.serve_in_memory(endpoints["serving_default"])(**examples)
+    differences = export.verify_in_fresh_process(export_dir, examples, expected)
+    mlflow.set_tags({"dlsuite.export_dir": str(export_dir), "dlsuite.keras_model_uri": model_uri or ""})
+    mlflow.log_metric("export_max_abs_difference", max(differences.values(), default=0.0))
+
+    summary = {"run_id": run_id, "metrics": report.metrics, "export_dir": str(export_dir),
+               "config": config_lib.to_dict(config), "app": app, "task": task_name, "preset": preset}
+    if summary_json:
+        Path(summary_json).write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _log_keras_model(runner, model, data):
+    import mlflow
+    from mlflow.models import infer_signature
+
+    try:
+        example = runner.model_example(data)
+        signature = infer_signature(example, model.predict(example, verbose=0))
+        info = mlflow.keras.log_model(model, name="model", signature=signature)
+        return info.model_uri
+    except Exception as error:  # noqa: BLE001 - the export below is the serving artifact of record
+        import warnings
+
+        warnings.warn(f"Logging the Keras model to MLflow failed; the run goes on: {error}")
+        return None

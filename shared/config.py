@@ -1,0 +1,247 @@
+"""Typed, validated configs.
+
+Every task has one frozen dataclass config. Presets are small functions that
+return the default with only the differences changed. A run's config is
+resolved in this order: preset -> YAML override file -> `--set key=value`
+pairs -> `--seed`. The resolved config is saved with every run as
+`config.yaml` so the run can be reproduced or resumed.
+
+This module must not import TensorFlow: `dlsuite list` and `--help` use it.
+"""
+
+import dataclasses
+import difflib
+import types
+import typing
+from pathlib import Path
+
+import yaml
+
+from shared.errors import ConfigError
+from shared.optimizers import OPTIMIZERS
+
+
+# === Validation helpers (used in each config's __post_init__) ===
+
+
+def check_range(name, value, low=None, high=None, *, low_inclusive=True, high_inclusive=True):
+    """Raise ConfigError unless `low <= value <= high` (bounds optional)."""
+    if value is None:
+        return
+    too_low = low is not None and (value < low if low_inclusive else value <= low)
+    too_high = high is not None and (value > high if high_inclusive else value >= high)
+    if too_low or too_high:
+        left = "[" if low_inclusive else "("
+        right = "]" if high_inclusive else ")"
+        interval = f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}{right}"
+        raise ConfigError(
+            f"Invalid value for config key {name}. Received: {name}={value!r}. "
+            f"Expected a number in {interval}. Fix it with --set {name}=<value in range>."
+        )
+
+
+def check_choice(name, value, choices):
+    """Raise ConfigError unless `value` is one of `choices`."""
+    if value not in choices:
+        raise ConfigError(
+            f"Invalid value for config key {name}. Received: {name}={value!r}. "
+            f"Expected one of: {', '.join(map(str, choices))}."
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class BaseConfig:
+    """Fields every task has."""
+
+    seed: int = 42
+
+    def __post_init__(self):
+        check_range("seed", self.seed, 0, 2**31 - 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class SupervisedConfig(BaseConfig):
+    """Fields every `model.fit()` task has."""
+
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    learning_rate_schedule: str = "constant"
+    warmup_epochs: int = 0
+    early_stopping_patience: int = 5
+    reduce_lr_patience: int = 0
+    max_train_examples: typing.Optional[int] = None
+    max_test_examples: typing.Optional[int] = None
+    validation_fraction: float = 0.1
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_range("epochs", self.epochs, 1)
+        check_range("batch_size", self.batch_size, 1)
+        check_choice("optimizer", self.optimizer, sorted(OPTIMIZERS))
+        check_range("learning_rate", self.learning_rate, 0, low_inclusive=False)
+        check_range("weight_decay", self.weight_decay, 0)
+        check_choice("learning_rate_schedule", self.learning_rate_schedule, ["constant", "cosine"])
+        check_range("warmup_epochs", self.warmup_epochs, 0, self.epochs - 1)
+        check_range("early_stopping_patience", self.early_stopping_patience, 0)
+        check_range("reduce_lr_patience", self.reduce_lr_patience, 0)
+        check_range("max_train_examples", self.max_train_examples, 1)
+        check_range("max_test_examples", self.max_test_examples, 1)
+        check_range("validation_fraction", self.validation_fraction, 0, 1, high_inclusive=False)
+
+
+# === Resolving a config from a preset and overrides ===
+
+
+def field_names(config_class):
+    return [field.name for field in dataclasses.fields(config_class)]
+
+
+def _unknown_key_error(config_class, key, where):
+    names = field_names(config_class)
+    close = difflib.get_close_matches(key, names, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return ConfigError(
+        f"Unknown config key {key!r} ({where}). Received: {key}. "
+        f"Expected one of: {', '.join(names)}.{hint}"
+    )
+
+
+def _coerce(config_class, key, value, where):
+    """Convert `value` (a YAML value or a `--set` string) to the field's type."""
+    hints = typing.get_type_hints(config_class)
+    target = hints[key]
+    origin = typing.get_origin(target)
+    optional = origin in (typing.Union, types.UnionType) and type(None) in typing.get_args(target)
+    if optional:
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
+            return None
+        target = next(arg for arg in typing.get_args(target) if arg is not type(None))
+        origin = typing.get_origin(target)
+    try:
+        if origin is tuple:
+            (item_type, *_rest) = typing.get_args(target)
+            if isinstance(value, str):
+                value = [part for part in value.strip("()[] ").split(",") if part.strip()]
+            return tuple(_scalar(item_type, item) for item in value)
+        return _scalar(target, value)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"Invalid value for config key {key} ({where}). Received: {key}={value!r}. "
+            f"Expected a value of type {getattr(target, '__name__', target)}."
+        ) from None
+
+
+def _scalar(target, value):
+    if target is bool:
+        if isinstance(value, bool):
+            return value
+        lowered = str(value).strip().lower()
+        if lowered in ("true", "1", "yes", "on"):
+            return True
+        if lowered in ("false", "0", "no", "off"):
+            return False
+        raise ValueError(value)
+    if target is int:
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError(value)
+        return int(str(value).strip()) if isinstance(value, str) else int(value)
+    if target is float:
+        if isinstance(value, bool):
+            raise ValueError(value)
+        return float(value)
+    if target is str:
+        return str(value)
+    raise TypeError(f"unsupported config field type {target}")
+
+
+def parse_set_pairs(pairs):
+    """`["a=1", "b=x"]` -> `{"a": "1", "b": "x"}`."""
+    result = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(
+                f"Invalid --set argument. Received: {pair!r}. Expected the form key=value, "
+                "for example --set epochs=3."
+            )
+        result[key.strip()] = value.strip()
+    return result
+
+
+def load_yaml_overrides(path):
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(
+            f"Config file not found. Received: --config {path}. Expected a YAML file of "
+            "key: value pairs; check the path."
+        )
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"Config file {path} is not valid YAML: {error}") from None
+    if isinstance(data, dict) and isinstance(data.get("config"), dict):
+        data = data["config"]  # a config.yaml saved with a run
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"Config file {path} must hold a mapping of key: value pairs. "
+            f"Received: a {type(data).__name__}."
+        )
+    return data
+
+
+def apply_overrides(config, overrides, where):
+    """Return a copy of `config` with `overrides` (a dict) applied, validated."""
+    config_class = type(config)
+    names = set(field_names(config_class))
+    changes = {}
+    for key, value in overrides.items():
+        if key not in names:
+            raise _unknown_key_error(config_class, key, where)
+        changes[key] = _coerce(config_class, key, value, where)
+    return dataclasses.replace(config, **changes)
+
+
+def to_dict(config):
+    return {
+        key: (list(value) if isinstance(value, tuple) else value)
+        for key, value in dataclasses.asdict(config).items()
+    }
+
+
+def from_dict(config_class, values, where="saved config"):
+    """Rebuild a config from `to_dict` output, ignoring nothing: unknown keys are errors."""
+    return apply_overrides(config_class(), values, where)
+
+
+def dump_yaml(app, task, preset, config):
+    return yaml.safe_dump(
+        {"app": app, "task": task, "preset": preset, "config": to_dict(config)}, sort_keys=False
+    )
+
+
+# === The catalog entry of a task (what `dlsuite list` shows) ===
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSpec:
+    """What the CLI knows about a task without importing TensorFlow.
+
+    `task_class` is "module:Class" of the `shared.app.Task` subclass that runs it;
+    `presets` maps preset names to functions returning a config instance.
+    """
+
+    description: str
+    config_class: type
+    presets: dict
+    task_class: str
+
+    def preset(self, name):
+        if name not in self.presets:
+            raise ConfigError(
+                f"Unknown preset. Received: --preset {name}. "
+                f"Expected one of: {', '.join(self.presets)}."
+            )
+        return self.presets[name]()

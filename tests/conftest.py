@@ -1,0 +1,62 @@
+"""Fixtures shared by every test: an isolated MLflow store, the data root, the CLI in a subprocess."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+# ../shared/datasets beside the repo unless DLSUITE_DATA_DIR says otherwise.
+DATA_ROOT = Path(os.environ.get("DLSUITE_DATA_DIR", REPO.parent / "shared" / "datasets"))
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--run-large", action="store_true", help="also run tests marked large")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--run-large"):
+        return
+    skip = pytest.mark.skip(reason="large test: run with --run-large")
+    for item in items:
+        if "large" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def tracking_uri(tmp_path, monkeypatch):
+    """A fresh SQLite MLflow store in tmp_path; also the default for in-process calls."""
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    (tmp_path / "mlruns").mkdir()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    return uri
+
+
+@pytest.fixture
+def data_root():
+    if not DATA_ROOT.is_dir():
+        pytest.fail(f"Test datasets not found at {DATA_ROOT}: set DLSUITE_DATA_DIR to the shared/datasets folder.")
+    return DATA_ROOT
+
+
+def run_cli(*args, cwd=None, env=None, timeout=600):
+    """Run `python -m pipelines.cli ARGS` in a subprocess; return the CompletedProcess (text)."""
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), full_env.get("PYTHONPATH")]))
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", *map(str, args)], cwd=cwd or REPO, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def runs_in(tracking_uri):
+    """All runs of a store, newest first."""
+    import mlflow
+
+    client = mlflow.tracking.MlflowClient(tracking_uri)
+    experiments = [experiment.experiment_id for experiment in client.search_experiments()]
+    return client.search_runs(experiments, order_by=["attributes.start_time DESC"]) if experiments else []
