@@ -162,9 +162,10 @@ def log_dataset_records(records):
             if source.startswith("http"):
                 dataset_source = HTTPDatasetSource(source)
             else:
-                from mlflow.data.artifact_dataset_sources import LocalArtifactDatasetSource
+                from mlflow.data.dataset_source_registry import get_registered_sources
 
-                dataset_source = LocalArtifactDatasetSource(source)
+                local = next(s for s in get_registered_sources() if s.__name__ == "LocalArtifactDatasetSource")
+                dataset_source = local(source)
             dataset = MetaDataset(source=dataset_source, name=f"{record.name}-{record.split}",
                                   digest=record.fingerprint[:32])
             mlflow.log_input(dataset, context=record.split,
