@@ -10,6 +10,8 @@ from shared.errors import UsageError
 
 APPS = {
     "vision": ("apps.vision.config", "Image classification (Fashion-MNIST / MNIST IDX files)."),
+    "gaming_rl": ("apps.gaming_rl.config", "Reinforcement learning: DQN and PPO agents on Gymnasium games."),
+    "speech": ("apps.speech.config", "Spoken digits and digit strings (FSDD WAV files, 8 kHz; CNN/CRNN, CTC)."),
 }
 
 

@@ -1,0 +1,176 @@
+"""Speech configs and presets. No TensorFlow here: `dlsuite list` reads this module.
+
+Both tasks share the audio front end (8 kHz waveform -> trimmed, peak-normalized,
+fixed-length window -> log-mel spectrogram) and the data split; each adds its model.
+"""
+
+import dataclasses
+import typing
+
+from shared.config import SupervisedConfig, TaskSpec, check_choice, check_range
+from shared.errors import ConfigError
+from shared.optimizers import ACTIVATIONS
+
+SAMPLE_RATE = 8000
+SPLITS = ("standard", "speaker")
+SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
+MODELS = ("cnn", "crnn")
+CELLS = ("gru", "lstm")
+
+
+@dataclasses.dataclass(frozen=True)
+class SpeechConfig(SupervisedConfig):
+    """Fields both speech tasks have: the split, the front end, augmentation and regularization."""
+
+    # Data: "standard" = FSDD's own split (takes 0-4 are test); "speaker" = one speaker held out.
+    split: str = "standard"
+    held_out_speaker: str = "theo"
+    # Front end (one implementation for tf.data and serving: apps/speech/features.py).
+    clip_seconds: float = 1.0
+    frame_length: int = 200  # 25 ms at 8 kHz
+    frame_step: int = 80  # 10 ms
+    num_mel_bins: int = 40
+    silence_threshold: float = 0.01  # fraction of the peak below which leading/trailing samples are trimmed
+    # Training-only augmentation on the cached log-mel features.
+    time_shift_frames: int = 10
+    time_masks: int = 2
+    time_mask_frames: int = 8
+    frequency_masks: int = 2
+    frequency_mask_bins: int = 6
+    noise_snr_db: typing.Tuple[float, ...] = (10.0, 40.0)  # white noise at a random SNR in this range
+    # Model.
+    filters: typing.Tuple[int, ...] = (32, 64, 128)
+    rnn_cell: str = "gru"
+    rnn_units: int = 64
+    activation: str = "relu"
+    dropout_rate: float = 0.3
+    conv_dropout_rate: float = 0.1
+    l2: float = 1e-4
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_choice("split", self.split, SPLITS)
+        check_choice("held_out_speaker", self.held_out_speaker, SPEAKERS)
+        check_range("clip_seconds", self.clip_seconds, 0.1, 30)
+        check_range("frame_length", self.frame_length, 16, 4096)
+        check_range("frame_step", self.frame_step, 1, self.frame_length)
+        check_range("num_mel_bins", self.num_mel_bins, 4, 128)
+        check_range("silence_threshold", self.silence_threshold, 0, 1, high_inclusive=False)
+        for name in ("time_shift_frames", "time_masks", "time_mask_frames", "frequency_masks"):
+            check_range(name, getattr(self, name), 0)
+        check_range("frequency_mask_bins", self.frequency_mask_bins, 0, self.num_mel_bins - 1)
+        if len(self.noise_snr_db) not in (0, 2) or (self.noise_snr_db and self.noise_snr_db[0] > self.noise_snr_db[1]):
+            raise ConfigError(
+                f"Invalid value for config key noise_snr_db. Received: noise_snr_db={self.noise_snr_db!r}. "
+                "Expected two numbers low,high with low <= high (e.g. --set noise_snr_db=10,40), "
+                "or an empty value for no noise."
+            )
+        if not self.filters or any(width < 1 for width in self.filters):
+            raise ConfigError(
+                f"Invalid value for config key filters. Received: filters={self.filters!r}. "
+                "Expected one or more positive integers, e.g. --set filters=32,64,128."
+            )
+        check_choice("rnn_cell", self.rnn_cell, CELLS)
+        check_range("rnn_units", self.rnn_units, 1)
+        check_choice("activation", self.activation, ACTIVATIONS)
+        check_range("dropout_rate", self.dropout_rate, 0, 1, high_inclusive=False)
+        check_range("conv_dropout_rate", self.conv_dropout_rate, 0, 1, high_inclusive=False)
+        check_range("l2", self.l2, 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class DigitsConfig(SpeechConfig):
+    """Spoken-digit classification: one clip in, one of ten digits out."""
+
+    model: str = "cnn"
+    dense_units: int = 128
+    label_smoothing: float = 0.1
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_choice("model", self.model, MODELS)
+        check_range("dense_units", self.dense_units, 1)
+        check_range("label_smoothing", self.label_smoothing, 0, 1, high_inclusive=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class DigitStringsConfig(SpeechConfig):
+    """Digit strings: utterances of several digits, a CRNN trained with CTC."""
+
+    num_train_utterances: int = 3000
+    num_validation_utterances: int = 300
+    num_test_utterances: int = 500
+    min_digits: int = 1
+    max_digits: int = 7
+    gap_seconds: typing.Tuple[float, ...] = (0.05, 0.3)
+    utterance_noise: float = 0.01  # max noise standard deviation, as a fraction of the utterance's peak
+    rnn_layers: int = 2
+    beam_width: int = 16
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name in ("num_train_utterances", "num_validation_utterances", "num_test_utterances", "min_digits"):
+            check_range(name, getattr(self, name), 1)
+        check_range("max_digits", self.max_digits, self.min_digits, 20)
+        if len(self.gap_seconds) != 2 or not 0 <= self.gap_seconds[0] <= self.gap_seconds[1]:
+            raise ConfigError(
+                f"Invalid value for config key gap_seconds. Received: gap_seconds={self.gap_seconds!r}. "
+                "Expected two numbers low,high with 0 <= low <= high, e.g. --set gap_seconds=0.05,0.3."
+            )
+        check_range("utterance_noise", self.utterance_noise, 0, 0.5)
+        check_range("rnn_layers", self.rnn_layers, 1, 4)
+        check_range("beam_width", self.beam_width, 1, 1000)
+
+
+# === Presets ===
+
+
+def digits_default():
+    """All of FSDD's training takes; the benchmark preset (benchmarks/speech_digits.py)."""
+    return DigitsConfig(
+        epochs=40, batch_size=64, optimizer="adamw", learning_rate=3e-3, weight_decay=1e-4,
+        learning_rate_schedule="cosine", warmup_epochs=1, early_stopping_patience=10,
+    )
+
+
+def digits_smoke():
+    """A small slice, one epoch, a tiny CNN: seconds. For CI and trying the pipeline."""
+    return dataclasses.replace(
+        digits_default(), epochs=1, max_train_examples=256, max_test_examples=100, filters=(8, 16),
+        dense_units=16, warmup_epochs=0,
+    )
+
+
+def strings_default():
+    """3,000 synthetic training utterances; the benchmark preset (benchmarks/speech_ctc.py)."""
+    return DigitStringsConfig(
+        epochs=40, batch_size=32, optimizer="adamw", learning_rate=2e-3, weight_decay=1e-4,
+        learning_rate_schedule="cosine", warmup_epochs=1, early_stopping_patience=8, clip_seconds=5.0,
+        frame_step=128, frame_length=256, filters=(32, 64), rnn_units=96, time_shift_frames=0, time_masks=4,
+        time_mask_frames=6, dropout_rate=0.2,
+    )
+
+
+def strings_smoke():
+    """A few utterances, one epoch, a tiny CRNN. For CI and trying the pipeline."""
+    return dataclasses.replace(
+        strings_default(), epochs=1, num_train_utterances=64, num_validation_utterances=16,
+        num_test_utterances=16, max_digits=3, clip_seconds=2.5, filters=(8,), rnn_units=8, rnn_layers=1,
+        beam_width=4, warmup_epochs=0,
+    )
+
+
+TASKS = {
+    "digits": TaskSpec(
+        description="FSDD spoken digits, 10 classes (CNN or CRNN on log-mel); serves 8 kHz waveforms or WAV bytes.",
+        config_class=DigitsConfig,
+        presets={"default": digits_default, "smoke": digits_smoke},
+        task_class="apps.speech.digits:DigitsTask",
+    ),
+    "digit_strings": TaskSpec(
+        description="Spoken digit strings (1-7 digits) with a CRNN and CTC; serves waveforms or WAV bytes.",
+        config_class=DigitStringsConfig,
+        presets={"default": strings_default, "smoke": strings_smoke},
+        task_class="apps.speech.digit_strings:DigitStringsTask",
+    ),
+}
