@@ -69,6 +69,7 @@ class Report:
     metrics: dict
     figures: dict = dataclasses.field(default_factory=dict)  # name.png -> matplotlib Figure
     tables: dict = dataclasses.field(default_factory=dict)  # name.json -> {column: [values]}
+    files: dict = dataclasses.field(default_factory=dict)  # name.ext -> bytes (e.g. an episode GIF)
 
 
 class Task:

@@ -176,7 +176,7 @@ def log_dataset_records(records):
 
 
 def log_report(report):
-    """Metrics, figures (PNG) and tables (JSON, the MLflow table format) of a `shared.app.Report`."""
+    """Metrics, figures (PNG), tables (JSON, the MLflow table format) and files (bytes) of a `shared.app.Report`."""
     import matplotlib.pyplot as plt
 
     mlflow.log_metrics(report.metrics)
@@ -185,6 +185,17 @@ def log_report(report):
         plt.close(figure)
     for name, table in report.tables.items():
         _warn_on_failure(f"table {name}", mlflow.log_table, table, name)
+    for name, content in getattr(report, "files", {}).items():
+        _warn_on_failure(f"file {name}", log_bytes, content, name)
+
+
+def log_bytes(content, name):
+    """Log `content` (bytes) as the artifact `name` (a path such as "episode.gif" or "media/episode.gif")."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(name).name
+        path.write_bytes(content)
+        folder = str(Path(name).parent)
+        mlflow.log_artifact(str(path), artifact_path=None if folder == "." else folder)
 
 
 def metric_history(run_id):

@@ -1,0 +1,1 @@
+"""Gaming RL: DQN and PPO agents in Keras on Gymnasium games."""

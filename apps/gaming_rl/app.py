@@ -1,0 +1,125 @@
+"""Gaming RL tasks: a DQN or PPO agent on a Gymnasium game, trained in its own loop on the suite's contract.
+
+`build_data` has no dataset to load: it describes the environment (what serving
+needs) and samples a few real observations for the export check. `fit` runs
+`apps.gaming_rl.loop.train`, which drives the pipeline's callbacks, checkpoints into
+`checkpoint_dir` after every evaluation and restores from it (`--resume`).
+`evaluate` plays greedy test episodes with `predict`, the in-memory endpoint during
+training and the reloaded SavedModel in `dlsuite evaluate`.
+"""
+
+import hashlib
+import json
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from apps.gaming_rl import envs, loop, plots
+from apps.gaming_rl.agents.dqn import DQNAgent
+from apps.gaming_rl.agents.ppo import PPOAgent
+from apps.gaming_rl.models import build_actor_critic, build_q_network
+from shared.app import Data, DatasetRecord, Endpoint, Report, Task
+from shared.callbacks import ThresholdStopping
+
+
+class RLTask(Task):
+    app = "gaming_rl"
+    monitor = "eval_return_mean"
+    monitor_mode = "max"
+    step_key = "env_steps"
+    agent_class = None
+
+    # === Inputs ===
+
+    def check_inputs(self, config, data_dir):
+        envs.check_env_id(config.env_id)
+        return None  # environments need no data directory
+
+    def build_data(self, config, data_dir):
+        info = {**envs.describe(config.env_id, config.max_episode_steps), "algorithm": self.algorithm}
+        fingerprint = hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()
+        record = DatasetRecord(config.env_id, f"gymnasium://{config.env_id}", "environment", 0, fingerprint)
+        observations = envs.sample_observations(config.env_id, 64, config.seed + envs.TEST_SEED_OFFSET,
+                                                config.max_episode_steps)
+        return Data(test=observations, records=[record], info=info)
+
+    # === Training ===
+
+    def callbacks(self, config):
+        """"Solved" (the evaluation return held at the threshold) and the NaN guard."""
+        callbacks = [keras.callbacks.TerminateOnNaN()]
+        if config.solved_threshold is not None:
+            callbacks.append(ThresholdStopping(self.monitor, config.solved_threshold, config.solved_patience))
+        return callbacks
+
+    def fit(self, model, data, config, callbacks, checkpoint_dir):
+        agent = self.agent_class(model, config, data.info)
+        loop.train(agent, model, config, [*self.callbacks(config), *callbacks], checkpoint_dir)
+
+    # === Serving and evaluation ===
+
+    def example_inputs(self, data):
+        return {"observations": data.test[:16]}
+
+    def model_example(self, data):
+        return data.test[:4]
+
+    def evaluate(self, predict, data, config):
+        def act(observations):
+            return predict(observations=np.asarray(observations, np.float32))["actions"]
+
+        returns, lengths = envs.play_episodes(act, config.env_id, config.test_episodes,
+                                              config.seed + envs.TEST_SEED_OFFSET, config.max_episode_steps)
+        report = Report(metrics={"test_return_mean": float(returns.mean()), "test_return_std": float(returns.std()),
+                                 "test_return_min": float(returns.min()),
+                                 "test_episode_length_mean": float(lengths.mean())})
+        figure = plots.return_curve_of_active_run(config.solved_threshold)
+        if figure is not None:
+            report.figures["return_curve.png"] = figure
+        if config.gif_max_frames:
+            try:
+                report.files["episode.gif"] = envs.episode_gif(act, config.env_id, config.seed + envs.TEST_SEED_OFFSET,
+                                                               config.max_episode_steps, config.gif_max_frames)
+            except Exception as error:  # noqa: BLE001 - a missing renderer must not fail the run
+                import warnings
+
+                warnings.warn(f"Rendering the episode GIF failed; the run goes on: {error}")
+        return report
+
+
+class DQNTask(RLTask):
+    algorithm = "dqn"
+    agent_class = DQNAgent
+
+    def build_model(self, config, data):
+        return build_q_network(data.info["obs_dim"], data.info["num_actions"], config.hidden_units,
+                               config.activation, dueling=config.dueling)
+
+    def endpoints(self, model, info):
+        def serve(observations):
+            action_values = model(observations, training=False)
+            return {"actions": tf.argmax(action_values, axis=-1, output_type=tf.int32),
+                    "action_values": action_values}
+
+        return {"serving_default": Endpoint(serve, [tf.TensorSpec([None, info["obs_dim"]], tf.float32,
+                                                                  name="observations")])}
+
+
+class PPOTask(RLTask):
+    algorithm = "ppo"
+    agent_class = PPOAgent
+
+    def build_model(self, config, data):
+        return build_actor_critic(data.info["obs_dim"], data.info["num_actions"], config.hidden_units,
+                                  config.activation)
+
+    def endpoints(self, model, info):
+        def serve(observations):
+            outputs = model(observations, training=False)
+            probabilities = tf.nn.softmax(outputs["logits"])
+            return {"actions": tf.argmax(probabilities, axis=-1, output_type=tf.int32),
+                    "action_probabilities": probabilities, "state_values": outputs["value"][:, 0]}
+
+        return {"serving_default": Endpoint(serve, [tf.TensorSpec([None, info["obs_dim"]], tf.float32,
+                                                                  name="observations")])}
