@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from apps.gaming_rl import checkpoints, envs, loop
+from apps.gaming_rl.numpy_policy import ACTIVATIONS, NumpyQNetwork
 from shared.optimizers import get_optimizer
 
 
@@ -66,8 +67,10 @@ class DQNAgent:
         self.pending = collections.deque()  # (observation, action, reward) not yet long enough for n steps
         self.episode_return, self.episode_length = 0.0, 0
         signature = [tf.TensorSpec([None, info["obs_dim"]], tf.float32)]
-        self._q_values = tf.function(lambda observations: model(observations, training=False),
-                                     input_signature=signature)
+        self._q_values = tf.function(self._q_values_eager, input_signature=signature)
+        self.acting_network = None  # numpy copy of the Q-network for one-observation steps, when it can be made
+        if config.activation in ACTIVATIONS:
+            self.acting_network = NumpyQNetwork(model, len(config.hidden_units), config.activation, config.dueling)
         self._train_round = tf.function(self._train_round_eager, reduce_retracing=True)
         self.huber = keras.losses.Huber(delta=1.0, reduction="none")
 
@@ -78,8 +81,16 @@ class DQNAgent:
         fraction = min(1.0, self.env_steps / decay_steps) if decay_steps else 1.0
         return self.config.initial_epsilon + fraction * (self.config.final_epsilon - self.config.initial_epsilon)
 
+    def _q_values_eager(self, observations):
+        return self.model(observations, training=False)
+
     def greedy_actions(self, observations):
         return np.argmax(self._q_values(np.asarray(observations, np.float32)).numpy(), axis=-1)
+
+    def _act_greedy_once(self, observation):
+        if self.acting_network is None:
+            return self.greedy_actions(observation[None])[0]
+        return np.argmax(self.acting_network(observation[None])[0])
 
     def train_until(self, env_steps, on_update):
         config = self.config
@@ -89,7 +100,7 @@ class DQNAgent:
             if self.rng.random() < epsilon:
                 action = int(self.rng.integers(self.num_actions))
             else:
-                action = int(self.greedy_actions(self.observation[None])[0])
+                action = int(self._act_greedy_once(self.observation))
             next_observation, reward, terminated, truncated, _ = self.env.step(action)
             self.env_steps += 1
             self.episode_return += float(reward)
@@ -105,6 +116,8 @@ class DQNAgent:
                     and self.buffer.size >= config.batch_size):
                 batches = self.buffer.sample(self.rng, config.gradient_steps, config.batch_size)
                 losses.append(float(self._train_round(*batches)))
+                if self.acting_network is not None:
+                    self.acting_network.refresh()
                 if on_update(losses[-1]):
                     break
             if self.env_steps % config.target_update_interval == 0:
@@ -170,6 +183,8 @@ class DQNAgent:
         checkpoints.assign_arrays("target", self.target_model.variables, arrays)
         checkpoints.assign_arrays("optimizer", self.optimizer.variables, arrays)
         self.buffer.load_arrays(arrays)
+        if self.acting_network is not None:
+            self.acting_network.refresh()
         self.env_steps = state["env_steps"]
         self.rng.bit_generator.state = state["rng"]
         self.pending = collections.deque(state["pending"])

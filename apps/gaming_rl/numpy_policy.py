@@ -1,0 +1,50 @@
+"""The Q-network of `models.build_q_network` evaluated in numpy, for acting one step at a time.
+
+A compiled Keras call costs about 0.5 ms per single observation on CPU; this costs
+about 20 us. The weights are copied after every training round (`refresh`), and the
+test suite checks the outputs against the Keras network.
+"""
+
+import numpy as np
+
+ACTIVATIONS = {
+    "relu": lambda x: np.maximum(x, 0.0),
+    "tanh": np.tanh,
+    "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
+    "linear": lambda x: x,
+    "elu": lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0.0))),
+    "leaky_relu": lambda x: np.where(x > 0, x, 0.1 * x),
+    "swish": lambda x: x / (1.0 + np.exp(-x)),
+}
+
+
+class NumpyQNetwork:
+    def __init__(self, model, num_hidden, activation, dueling):
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"No numpy version of the activation. Received: activation={activation!r}. "
+                             f"Expected one of: {', '.join(ACTIVATIONS)}.")
+        self.model, self.num_hidden, self.dueling = model, num_hidden, dueling
+        self.activation = ACTIVATIONS[activation]
+        self.refresh()
+
+    def refresh(self):
+        def weights(name):
+            layer = self.model.get_layer(name)
+            return layer.kernel.numpy(), layer.bias.numpy()
+
+        prefix = self.model.name
+        self.hidden = [weights(f"{prefix}_hidden{index}_dense") for index in range(self.num_hidden)]
+        if self.dueling:
+            self.value_head, self.advantage_head = weights(f"{prefix}_value"), weights(f"{prefix}_advantages")
+        else:
+            self.head = weights("q_values")
+
+    def __call__(self, observations):
+        x = np.asarray(observations, np.float32)
+        for kernel, bias in self.hidden:
+            x = self.activation(x @ kernel + bias)
+        if not self.dueling:
+            return x @ self.head[0] + self.head[1]
+        value = x @ self.value_head[0] + self.value_head[1]
+        advantages = x @ self.advantage_head[0] + self.advantage_head[1]
+        return value + advantages - advantages.mean(axis=-1, keepdims=True)
