@@ -12,16 +12,20 @@ from shared.errors import UsageError
 
 
 def _build_parser():
+    from pipelines.catalog import APPS
+
+    apps = ", ".join(APPS)
     parser = argparse.ArgumentParser(
         prog="dlsuite",
         description="Train, evaluate and export the dlsuite deep-learning apps; every run is tracked in MLflow.",
+        epilog=f"apps: {apps}. Start with `dlsuite list`, then e.g. `dlsuite train vision --preset smoke`.",
     )
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
 
     verbs.add_parser("list", help="list apps, their tasks and presets")
 
     train = verbs.add_parser("train", help="train a task, log it to MLflow and export a SavedModel")
-    train.add_argument("app", help="app name (see `dlsuite list`)")
+    train.add_argument("app", help=f"one of: {apps} (see `dlsuite list`)")
     train.add_argument("--task", help="task of the app (default: the app's first task)")
     train.add_argument("--preset", default="default", help="config preset (default: default)")
     train.add_argument("--config", metavar="FILE.yaml", help="YAML file of config overrides")

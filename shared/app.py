@@ -111,6 +111,7 @@ class Task:
             data.train,
             validation_data=data.validation,
             epochs=config.epochs,
+            shuffle=False,  # tf.data shuffles; Keras cannot shuffle a Dataset
             callbacks=[backup, *self.callbacks(config), *callbacks],
             verbose=shared_callbacks.fit_verbosity(),
         )

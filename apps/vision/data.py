@@ -70,8 +70,11 @@ def _load_tfds(dataset):
 
     arrays = {}
     for split in ("train", "test"):
-        images, labels = tfds.as_numpy(tfds.load(dataset, split=split, batch_size=-1, as_supervised=True))
-        arrays[split] = (np.asarray(images).reshape(-1, 28, 28).astype(np.uint8), np.asarray(labels).astype(np.uint8))
+        # Batched iteration rather than batch_size=-1, which aborts under tfds.testing.mock_data.
+        batches = list(tfds.as_numpy(tfds.load(dataset, split=split, as_supervised=True).batch(10_000)))
+        images = np.concatenate([images for images, _labels in batches])
+        labels = np.concatenate([labels for _images, labels in batches])
+        arrays[split] = (images.reshape(-1, 28, 28).astype(np.uint8), labels.astype(np.uint8))
     return arrays
 
 

@@ -1,0 +1,77 @@
+"""Set up a fresh machine and run dlsuite: `python3 -m pipelines.bootstrap {main,test} [ARGS...]`.
+
+Needs only python3 (standard library). It installs Debian's Fashion-MNIST
+package when it can (root with apt-get), creates `.venv` and installs the
+project from pyproject.toml into it (again only when pyproject.toml changed),
+then runs:
+- `main`: `dlsuite train vision` with the default preset (ARGS are passed on);
+- `test`: `pytest` (ARGS are passed on), with DLSUITE_DATA_DIR defaulting to
+  `../shared/datasets` beside the repo.
+"""
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+VENV = REPO / ".venv"
+STAMP = VENV / ".dlsuite-installed"
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+APT_PACKAGES = ["dataset-fashion-mnist"]
+
+
+def say(message):
+    print(f"[bootstrap] {message}", flush=True)
+
+
+def install_system_packages():
+    if FASHION_MNIST.is_dir():
+        return
+    if shutil.which("apt-get") is None or os.geteuid() != 0:
+        say(f"cannot apt-get install {' '.join(APT_PACKAGES)} here (needs root and apt-get); "
+            "the vision app will look in $DLSUITE_DATA_DIR, then download Fashion-MNIST with TFDS.")
+        return
+    say(f"apt-get install {' '.join(APT_PACKAGES)}")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", *APT_PACKAGES], check=True, env=env)
+
+
+def install_python_packages():
+    python = VENV / "bin" / "python"
+    if not python.exists():
+        say(f"creating {VENV}")
+        venv.create(VENV, with_pip=True)
+    wanted = hashlib.sha256((REPO / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == wanted:
+        return python
+    say("installing dlsuite and its dependencies from pyproject.toml (a few minutes the first time)")
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-e", f"{REPO}[test]"], check=True)
+    STAMP.write_text(wanted)
+    return python
+
+
+def main(argv):
+    if not argv or argv[0] not in ("main", "test"):
+        sys.exit("usage: python3 -m pipelines.bootstrap {main,test} [ARGS...]")
+    install_system_packages()
+    python = install_python_packages()
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+    shared_datasets = REPO.parent / "shared" / "datasets"
+    if "DLSUITE_DATA_DIR" not in env and shared_datasets.is_dir():
+        env["DLSUITE_DATA_DIR"] = str(shared_datasets)
+    if argv[0] == "main":
+        command = [str(VENV / "bin" / "dlsuite"), "train", "vision", *argv[1:]]
+    else:
+        command = [str(python), "-m", "pytest", *argv[1:]]
+    say(" ".join(command))
+    return subprocess.call(command, cwd=REPO, env=env)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,140 @@
+"""The CLI: fast paths that never import TensorFlow, and bad input that fails cleanly (exit 2)."""
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import FASHION_MNIST, REPO, run_cli, runs_in
+
+NO_TENSORFLOW = (
+    "import sys, io, contextlib\n"
+    "from pipelines import cli\n"
+    "out = io.StringIO()\n"
+    "with contextlib.redirect_stdout(out):\n"
+    "    try:\n"
+    "        code = cli.main({argv})\n"
+    "    except SystemExit as exit:\n"
+    "        code = exit.code\n"
+    "heavy = sorted(m for m in ('tensorflow', 'keras', 'mlflow') if m in sys.modules)\n"
+    "print(code, heavy, repr(out.getvalue()))\n"
+)
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["list"], ["train", "--help"]])
+def test_help_and_list_do_not_import_tensorflow(argv):
+    result = subprocess.run([sys.executable, "-c", NO_TENSORFLOW.format(argv=argv)], cwd=REPO, capture_output=True,
+                            text=True, timeout=60)
+    code, heavy, output = result.stdout.strip().split(" ", 2)
+    assert code == "0", result.stderr
+    assert heavy == "[]", f"{argv} imported {heavy}"
+    assert "vision" in output
+
+
+def test_list_shows_apps_tasks_and_presets():
+    result = run_cli("list")
+    assert result.returncode == 0, result.stderr
+    assert "vision:" in result.stdout
+    assert "--task classification" in result.stdout and "smoke" in result.stdout
+
+
+def _assert_clean_failure(result, *fragments):
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("dlsuite: error:")]
+    assert len(error_lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in error_lines[0], error_lines[0]
+
+
+def _assert_no_run_left_running(tracking_uri):
+    assert all(run.info.status != "RUNNING" for run in runs_in(tracking_uri))
+
+
+def test_unknown_app(tracking_uri):
+    result = run_cli("train", "visoin", "--tracking-uri", tracking_uri)
+    _assert_clean_failure(result, "Unknown app", "Received: app='visoin'", "Expected one of: vision", "dlsuite list")
+    _assert_no_run_left_running(tracking_uri)
+
+
+def test_unknown_task(tracking_uri):
+    result = run_cli("train", "vision", "--task", "detection", "--tracking-uri", tracking_uri)
+    _assert_clean_failure(result, "Unknown task", "--task detection", "classification")
+
+
+def test_unknown_config_key_suggests_the_right_one(tracking_uri):
+    result = run_cli("train", "vision", "--preset", "smoke", "--set", "dropout=0.2", "--tracking-uri", tracking_uri)
+    _assert_clean_failure(result, "Unknown config key 'dropout'", "Did you mean 'dropout_rate'?")
+    _assert_no_run_left_running(tracking_uri)
+
+
+def test_unknown_key_in_yaml_file(tracking_uri, tmp_path):
+    config = tmp_path / "override.yaml"
+    config.write_text("epochs: 2\nlearning_rat: 0.1\n")
+    result = run_cli("train", "vision", "--config", config, "--tracking-uri", tracking_uri)
+    _assert_clean_failure(result, "Unknown config key 'learning_rat'", f"--config {config}", "'learning_rate'")
+
+
+@pytest.mark.parametrize(
+    ("pair", "fragments"),
+    [
+        ("dropout_rate=1.5", ["dropout_rate=1.5", "Expected a number in [0, 1)"]),
+        ("epochs=0", ["epochs=0", "Expected a number in [1, inf]"]),
+        ("batch_size=many", ["batch_size='many'", "Expected a value of type int"]),
+        ("optimizer=adamax", ["optimizer='adamax'", "Expected one of: adadelta, adagrad, adam, adamw, rmsprop, sgd"]),
+        ("activation=relu6", ["activation='relu6'", "leaky_relu"]),
+    ],
+)
+def test_out_of_range_or_mistyped_values(pair, fragments, tracking_uri):
+    result = run_cli("train", "vision", "--set", pair, "--tracking-uri", tracking_uri)
+    _assert_clean_failure(result, "Invalid value for config key", *fragments)
+    _assert_no_run_left_running(tracking_uri)
+
+
+def test_missing_data_dir(tracking_uri, tmp_path):
+    missing = tmp_path / "nowhere"
+    result = run_cli("train", "vision", "--preset", "smoke", "--data-dir", missing, "--tracking-uri", tracking_uri)
+    _assert_clean_failure(result, "Data directory not found", f"--data-dir {missing}", "apt-get install")
+    assert runs_in(tracking_uri) == []
+
+
+def test_data_dir_without_idx_files(tracking_uri, tmp_path):
+    result = run_cli("train", "vision", "--preset", "smoke", "--data-dir", tmp_path, "--tracking-uri", tracking_uri)
+    _assert_clean_failure(result, "No fashion_mnist IDX files", "t10k-labels-idx1-ubyte")
+
+
+def _copy_fashion_mnist(target):
+    target.mkdir()
+    for path in FASHION_MNIST.iterdir():
+        (target / path.name).write_bytes(path.read_bytes())
+    return target
+
+
+def test_truncated_idx_file(tracking_uri, tmp_path):
+    import gzip
+
+    data_dir = _copy_fashion_mnist(tmp_path / "fashion_mnist")
+    labels = data_dir / "t10k-labels-idx1-ubyte.gz"
+    payload = gzip.decompress(labels.read_bytes())
+    labels.write_bytes(gzip.compress(payload[:-100]))
+    result = run_cli("train", "vision", "--preset", "smoke", "--data-dir", data_dir, "--tracking-uri", tracking_uri)
+    _assert_clean_failure(result, str(labels), "truncated", "10008 bytes", "holds 9908 bytes")
+    assert runs_in(tracking_uri) == []
+
+
+def test_wrong_magic_idx_file(tracking_uri, tmp_path):
+    import gzip
+
+    data_dir = _copy_fashion_mnist(tmp_path / "fashion_mnist")
+    images = data_dir / "train-images-idx3-ubyte.gz"
+    payload = bytearray(gzip.decompress(images.read_bytes()))
+    payload[3] = 0x01  # claims one dimension
+    images.write_bytes(gzip.compress(bytes(payload)))
+    result = run_cli("train", "vision", "--preset", "smoke", "--data-dir", data_dir, "--tracking-uri", tracking_uri)
+    _assert_clean_failure(result, str(images), "magic number 0x00000801", "Expected 0x00000803")
+    assert runs_in(tracking_uri) == []
+
+
+def test_unknown_run_id(tracking_uri):
+    result = run_cli("evaluate", "--run-id", "0123456789abcdef", "--tracking-uri", tracking_uri)
+    _assert_clean_failure(result, "Run not found", "run_id='0123456789abcdef'")

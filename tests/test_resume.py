@@ -1,0 +1,62 @@
+"""A training run killed with SIGKILL after its second epoch resumes in the same MLflow run."""
+
+import os
+import signal
+import subprocess
+import sys
+
+import mlflow
+
+from tests.conftest import FASHION_MNIST, REPO, run_cli
+
+TINY = ["--preset", "smoke", "--set", "epochs=4", "--set", "max_train_examples=512", "--set", "max_test_examples=128",
+        "--set", "early_stopping_patience=0"]
+
+
+def test_sigkill_after_second_epoch_then_resume(tracking_uri, tmp_path):
+    exports = tmp_path / "exports"
+    command = [sys.executable, "-m", "pipelines.cli", "train", "vision", *TINY, "--data-dir", str(FASHION_MNIST),
+               "--tracking-uri", tracking_uri, "--export-dir", str(exports)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen, run_id = [], None
+    try:
+        for line in process.stdout:  # "Epoch 3/4" is printed once epoch 2 has ended and been checkpointed
+            seen.append(line)
+            if line.startswith("dlsuite: run "):
+                run_id = line.split()[2]
+            if line.startswith("Epoch 3/4"):
+                process.send_signal(signal.SIGKILL)
+                break
+    finally:
+        process.wait(timeout=120)
+    assert process.returncode == -signal.SIGKILL, "".join(seen)
+    assert run_id is not None
+
+    client = mlflow.tracking.MlflowClient(tracking_uri)
+    assert client.get_run(run_id).info.status == "RUNNING"  # SIGKILL leaves no chance to mark it
+    assert [m.step for m in client.get_metric_history(run_id, "val_loss")] == [0, 1]
+    assert not exports.exists()
+
+    resumed = run_cli("train", "vision", "--resume", run_id, "--data-dir", FASHION_MNIST, "--tracking-uri",
+                      tracking_uri, "--export-dir", exports)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"dlsuite: run {run_id} (vision/classification, preset smoke) resumed" in resumed.stdout
+    assert "Epoch 3/4" in resumed.stdout and "Epoch 1/4" not in resumed.stdout
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert [m.step for m in client.get_metric_history(run_id, "val_loss")] == [0, 1, 2, 3]
+    assert "test_accuracy" in run.data.metrics
+    assert (exports / "vision-classification" / "1" / "saved_model.pb").is_file()
+    assert len(client.search_runs([run.info.experiment_id])) == 1
+
+
+def test_resuming_a_finished_run_is_refused(tracking_uri, tmp_path):
+    from pipelines.train import train
+
+    summary = train("vision", preset="smoke", data_dir=str(FASHION_MNIST), tracking_uri=tracking_uri,
+                    export_root=str(tmp_path / "exports"),
+                    overrides=["max_train_examples=256", "max_test_examples=64"])
+    result = run_cli("train", "vision", "--resume", summary["run_id"], "--tracking-uri", tracking_uri)
+    assert result.returncode == 2
+    assert f"Run {summary['run_id']} already FINISHED; nothing to resume" in result.stderr

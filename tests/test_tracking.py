@@ -1,0 +1,41 @@
+"""Run lifecycle: a failure or an interrupt ends the MLflow run with its reason, never RUNNING."""
+
+import mlflow
+import pytest
+
+from shared import tracking
+
+
+def test_exception_marks_run_failed_with_reason(tracking_uri):
+    with pytest.raises(RuntimeError):
+        with tracking.tracked_run("dlsuite-test", tracking_uri) as run:
+            raise RuntimeError("disk full while writing checkpoint")
+    finished = mlflow.tracking.MlflowClient().get_run(run.info.run_id)
+    assert finished.info.status == "FAILED"
+    assert finished.data.tags["failure_reason"] == "RuntimeError: disk full while writing checkpoint"
+
+
+def test_interrupt_marks_run_killed(tracking_uri):
+    with pytest.raises(KeyboardInterrupt):
+        with tracking.tracked_run("dlsuite-test", tracking_uri) as run:
+            raise KeyboardInterrupt()
+    finished = mlflow.tracking.MlflowClient().get_run(run.info.run_id)
+    assert finished.info.status == "KILLED"
+    assert finished.data.tags["failure_reason"].startswith("interrupted")
+
+
+def test_default_store_is_sqlite_in_mlruns(monkeypatch, tmp_path):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    uri = tracking.resolve_tracking_uri()
+    assert uri == f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    assert tracking.store_home(uri) == tmp_path / "mlruns"
+    assert tracking.checkpoint_dir(uri, "abc") == tmp_path / "mlruns" / "checkpoints" / "abc"
+
+
+def test_metric_logging_failure_only_warns(tracking_uri):
+    from shared.callbacks import MlflowMetricsLogger
+
+    logger = MlflowMetricsLogger(run_id="no-such-run")
+    with pytest.warns(UserWarning, match="training continues"):
+        logger.on_epoch_end(0, {"loss": 1.0})

@@ -1,0 +1,131 @@
+"""Vision: the IDX reader (Fashion-MNIST and MNIST), the TFDS fallback, and the exported model."""
+
+import gzip
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from apps.vision import data as vision_data
+from apps.vision import idx
+from shared.errors import DataError
+from tests.conftest import FASHION_MNIST, REPO
+
+
+def write_idx(path, array, compress=False):
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(size).to_bytes(4, "big") for size in array.shape)
+    payload = header + array.astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(payload) if compress else payload)
+
+
+def make_idx_folder(folder, num_train=40, num_test=20, compress=False, seed=0):
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True)
+    arrays = {}
+    for split, count in (("train", num_train), ("test", num_test)):
+        images = rng.integers(0, 256, size=(count, 28, 28), dtype=np.uint8)
+        labels = rng.integers(0, 10, size=(count,), dtype=np.uint8)
+        image_stem, label_stem = idx.SPLIT_FILES[split]
+        suffix = ".gz" if compress else ""
+        write_idx(folder / f"{image_stem}{suffix}", images, compress)
+        write_idx(folder / f"{label_stem}{suffix}", labels, compress)
+        arrays[split] = (images, labels)
+    return arrays
+
+
+def test_reads_the_official_fashion_mnist_files():
+    images, labels = idx.load_split(FASHION_MNIST, "train")
+    assert images.shape == (60000, 28, 28) and images.dtype == np.uint8
+    assert labels.shape == (60000,) and np.bincount(labels).tolist() == [6000] * 10
+    test_images, _ = idx.load_split(FASHION_MNIST, "test")
+    assert test_images.shape == (10000, 28, 28)
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_same_loader_reads_mnist_layout(tmp_path, compress):
+    written = make_idx_folder(tmp_path / "mnist", compress=compress)
+    source = vision_data.resolve_source("mnist", str(tmp_path))
+    assert source == tmp_path / "mnist"
+    arrays = vision_data.load_arrays("mnist", source)
+    for split in ("train", "test"):
+        np.testing.assert_array_equal(arrays[split][0], written[split][0])
+        np.testing.assert_array_equal(arrays[split][1], written[split][1])
+
+
+def test_label_count_mismatch_is_reported(tmp_path):
+    make_idx_folder(tmp_path / "mnist")
+    write_idx(tmp_path / "mnist" / "t10k-labels-idx1-ubyte", np.zeros(5, dtype=np.uint8))
+    with pytest.raises(DataError, match=r"test images and labels disagree \(20 images, 5 labels\)"):
+        vision_data.check_source(tmp_path / "mnist")
+
+
+def test_environment_data_dir_is_used(tmp_path, monkeypatch):
+    make_idx_folder(tmp_path / "mnist")
+    monkeypatch.setenv("DLSUITE_DATA_DIR", str(tmp_path))
+    assert vision_data.resolve_source("mnist") == tmp_path / "mnist"
+
+
+def test_tfds_fallback_with_mock_data(monkeypatch):
+    import tensorflow_datasets as tfds
+
+    monkeypatch.delenv("DLSUITE_DATA_DIR", raising=False)
+    monkeypatch.setitem(vision_data.SYSTEM_DIRS, "mnist", "/nonexistent")
+    source = vision_data.resolve_source("mnist")
+    assert source == vision_data.TFDS
+    with tfds.testing.mock_data(num_examples=12):
+        arrays = vision_data.load_arrays("mnist", source)
+    assert arrays["train"][0].shape == (12, 28, 28) and arrays["train"][0].dtype == np.uint8
+    assert arrays["test"][1].shape == (12,)
+
+
+RELOAD = """
+import json, sys
+import numpy as np, tensorflow as tf
+cases = np.load(sys.argv[2])
+outputs = tf.saved_model.load(sys.argv[1]).signatures["serving_default"](images=tf.constant(cases["images"]))
+print(json.dumps({
+    "max_difference": float(np.abs(outputs["probabilities"].numpy() - cases["probabilities"]).max()),
+    "class_names": [name.decode() for name in outputs["class_names"].numpy()],
+    "input_dtype": str(tf.saved_model.load(sys.argv[1]).signatures["serving_default"].structured_input_signature[1]["images"].dtype.name),
+}))
+"""
+
+
+def test_saved_model_reloaded_in_fresh_process_matches_keras(tracking_uri, tmp_path):
+    import mlflow
+
+    from pipelines.train import train
+
+    summary = train("vision", preset="smoke", data_dir=str(FASHION_MNIST), tracking_uri=tracking_uri,
+                    export_root=str(tmp_path / "exports"))
+    run = mlflow.tracking.MlflowClient().get_run(summary["run_id"])
+    keras_model = mlflow.keras.load_model(run.data.tags["dlsuite.keras_model_uri"])
+    images, _labels = idx.load_split(FASHION_MNIST, "test")
+    images = images[:100]
+    probabilities = keras_model.predict(images[..., None].astype("float32"), verbose=0)
+    np.savez(tmp_path / "cases.npz", images=images, probabilities=probabilities)
+
+    result = subprocess.run([sys.executable, "-c", RELOAD, summary["export_dir"], str(tmp_path / "cases.npz")],
+                            capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert result.returncode == 0, result.stderr
+    reloaded = json.loads(result.stdout.strip().splitlines()[-1])
+    assert reloaded["max_difference"] <= 1e-5
+    assert reloaded["input_dtype"] == "uint8"
+    expected_names = [vision_data.CLASS_NAMES["fashion_mnist"][i] for i in probabilities.argmax(-1)]
+    assert reloaded["class_names"] == expected_names
+
+    artifacts = {artifact.path for artifact in mlflow.tracking.MlflowClient().list_artifacts(summary["run_id"])}
+    assert {"confusion_matrix.png", "per_class_metrics.json", "test_samples.png", "learning_curves.png"} <= artifacts
+    table = mlflow.artifacts.load_dict(f"runs:/{summary['run_id']}/per_class_metrics.json")
+    rows = [dict(zip(table["columns"], row)) for row in table["data"]]
+    assert [row["class"] for row in rows] == vision_data.CLASS_NAMES["fashion_mnist"]
+    assert sum(row["support"] for row in rows) == 512
+    assert all(0 <= row["precision"] <= 1 and 0 <= row["recall"] <= 1 for row in rows)
+    inputs = {dataset_input.dataset.name: dataset_input for dataset_input in run.inputs.dataset_inputs}
+    assert set(inputs) == {"fashion_mnist-train", "fashion_mnist-validation", "fashion_mnist-test"}
+    tags = {tag.key: tag.value for tag in inputs["fashion_mnist-train"].tags}
+    assert tags["records"] == "2048" and len(tags["fingerprint"]) == 64
+    history = mlflow.tracking.MlflowClient().get_metric_history(summary["run_id"], "val_accuracy")
+    assert [metric.step for metric in history] == [0]
