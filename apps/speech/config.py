@@ -28,18 +28,18 @@ class SpeechConfig(SupervisedConfig):
     # Front end (one implementation for tf.data and serving: apps/speech/features.py).
     clip_seconds: float = 1.0
     frame_length: int = 200  # 25 ms at 8 kHz
-    frame_step: int = 80  # 10 ms
+    frame_step: int = 128  # 16 ms
     num_mel_bins: int = 40
     silence_threshold: float = 0.01  # fraction of the peak below which leading/trailing samples are trimmed
     # Training-only augmentation on the cached log-mel features.
-    time_shift_frames: int = 10
-    time_masks: int = 2
-    time_mask_frames: int = 8
-    frequency_masks: int = 2
-    frequency_mask_bins: int = 6
-    noise_snr_db: typing.Tuple[float, ...] = (10.0, 40.0)  # white noise at a random SNR in this range
+    time_shift_frames: int = 4
+    time_masks: int = 1
+    time_mask_frames: int = 4
+    frequency_masks: int = 1
+    frequency_mask_bins: int = 4
+    noise_snr_db: typing.Tuple[float, ...] = (20.0, 40.0)  # white noise at a random SNR in this range
     # Model.
-    filters: typing.Tuple[int, ...] = (32, 64, 128)
+    filters: typing.Tuple[int, ...] = (16, 32, 64)
     rnn_cell: str = "gru"
     rnn_units: int = 64
     activation: str = "relu"
@@ -128,8 +128,8 @@ class DigitStringsConfig(SpeechConfig):
 def digits_default():
     """All of FSDD's training takes; the benchmark preset (benchmarks/speech_digits.py)."""
     return DigitsConfig(
-        epochs=40, batch_size=64, optimizer="adamw", learning_rate=3e-3, weight_decay=1e-4,
-        learning_rate_schedule="cosine", warmup_epochs=1, early_stopping_patience=10,
+        epochs=12, batch_size=32, optimizer="adamw", learning_rate=3e-3, weight_decay=1e-4,
+        learning_rate_schedule="cosine", warmup_epochs=1, early_stopping_patience=5,
     )
 
 

@@ -5,67 +5,15 @@ import numpy as np
 import tensorflow as tf
 
 from apps.speech import data as speech_data
-from apps.speech import fsdd
 from apps.speech import plots as speech_plots
-from apps.speech.features import LogMelFrontEnd, decode_wav_bytes, front_end
+from apps.speech.app import SpeechTask, front_end_info, records_of, split_clips, subsample
+from apps.speech.features import LogMelFrontEnd, front_end
 from apps.speech.models import build_classifier
-from shared.app import Data, DatasetRecord, Endpoint, Task
+from shared.app import Data
 from shared.metrics import classification_report
 from shared.optimizers import build_optimizer
 
 DIGITS = [str(digit) for digit in range(10)]
-
-
-def check_and_split(config, data_dir):
-    """Decode the source and split it: (train, validation, test) clips, the source URI, and data info."""
-    clips = fsdd.load_clips(data_dir)
-    train, validation, test = fsdd.split_clips(clips, config.split, config.held_out_speaker,
-                                               config.validation_fraction, config.seed)
-    return train, validation, test, fsdd.source_uri(data_dir)
-
-
-def subsample(clips, limit, seed):
-    """At most `limit` clips, picked at random (all digits keep a share), in their original order."""
-    if not limit or limit >= len(clips):
-        return clips
-    keep = np.sort(np.random.default_rng(seed).permutation(len(clips))[:limit])
-    return [clips[position] for position in keep]
-
-
-def records_of(name, source, splits):
-    return [DatasetRecord(name, source, split, len(clips), fsdd.fingerprint(clips)) for split, clips in splits]
-
-
-class SpeechTask(Task):
-    """What both speech tasks share: the data source, its checks, and the serving signatures' inputs."""
-
-    app = "speech"
-
-    def check_inputs(self, config, data_dir):
-        source = fsdd.resolve_source(data_dir)
-        fsdd.check_source(source)
-        return source
-
-    def custom_objects(self):
-        return {"LogMelFrontEnd": LogMelFrontEnd}
-
-    def endpoints(self, model, info):
-        serve = self.serve_waveforms(model, info)
-
-        def serve_wav(wav_bytes):
-            return serve(decode_wav_bytes(wav_bytes))
-
-        return {
-            "serving_default": Endpoint(serve, [tf.TensorSpec([None, None], tf.float32, name="waveforms")]),
-            "serving_wav": Endpoint(serve_wav, [tf.TensorSpec([None], tf.string, name="wav_bytes")]),
-        }
-
-    def serve_waveforms(self, model, info):
-        raise NotImplementedError
-
-    def example_inputs(self, data):
-        # Clips of different lengths, zero-padded together: checks the padding invariance too.
-        return {"waveforms": speech_data.pad_batch(data.test["waveforms"][:16])}
 
 
 class DigitsTask(SpeechTask):
@@ -74,7 +22,7 @@ class DigitsTask(SpeechTask):
     # === Inputs ===
 
     def build_data(self, config, data_dir):
-        train, validation, test, source = check_and_split(config, data_dir)
+        train, validation, test, source = split_clips(config, data_dir)
         train = subsample(train, config.max_train_examples, config.seed)
         validation = subsample(validation, config.max_train_examples and max(1, config.max_train_examples // 8),
                                config.seed)
@@ -89,14 +37,10 @@ class DigitsTask(SpeechTask):
             [clip.waveform for clip in validation], [clip.digit for clip in validation],
             config, extractor, target_map=to_one_hot,
         )
-        front_end_config = {key: value for key, value in extractor.get_config().items()
-                            if key in ("num_samples", "frame_length", "frame_step", "num_mel_bins",
-                                       "silence_threshold", "sample_rate")}
         info = {
             "class_names": DIGITS, "source": source, "split": config.split,
             "held_out_speaker": config.held_out_speaker if config.split == "speaker" else None,
-            "front_end": front_end_config, "feature_shape": [extractor.num_frames, extractor.num_mel_bins],
-            "feature_mean": [float(value) for value in mean], "feature_variance": [float(value) for value in variance],
+            **front_end_info(extractor, mean, variance),
             "speakers": sorted({clip.speaker for clip in train + validation + test}),
         }
         test_data = {"waveforms": [clip.waveform for clip in test], "labels": np.array([clip.digit for clip in test]),

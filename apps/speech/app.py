@@ -1,0 +1,79 @@
+"""What both speech tasks share: the FSDD source and its checks, splits, and the two serving signatures.
+
+Each task (`digits.py`, `digit_strings.py`) serves `serving_default` on raw
+waveforms `float32 [batch, samples]` at 8 kHz, of any length (zero padding is
+ignored by the front end), and `serving_wav` on WAV file bytes `string [batch]`.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from apps.speech import data as speech_data
+from apps.speech import fsdd
+from apps.speech.features import LogMelFrontEnd, decode_wav_bytes
+from shared.app import DatasetRecord, Endpoint, Task
+
+FRONT_END_KEYS = ("num_samples", "frame_length", "frame_step", "num_mel_bins", "silence_threshold", "sample_rate")
+
+
+def split_clips(config, data_dir):
+    """Decode the source and split it: (train, validation, test) clips and the source URI."""
+    clips = fsdd.load_clips(data_dir)
+    train, validation, test = fsdd.split_clips(clips, config.split, config.held_out_speaker,
+                                               config.validation_fraction, config.seed)
+    return train, validation, test, fsdd.source_uri(data_dir)
+
+
+def subsample(clips, limit, seed):
+    """At most `limit` clips, picked at random (all digits keep a share), in their original order."""
+    if not limit or limit >= len(clips):
+        return clips
+    keep = np.sort(np.random.default_rng(seed).permutation(len(clips))[:limit])
+    return [clips[position] for position in keep]
+
+
+def records_of(name, source, splits):
+    return [DatasetRecord(name, source, split, len(clips), fsdd.fingerprint(clips)) for split, clips in splits]
+
+
+def front_end_info(extractor, mean, variance):
+    """What the serving functions need to rebuild the front end and the model's input (JSON, saved with the run)."""
+    return {
+        "front_end": {key: value for key, value in extractor.get_config().items() if key in FRONT_END_KEYS},
+        "feature_shape": [extractor.num_frames, extractor.num_mel_bins],
+        "feature_mean": [float(value) for value in mean],
+        "feature_variance": [float(value) for value in variance],
+    }
+
+
+class SpeechTask(Task):
+    """The data source, its checks and the serving signatures; subclasses define `serve_waveforms`."""
+
+    app = "speech"
+
+    def check_inputs(self, config, data_dir):
+        source = fsdd.resolve_source(data_dir)
+        fsdd.check_source(source)
+        return source
+
+    def custom_objects(self):
+        return {"LogMelFrontEnd": LogMelFrontEnd}
+
+    def serve_waveforms(self, model, info):
+        """`fn(waveforms) -> dict of tensors`, the body of both signatures."""
+        raise NotImplementedError
+
+    def endpoints(self, model, info):
+        serve = self.serve_waveforms(model, info)
+
+        def serve_wav(wav_bytes):
+            return serve(decode_wav_bytes(wav_bytes))
+
+        return {
+            "serving_default": Endpoint(serve, [tf.TensorSpec([None, None], tf.float32, name="waveforms")]),
+            "serving_wav": Endpoint(serve_wav, [tf.TensorSpec([None], tf.string, name="wav_bytes")]),
+        }
+
+    def example_inputs(self, data):
+        # Clips of different lengths, zero-padded together: checks the padding invariance too.
+        return {"waveforms": speech_data.pad_batch(data.test["waveforms"][:16])}
