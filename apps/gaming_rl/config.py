@@ -116,12 +116,13 @@ class PPOConfig(RLConfig):
 
 
 def cartpole_dqn():
-    """rl-zoo-like: rare large training rounds, frequent target syncs, a small final epsilon."""
+    """rl-zoo-like rounds (128 updates every 256 steps, target synced after each, small final epsilon) plus
+    3-step returns; a 10-episode greedy evaluation every 1,000 steps catches the first solving policy."""
     return DQNConfig(
-        env_id="CartPole-v1", total_env_steps=50_000, eval_interval=2_500, solved_threshold=475.0,
+        env_id="CartPole-v1", total_env_steps=50_000, eval_interval=1_000, eval_episodes=10, solved_threshold=475.0,
         hidden_units=(256, 256), learning_rate=2.3e-3, batch_size=64, buffer_size=100_000, learning_starts=1_000,
         train_frequency=256, gradient_steps=128, target_update_interval=256, exploration_fraction=0.16,
-        final_epsilon=0.04, gamma=0.99,
+        final_epsilon=0.04, gamma=0.99, n_step=3,
     )
 
 
