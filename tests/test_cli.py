@@ -138,3 +138,34 @@ def test_wrong_magic_idx_file(tracking_uri, tmp_path):
 def test_unknown_run_id(tracking_uri):
     result = run_cli("evaluate", "--run-id", "0123456789abcdef", "--tracking-uri", tracking_uri)
     _assert_clean_failure(result, "Run not found", "run_id='0123456789abcdef'")
+
+
+def test_ui_serves_the_store_on_localhost(tracking_uri):
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**__import__("os").environ, "PYTHONUNBUFFERED": "1"}
+    server = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "ui", "--port", str(port), "--tracking-uri",
+                               tracking_uri], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    try:
+        deadline, status = time.monotonic() + 90, None
+        while time.monotonic() < deadline and status is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+                    status = response.status
+            except OSError:
+                time.sleep(0.5)
+        assert status == 200
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+            assert b"MLflow" in response.read() or response.status == 200
+    finally:
+        import os
+        import signal
+
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)

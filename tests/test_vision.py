@@ -11,7 +11,7 @@ import pytest
 from apps.vision import data as vision_data
 from apps.vision import idx
 from shared.errors import DataError
-from tests.conftest import FASHION_MNIST, REPO
+from tests.conftest import FASHION_MNIST, REPO, run_cli
 
 
 def write_idx(path, array, compress=False):
@@ -93,13 +93,25 @@ print(json.dumps({
 """
 
 
-def test_saved_model_reloaded_in_fresh_process_matches_keras(tracking_uri, tmp_path):
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """One smoke training run shared by this module's tests: (summary, tracking_uri, tmp folder)."""
     import mlflow
 
     from pipelines.train import train
 
-    summary = train("vision", preset="smoke", data_dir=str(FASHION_MNIST), tracking_uri=tracking_uri,
-                    export_root=str(tmp_path / "exports"))
+    folder = tmp_path_factory.mktemp("vision_run")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    summary = train("vision", preset="smoke", data_dir=str(FASHION_MNIST), tracking_uri=uri,
+                    export_root=str(folder / "exports"))
+    mlflow.set_tracking_uri(uri)
+    return summary, uri, folder
+
+
+def test_saved_model_reloaded_in_fresh_process_matches_keras(smoke_run, tmp_path):
+    import mlflow
+
+    summary, _uri, _folder = smoke_run
     run = mlflow.tracking.MlflowClient().get_run(summary["run_id"])
     keras_model = mlflow.keras.load_model(run.data.tags["dlsuite.keras_model_uri"])
     images, _labels = idx.load_split(FASHION_MNIST, "test")
@@ -129,3 +141,23 @@ def test_saved_model_reloaded_in_fresh_process_matches_keras(tracking_uri, tmp_p
     assert tags["records"] == "2048" and len(tags["fingerprint"]) == 64
     history = mlflow.tracking.MlflowClient().get_metric_history(summary["run_id"], "val_accuracy")
     assert [metric.step for metric in history] == [0]
+
+
+def test_evaluate_verb_measures_the_export_like_training_did(smoke_run):
+    summary, uri, _folder = smoke_run
+    result = run_cli("evaluate", "--run-id", summary["run_id"], "--tracking-uri", uri)
+    assert result.returncode == 0, result.stderr
+    accuracy = summary["metrics"]["test_accuracy"]
+    assert f"test_accuracy={accuracy:.4f}" in result.stdout
+
+
+def test_export_verb_writes_the_next_version(smoke_run):
+    summary, uri, folder = smoke_run
+    result = run_cli("export", "--run-id", summary["run_id"], "--out", folder / "exports", "--tracking-uri", uri)
+    assert result.returncode == 0, result.stderr
+    second = folder / "exports" / "vision-classification" / "2"
+    assert f"export dir: {second}" in result.stdout
+    from shared.export import compare, load_serving
+
+    images = idx.load_split(FASHION_MNIST, "test")[0][:32]
+    compare(load_serving(summary["export_dir"])(images=images), load_serving(second)(images=images), atol=1e-6)
