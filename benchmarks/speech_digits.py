@@ -1,0 +1,91 @@
+"""Benchmark: spoken-digit classification (speech/digits, default preset) on FSDD.
+
+Standard split (takes 0-4 are the 300 test clips): one run per seed, then the
+mean and spread of test accuracy. Then one speaker-held-out run per named
+speaker (all 500 clips of that speaker are the test set). Prints each run's test
+accuracy, errors, training time (sum of epoch times) and wall time of the whole
+`dlsuite train` (data, training, evaluation, MLflow logging, export and its
+fresh-process check), and the command that reproduced it.
+Target: >= 98.5% test accuracy (<= 4 errors of 300), under 2 minutes per run.
+
+    .venv/bin/python benchmarks/speech_digits.py [--seeds 1 2 3] [--held-out-speakers theo] [--set key=value ...]
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def run_once(overrides, seed, data_dir, tracking_uri):
+    import mlflow
+
+    from pipelines.train import train
+
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as exports:
+        summary = train("speech", task="digits", preset="default", overrides=overrides, seed=seed, data_dir=data_dir,
+                        tracking_uri=tracking_uri, export_root=exports)
+    total = time.perf_counter() - started
+    client = mlflow.tracking.MlflowClient()
+    epoch_seconds = [metric.value for metric in client.get_metric_history(summary["run_id"], "epoch_seconds")]
+    return {
+        "seed": seed,
+        "test_accuracy": round(summary["metrics"]["test_accuracy"], 4),
+        "test_errors": int(summary["metrics"]["test_errors"]),
+        "epochs": len(epoch_seconds),
+        "training_seconds": round(sum(epoch_seconds), 1),
+        "total_wall_seconds": round(total, 1),
+        "run_id": summary["run_id"],
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--held-out-speakers", nargs="*", default=["theo"])
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--data-dir", default=None, help="default: $DLSUITE_DATA_DIR/fsdd")
+    parser.add_argument("--tracking-uri", default=None, help="default: the suite's store in ./mlruns")
+    args = parser.parse_args()
+
+    standard = []
+    for seed in args.seeds:
+        standard.append(run_once(args.overrides, seed, args.data_dir, args.tracking_uri))
+        print(json.dumps({"split": "standard", **standard[-1]}), flush=True)
+    speaker = []
+    for name in args.held_out_speakers:
+        overrides = [*args.overrides, "split=speaker", f"held_out_speaker={name}"]
+        speaker.append({"held_out_speaker": name, **run_once(overrides, args.seeds[0], args.data_dir,
+                                                              args.tracking_uri)})
+        print(json.dumps({"split": "speaker", **speaker[-1]}), flush=True)
+
+    accuracies = [result["test_accuracy"] for result in standard]
+    walls = [result["total_wall_seconds"] for result in standard]
+    result = {
+        "standard_split": {
+            "test_accuracy_mean": round(statistics.mean(accuracies), 4),
+            "test_accuracy_std": round(statistics.stdev(accuracies), 4) if len(accuracies) > 1 else 0.0,
+            "test_accuracy_min": min(accuracies),
+            "test_errors": [result["test_errors"] for result in standard],
+            "training_seconds": [result["training_seconds"] for result in standard],
+            "total_wall_seconds": walls,
+        },
+        "speaker_held_out": {result["held_out_speaker"]: result["test_accuracy"] for result in speaker},
+        "cores": os.cpu_count(),
+        "command": " ".join([".venv/bin/python", *sys.argv]),
+    }
+    print(json.dumps(result, indent=2))
+    met = min(accuracies) >= 0.985 and max(walls) <= 120
+    print(f"target (every seed >= 98.5% and <= 120 s wall per run): {'met' if met else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
