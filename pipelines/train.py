@@ -1,6 +1,7 @@
 """`dlsuite train`: resolve the config, open an MLflow run, train, evaluate, export, verify."""
 
 import json
+import shutil
 from pathlib import Path
 
 from pipelines import catalog
@@ -59,9 +60,12 @@ def train(app, task=None, preset="default", config_file=None, overrides=(), data
             "dlsuite.data_dir": str(data_dir or ""), **tracking.environment_tags()}
     with tracking.tracked_run(experiment_name, uri, run_id=resume,
                               run_name=None if resume else f"{app}-{task_name}-{preset}", tags=tags) as run:
-        run_id = run.info.run_id
-        return _run(app, task_name, preset, config, runner, data_dir, uri, run_id, bool(resume),
-                    export_root, summary_json)
+        summary = _run(app, task_name, preset, config, runner, data_dir, uri, run.info.run_id, bool(resume),
+                       export_root, summary_json)
+    # Checkpoints outlive every failure (a failed export resumes without retraining); a FINISHED run
+    # cannot be resumed, so its checkpoints go.
+    shutil.rmtree(tracking.checkpoint_dir(uri, summary["run_id"]), ignore_errors=True)
+    return summary
 
 
 def _run(app, task_name, preset, config, runner, data_dir, uri, run_id, resumed, export_root, summary_json):

@@ -46,9 +46,16 @@ def test_sigkill_after_second_epoch_then_resume(tracking_uri, tmp_path):
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
     assert [m.step for m in client.get_metric_history(run_id, "val_loss")] == [0, 1, 2, 3]
+    # The optimizer state (and its step counter) came back too: the cosine schedule went on decaying
+    # instead of restarting at epoch 2.
+    learning_rates = [m.value for m in sorted(client.get_metric_history(run_id, "learning_rate"), key=lambda m: m.step)]
+    assert len(learning_rates) == 4 and all(a > b for a, b in zip(learning_rates, learning_rates[1:])), learning_rates
     assert "test_accuracy" in run.data.metrics
     assert (exports / "vision-classification" / "1" / "saved_model.pb").is_file()
     assert len(client.search_runs([run.info.experiment_id])) == 1
+    from shared.tracking import checkpoint_dir
+
+    assert not checkpoint_dir(tracking_uri, run_id).exists()  # a FINISHED run keeps no checkpoint
 
 
 def test_resuming_a_finished_run_is_refused(tracking_uri, tmp_path):
