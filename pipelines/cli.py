@@ -49,6 +49,13 @@ def _build_parser():
     export.add_argument("--out", default="exports", help="export root (default: ./exports)")
     _add_tracking_arguments(export)
 
+    serve = verbs.add_parser("serve", help="serve an export over TF Serving's REST predict API")
+    serve.add_argument("--model-dir", help="export folder with version subfolders, e.g. exports/vision-classification")
+    serve.add_argument("--run-id", help="serve the export of this run instead")
+    serve.add_argument("--port", type=int, default=8501)
+    serve.add_argument("--host", default="127.0.0.1")
+    _add_tracking_arguments(serve)
+
     ui = verbs.add_parser("ui", help="open the MLflow UI on the suite's store")
     ui.add_argument("--port", type=int, default=5000)
     ui.add_argument("--host", default="127.0.0.1")
@@ -96,6 +103,11 @@ def run(argv=None):
         from pipelines.export import export
 
         print(f"export dir: {export(run_id=args.run_id, export_root=args.out, tracking_uri=args.tracking_uri)}")
+    elif args.verb == "serve":
+        from pipelines.serve import serve
+
+        return serve(model_dir=args.model_dir, run_id=args.run_id, host=args.host, port=args.port,
+                     tracking_uri=args.tracking_uri)
     elif args.verb == "ui":
         from pipelines.ui import ui
 

@@ -60,3 +60,43 @@ def runs_in(tracking_uri):
     client = mlflow.tracking.MlflowClient(tracking_uri)
     experiments = [experiment.experiment_id for experiment in client.search_experiments()]
     return client.search_runs(experiments, order_by=["attributes.start_time DESC"]) if experiments else []
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_http(url, process, timeout=120):
+    """Poll `url` until it answers 200; fail with the server's output if it dies or times out."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited with {process.returncode}: {process.stdout.read()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer within {timeout} s")
+
+
+def start_cli_server(*args):
+    """Start `python -m pipelines.cli ARGS` in its own process group (stop it with stop_server)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.Popen([sys.executable, "-m", "pipelines.cli", *map(str, args)], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def stop_server(process):
+    import signal
+
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=30)

@@ -1,11 +1,13 @@
 """The CLI: fast paths that never import TensorFlow, and bad input that fails cleanly (exit 2)."""
 
+import json
 import subprocess
 import sys
+import urllib.request
 
 import pytest
 
-from tests.conftest import FASHION_MNIST, REPO, run_cli, runs_in
+from tests.conftest import FASHION_MNIST, REPO, free_port, run_cli, runs_in, start_cli_server, stop_server, wait_for_http
 
 NO_TENSORFLOW = (
     "import sys, io, contextlib\n"
@@ -141,31 +143,13 @@ def test_unknown_run_id(tracking_uri):
 
 
 def test_ui_serves_the_store_on_localhost(tracking_uri):
-    import socket
-    import time
-    import urllib.request
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {**__import__("os").environ, "PYTHONUNBUFFERED": "1"}
-    server = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "ui", "--port", str(port), "--tracking-uri",
-                               tracking_uri], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              start_new_session=True)
+    port = free_port()
+    server = start_cli_server("ui", "--port", port, "--tracking-uri", tracking_uri)
     try:
-        deadline, status = time.monotonic() + 90, None
-        while time.monotonic() < deadline and status is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
-                    status = response.status
-            except OSError:
-                time.sleep(0.5)
-        assert status == 200
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
-            assert b"MLflow" in response.read() or response.status == 200
+        wait_for_http(f"http://127.0.0.1:{port}/health", server)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ajax-api/2.0/mlflow/experiments/search?max_results=10",
+                                    timeout=10) as response:
+            names = [experiment["name"] for experiment in json.loads(response.read())["experiments"]]
+        assert "Default" in names  # the UI reads the store we pointed it at
     finally:
-        import os
-        import signal
-
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        stop_server(server)

@@ -4,6 +4,9 @@ import gzip
 import json
 import subprocess
 import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +14,7 @@ import pytest
 from apps.vision import data as vision_data
 from apps.vision import idx
 from shared.errors import DataError
-from tests.conftest import FASHION_MNIST, REPO, run_cli
+from tests.conftest import FASHION_MNIST, REPO, free_port, run_cli, start_cli_server, stop_server, wait_for_http
 
 
 def write_idx(path, array, compress=False):
@@ -161,3 +164,42 @@ def test_export_verb_writes_the_next_version(smoke_run):
 
     images = idx.load_split(FASHION_MNIST, "test")[0][:32]
     compare(load_serving(summary["export_dir"])(images=images), load_serving(second)(images=images), atol=1e-6)
+
+
+def _post(url, payload):
+    request = urllib.request.Request(url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_serve_answers_tf_serving_rest_requests(smoke_run):
+    from shared.export import load_serving
+
+    summary, _uri, _folder = smoke_run
+    model_dir = Path(summary["export_dir"]).parent
+    port = free_port()
+    server = start_cli_server("serve", "--model-dir", model_dir, "--port", port)
+    base = f"http://127.0.0.1:{port}/v1/models/vision-classification"
+    try:
+        wait_for_http(base, server)
+        images = idx.load_split(FASHION_MNIST, "test")[0][:8]
+        expected = load_serving(summary["export_dir"])(images=images)
+
+        status, rows = _post(f"{base}:predict", {"instances": images.tolist()})
+        assert status == 200
+        np.testing.assert_allclose([row["probabilities"] for row in rows["predictions"]], expected["probabilities"],
+                                   atol=1e-6)
+        assert [row["class_names"] for row in rows["predictions"]] == [n.decode() for n in expected["class_names"]]
+
+        status, columns = _post(f"{base}/versions/1:predict", {"inputs": {"images": images.tolist()}})
+        assert status == 200 and columns["outputs"]["class_ids"] == expected["class_ids"].tolist()
+
+        status, error = _post(f"{base}:predict", {"rows": []})
+        assert status == 400 and '"instances"' in error["error"]
+        status, error = _post(f"{base}/versions/9:predict", {"instances": images.tolist()})
+        assert status == 404 and "version 9" in error["error"]
+    finally:
+        stop_server(server)
