@@ -120,13 +120,19 @@ def _run(app, task_name, preset, config, runner, data_dir, uri, run_id, resumed,
 
 
 def _log_keras_model(runner, model, data):
+    import importlib.metadata
+
+    import keras
     import mlflow
     from mlflow.models import infer_signature
 
     try:
         example = runner.model_example(data)
-        signature = infer_signature(example, model.predict(example, verbose=0))
-        info = mlflow.keras.log_model(model, name="model", signature=signature)
+        output = keras.tree.map_structure(keras.ops.convert_to_numpy, model(example, training=False))
+        # Explicit requirements: inferring them starts a subprocess that re-imports the model (~9 s a run).
+        requirements = [f"{package}=={importlib.metadata.version(package)}" for package in ("tensorflow", "keras")]
+        info = mlflow.keras.log_model(model, name="model", signature=infer_signature(example, output),
+                                      pip_requirements=requirements)
         return info.model_uri
     except Exception as error:  # noqa: BLE001 - the export below is the serving artifact of record
         import warnings
