@@ -97,14 +97,14 @@ class DigitsConfig(SpeechConfig):
 class DigitStringsConfig(SpeechConfig):
     """Digit strings: utterances of several digits, a CRNN trained with CTC."""
 
-    num_train_utterances: int = 3000
+    num_train_utterances: int = 2000
     num_validation_utterances: int = 300
     num_test_utterances: int = 500
     min_digits: int = 1
     max_digits: int = 7
     gap_seconds: typing.Tuple[float, ...] = (0.05, 0.3)
     utterance_noise: float = 0.01  # max noise standard deviation, as a fraction of the utterance's peak
-    rnn_layers: int = 2
+    rnn_layers: int = 1
     beam_width: int = 16
 
     def __post_init__(self):
@@ -142,12 +142,12 @@ def digits_smoke():
 
 
 def strings_default():
-    """3,000 synthetic training utterances; the benchmark preset (benchmarks/speech_ctc.py)."""
+    """2,000 synthetic training utterances; the benchmark preset (benchmarks/speech_ctc.py)."""
     return DigitStringsConfig(
-        epochs=40, batch_size=32, optimizer="adamw", learning_rate=2e-3, weight_decay=1e-4,
-        learning_rate_schedule="cosine", warmup_epochs=1, early_stopping_patience=8, clip_seconds=5.0,
-        frame_step=128, frame_length=256, filters=(32, 64), rnn_units=96, time_shift_frames=0, time_masks=4,
-        time_mask_frames=6, dropout_rate=0.2,
+        epochs=20, batch_size=32, optimizer="adamw", learning_rate=3e-3, weight_decay=1e-4,
+        learning_rate_schedule="cosine", warmup_epochs=1, early_stopping_patience=6, clip_seconds=5.0,
+        num_train_utterances=2000, frame_length=256, num_mel_bins=32, filters=(16, 32), rnn_units=96,
+        rnn_layers=1, time_shift_frames=0, time_masks=2, time_mask_frames=6, dropout_rate=0.2,
     )
 
 
