@@ -9,7 +9,7 @@ import keras
 from shared import layers
 
 
-def _normalized_image(config, input_shape, mean, variance):
+def _normalized_image(input_shape, mean, variance):
     inputs = keras.Input(shape=input_shape, name="log_mel")
     x = keras.layers.Normalization(axis=-1, mean=mean, variance=variance, name="normalize")(inputs)
     x = keras.layers.Reshape((*input_shape, 1), name="add_channel")(x)
@@ -35,7 +35,7 @@ def _to_sequence(x):
 def build_classifier(config, input_shape, mean, variance, num_classes=10):
     """`config.model`: "cnn" (conv stages + dense head) or "crnn" (conv stages + bidirectional GRU/LSTM)."""
     # === Layers ===
-    inputs, x = _normalized_image(config, input_shape, mean, variance)
+    inputs, x = _normalized_image(input_shape, mean, variance)
     x = _conv_stages(config, x, time_pool=lambda stage: True if config.model == "cnn" else stage == 0)
     if config.model == "cnn":
         x = keras.layers.Flatten(name="flatten")(x)
@@ -55,7 +55,7 @@ def build_ctc_crnn(config, input_shape, mean, variance, num_labels=10):
     Output `[batch, steps, num_labels + 1]`: index 0 is the CTC blank, index d + 1 is digit d.
     """
     # === Layers ===
-    inputs, x = _normalized_image(config, input_shape, mean, variance)
+    inputs, x = _normalized_image(input_shape, mean, variance)
     x = _conv_stages(config, x, time_pool=lambda stage: stage < 2)
     x = _to_sequence(x)
     x = keras.layers.Dense(config.rnn_units, name="project")(x)
@@ -68,9 +68,3 @@ def build_ctc_crnn(config, input_shape, mean, variance, num_labels=10):
     # === Functional Model ===
     return keras.Model(inputs, outputs, name="speech_ctc_crnn")
 
-
-def time_steps(config, num_frames):
-    """How many output steps the CTC model gives for `num_frames` input frames."""
-    for stage in range(min(2, len(config.filters))):
-        num_frames //= 2
-    return num_frames
