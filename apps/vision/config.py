@@ -51,10 +51,16 @@ def raise_filters(filters):
 
 
 def default():
-    """Full Fashion-MNIST; the benchmark preset (see benchmarks/vision_fashion_mnist.py)."""
+    """All of Fashion-MNIST in about 10 minutes on 2 CPU cores (benchmarks/vision_fashion_mnist.py).
+
+    12 epochs is what 10 minutes buys at ~1,200 images/s; with that few epochs, spatial
+    dropout and strong translations slowed learning more than they helped (91.8% vs 92.7%).
+    """
     return ClassificationConfig(
-        epochs=15, batch_size=128, optimizer="adamw", learning_rate=3e-3, weight_decay=1e-4,
+        epochs=12, batch_size=128, optimizer="adamw", learning_rate=3e-3, weight_decay=1e-4,
         learning_rate_schedule="cosine", warmup_epochs=1, early_stopping_patience=5, l2=0.0,
+        conv_dropout_rate=0.0, dropout_rate=0.25, random_translation=0.08, label_smoothing=0.1,
+        validation_fraction=0.05,
     )
 
 
