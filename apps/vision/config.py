@@ -16,6 +16,7 @@ class ClassificationConfig(SupervisedConfig):
     dataset: str = "fashion_mnist"
     filters: typing.Tuple[int, ...] = (32, 64, 128)
     convs_per_stage: int = 1
+    pool_last_stage: bool = False  # pooling 7x7 -> 3x3 drops a row and a column; off: flatten 7x7
     dense_units: int = 256
     activation: str = "relu"
     dropout_rate: float = 0.3
@@ -54,7 +55,8 @@ def default():
     """All of Fashion-MNIST in about 10 minutes on 2 CPU cores (benchmarks/vision_fashion_mnist.py).
 
     12 epochs is what 10 minutes buys at ~1,200 images/s; with that few epochs, spatial
-    dropout and strong translations slowed learning more than they helped (91.8% vs 92.7%).
+    dropout and strong translations slowed learning more than they helped (91.8% vs 92.7%),
+    and flattening the last 7x7 stage instead of pooling it to 3x3 gave 93.1%.
     """
     return ClassificationConfig(
         epochs=12, batch_size=128, optimizer="adamw", learning_rate=3e-3, weight_decay=1e-4,

@@ -13,7 +13,8 @@ def build_cnn(config, num_classes, image_shape=(28, 28, 1)):
         for index in range(config.convs_per_stage):
             x = layers.conv_block(x, filters, activation=config.activation, l2=config.l2,
                                   name=f"stage{stage}_conv{index}")
-        x = keras.layers.MaxPooling2D(2, name=f"stage{stage}_pool")(x)
+        if stage < len(config.filters) - 1 or config.pool_last_stage:
+            x = keras.layers.MaxPooling2D(2, name=f"stage{stage}_pool")(x)
         if config.conv_dropout_rate:
             x = keras.layers.SpatialDropout2D(config.conv_dropout_rate, name=f"stage{stage}_dropout")(x)
     x = keras.layers.Flatten(name="flatten")(x)
