@@ -97,7 +97,7 @@ def _run(app, task_name, preset, config, runner, data_dir, uri, run_id, resumed,
 
     history = tracking.metric_history(run_id)
     figure = plots.learning_curves({key: values for key, values in history.items()})
-    tracking._warn_on_failure("learning curves", mlflow.log_figure, figure, "learning_curves.png")
+    tracking.warn_on_failure("learning curves", mlflow.log_figure, figure, "learning_curves.png")
 
     endpoints = runner.endpoints(model, data.info)
     report = runner.evaluate(export.serve_in_memory(endpoints["serving_default"]), data, config)

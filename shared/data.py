@@ -1,7 +1,6 @@
 """tf.data helpers shared by every app: split, shuffle, cache, batch, augment, prefetch."""
 
 import hashlib
-from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
@@ -57,25 +56,6 @@ def augment_with(layers):
         return augmenter(features, training=True), labels
 
     return apply
-
-
-def adapted_normalization(dataset_of_features, axis=-1):
-    """A `keras.layers.Normalization` adapted on a dataset of feature batches."""
-    import keras
-
-    layer = keras.layers.Normalization(axis=axis)
-    layer.adapt(dataset_of_features)
-    return layer
-
-
-def fingerprint_files(paths):
-    """SHA-256 over the bytes of `paths` (in the given order): a dataset fingerprint for lineage."""
-    digest = hashlib.sha256()
-    for path in paths:
-        with open(Path(path), "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
 
 
 def fingerprint_arrays(*arrays):

@@ -181,12 +181,12 @@ def log_report(report):
 
     mlflow.log_metrics(report.metrics)
     for name, figure in report.figures.items():
-        _warn_on_failure(f"figure {name}", mlflow.log_figure, figure, name)
+        warn_on_failure(f"figure {name}", mlflow.log_figure, figure, name)
         plt.close(figure)
     for name, table in report.tables.items():
-        _warn_on_failure(f"table {name}", mlflow.log_table, table, name)
-    for name, content in getattr(report, "files", {}).items():
-        _warn_on_failure(f"file {name}", log_bytes, content, name)
+        warn_on_failure(f"table {name}", mlflow.log_table, table, name)
+    for name, content in report.files.items():
+        warn_on_failure(f"file {name}", log_bytes, content, name)
 
 
 def log_bytes(content, name):
@@ -209,11 +209,11 @@ def metric_history(run_id):
 
 
 def log_json(data, name):
-    _warn_on_failure(name, mlflow.log_dict, data, name)
+    warn_on_failure(name, mlflow.log_dict, data, name)
 
 
 def log_text(text, name):
-    _warn_on_failure(name, mlflow.log_text, text, name)
+    warn_on_failure(name, mlflow.log_text, text, name)
 
 
 def load_artifact_text(run_id, name):
@@ -231,7 +231,7 @@ def load_artifact_json(run_id, name):
     return json.loads(load_artifact_text(run_id, name))
 
 
-def _warn_on_failure(what, function, *args):
+def warn_on_failure(what, function, *args):
     try:
         function(*args)
     except Exception as error:  # noqa: BLE001 - logging never breaks a run
