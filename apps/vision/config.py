@@ -56,13 +56,14 @@ def default():
 
     12 epochs is what 10 minutes buys at ~1,200 images/s; with that few epochs, spatial
     dropout and strong translations slowed learning more than they helped (91.8% vs 92.7%),
-    and flattening the last 7x7 stage instead of pooling it to 3x3 gave 93.1%.
+    flattening the last 7x7 stage instead of pooling it to 3x3 gave 93.1%, and two narrower
+    convolutions per stage (16, 32, 64) instead of one wider (32, 64, 128), at the same FLOPs, 93.3%.
     """
     return ClassificationConfig(
         epochs=12, batch_size=128, optimizer="adamw", learning_rate=3e-3, weight_decay=1e-4,
         learning_rate_schedule="cosine", warmup_epochs=1, early_stopping_patience=5, l2=0.0,
         conv_dropout_rate=0.0, dropout_rate=0.25, random_translation=0.08, label_smoothing=0.1,
-        validation_fraction=0.05,
+        validation_fraction=0.05, filters=(16, 32, 64), convs_per_stage=2,
     )
 
 
