@@ -106,11 +106,13 @@ def _run(app, task_name, preset, config, runner, data_dir, uri, run_id, resumed,
 
     export_dir = export.next_version_dir(export_root, f"{app}-{task_name}").resolve()
     export.write_saved_model(model, endpoints, export_dir)
-    examples = runner.example_inputs(data)
-    expected = export.serve_in_memory(endpoints["serving_default"])(**examples)
-    differences = export.verify_in_fresh_process(export_dir, examples, expected)
-    mlflow.set_tags({"dlsuite.export_dir": str(export_dir), "dlsuite.keras_model_uri": model_uri or ""})
-    mlflow.log_metric("export_max_abs_difference", max(differences.values(), default=0.0))
+    cases = {signature: (inputs, export.serve_in_memory(endpoints[signature])(**inputs))
+             for signature, inputs in runner.signature_examples(data).items()}
+    differences = export.verify_in_fresh_process(export_dir, cases)
+    mlflow.set_tags({"dlsuite.export_dir": str(export_dir), "dlsuite.keras_model_uri": model_uri or "",
+                     "dlsuite.verified_signatures": ",".join(sorted(differences))})
+    mlflow.log_metric("export_max_abs_difference",
+                      max((value for outputs in differences.values() for value in outputs.values()), default=0.0))
 
     summary = {"run_id": run_id, "metrics": report.metrics, "export_dir": str(export_dir),
                "config": config_lib.to_dict(config), "app": app, "task": task_name, "preset": preset}

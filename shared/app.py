@@ -126,6 +126,10 @@ class Task:
         """A small dict of numpy arrays for `serving_default`, used to verify the export."""
         raise NotImplementedError
 
+    def signature_examples(self, data):
+        """`{signature: inputs}` the export is verified on; tasks with more signatures add theirs."""
+        return {"serving_default": self.example_inputs(data)}
+
     def evaluate(self, predict, data, config):
         raise NotImplementedError
 

@@ -5,10 +5,11 @@ and named TensorSpecs); nothing is guessed from `model.input_shape`.
 After writing, the SavedModel is reloaded in a fresh Python process and its
 `serving_default` outputs are compared with the in-memory model's.
 
-`python -m shared.export verify DIR CASES.npz` is that fresh-process check.
+`python -m shared.export verify DIR CASES.pickle ATOL` is that fresh-process check, for every\nsignature the task gives examples for (`Task.signature_examples`).
 """
 
 import json
+import pickle
 import subprocess
 import sys
 import tempfile
@@ -89,13 +90,18 @@ def compare(expected, actual, atol):
     return report
 
 
-def verify_in_fresh_process(path, inputs, expected, atol=1e-5, signature="serving_default"):
-    """Reload `path` in a new Python process, call `signature` on `inputs`, compare with `expected`."""
+def verify_in_fresh_process(path, cases, atol=1e-5):
+    """Reload `path` in a new Python process and call each signature of `cases` on its inputs.
+
+    `cases`: `{signature: (inputs, expected outputs)}`, dicts of numpy arrays. Returns
+    `{signature: {output: max abs difference}}`; raises RuntimeError on any mismatch.
+    """
     with tempfile.TemporaryDirectory() as tmp:
-        cases = Path(tmp) / "cases.npz"
-        np.savez(cases, **{f"in.{k}": v for k, v in inputs.items()}, **{f"out.{k}": v for k, v in expected.items()})
+        # Pickle, not npz: bytes inputs (WAV files) may end in NUL bytes, which numpy's "S" arrays drop.
+        cases_path = Path(tmp) / "cases.pickle"
+        cases_path.write_bytes(pickle.dumps(cases))
         result = subprocess.run(
-            [sys.executable, "-m", "shared.export", "verify", str(path), str(cases), str(atol), signature],
+            [sys.executable, "-m", "shared.export", "verify", str(path), str(cases_path), str(atol)],
             capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1],
         )
     if result.returncode != 0:
@@ -103,17 +109,16 @@ def verify_in_fresh_process(path, inputs, expected, atol=1e-5, signature="servin
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def _verify_main(path, cases_path, atol, signature):
-    cases = np.load(cases_path, allow_pickle=False)
-    inputs = {key[3:]: cases[key] for key in cases.files if key.startswith("in.")}
-    expected = {key[4:]: cases[key] for key in cases.files if key.startswith("out.")}
-    actual = load_serving(path, signature)(**inputs)
-    print(json.dumps(compare(expected, actual, float(atol))))
+def _verify_main(path, cases_path, atol):
+    cases = pickle.loads(Path(cases_path).read_bytes())  # written by verify_in_fresh_process, in a private tmp dir
+    report = {signature: compare(expected, load_serving(path, signature)(**inputs), float(atol))
+              for signature, (inputs, expected) in cases.items()}
+    print(json.dumps(report))
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 6 or sys.argv[1] != "verify":
-        sys.exit("usage: python -m shared.export verify SAVED_MODEL_DIR CASES.npz ATOL SIGNATURE")
+    if len(sys.argv) != 5 or sys.argv[1] != "verify":
+        sys.exit("usage: python -m shared.export verify SAVED_MODEL_DIR CASES.pickle ATOL")
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

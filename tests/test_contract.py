@@ -37,6 +37,10 @@ def test_smoke_run_keeps_the_contract(app, task, tracking_uri, tmp_path, data_ro
     assert {"config.yaml", "learning_curves.png", "model_summary.txt", "data_info.json"} <= artifacts
     assert summary["metrics"] and all(key in run.data.metrics for key in summary["metrics"])
     assert run.data.metrics["export_max_abs_difference"] <= 1e-5
+    import tensorflow as tf
+
+    exported = set(tf.saved_model.load(summary["export_dir"]).signatures)
+    assert set(run.data.tags["dlsuite.verified_signatures"].split(",")) == exported  # every signature checked
     export_dir = tmp_path / "exports" / f"{app}-{task}" / "1"
     assert summary["export_dir"] == str(export_dir.resolve())
     assert (export_dir / "saved_model.pb").is_file()

@@ -77,3 +77,9 @@ class SpeechTask(Task):
     def example_inputs(self, data):
         # Clips of different lengths, zero-padded together: checks the padding invariance too.
         return {"waveforms": speech_data.pad_batch(data.test["waveforms"][:16])}
+
+    def signature_examples(self, data):
+        """Both signatures: padded waveforms, and the same clips as WAV files (16-bit PCM at 8 kHz)."""
+        wav_bytes = [tf.audio.encode_wav(waveform[:, np.newaxis], fsdd.SAMPLE_RATE).numpy()
+                     for waveform in data.test["waveforms"][:4]]
+        return {**super().signature_examples(data), "serving_wav": {"wav_bytes": np.array(wav_bytes, dtype=object)}}
