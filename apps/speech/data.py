@@ -26,14 +26,13 @@ def feature_dataset(waveforms, targets, front_end):
 
 def feature_statistics(dataset):
     """Per-mel-bin mean and variance over a dataset of `(features [frames, mels], target)`; fills its cache."""
-    total, total_squares, count = 0.0, 0.0, 0
-    for features, _target in dataset.batch(256).as_numpy_iterator():
-        features = features.astype(np.float64)
-        total = total + features.sum(axis=(0, 1))
-        total_squares = total_squares + np.square(features).sum(axis=(0, 1))
-        count += features.shape[0] * features.shape[1]
-    mean = total / count
-    return mean, np.maximum(total_squares / count - np.square(mean), 1e-6)
+    import keras
+
+    normalization = keras.layers.Normalization(axis=-1)
+    normalization.adapt(dataset.map(lambda features, _target: features, num_parallel_calls=shared_data.AUTOTUNE)
+                        .batch(256))
+    return (keras.ops.convert_to_numpy(normalization.mean).reshape(-1),
+            keras.ops.convert_to_numpy(normalization.variance).reshape(-1))
 
 
 def train_and_validation(train_waveforms, train_targets, validation_waveforms, validation_targets, config,
