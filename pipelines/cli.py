@@ -39,6 +39,34 @@ def _build_parser():
     train.add_argument("--export-dir", default="exports", help="export root (default: ./exports)")
     train.add_argument("--summary-json", metavar="FILE", help="also write run id, metrics, export dir and config as JSON")
 
+    tune = verbs.add_parser(
+        "tune", help="search hyperparameters with Optuna; each trial is a nested MLflow run",
+        description="Search config values with Optuna (TPE). Each trial trains through the `train` pipeline "
+                    "(no SavedModel export) as a child of one parent MLflow run. The objective is the task's "
+                    "validation monitor (e.g. val_accuracy, best epoch of the trial); test metrics never choose "
+                    "hyperparameters. The study is kept in optuna.db beside the MLflow store: the same "
+                    "--study-name adds trials to it.",
+        epilog="example: dlsuite tune vision --preset smoke --search learning_rate=1e-4..1e-2:log "
+               "--search 'dropout_rate=0.1|0.4' --trials 10 --best-config best.yaml "
+               "(quote choices: | is a shell pipe)",
+    )
+    tune.add_argument("app", help=f"one of: {apps} (see `dlsuite list`)")
+    tune.add_argument("--task", help="task of the app (default: the app's first task)")
+    tune.add_argument("--preset", default="default", help="config preset the search starts from (default: default)")
+    tune.add_argument("--config", metavar="FILE.yaml", help="YAML file of config overrides")
+    tune.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                      help="fix one config value for every trial (repeatable)")
+    tune.add_argument("--search", dest="searches", action="append", default=[], metavar="KEY=SPEC",
+                      help="search a config value: LOW..HIGH, LOW..HIGH:log or A|B|C (repeatable, at least one)")
+    tune.add_argument("--trials", type=int, default=10, help="trials to run (default: 10)")
+    tune.add_argument("--timeout", type=float, metavar="SECONDS", help="start no new trial after this many seconds")
+    tune.add_argument("--data-dir", help="dataset root (default: $DLSUITE_DATA_DIR, then system locations)")
+    tune.add_argument("--seed", type=int, help="random seed of every trial and of the sampler")
+    _add_tracking_arguments(tune)
+    tune.add_argument("--experiment", help="MLflow experiment (default: dlsuite-<app>)")
+    tune.add_argument("--study-name", help="Optuna study to create or continue (default: a new one per run)")
+    tune.add_argument("--best-config", metavar="FILE.yaml", help="also write the best config here")
+
     evaluate = verbs.add_parser("evaluate", help="evaluate a run's exported SavedModel on its test data")
     evaluate.add_argument("--run-id", required=True)
     evaluate.add_argument("--data-dir")
@@ -76,6 +104,31 @@ def _list():
             print(f"  --task {task:<16} {spec.description}  [presets: {', '.join(spec.presets)}]")
 
 
+def _tune(args):
+    from pipelines.tune import TuneFailed, tune
+
+    try:
+        result = tune(
+            app=args.app, task=args.task, preset=args.preset, config_file=args.config, overrides=args.overrides,
+            searches=args.searches, trials=args.trials, timeout=args.timeout, data_dir=args.data_dir, seed=args.seed,
+            tracking_uri=args.tracking_uri, experiment=args.experiment, study_name=args.study_name,
+            best_config=args.best_config,
+        )
+    except TuneFailed as error:  # the search ran and failed: not a usage error
+        print(f"dlsuite: error: {error}", file=sys.stderr)
+        return 1
+    print(f"best {result['monitor']}: {result['best_value']:.4f} (trial {result['best_trial']}, "
+          f"run {result['best_run_id']})")
+    print("best params: " + ", ".join(f"{key}={value}" for key, value in result["best_params"].items()))
+    print(f"tune run id: {result['parent_run_id']} (study {result['study_name']})")
+    if result["train_command"]:
+        print(f"best config: {result['best_config_path']}")
+        print(f"train the winner: {result['train_command']}")
+    else:
+        print("best config: the best_config.yaml artifact of the tune run; pass --best-config FILE for a local copy")
+    return 0
+
+
 def run(argv=None):
     args = _build_parser().parse_args(argv)
     if args.verb == "list":
@@ -94,6 +147,8 @@ def run(argv=None):
         print(f"run id:     {summary['run_id']}")
         print("test metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in summary["metrics"].items()))
         print(f"export dir: {summary['export_dir']}")
+    elif args.verb == "tune":
+        return _tune(args)
     elif args.verb == "evaluate":
         from pipelines.evaluate import evaluate
 

@@ -42,7 +42,10 @@ def _resume_target(app, run_id):
 
 
 def train(app, task=None, preset="default", config_file=None, overrides=(), data_dir=None, seed=None,
-          tracking_uri=None, experiment=None, resume=None, export_root="exports", summary_json=None):
+          tracking_uri=None, experiment=None, resume=None, export_root="exports", summary_json=None,
+          export=True, parent_run_id=None, run_name=None, tags=None):
+    """Train one run. `export=False` skips the SavedModel export and its verification (tuning trials);
+    `parent_run_id` nests the run under that run (the `mlflow.parentRunId` tag); `tags` are extra run tags."""
     # Everything that can be wrong with the request is checked before a run is opened.
     uri = tracking.setup(tracking_uri)
     if resume:
@@ -56,19 +59,22 @@ def train(app, task=None, preset="default", config_file=None, overrides=(), data
     runner = catalog.load_task(spec)
     data_dir = runner.check_inputs(config, data_dir)
 
-    tags = {"dlsuite.app": app, "dlsuite.task": task_name, "dlsuite.preset": preset,
-            "dlsuite.data_dir": str(data_dir or ""), **tracking.environment_tags()}
-    with tracking.tracked_run(experiment_name, uri, run_id=resume,
-                              run_name=None if resume else f"{app}-{task_name}-{preset}", tags=tags) as run:
+    run_tags = {"dlsuite.app": app, "dlsuite.task": task_name, "dlsuite.preset": preset,
+                "dlsuite.data_dir": str(data_dir or ""), **tracking.environment_tags(), **(tags or {})}
+    if parent_run_id:
+        run_tags["mlflow.parentRunId"] = parent_run_id  # what MLflow's nested runs set: the UI nests it
+    run_name = None if resume else (run_name or f"{app}-{task_name}-{preset}")
+    with tracking.tracked_run(experiment_name, uri, run_id=resume, run_name=run_name, tags=run_tags) as run:
         summary = _run(app, task_name, preset, config, runner, data_dir, uri, run.info.run_id, bool(resume),
-                       export_root, summary_json)
+                       export_root, summary_json, export)
     # Checkpoints outlive every failure (a failed export resumes without retraining); a FINISHED run
     # cannot be resumed, so its checkpoints go.
     shutil.rmtree(tracking.checkpoint_dir(uri, summary["run_id"]), ignore_errors=True)
     return summary
 
 
-def _run(app, task_name, preset, config, runner, data_dir, uri, run_id, resumed, export_root, summary_json):
+def _run(app, task_name, preset, config, runner, data_dir, uri, run_id, resumed, export_root, summary_json,
+         export_model=True):
     import keras
     import mlflow
 
@@ -103,6 +109,24 @@ def _run(app, task_name, preset, config, runner, data_dir, uri, run_id, resumed,
     report = runner.evaluate(export.serve_in_memory(endpoints["serving_default"]), data, config)
     tracking.log_report(report)
     model_uri = _log_keras_model(runner, model, data)
+    export_dir = None
+    if export_model:
+        export_dir = _export_and_verify(app, task_name, runner, model, endpoints, data, export_root, model_uri)
+    else:  # a tuning trial: no SavedModel, but `dlsuite export --run-id` can still export the Keras model
+        mlflow.set_tag("dlsuite.keras_model_uri", model_uri or "")
+
+    summary = {"run_id": run_id, "metrics": report.metrics, "export_dir": str(export_dir) if export_dir else None,
+               "config": config_lib.to_dict(config), "app": app, "task": task_name, "preset": preset}
+    if summary_json:
+        Path(summary_json).write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _export_and_verify(app, task_name, runner, model, endpoints, data, export_root, model_uri):
+    """Write the SavedModel, compare its reloaded outputs with the in-memory model's, return its folder."""
+    import mlflow
+
+    from shared import export
 
     export_dir = export.next_version_dir(export_root, f"{app}-{task_name}").resolve()
     export.write_saved_model(model, endpoints, export_dir)
@@ -113,12 +137,7 @@ def _run(app, task_name, preset, config, runner, data_dir, uri, run_id, resumed,
                      "dlsuite.verified_signatures": ",".join(sorted(differences))})
     mlflow.log_metric("export_max_abs_difference",
                       max((value for outputs in differences.values() for value in outputs.values()), default=0.0))
-
-    summary = {"run_id": run_id, "metrics": report.metrics, "export_dir": str(export_dir),
-               "config": config_lib.to_dict(config), "app": app, "task": task_name, "preset": preset}
-    if summary_json:
-        Path(summary_json).write_text(json.dumps(summary, indent=2))
-    return summary
+    return export_dir
 
 
 def _log_keras_model(runner, model, data):

@@ -1,0 +1,514 @@
+"""`dlsuite tune`: hyperparameter search with Optuna, every trial a nested `dlsuite train` run.
+
+The objective is the task's validation monitor (`Task.monitor`, e.g. `val_accuracy`), the best
+value in the trial run's MLflow metric history. Test metrics never choose hyperparameters.
+
+One parent MLflow run per invocation (tag `dlsuite.tune=true`) holds the search space, the
+per-trial objective, the best params, `best_config.yaml` (which `dlsuite train --config` accepts),
+`trials.json` and `optimization_history.png`; each trial is a child run (`mlflow.parentRunId`)
+trained by the normal pipeline without the SavedModel export. The Optuna study lives in
+`optuna.db` beside the MLflow store, so the same `--study-name` continues a study.
+"""
+
+import contextlib
+import dataclasses
+import json
+import math
+import shlex
+import signal
+import sys
+import time
+import types
+import typing
+from pathlib import Path
+from urllib.parse import urlparse
+
+from pipelines import catalog
+from shared import config as config_lib
+from shared.errors import ConfigError, UsageError
+
+EXAMPLES = "--search learning_rate=1e-4..1e-2:log, --search epochs=2..8 or --search 'optimizer=adam|adamw'"
+
+
+class TuneFailed(RuntimeError):
+    """The search ran but produced no result (every trial failed). The CLI prints it and exits 1."""
+
+
+# === The search space ===
+
+
+@dataclasses.dataclass(frozen=True)
+class Dimension:
+    """One searched config key: an int or float range (optionally log scale), or categorical choices."""
+
+    key: str
+    spec: str  # as given on the command line
+    kind: str  # "int", "float" or "categorical"
+    low: typing.Any = None
+    high: typing.Any = None
+    log: bool = False
+    choices: tuple = ()  # the choices as given; coerced to the field's type when applied
+
+    def suggest(self, trial):
+        if self.kind == "int":
+            return trial.suggest_int(self.key, self.low, self.high, log=self.log)
+        if self.kind == "float":
+            return trial.suggest_float(self.key, self.low, self.high, log=self.log)
+        return trial.suggest_categorical(self.key, list(self.choices))
+
+    def describe(self):
+        if self.kind == "categorical":
+            return {"kind": self.kind, "choices": list(self.choices)}
+        return {"kind": self.kind, "low": self.low, "high": self.high, "log": self.log}
+
+
+def parse_search_space(config, searches, fixed_keys=None):
+    """`["learning_rate=1e-4..1e-2:log", ...]` -> `{key: Dimension}`; every candidate must make a valid config."""
+    if not searches:
+        raise UsageError(
+            f"Nothing to search. Received: no --search. Expected at least one --search KEY=SPEC. "
+            f"Fix: add e.g. {EXAMPLES}."
+        )
+    fixed_keys = fixed_keys or {}  # key -> the argument that fixes it
+    space = {}
+    for item in searches:
+        key, sep, spec = (part.strip() for part in item.partition("="))
+        if not sep or not key or not spec:
+            raise _malformed(item, "the form KEY=SPEC")
+        if key not in config_lib.field_names(type(config)):
+            raise config_lib._unknown_key_error(type(config), key, "from --search")
+        if key in space:
+            raise UsageError(f"Config key {key} is searched twice. Received: --search {space[key].spec} and "
+                             f"--search {item}. Expected one --search per key. Fix: merge them into one.")
+        if key in fixed_keys:
+            raise UsageError(f"Config key {key} is both fixed and searched. Received: {fixed_keys[key]} and "
+                             f"--search {item}. Expected one of them. Fix: drop one.")
+        dimension = _parse_spec(config, key, spec, item)
+        _check_candidates(config, dimension)
+        space[key] = dimension
+    return space
+
+
+def _malformed(item, expected):
+    return UsageError(
+        f"Invalid --search argument. Received: --search {item}. Expected {expected}: SPEC is LOW..HIGH, "
+        f"LOW..HIGH:log or A|B|C (two or more choices). Fix: write e.g. {EXAMPLES}."
+    )
+
+
+def _parse_spec(config, key, spec, item):
+    if "|" in spec:
+        choices = tuple(choice.strip() for choice in spec.split("|"))
+        if len(choices) < 2 or not all(choices):
+            raise _malformed(item, "two or more non-empty choices separated by |")
+        return Dimension(key, spec, "categorical", choices=choices)
+    body, log = (spec[: -len(":log")], True) if spec.endswith(":log") else (spec, False)
+    low_text, sep, high_text = (part.strip() for part in body.partition(".."))
+    if not sep:
+        raise _malformed(item, "a range LOW..HIGH or choices A|B|C")
+    field_type = _numeric_type(type(config), key)
+    if field_type is None:
+        raise UsageError(
+            f"Invalid --search range for config key {key}. Received: --search {item}, a range on a non-numeric "
+            f"field. Expected a range only for int or float fields. Fix: list the values, e.g. "
+            f"--search '{key}=A|B' (a tuple's items comma-separated: '16,32|32,64')."
+        )
+    try:
+        low, high = field_type(low_text), field_type(high_text)
+    except ValueError:
+        expected = "integer bounds for this int field" if field_type is int else "numeric bounds"
+        raise _malformed(item, expected) from None
+    if not (math.isfinite(low) and math.isfinite(high)) or low >= high:
+        if not (math.isfinite(low) and math.isfinite(high)):
+            fix = "write both bounds as finite numbers"
+        elif low > high:
+            fix = f"swap them: --search {key}={high_text}..{low_text}{':log' if log else ''}"
+        else:
+            fix = f"widen the range, or fix the value with --set {key}={low_text}"
+        raise UsageError(f"Invalid --search range for config key {key}. Received: --search {item}. Expected finite "
+                         f"LOW < HIGH. Fix: {fix}.")
+    if log and low <= 0:
+        raise UsageError(f"Invalid --search log range for config key {key}. Received: --search {item}. Expected "
+                         f"LOW > 0 on a log scale. Fix: raise LOW above 0, or drop :log.")
+    return Dimension(key, spec, field_type.__name__, low, high, log)
+
+
+def _numeric_type(config_class, key):
+    """int or float for numeric fields (also Optional ones), else None."""
+    target = typing.get_type_hints(config_class)[key]
+    arguments = [argument for argument in typing.get_args(target) if argument is not type(None)]
+    if typing.get_origin(target) in (typing.Union, types.UnionType) and len(arguments) == 1:
+        target = arguments[0]  # Optional[int] -> int
+    return target if target in (int, float) else None
+
+
+def _check_candidates(config, dimension):
+    """Apply each end of a range, or each choice, to the config: its own validation runs."""
+    if dimension.kind == "categorical":
+        candidates = [("choice", choice) for choice in dimension.choices]
+    else:
+        candidates = [("low end", dimension.low), ("high end", dimension.high)]
+    seen = set()
+    for label, value in candidates:
+        try:
+            applied = config_lib.apply_overrides(config, {dimension.key: value}, f"from --search {dimension.key}")
+        except ConfigError as error:
+            reason = str(error).split(" Fix")[0]  # the Fix below replaces the one for --set
+            raise ConfigError(
+                f"Invalid --search {dimension.key}={dimension.spec}: its {label} {dimension.key}={value} is not a "
+                f"valid config. {reason} Fix: keep every candidate within what --set {dimension.key}=... accepts."
+            ) from None
+        coerced = getattr(applied, dimension.key)
+        if coerced in seen:
+            raise UsageError(f"Duplicate choice in --search {dimension.key}={dimension.spec}. Received: "
+                             f"{dimension.key}={value} twice. Expected distinct choices. Fix: drop the repeat.")
+        seen.add(coerced)
+
+
+def _as_set_pair(key, value):
+    return f"{key}={value!r}" if isinstance(value, float) else f"{key}={value}"
+
+
+# === The run ===
+
+
+def tune(app, task=None, preset="default", config_file=None, overrides=(), searches=(), trials=10, timeout=None,
+         data_dir=None, seed=None, tracking_uri=None, experiment=None, study_name=None, best_config=None):
+    """Run `trials` more trials of a study; return a summary (best value, params, config, runs, command)."""
+    from pipelines import train as train_lib
+
+    # Everything that can be wrong with the request is checked before a run is opened.
+    task_name, spec = catalog.task_spec(app, task)
+    config = train_lib.resolve_config(spec, preset, config_file, overrides, seed)
+    fixed = {key: f"--set {key}={value}" for key, value in config_lib.parse_set_pairs(overrides).items()}
+    if seed is not None:
+        fixed["seed"] = f"--seed {seed}"
+    space = parse_search_space(config, searches, fixed)
+    if trials < 1:
+        raise UsageError(f"Invalid --trials. Received: --trials {trials}. Expected an integer >= 1. "
+                         "Fix: e.g. --trials 10.")
+    if timeout is not None and not timeout > 0:
+        raise UsageError(f"Invalid --timeout. Received: --timeout {timeout}. Expected seconds > 0. "
+                         "Fix: e.g. --timeout 3600, or leave it out.")
+
+    import optuna
+
+    from shared import tracking
+
+    uri = tracking.setup(tracking_uri)
+    storage = f"sqlite:///{tracking.store_home(uri) / 'optuna.db'}"
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # one line per trial is printed below
+    # What a continued study must share with its first run (the monitor follows from app and task).
+    identity = {"app": app, "task": task_name, "search": {key: dim.describe() for key, dim in space.items()},
+                "base_config": config_lib.to_dict(config)}
+    identity = json.loads(json.dumps(identity))  # as stored (tuples become lists)
+    previous_trials = _check_existing_study(optuna, storage, study_name, identity)
+    runner = catalog.load_task(spec)
+    if getattr(config, "validation_fraction", None) == 0 and runner.monitor.startswith("val_"):
+        raise UsageError(f"Tuning needs a validation split: its objective is {runner.monitor}. Received: "
+                         "validation_fraction=0. Expected > 0. Fix: --set validation_fraction=0.1.")
+    data_dir = runner.check_inputs(config, data_dir)
+    direction = "maximize" if runner.monitor_mode == "max" else "minimize"
+
+    experiment_name = experiment or f"dlsuite-{app}"
+    tags = {"dlsuite.tune": "true", "dlsuite.app": app, "dlsuite.task": task_name, "dlsuite.preset": preset,
+            "dlsuite.data_dir": str(data_dir or ""), **tracking.environment_tags()}
+    with _parent_run(experiment_name, uri, f"tune-{app}-{task_name}", tags) as parent:
+        parent_id = parent.info.run_id
+        study_name = study_name or f"tune-{app}-{task_name}-{parent_id[:8]}"
+        sampler_seed = (config.seed if seed is None else seed) + previous_trials  # a resumed study samples anew
+        study = optuna.create_study(study_name=study_name, storage=storage, direction=direction,
+                                    sampler=optuna.samplers.TPESampler(seed=sampler_seed), load_if_exists=True)
+        study.set_user_attr("dlsuite", identity)
+        print(f"dlsuite: tune run {parent_id} ({app}/{task_name}, preset {preset}): {trials} trial(s), objective "
+              f"{direction} {runner.monitor} on validation data", flush=True)
+        print(f"dlsuite: study {study_name!r} in {storage} ({previous_trials} earlier trial(s)); run again with "
+              f"--study-name {study_name} and the same arguments to add trials", flush=True)
+        client = _client()
+        client.set_tag(parent_id, "dlsuite.tune.study", study_name)
+        _log_params(client, parent_id, {
+            **{f"search.{key}": dimension.spec for key, dimension in space.items()},
+            "trials": trials, "timeout": timeout, "study_name": study_name, "storage": storage,
+            "sampler": "TPESampler", "sampler_seed": sampler_seed, "monitor": runner.monitor, "direction": direction,
+            "earlier_trials": previous_trials,
+        })
+        tracking.warn_on_failure("search_space.json", client.log_dict, parent_id, identity, "search_space.json")
+        tracking.warn_on_failure("base_config.yaml", client.log_text, parent_id,
+                                 config_lib.dump_yaml(app, task_name, preset, config), "base_config.yaml")
+
+        trial_args = dict(app=app, task=task_name, preset=preset, config_file=config_file, data_dir=data_dir,
+                          seed=seed, tracking_uri=uri, experiment=experiment_name, export=False,
+                          parent_run_id=parent_id)
+        objective = _Objective(train_lib, trial_args, list(overrides), space, runner, study_name, experiment_name)
+        progress = _Progress(client, parent_id, runner.monitor, trials, previous_trials)
+        try:
+            study.optimize(objective, n_trials=trials, timeout=timeout, catch=(Exception,), callbacks=[progress],
+                           gc_after_trial=True)
+        finally:
+            _log_study(client, parent_id, study, runner.monitor, direction)
+        invocation = dict(app=app, task=task_name, preset=preset, data_dir=data_dir, tracking_uri=tracking_uri,
+                          experiment=experiment)
+        return _finish(client, parent, study, config, space, previous_trials, runner.monitor, best_config, invocation)
+
+
+def _client():
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient()
+
+
+def _check_existing_study(optuna, storage, study_name, identity):
+    """Number of trials the study already has; an error if it was made for another search."""
+    if not study_name or study_name not in optuna.get_all_study_names(storage):
+        return 0
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    saved = study.user_attrs.get("dlsuite", {})
+    differences = [key for key in identity if saved.get(key) != identity[key]]
+    if differences:
+        raise UsageError(
+            f"Study {study_name!r} was made for another search. Received: different {', '.join(differences)}. "
+            f"Expected the arguments of its first run ({json.dumps({key: saved.get(key) for key in differences})}). "
+            f"Fix: repeat those arguments, or pass a new --study-name."
+        )
+    return len(study.trials)
+
+
+@contextlib.contextmanager
+def _parent_run(experiment_name, uri, run_name, tags):
+    """The parent run, ended FINISHED, FAILED or KILLED with a `failure_reason` tag like `tracked_run`.
+
+    It is not MLflow's active run, so that each trial opens its own run (nested by `mlflow.parentRunId`).
+    """
+    from shared import tracking
+
+    def on_sigterm(signum, frame):
+        raise KeyboardInterrupt("terminated by SIGTERM")
+
+    client = _client()
+    run = client.create_run(tracking.experiment_id(experiment_name, uri), run_name=run_name, tags=tags)
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield run
+    except KeyboardInterrupt as error:
+        _end(client, run.info.run_id, "KILLED", f"interrupted: {error or 'Ctrl-C'}")
+        raise
+    except BaseException as error:
+        _end(client, run.info.run_id, "FAILED", f"{type(error).__name__}: {error}")
+        raise
+    else:
+        client.set_terminated(run.info.run_id, "FINISHED")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _end(client, run_id, status, reason):
+    try:
+        client.set_tag(run_id, "failure_reason", reason[:4000])
+    finally:
+        client.set_terminated(run_id, status)
+
+
+def _log_params(client, run_id, params):
+    from mlflow.entities import Param
+
+    client.log_batch(run_id, params=[Param(key, str(value)) for key, value in params.items()])
+
+
+class _Objective:
+    """Train one trial through `pipelines.train.train`; its objective is the best monitor value it logged."""
+
+    def __init__(self, train_lib, trial_args, overrides, space, runner, study_name, experiment_name):
+        self.train_lib, self.trial_args, self.overrides, self.space = train_lib, trial_args, overrides, space
+        self.runner, self.study_name, self.experiment_name = runner, study_name, experiment_name
+
+    def __call__(self, trial):
+        from shared import tracking
+
+        params = {key: dimension.suggest(trial) for key, dimension in self.space.items()}
+        tags = {"dlsuite.tune.study": self.study_name, "dlsuite.tune.trial": str(trial.number)}
+        trial.set_user_attr("parent_run_id", self.trial_args["parent_run_id"])
+        if "keras" in sys.modules:  # the task loaded it: start each trial as a fresh `dlsuite train` process would
+            sys.modules["keras"].backend.clear_session()
+        try:
+            summary = self.train_lib.train(
+                overrides=[*self.overrides, *(_as_set_pair(key, value) for key, value in params.items())],
+                run_name=f"trial-{trial.number}", tags=tags, **self.trial_args,
+            )
+            trial.set_user_attr("run_id", summary["run_id"])
+            history = tracking.metric_history(summary["run_id"]).get(self.runner.monitor, [])
+            values = [value for _step, value in history if math.isfinite(value)]
+            if not values:
+                raise ValueError(f"The trial run logged no finite {self.runner.monitor}; it cannot be compared.")
+            return max(values) if self.runner.monitor_mode == "max" else min(values)
+        except Exception as error:
+            trial.set_user_attr("run_id", trial.user_attrs.get("run_id") or self._child_run_id(trial.number))
+            trial.set_user_attr("error", f"{type(error).__name__}: {error}"[:1000])
+            raise
+
+    def _child_run_id(self, number):
+        """The run a failed trial opened, if it got that far."""
+        from shared import tracking
+
+        parent = self.trial_args["parent_run_id"]
+        experiment = tracking.experiment_id(self.experiment_name, self.trial_args["tracking_uri"])
+        runs = _client().search_runs([experiment], filter_string=(
+            f"tags.mlflow.parentRunId = '{parent}' and tags.`dlsuite.tune.trial` = '{number}'"))
+        return runs[0].info.run_id if runs else None
+
+
+class _Progress:
+    """After each trial: one printed line and the trial's objective (and the best so far) on the parent run."""
+
+    def __init__(self, client, parent_id, monitor, trials, previous_trials):
+        self.client, self.parent_id, self.monitor = client, parent_id, monitor
+        self.trials, self.previous_trials = trials, previous_trials
+
+    def __call__(self, study, trial):
+        import optuna
+        from mlflow.entities import Metric
+
+        from shared import tracking
+
+        done = trial.number - self.previous_trials + 1
+        params = ", ".join(f"{key}={_short(value)}" for key, value in trial.params.items())
+        if trial.state == optuna.trial.TrialState.COMPLETE:
+            now = int(time.time() * 1000)
+            metrics = [Metric(f"trial_{self.monitor}", trial.value, now, trial.number),
+                       Metric(f"best_{self.monitor}", study.best_value, now, trial.number)]  # the best so far
+            tracking.warn_on_failure("trial metrics", self.client.log_batch, self.parent_id, metrics)
+            outcome = f"{self.monitor}={trial.value:.4f}"
+        else:
+            outcome = f"{trial.state.name} ({trial.user_attrs.get('error', 'no reason recorded')})"
+        best = _best_trial(study)
+        best_text = f"best {self.monitor}={best.value:.4f} (trial {best.number})" if best else "no best yet"
+        print(f"dlsuite: trial {done}/{self.trials} (#{trial.number}) {params} -> {outcome}; {best_text}", flush=True)
+
+
+def _short(value):
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _best_trial(study):
+    try:
+        return study.best_trial
+    except ValueError:  # no COMPLETE trial yet
+        return None
+
+
+# === Results ===
+
+
+def _trial_rows(study):
+    rows = []
+    for trial in study.trials:
+        rows.append({"number": trial.number, "state": trial.state.name, "value": trial.value,
+                     **{f"params.{key}": value for key, value in trial.params.items()},
+                     "run_id": trial.user_attrs.get("run_id"), "parent_run_id": trial.user_attrs.get("parent_run_id"),
+                     "error": trial.user_attrs.get("error"),
+                     "seconds": trial.duration.total_seconds() if trial.duration else None})
+    return rows
+
+
+def _log_study(client, parent_id, study, monitor, direction):
+    """trials.json (MLflow's table format) and the optimization-history plot; also after a crash."""
+    from shared import plots  # noqa: F401 - first: it selects the headless Agg backend
+    from shared import tracking
+
+    import matplotlib.pyplot as plt
+
+    rows = _trial_rows(study)
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    table = {column: [row.get(column) for row in rows] for column in columns}
+    if rows:
+        tracking.warn_on_failure("trials.json", client.log_table, parent_id, table, "trials.json")
+    figure = _history_figure(study, monitor, direction)
+    tracking.warn_on_failure("optimization_history.png", client.log_figure, parent_id, figure,
+                             "optimization_history.png")
+    plt.close(figure)
+
+
+def _history_figure(study, monitor, direction):
+    import matplotlib.pyplot as plt
+    import optuna
+    from matplotlib.ticker import MaxNLocator
+
+    figure, axis = plt.subplots(figsize=(6.5, 3.8))
+    complete = [trial for trial in study.trials if trial.state == optuna.trial.TrialState.COMPLETE]
+    if complete:
+        better = max if direction == "maximize" else min
+        best, running = None, []
+        for trial in complete:
+            best = trial.value if best is None else better(best, trial.value)
+            running.append(best)
+        numbers = [trial.number for trial in complete]
+        axis.plot(numbers, [trial.value for trial in complete], "o", label=f"trial {monitor}")
+        axis.step(numbers, running, where="post", label="best so far")
+    failed = [trial.number for trial in study.trials if trial.state == optuna.trial.TrialState.FAIL]
+    for index, number in enumerate(failed):
+        axis.axvline(number, color="tab:red", alpha=0.3, label="failed trial" if index == 0 else None)
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axis.set_xlabel("trial")
+    axis.set_ylabel(monitor)
+    axis.set_title(f"Optimization history ({direction} {monitor}, validation)")
+    axis.grid(alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    return figure
+
+
+def _finish(client, parent, study, config, space, previous_trials, monitor, best_config, invocation):
+    """Log the best params and best_config.yaml on the parent run; return the summary `dlsuite tune` prints."""
+    from shared import tracking
+
+    parent_id = parent.info.run_id
+    _check_a_trial_completed(study, previous_trials, monitor, parent_id)
+    best = study.best_trial
+    resolved = config_lib.apply_overrides(config, best.params, f"best trial {best.number}")
+    searched = {key: value for key, value in config_lib.to_dict(resolved).items() if key in space}
+    text = (f"# Best of study {study.study_name}: trial {best.number} (run {best.user_attrs.get('run_id')}), "
+            f"{monitor}={best.value:.6g}; written by tune run {parent_id}.\n"
+            + config_lib.dump_yaml(invocation["app"], invocation["task"], invocation["preset"], resolved))
+    _log_params(client, parent_id, tracking.flatten("best.", searched))
+    client.set_tag(parent_id, "dlsuite.tune.best_trial", str(best.number))
+    client.set_tag(parent_id, "dlsuite.tune.best_run_id", str(best.user_attrs.get("run_id")))
+    tracking.warn_on_failure("best_config.yaml", client.log_text, parent_id, text, "best_config.yaml")
+    config_path = _local_best_config(best_config, text, parent.info.artifact_uri)
+    return {"parent_run_id": parent_id, "study_name": study.study_name, "monitor": monitor,
+            "best_value": best.value, "best_trial": best.number, "best_run_id": best.user_attrs.get("run_id"),
+            "best_params": {key: getattr(resolved, key) for key in space},
+            "best_config": config_lib.to_dict(resolved), "best_config_path": str(config_path) if config_path else None,
+            "train_command": _train_command(invocation, config_path) if config_path else None,
+            "trials": _trial_rows(study)}
+
+
+def _check_a_trial_completed(study, previous_trials, monitor, parent_id):
+    import optuna
+
+    ours = [trial for trial in study.trials if trial.number >= previous_trials]
+    if not any(trial.state == optuna.trial.TrialState.COMPLETE for trial in ours):
+        errors = sorted({trial.user_attrs.get("error") or trial.state.name for trial in ours})
+        raise TuneFailed(
+            f"All {len(ours)} trial(s) failed, so there is no best config. Received: {'; '.join(errors)}. "
+            f"Expected at least one trial with a finite {monitor}. Fix: read the failure_reason of the trial runs "
+            f"under run {parent_id} (`dlsuite ui`), then narrow the search space (e.g. lower learning rates)."
+        )
+
+
+def _local_best_config(best_config, text, artifact_uri):
+    """--best-config FILE if given, else the logged artifact when the artifact store is a local folder."""
+    if best_config:
+        path = Path(best_config).resolve()
+        path.write_text(text)
+        return path
+    artifacts = urlparse(artifact_uri)
+    return Path(artifacts.path) / "best_config.yaml" if artifacts.scheme in ("", "file") else None
+
+
+def _train_command(invocation, config_path):
+    """The `dlsuite train` command that trains (and exports) the winner."""
+    words = ["dlsuite", "train", invocation["app"], "--task", invocation["task"], "--preset", invocation["preset"],
+             "--config", str(config_path)]
+    for flag in ("data_dir", "tracking_uri", "experiment"):
+        if invocation[flag]:
+            words += [f"--{flag.replace('_', '-')}", str(invocation[flag])]
+    return shlex.join(words)

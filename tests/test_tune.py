@@ -1,0 +1,263 @@
+"""`dlsuite tune`: a parent MLflow run over nested trial runs, the best config, resuming a study, bad input.
+
+One real search (vision smoke slice, two trials, then one more in the same study) runs through the CLI;
+failing trials are checked in-process with a stand-in for `pipelines.train.train`, so no TensorFlow.
+"""
+
+import json
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import mlflow
+import pytest
+import yaml
+
+from pipelines import catalog, cli
+from pipelines import train as train_lib
+from pipelines import tune as tune_lib
+from shared import config as config_lib
+from shared import tracking
+from tests.conftest import FASHION_MNIST, REPO, run_cli, runs_in
+
+SLICE = ["--preset", "smoke", "--set", "max_train_examples=256", "--set", "max_test_examples=128"]
+SEARCH = ["--search", "learning_rate=1e-4..1e-2:log", "--search", "dropout_rate=0.1|0.4"]
+
+
+def _client(uri):
+    return mlflow.tracking.MlflowClient(uri)
+
+
+def _children(uri, parent_id):
+    client = _client(uri)
+    experiments = [experiment.experiment_id for experiment in client.search_experiments()]
+    return client.search_runs(experiments, filter_string=f"tags.mlflow.parentRunId = '{parent_id}'")
+
+
+def _line(stdout, prefix):
+    return next(line for line in stdout.splitlines() if line.startswith(prefix))[len(prefix):].strip()
+
+
+def _artifact_text(uri, run_id, name):
+    mlflow.set_tracking_uri(uri)
+    return tracking.load_artifact_text(run_id, name)
+
+
+def _table(uri, run_id, name="trials.json"):
+    table = json.loads(_artifact_text(uri, run_id, name))
+    return [dict(zip(table["columns"], row)) for row in table["data"]]
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    """`dlsuite tune vision` with two trials in study `smoke-study`, in a fresh store."""
+    root = tmp_path_factory.mktemp("tune")
+    uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
+    best = root / "best.yaml"
+    arguments = ["tune", "vision", *SLICE, *SEARCH, "--data-dir", FASHION_MNIST, "--tracking-uri", uri,
+                 "--study-name", "smoke-study"]
+    result = run_cli(*arguments, "--trials", 2, "--best-config", best)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return types.SimpleNamespace(result=result, uri=uri, best=best, arguments=arguments, root=root,
+                                 parent_id=_line(result.stdout, "tune run id:").split()[0])
+
+
+def test_parent_run_holds_nested_trials_and_the_best_validation_value(searched):
+    client = _client(searched.uri)
+    parent = client.get_run(searched.parent_id)
+    assert parent.info.status == "FINISHED"
+    assert parent.info.run_name == "tune-vision-classification"
+    assert parent.data.tags["dlsuite.tune"] == "true"
+    assert parent.data.params["search.learning_rate"] == "1e-4..1e-2:log"
+    assert parent.data.params["sampler_seed"] == "42"
+
+    children = _children(searched.uri, searched.parent_id)
+    assert len(children) == 2
+    best_by_child = {}
+    for child in children:
+        assert child.info.status == "FINISHED"
+        assert child.data.tags["dlsuite.app"] == "vision" and "dlsuite.export_dir" not in child.data.tags
+        assert float(child.data.params["max_train_examples"]) == 256  # the ordinary pipeline's params
+        history = [metric.value for metric in client.get_metric_history(child.info.run_id, "val_accuracy")]
+        best_by_child[child.info.run_id] = max(history)
+
+    best_run_id = parent.data.tags["dlsuite.tune.best_run_id"]
+    assert parent.data.metrics["best_val_accuracy"] == best_by_child[best_run_id] == max(best_by_child.values())
+    assert not any(key.startswith("test_") for key in parent.data.metrics)  # test data never chooses
+    steps = [metric.step for metric in client.get_metric_history(searched.parent_id, "trial_val_accuracy")]
+    assert sorted(steps) == [0, 1]
+
+    artifacts = {artifact.path for artifact in client.list_artifacts(searched.parent_id)}
+    assert {"best_config.yaml", "trials.json", "optimization_history.png", "search_space.json"} <= artifacts
+    rows = _table(searched.uri, searched.parent_id)
+    assert [row["state"] for row in rows] == ["COMPLETE", "COMPLETE"]
+    assert {row["run_id"] for row in rows} == set(best_by_child)
+    assert {row["value"] for row in rows} == set(best_by_child.values())
+
+    stdout = searched.result.stdout
+    assert "trial 1/2 (#0)" in stdout and "trial 2/2 (#1)" in stdout
+    assert f"best val_accuracy: {parent.data.metrics['best_val_accuracy']:.4f}" in stdout
+    assert _line(stdout, "train the winner:").startswith(
+        f"dlsuite train vision --task classification --preset smoke --config {searched.best}")
+
+
+def test_best_config_is_in_the_search_space_and_train_accepts_it(searched):
+    saved = yaml.safe_load(searched.best.read_text())
+    assert (saved["app"], saved["task"]) == ("vision", "classification")
+    values = saved["config"]
+    assert 1e-4 <= values["learning_rate"] <= 1e-2
+    assert values["dropout_rate"] in (0.1, 0.4)
+    assert values["max_train_examples"] == 256  # the --set values stay
+
+    _task, spec = catalog.task_spec("vision", "classification")
+    config = train_lib.resolve_config(spec, "smoke", config_file=searched.best)  # what `train --config` does
+    assert config == config_lib.from_dict(spec.config_class, values)
+    best_run = _client(searched.uri).get_run(_client(searched.uri).get_run(searched.parent_id)
+                                             .data.tags["dlsuite.tune.best_run_id"])
+    assert float(best_run.data.params["learning_rate"]) == config.learning_rate
+    assert float(best_run.data.params["dropout_rate"]) == config.dropout_rate
+    assert _artifact_text(searched.uri, searched.parent_id, "best_config.yaml") == searched.best.read_text()
+
+
+def test_same_study_name_adds_trials(searched):
+    import optuna
+
+    result = run_cli(*searched.arguments, "--trials", 1)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "(2 earlier trial(s))" in result.stdout and "trial 1/1 (#2)" in result.stdout
+    study = optuna.load_study(study_name="smoke-study", storage=f"sqlite:///{searched.root / 'mlruns' / 'optuna.db'}")
+    assert [trial.number for trial in study.trials] == [0, 1, 2]
+
+    parent_id = _line(result.stdout, "tune run id:").split()[0]
+    assert parent_id != searched.parent_id
+    assert len(_children(searched.uri, parent_id)) == 1
+    assert _client(searched.uri).get_run(parent_id).data.params["sampler_seed"] == "44"  # not the first run's draws
+    assert [row["number"] for row in _table(searched.uri, parent_id)] == [0, 1, 2]
+
+
+def test_a_study_continues_only_with_the_same_search(searched):
+    arguments = [*searched.arguments]
+    arguments[arguments.index("dropout_rate=0.1|0.4")] = "dropout_rate=0.2|0.3"
+    result = run_cli(*arguments, "--trials", 1)
+    _assert_one_error_line(result.returncode, result.stderr, "Study 'smoke-study' was made for another search",
+                           "different search", "new --study-name")
+
+
+# === Bad input: one line, exit 2, no MLflow run ===
+
+
+def _assert_one_error_line(code, stderr, *fragments):
+    assert code == 2, stderr
+    assert "Traceback" not in stderr
+    lines = [line for line in stderr.splitlines() if line.startswith("dlsuite: error:")]
+    assert len(lines) == 1, stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "fragments"),
+    [
+        (["--search", "dropout=0.1|0.4"], ["Unknown config key 'dropout' (from --search)",
+                                           "Did you mean 'dropout_rate'?"]),
+        (["--search", "learning_rate=1e-3"], ["Invalid --search argument", "Received: --search learning_rate=1e-3",
+                                              "LOW..HIGH", "Fix:"]),
+        (["--search", "learning_rate"], ["Received: --search learning_rate.", "KEY=SPEC"]),
+        (["--search", "learning_rate=1e-2..1e-4"], ["Received: --search learning_rate=1e-2..1e-4", "LOW < HIGH"]),
+        (["--search", "learning_rate=0..1e-2:log"], ["LOW > 0 on a log scale", "Fix:"]),
+        (["--search", "dropout_rate=0.1..1.5"], ["its high end dropout_rate=1.5", "Expected a number in [0, 1)",
+                                                 "Fix: keep every candidate"]),
+        (["--search", "optimizer=adam|adamax"], ["its choice optimizer=adamax", "Expected one of: adadelta"]),
+        (["--search", "optimizer=adam..sgd"], ["range on a non-numeric field", "Fix: list the values"]),
+        (["--search", "epochs=1.5..3"], ["integer bounds"]),
+        (["--search", "epochs=1..3", "--set", "epochs=2"], ["both fixed and searched", "--set epochs=2"]),
+        (["--search", "dropout_rate=0.1|0.4", "--trials", "0"], ["Received: --trials 0", "Expected an integer >= 1"]),
+        ([], ["Nothing to search", "Expected at least one --search"]),
+    ],
+)
+def test_bad_input_fails_before_any_run(arguments, fragments, tracking_uri, capsys):
+    code = cli.main(["tune", "vision", "--preset", "smoke", "--tracking-uri", tracking_uri, *arguments])
+    _assert_one_error_line(code, capsys.readouterr().err, *fragments)
+    store = Path(tracking_uri[len("sqlite:///"):]).parent
+    assert not (store / "mlflow.db").exists() and not (store / "optuna.db").exists()  # not even opened: no run
+
+
+def test_search_specs_follow_the_field_types():
+    _task, spec = catalog.task_spec("vision")
+    space = tune_lib.parse_search_space(spec.preset("smoke"), [
+        "epochs=1..4", "learning_rate=1e-4..1e-2:log", "max_train_examples=100..200",
+        "filters=16,32,64|32,64,128", "optimizer=adam|adamw", "dropout_rate=0.1..0.5"])
+    assert {key: dimension.kind for key, dimension in space.items()} == {
+        "epochs": "int", "learning_rate": "float", "max_train_examples": "int",
+        "filters": "categorical", "optimizer": "categorical", "dropout_rate": "float"}
+    assert (space["learning_rate"].low, space["learning_rate"].high, space["learning_rate"].log) == (1e-4, 1e-2, True)
+    assert space["filters"].choices == ("16,32,64", "32,64,128")
+
+
+def test_help_and_list_do_not_import_optuna():
+    code = ("import sys, contextlib, io\nfrom pipelines import cli\n"
+            "for argv in (['--help'], ['list'], ['tune', '--help']):\n"
+            "    with contextlib.redirect_stdout(io.StringIO()):\n"
+            "        try:\n            cli.main(argv)\n        except SystemExit:\n            pass\n"
+            "print(sorted(m for m in ('tensorflow', 'keras', 'mlflow', 'optuna') if m in sys.modules))\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "[]", result.stderr
+
+
+# === Failing trials (in-process, a stand-in trainer: no TensorFlow) ===
+
+
+class _FakeTask:
+    monitor, monitor_mode = "val_accuracy", "max"
+
+    def check_inputs(self, config, data_dir):
+        return data_dir
+
+
+def _fake_trainer(failing_calls):
+    """Opens a child run like `train` does; call k logs val_accuracy [0.5, peak, 0.6] or raises on a failing call."""
+    calls = []
+
+    def fake_train(*, overrides, tracking_uri, experiment, parent_run_id, run_name, tags, export, **_rest):
+        assert export is False
+        calls.append(overrides)
+        with tracking.tracked_run(experiment, tracking_uri, run_name=run_name,
+                                  tags={**tags, "mlflow.parentRunId": parent_run_id}) as run:
+            if len(calls) in failing_calls:
+                raise FloatingPointError("loss became NaN at epoch 0")
+            for step, value in enumerate([0.5, 0.9 - 0.1 * len(calls), 0.6]):
+                mlflow.log_metric("val_accuracy", value, step=step)
+        return {"run_id": run.info.run_id}
+
+    return fake_train
+
+
+def test_a_failing_trial_is_recorded_and_the_search_goes_on(tracking_uri, monkeypatch):
+    monkeypatch.setattr(catalog, "load_task", lambda spec: _FakeTask())
+    monkeypatch.setattr(train_lib, "train", _fake_trainer(failing_calls={1}))
+    summary = tune_lib.tune("vision", preset="smoke", searches=["dropout_rate=0.1..0.4"], trials=3,
+                            tracking_uri=tracking_uri)
+
+    failed, *complete = summary["trials"]
+    assert failed["state"] == "FAIL" and "FloatingPointError: loss became NaN" in failed["error"]
+    assert _client(tracking_uri).get_run(failed["run_id"]).info.status == "FAILED"
+    assert [trial["state"] for trial in complete] == ["COMPLETE", "COMPLETE"]
+    assert summary["best_value"] == pytest.approx(0.7)  # the best epoch of call 2, not its last (0.6)
+    assert summary["best_trial"] == 1
+    parent = _client(tracking_uri).get_run(summary["parent_run_id"])
+    assert parent.info.status == "FINISHED"
+    assert len(_children(tracking_uri, summary["parent_run_id"])) == 3
+
+
+def test_every_trial_failing_fails_the_tune(tracking_uri, monkeypatch, capsys):
+    monkeypatch.setattr(catalog, "load_task", lambda spec: _FakeTask())
+    monkeypatch.setattr(train_lib, "train", _fake_trainer(failing_calls={1, 2}))
+    code = cli.main(["tune", "vision", "--preset", "smoke", "--search", "dropout_rate=0.1..0.4", "--trials", "2",
+                     "--tracking-uri", tracking_uri])
+    assert code == 1
+    error = [line for line in capsys.readouterr().err.splitlines() if line.startswith("dlsuite: error:")]
+    assert len(error) == 1 and "All 2 trial(s) failed" in error[0] and "loss became NaN" in error[0]
+    (parent,) = [run for run in runs_in(tracking_uri) if run.data.tags.get("dlsuite.tune")]
+    assert parent.info.status == "FAILED"
+    assert parent.data.tags["failure_reason"].startswith("TuneFailed: All 2 trial(s) failed")
