@@ -25,16 +25,9 @@ def _build_parser():
     verbs.add_parser("list", help="list apps, their tasks and presets")
 
     train = verbs.add_parser("train", help="train a task, log it to MLflow and export a SavedModel")
-    train.add_argument("app", help=f"one of: {apps} (see `dlsuite list`)")
-    train.add_argument("--task", help="task of the app (default: the app's first task)")
-    train.add_argument("--preset", default="default", help="config preset (default: default)")
-    train.add_argument("--config", metavar="FILE.yaml", help="YAML file of config overrides")
-    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                       help="override one config value (repeatable)")
-    train.add_argument("--data-dir", help="dataset root (default: $DLSUITE_DATA_DIR, then system locations)")
-    train.add_argument("--seed", type=int, help="random seed (overrides the config's seed)")
-    _add_tracking_arguments(train)
-    train.add_argument("--experiment", help="MLflow experiment (default: dlsuite-<app>)")
+    _add_run_arguments(train, apps, preset_help="config preset (default: default)",
+                       set_help="override one config value (repeatable)",
+                       seed_help="random seed (overrides the config's seed)")
     train.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run from its last checkpoint")
     train.add_argument("--export-dir", default="exports", help="export root (default: ./exports)")
     train.add_argument("--summary-json", metavar="FILE", help="also write run id, metrics, export dir and config as JSON")
@@ -50,20 +43,13 @@ def _build_parser():
                "--search 'dropout_rate=0.1|0.4' --trials 10 --best-config best.yaml "
                "(quote choices: | is a shell pipe)",
     )
-    tune.add_argument("app", help=f"one of: {apps} (see `dlsuite list`)")
-    tune.add_argument("--task", help="task of the app (default: the app's first task)")
-    tune.add_argument("--preset", default="default", help="config preset the search starts from (default: default)")
-    tune.add_argument("--config", metavar="FILE.yaml", help="YAML file of config overrides")
-    tune.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                      help="fix one config value for every trial (repeatable)")
+    _add_run_arguments(tune, apps, preset_help="config preset the search starts from (default: default)",
+                       set_help="fix one config value for every trial (repeatable)",
+                       seed_help="random seed of every trial and of the sampler")
     tune.add_argument("--search", dest="searches", action="append", default=[], metavar="KEY=SPEC",
                       help="search a config value: LOW..HIGH, LOW..HIGH:log or A|B|C (repeatable, at least one)")
     tune.add_argument("--trials", type=int, default=10, help="trials to run (default: 10)")
     tune.add_argument("--timeout", type=float, metavar="SECONDS", help="start no new trial after this many seconds")
-    tune.add_argument("--data-dir", help="dataset root (default: $DLSUITE_DATA_DIR, then system locations)")
-    tune.add_argument("--seed", type=int, help="random seed of every trial and of the sampler")
-    _add_tracking_arguments(tune)
-    tune.add_argument("--experiment", help="MLflow experiment (default: dlsuite-<app>)")
     tune.add_argument("--study-name", help="Optuna study to create or continue (default: a new one per run)")
     tune.add_argument("--best-config", metavar="FILE.yaml", help="also write the best config here")
 
@@ -89,6 +75,19 @@ def _build_parser():
     ui.add_argument("--host", default="127.0.0.1")
     _add_tracking_arguments(ui)
     return parser
+
+
+def _add_run_arguments(parser, apps, *, preset_help, set_help, seed_help):
+    """What `train` and `tune` share: the app, task, preset, config overrides, data, seed and MLflow place."""
+    parser.add_argument("app", help=f"one of: {apps} (see `dlsuite list`)")
+    parser.add_argument("--task", help="task of the app (default: the app's first task)")
+    parser.add_argument("--preset", default="default", help=preset_help)
+    parser.add_argument("--config", metavar="FILE.yaml", help="YAML file of config overrides")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=set_help)
+    parser.add_argument("--data-dir", help="dataset root (default: $DLSUITE_DATA_DIR, then system locations)")
+    parser.add_argument("--seed", type=int, help=seed_help)
+    _add_tracking_arguments(parser)
+    parser.add_argument("--experiment", help="MLflow experiment (default: dlsuite-<app>)")
 
 
 def _add_tracking_arguments(parser):

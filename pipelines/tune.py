@@ -10,12 +10,10 @@ trained by the normal pipeline without the SavedModel export. The Optuna study l
 `optuna.db` beside the MLflow store, so the same `--study-name` continues a study.
 """
 
-import contextlib
 import dataclasses
 import json
 import math
 import shlex
-import signal
 import sys
 import time
 import types
@@ -213,7 +211,8 @@ def tune(app, task=None, preset="default", config_file=None, overrides=(), searc
     experiment_name = experiment or f"dlsuite-{app}"
     tags = {"dlsuite.tune": "true", "dlsuite.app": app, "dlsuite.task": task_name, "dlsuite.preset": preset,
             "dlsuite.data_dir": str(data_dir or ""), **tracking.environment_tags()}
-    with _parent_run(experiment_name, uri, f"tune-{app}-{task_name}", tags) as parent:
+    with tracking.tracked_run(experiment_name, uri, run_name=f"tune-{app}-{task_name}", tags=tags,
+                              active=False) as parent:
         parent_id = parent.info.run_id
         study_name = study_name or f"tune-{app}-{task_name}-{parent_id[:8]}"
         sampler_seed = (config.seed if seed is None else seed) + previous_trials  # a resumed study samples anew
@@ -271,41 +270,6 @@ def _check_existing_study(optuna, storage, study_name, identity):
             f"Fix: repeat those arguments, or pass a new --study-name."
         )
     return len(study.trials)
-
-
-@contextlib.contextmanager
-def _parent_run(experiment_name, uri, run_name, tags):
-    """The parent run, ended FINISHED, FAILED or KILLED with a `failure_reason` tag like `tracked_run`.
-
-    It is not MLflow's active run, so that each trial opens its own run (nested by `mlflow.parentRunId`).
-    """
-    from shared import tracking
-
-    def on_sigterm(signum, frame):
-        raise KeyboardInterrupt("terminated by SIGTERM")
-
-    client = _client()
-    run = client.create_run(tracking.experiment_id(experiment_name, uri), run_name=run_name, tags=tags)
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
-    try:
-        yield run
-    except KeyboardInterrupt as error:
-        _end(client, run.info.run_id, "KILLED", f"interrupted: {error or 'Ctrl-C'}")
-        raise
-    except BaseException as error:
-        _end(client, run.info.run_id, "FAILED", f"{type(error).__name__}: {error}")
-        raise
-    else:
-        client.set_terminated(run.info.run_id, "FINISHED")
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _end(client, run_id, status, reason):
-    try:
-        client.set_tag(run_id, "failure_reason", reason[:4000])
-    finally:
-        client.set_terminated(run_id, status)
 
 
 def _log_params(client, run_id, params):

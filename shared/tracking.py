@@ -84,36 +84,48 @@ class _Terminated(KeyboardInterrupt):
 
 
 @contextlib.contextmanager
-def tracked_run(experiment_name, uri, run_id=None, run_name=None, tags=None):
-    """Start (or resume) a run; end it FINISHED, FAILED or KILLED with the reason."""
+def tracked_run(experiment_name, uri, run_id=None, run_name=None, tags=None, active=True):
+    """Start (or resume) a run; end it FINISHED, FAILED or KILLED with the reason.
+
+    `active=False` creates the run without making it MLflow's active run: a parent (`dlsuite tune`)
+    whose children each open their own run, nested under it by the `mlflow.parentRunId` tag.
+    """
 
     def on_sigterm(signum, frame):
         raise _Terminated("terminated by SIGTERM")
 
+    client = MlflowClient()
     previous = signal.signal(signal.SIGTERM, on_sigterm)
     experiment = None if run_id else experiment_id(experiment_name, uri)
-    run = mlflow.start_run(run_id=run_id, experiment_id=experiment, run_name=run_name, tags=tags)
+    if active:
+        run = mlflow.start_run(run_id=run_id, experiment_id=experiment, run_name=run_name, tags=tags)
+    else:
+        run = client.create_run(experiment, run_name=run_name, tags=tags)
     if run_id and "failure_reason" in run.data.tags:
-        MlflowClient().delete_tag(run_id, "failure_reason")  # a resumed run starts clean
+        client.delete_tag(run_id, "failure_reason")  # a resumed run starts clean
+
+    def end(status, reason=None):
+        try:
+            if reason:
+                client.set_tag(run.info.run_id, "failure_reason", reason[:4000])
+        finally:
+            if active:
+                mlflow.end_run(status)
+            else:
+                client.set_terminated(run.info.run_id, status)
+
     try:
         yield run
     except KeyboardInterrupt as error:
-        _end(run, "KILLED", f"interrupted: {error or 'Ctrl-C'}")
+        end("KILLED", f"interrupted: {error or 'Ctrl-C'}")
         raise
     except BaseException as error:
-        _end(run, "FAILED", f"{type(error).__name__}: {error}")
+        end("FAILED", f"{type(error).__name__}: {error}")
         raise
     else:
-        mlflow.end_run("FINISHED")
+        end("FINISHED")
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _end(run, status, reason):
-    try:
-        mlflow.set_tag("failure_reason", reason[:4000])
-    finally:
-        mlflow.end_run(status)
 
 
 # === What every run logs ===
