@@ -12,15 +12,19 @@ from shared.errors import ConfigError
 def test_presets_differ_only_where_they_say():
     changed = {field for field in config_lib.field_names(ClassificationConfig)
                if getattr(default(), field) != getattr(smoke(), field)}
-    assert changed == {"epochs", "max_train_examples", "max_test_examples", "filters", "dense_units", "warmup_epochs"}
+    assert changed == {"epochs", "max_train_examples", "max_test_examples", "filters", "convs_per_stage", "dense_units",
+                       "warmup_epochs"}
 
 
 def test_set_pairs_are_coerced_to_field_types():
-    pairs = config_lib.parse_set_pairs(["epochs=3", "filters=16,32", "random_flip=false", "max_train_examples=none",
-                                        "learning_rate=0.01"])
+    pairs = config_lib.parse_set_pairs(["epochs=3", "filters=16,32", "convs_per_stage=1,2", "random_flip=false",
+                                        "max_train_examples=none", "learning_rate=0.01"])
     config = config_lib.apply_overrides(default(), pairs, "from --set")
-    assert config.epochs == 3 and config.filters == (16, 32) and config.random_flip is False
+    assert config.epochs == 3 and config.filters == (16, 32) and config.convs_per_stage == (1, 2)
+    assert config.random_flip is False and not config.averages_mirror
     assert config.max_train_examples is None and config.learning_rate == 0.01
+    one_count = config_lib.apply_overrides(default(), config_lib.parse_set_pairs(["convs_per_stage=2"]), "from --set")
+    assert one_count.convs_per_stage == (2,) and one_count.stage_convs == (2, 2, 2)
 
 
 def test_yaml_round_trip(tmp_path):
@@ -41,3 +45,17 @@ def test_validation_names_the_key_and_the_fix():
         dataclasses.replace(default(), dropout_rate=1.5)
     with pytest.raises(ConfigError, match=r"filters=\(\)"):
         dataclasses.replace(default(), filters=())
+    with pytest.raises(ConfigError, match=r"Received: convs_per_stage=\(1, 2\) with filters=\(16, 32, 64\)\. "
+                                          r"Expected one count in \[1, 4\] for every stage, or one per stage \(3 here\)\. "
+                                          r"Fix: --set convs_per_stage=2 \(two in every stage\) or --set convs_per_stage=1,2,2"):
+        dataclasses.replace(default(), convs_per_stage=(1, 2))
+
+
+def test_mirror_images_follow_the_dataset():
+    assert default().flips and default().averages_mirror  # Fashion-MNIST: clothes look the same mirrored
+    mnist = dataclasses.replace(default(), dataset="mnist")
+    assert not mnist.flips and not mnist.averages_mirror  # a mirrored digit is not a digit
+    assert dataclasses.replace(mnist, random_flip=True).averages_mirror
+    assert not dataclasses.replace(default(), test_time_flip=False).averages_mirror
+    with pytest.raises(ConfigError, match=r"Received: test_time_flip=True with random_flip=None \(dataset=mnist\)"):
+        dataclasses.replace(mnist, test_time_flip=True)

@@ -187,12 +187,12 @@ def test_search_specs_follow_the_field_types():
     _task, spec = catalog.task_spec("vision")
     space = tune_lib.parse_search_space(spec.preset("smoke"), [
         "epochs=1..4", "learning_rate=1e-4..1e-2:log", "max_train_examples=100..200",
-        "filters=16,32,64|32,64,128", "optimizer=adam|adamw", "dropout_rate=0.1..0.5"])
+        "filters=8,16|16,32", "optimizer=adam|adamw", "dropout_rate=0.1..0.5"])
     assert {key: dimension.kind for key, dimension in space.items()} == {
         "epochs": "int", "learning_rate": "float", "max_train_examples": "int",
         "filters": "categorical", "optimizer": "categorical", "dropout_rate": "float"}
     assert (space["learning_rate"].low, space["learning_rate"].high, space["learning_rate"].log) == (1e-4, 1e-2, True)
-    assert space["filters"].choices == ("16,32,64", "32,64,128")
+    assert space["filters"].choices == ("8,16", "16,32")
 
 
 def test_help_and_list_do_not_import_optuna():

@@ -13,6 +13,7 @@ import pytest
 
 from apps.vision import data as vision_data
 from apps.vision import idx
+from shared import tracking
 from shared.errors import DataError
 from tests.conftest import FASHION_MNIST, REPO, free_port, run_cli, start_cli_server, stop_server, wait_for_http
 
@@ -119,7 +120,10 @@ def test_saved_model_reloaded_in_fresh_process_matches_keras(smoke_run, tmp_path
     keras_model = mlflow.keras.load_model(run.data.tags["dlsuite.keras_model_uri"])
     images, _labels = idx.load_split(FASHION_MNIST, "test")
     images = images[:100]
-    probabilities = keras_model.predict(images[..., None].astype("float32"), verbose=0)
+    pixels = images[..., None].astype("float32")
+    # The export serves the mean over each image and its left-right mirror (test_time_flip).
+    assert tracking.load_artifact_json(summary["run_id"], "data_info.json")["test_time_flip"] is True
+    probabilities = (keras_model.predict(pixels, verbose=0) + keras_model.predict(pixels[:, :, ::-1], verbose=0)) / 2
     np.savez(tmp_path / "cases.npz", images=images, probabilities=probabilities)
 
     result = subprocess.run([sys.executable, "-c", RELOAD, summary["export_dir"], str(tmp_path / "cases.npz")],

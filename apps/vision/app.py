@@ -40,14 +40,14 @@ class ClassificationTask(Task):
         class_names = vision_data.CLASS_NAMES[config.dataset]
         to_one_hot = shared_data.one_hot(len(class_names))
 
-        def to_features(images, labels):
+        def to_features(images, labels):  # on whole batches: per-example maps cost more than the cast
             return tf.cast(images, tf.float32)[..., tf.newaxis], labels
 
         def examples(index):
             return tf.data.Dataset.from_tensor_slices((train_images[index], train_labels[index]))
 
         augmentation = []
-        if config.random_flip:
+        if config.flips:
             augmentation.append(keras.layers.RandomFlip("horizontal", seed=config.seed))
         if config.random_translation:
             augmentation.append(keras.layers.RandomTranslation(config.random_translation, config.random_translation,
@@ -55,15 +55,20 @@ class ClassificationTask(Task):
         if config.random_erasing:
             augmentation.append(keras.layers.RandomErasing(factor=0.5, scale=(0.02, 0.15), seed=config.seed))
 
-        def train_batch(features, labels):
-            features, labels = shared_data.augment_with(augmentation)(features, labels) if augmentation else (
-                features, labels)
-            return to_one_hot(features, labels)
+        augment = shared_data.augment_with(augmentation) if augmentation else None
 
+        def train_batch(images, labels):
+            features, labels = to_features(images, labels)
+            return to_one_hot(*(augment(features, labels) if augment else (features, labels)))
+
+        def validation_batch(images, labels):
+            return to_one_hot(*to_features(images, labels))
+
+        # The uint8 arrays are already in memory: no cache, and every map runs on whole batches.
         train = shared_data.pipeline(examples(train_index), config.batch_size, shuffle=True, seed=config.seed,
-                                     map_fn=to_features, batch_map_fn=train_batch)
-        validation = shared_data.pipeline(examples(validation_index), config.batch_size * 2, map_fn=to_features,
-                                          batch_map_fn=to_one_hot)
+                                     cache=False, batch_map_fn=train_batch)
+        validation = shared_data.pipeline(examples(validation_index), config.batch_size * 2, cache=False,
+                                          batch_map_fn=validation_batch)
         source = vision_data.source_uri(config.dataset, data_dir)
         fingerprints = {
             split: shared_data.fingerprint_arrays(images, labels)
@@ -75,7 +80,8 @@ class ClassificationTask(Task):
             DatasetRecord(config.dataset, source, "test", len(test_images), fingerprints["test"]),
         ]
         return Data(train=train, validation=validation, test=(test_images, test_labels), records=records,
-                    info={"class_names": class_names, "image_shape": [28, 28], "dataset": config.dataset})
+                    info={"class_names": class_names, "image_shape": [28, 28], "dataset": config.dataset,
+                          "test_time_flip": config.averages_mirror})
 
     # === Model ===
 
@@ -93,9 +99,13 @@ class ClassificationTask(Task):
 
     def endpoints(self, model, info):
         class_names = tf.constant(info["class_names"])
+        average_mirror = info.get("test_time_flip", False)
 
         def serve(images):
-            probabilities = model(tf.cast(images, tf.float32)[..., tf.newaxis], training=False)
+            pixels = tf.cast(images, tf.float32)[..., tf.newaxis]
+            probabilities = model(pixels, training=False)
+            if average_mirror:  # test-time augmentation: the mean over the image and its left-right mirror
+                probabilities = (probabilities + model(tf.reverse(pixels, axis=[2]), training=False)) / 2
             class_ids = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
             return {"probabilities": probabilities, "class_ids": class_ids,
                     "class_names": tf.gather(class_names, class_ids)}

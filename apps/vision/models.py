@@ -9,8 +9,8 @@ def build_cnn(config, num_classes, image_shape=(28, 28, 1)):
     # === Layers ===
     inputs = keras.Input(shape=image_shape, name="pixels")  # float32 pixel values in [0, 255]
     x = keras.layers.Rescaling(1.0 / 255, name="rescale")(inputs)
-    for stage, filters in enumerate(config.filters):
-        for index in range(config.convs_per_stage):
+    for stage, (filters, convs) in enumerate(zip(config.filters, config.stage_convs)):
+        for index in range(convs):
             x = layers.conv_block(x, filters, activation=config.activation, l2=config.l2,
                                   name=f"stage{stage}_conv{index}")
         if stage < len(config.filters) - 1 or config.pool_last_stage:
