@@ -52,6 +52,9 @@ def _build_parser():
     tune.add_argument("--timeout", type=float, metavar="SECONDS", help="start no new trial after this many seconds")
     tune.add_argument("--study-name", help="Optuna study to create or continue (default: a new one per run)")
     tune.add_argument("--best-config", metavar="FILE.yaml", help="also write the best config here")
+    tune.add_argument("--pruner", choices=("median", "none"), default="median",
+                      help="stop a trial early when an epoch is worse than the median of earlier trials at that "
+                           "epoch, after 5 complete trials (default: median)")
 
     evaluate = verbs.add_parser("evaluate", help="evaluate a run's exported SavedModel on its test data")
     evaluate.add_argument("--run-id", required=True)
@@ -111,7 +114,7 @@ def _tune(args):
             app=args.app, task=args.task, preset=args.preset, config_file=args.config, overrides=args.overrides,
             searches=args.searches, trials=args.trials, timeout=args.timeout, data_dir=args.data_dir, seed=args.seed,
             tracking_uri=args.tracking_uri, experiment=args.experiment, study_name=args.study_name,
-            best_config=args.best_config,
+            best_config=args.best_config, pruner=args.pruner,
         )
     except TuneFailed as error:  # the search ran and failed: not a usage error
         print(f"dlsuite: error: {error}", file=sys.stderr)

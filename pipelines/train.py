@@ -43,9 +43,10 @@ def _resume_target(app, run_id):
 
 def train(app, task=None, preset="default", config_file=None, overrides=(), data_dir=None, seed=None,
           tracking_uri=None, experiment=None, resume=None, export_root="exports", summary_json=None,
-          export=True, parent_run_id=None, run_name=None, tags=None):
+          export=True, parent_run_id=None, run_name=None, tags=None, callbacks=()):
     """Train one run. `export=False` skips the SavedModel export and its verification (tuning trials);
-    `parent_run_id` nests the run under that run (the `mlflow.parentRunId` tag); `tags` are extra run tags."""
+    `parent_run_id` nests the run under that run (the `mlflow.parentRunId` tag); `tags` are extra run tags;
+    `callbacks` are extra Keras callbacks for the training loop (tuning trials' pruning)."""
     # Everything that can be wrong with the request is checked before a run is opened.
     uri = tracking.setup(tracking_uri)
     if resume:
@@ -66,7 +67,7 @@ def train(app, task=None, preset="default", config_file=None, overrides=(), data
     run_name = None if resume else (run_name or f"{app}-{task_name}-{preset}")
     with tracking.tracked_run(experiment_name, uri, run_id=resume, run_name=run_name, tags=run_tags) as run:
         summary = _run(app, task_name, preset, config, runner, data_dir, uri, run.info.run_id, bool(resume),
-                       export_root, summary_json, export)
+                       export_root, summary_json, export, callbacks)
     # Checkpoints outlive every failure (a failed export resumes without retraining); a FINISHED run
     # cannot be resumed, so its checkpoints go.
     shutil.rmtree(tracking.checkpoint_dir(uri, summary["run_id"]), ignore_errors=True)
@@ -74,7 +75,7 @@ def train(app, task=None, preset="default", config_file=None, overrides=(), data
 
 
 def _run(app, task_name, preset, config, runner, data_dir, uri, run_id, resumed, export_root, summary_json,
-         export_model=True):
+         export_model=True, extra_callbacks=()):
     import keras
     import mlflow
 
@@ -99,7 +100,8 @@ def _run(app, task_name, preset, config, runner, data_dir, uri, run_id, resumed,
     checkpoints.mkdir(parents=True, exist_ok=True)
     from shared.callbacks import MlflowMetricsLogger
 
-    runner.fit(model, data, config, [MlflowMetricsLogger(run_id, step_key=runner.step_key)], checkpoints)
+    runner.fit(model, data, config, [MlflowMetricsLogger(run_id, step_key=runner.step_key), *extra_callbacks],
+               checkpoints)
 
     history = tracking.metric_history(run_id)
     figure = plots.learning_curves({key: values for key, values in history.items()})

@@ -171,7 +171,8 @@ def _as_set_pair(key, value):
 
 
 def tune(app, task=None, preset="default", config_file=None, overrides=(), searches=(), trials=10, timeout=None,
-         data_dir=None, seed=None, tracking_uri=None, experiment=None, study_name=None, best_config=None):
+         data_dir=None, seed=None, tracking_uri=None, experiment=None, study_name=None, best_config=None,
+         pruner="median"):
     """Run `trials` more trials of a study; return a summary (best value, params, config, runs, command)."""
     from pipelines import train as train_lib
 
@@ -185,6 +186,8 @@ def tune(app, task=None, preset="default", config_file=None, overrides=(), searc
     if trials < 1:
         raise UsageError(f"Invalid --trials. Received: --trials {trials}. Expected an integer >= 1. "
                          "Fix: e.g. --trials 10.")
+    if pruner not in PRUNERS:
+        raise UsageError(f"Unknown pruner. Received: --pruner {pruner}. Expected one of: {', '.join(PRUNERS)}.")
     if timeout is not None and not timeout > 0:
         raise UsageError(f"Invalid --timeout. Received: --timeout {timeout}. Expected seconds > 0. "
                          "Fix: e.g. --timeout 3600, or leave it out.")
@@ -217,7 +220,8 @@ def tune(app, task=None, preset="default", config_file=None, overrides=(), searc
         study_name = study_name or f"tune-{app}-{task_name}-{parent_id[:8]}"
         sampler_seed = (config.seed if seed is None else seed) + previous_trials  # a resumed study samples anew
         study = optuna.create_study(study_name=study_name, storage=storage, direction=direction,
-                                    sampler=optuna.samplers.TPESampler(seed=sampler_seed), load_if_exists=True)
+                                    sampler=optuna.samplers.TPESampler(seed=sampler_seed),
+                                    pruner=_pruner(optuna, pruner), load_if_exists=True)
         study.set_user_attr("dlsuite", identity)
         print(f"dlsuite: tune run {parent_id} ({app}/{task_name}, preset {preset}): {trials} trial(s), objective "
               f"{direction} {runner.monitor} on validation data", flush=True)
@@ -228,7 +232,8 @@ def tune(app, task=None, preset="default", config_file=None, overrides=(), searc
         _log_params(client, parent_id, {
             **{f"search.{key}": dimension.spec for key, dimension in space.items()},
             "trials": trials, "timeout": timeout, "study_name": study_name, "storage": storage,
-            "sampler": "TPESampler", "sampler_seed": sampler_seed, "monitor": runner.monitor, "direction": direction,
+            "sampler": "TPESampler", "sampler_seed": sampler_seed, "pruner": pruner, "monitor": runner.monitor,
+            "direction": direction,
             "earlier_trials": previous_trials,
         })
         tracking.warn_on_failure("search_space.json", client.log_dict, parent_id, identity, "search_space.json")
@@ -248,6 +253,17 @@ def tune(app, task=None, preset="default", config_file=None, overrides=(), searc
         invocation = dict(app=app, task=task_name, preset=preset, data_dir=data_dir, tracking_uri=tracking_uri,
                           experiment=experiment)
         return _finish(client, parent, study, config, space, previous_trials, runner.monitor, best_config, invocation)
+
+
+PRUNERS = ("median", "none")
+
+
+def _pruner(optuna, name):
+    """Median pruning: after 5 complete trials, stop a trial whose epoch (from the second on) is worse
+    than the median of earlier trials at that epoch. Its run still ends FINISHED, tagged where it stopped."""
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
 
 
 def _client():
@@ -293,17 +309,28 @@ class _Objective:
         trial.set_user_attr("parent_run_id", self.trial_args["parent_run_id"])
         if "keras" in sys.modules:  # the task loaded it: start each trial as a fresh `dlsuite train` process would
             sys.modules["keras"].backend.clear_session()
+        import optuna
+
+        from shared.callbacks import TrialPruning
+
+        pruning = TrialPruning(trial, self.runner.monitor)
         try:
             summary = self.train_lib.train(
                 overrides=[*self.overrides, *(_as_set_pair(key, value) for key, value in params.items())],
-                run_name=f"trial-{trial.number}", tags=tags, **self.trial_args,
+                run_name=f"trial-{trial.number}", tags=tags, callbacks=[pruning], **self.trial_args,
             )
             trial.set_user_attr("run_id", summary["run_id"])
+            if pruning.pruned_at is not None:
+                trial.set_user_attr("pruned_at_epoch", pruning.pruned_at)
+                _client().set_tag(summary["run_id"], "dlsuite.tune.pruned_at_epoch", str(pruning.pruned_at))
+                raise optuna.TrialPruned(f"pruned after epoch {pruning.pruned_at}")
             history = tracking.metric_history(summary["run_id"]).get(self.runner.monitor, [])
             values = [value for _step, value in history if math.isfinite(value)]
             if not values:
                 raise ValueError(f"The trial run logged no finite {self.runner.monitor}; it cannot be compared.")
             return max(values) if self.runner.monitor_mode == "max" else min(values)
+        except optuna.TrialPruned:
+            raise
         except Exception as error:
             trial.set_user_attr("run_id", trial.user_attrs.get("run_id") or self._child_run_id(trial.number))
             trial.set_user_attr("error", f"{type(error).__name__}: {error}"[:1000])
@@ -341,6 +368,8 @@ class _Progress:
                        Metric(f"best_{self.monitor}", study.best_value, now, trial.number)]  # the best so far
             tracking.warn_on_failure("trial metrics", self.client.log_batch, self.parent_id, metrics)
             outcome = f"{self.monitor}={trial.value:.4f}"
+        elif trial.state == optuna.trial.TrialState.PRUNED:
+            outcome = f"PRUNED after epoch {trial.user_attrs.get('pruned_at_epoch')} (worse than the median)"
         else:
             outcome = f"{trial.state.name} ({trial.user_attrs.get('error', 'no reason recorded')})"
         best = _best_trial(study)
@@ -368,7 +397,7 @@ def _trial_rows(study):
         rows.append({"number": trial.number, "state": trial.state.name, "value": trial.value,
                      **{f"params.{key}": value for key, value in trial.params.items()},
                      "run_id": trial.user_attrs.get("run_id"), "parent_run_id": trial.user_attrs.get("parent_run_id"),
-                     "error": trial.user_attrs.get("error"),
+                     "error": trial.user_attrs.get("error"), "pruned_at_epoch": trial.user_attrs.get("pruned_at_epoch"),
                      "seconds": trial.duration.total_seconds() if trial.duration else None})
     return rows
 

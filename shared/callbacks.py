@@ -3,6 +3,7 @@
 Own-loop trainers (RL) drive the same callbacks through `keras.callbacks.CallbackList`.
 """
 
+import math
 import sys
 import time
 import warnings
@@ -105,3 +106,24 @@ def _is_number(value):
     except (TypeError, ValueError):
         return False
     return True
+
+
+class TrialPruning(keras.callbacks.Callback):
+    """Report `monitor` to an Optuna trial after each epoch; stop training when its pruner says so.
+
+    Training stops the way early stopping does, so the run still ends FINISHED with what it
+    learned; `pruned_at` (the epoch, else None) tells `dlsuite tune` to record the trial as pruned.
+    """
+
+    def __init__(self, trial, monitor):
+        super().__init__()
+        self.trial, self.monitor, self.pruned_at = trial, monitor, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None or not math.isfinite(float(value)):
+            return
+        self.trial.report(float(value), epoch)
+        if self.trial.should_prune():
+            self.pruned_at = epoch
+            self.model.stop_training = True

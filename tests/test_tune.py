@@ -261,3 +261,83 @@ def test_every_trial_failing_fails_the_tune(tracking_uri, monkeypatch, capsys):
     (parent,) = [run for run in runs_in(tracking_uri) if run.data.tags.get("dlsuite.tune")]
     assert parent.info.status == "FAILED"
     assert parent.data.tags["failure_reason"].startswith("TuneFailed: All 2 trial(s) failed")
+
+
+# === Pruning ===
+
+
+def test_trial_pruning_reports_each_epoch_and_stops_training_when_told():
+    import keras
+
+    from shared.callbacks import TrialPruning
+
+    class Trial:  # what TrialPruning uses of an Optuna trial; its pruner says stop at the third report
+        def __init__(self):
+            self.reported = []
+
+        def report(self, value, step):
+            self.reported.append((step, value))
+
+        def should_prune(self):
+            return len(self.reported) == 3
+
+    trial, model = Trial(), keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    pruning = TrialPruning(trial, "val_accuracy")
+    pruning.set_model(model)
+    model.stop_training = False  # what model.fit sets before the first epoch
+    epochs_run = []
+    for epoch, value in enumerate([0.5, float("nan"), 0.6, 0.7, 0.8]):
+        epochs_run.append(epoch)
+        pruning.on_epoch_end(epoch, {"val_accuracy": value, "loss": 1.0})
+        if model.stop_training:
+            break
+    assert trial.reported == [(0, 0.5), (2, 0.6), (3, 0.7)]  # a NaN epoch is not reported
+    assert pruning.pruned_at == 3 and epochs_run == [0, 1, 2, 3]
+
+
+def _curve_trainer(curves):
+    """A stand-in `train` that runs the callbacks it is given over call k's val_accuracy curve, like model.fit."""
+    calls = []
+
+    def fake_train(*, tracking_uri, experiment, parent_run_id, run_name, tags, callbacks, **_rest):
+        curve = curves[len(calls)]
+        calls.append(run_name)
+        model = types.SimpleNamespace(stop_training=False)
+        with tracking.tracked_run(experiment, tracking_uri, run_name=run_name,
+                                  tags={**tags, "mlflow.parentRunId": parent_run_id}) as run:
+            for callback in callbacks:
+                callback.set_model(model)
+            for epoch, value in enumerate(curve):
+                mlflow.log_metric("val_accuracy", value, step=epoch)
+                for callback in callbacks:
+                    callback.on_epoch_end(epoch, {"val_accuracy": value})
+                if model.stop_training:
+                    break
+        return {"run_id": run.info.run_id}
+
+    return fake_train
+
+
+def test_median_pruning_stops_a_trial_worse_than_the_earlier_ones(tracking_uri, monkeypatch, capsys):
+    good, bad = [0.5, 0.8, 0.85], [0.5, 0.3, 0.35]
+    monkeypatch.setattr(catalog, "load_task", lambda spec: _FakeTask())
+    monkeypatch.setattr(train_lib, "train", _curve_trainer([good] * 5 + [bad]))
+    summary = tune_lib.tune("vision", preset="smoke", searches=["dropout_rate=0.1..0.4"], trials=6,
+                            tracking_uri=tracking_uri)
+
+    *complete, pruned = summary["trials"]
+    assert [trial["state"] for trial in complete] == ["COMPLETE"] * 5 and pruned["state"] == "PRUNED"
+    run = _client(tracking_uri).get_run(pruned["run_id"])
+    assert run.info.status == "FINISHED" and run.data.tags["dlsuite.tune.pruned_at_epoch"] == "1"
+    history = _client(tracking_uri).get_metric_history(pruned["run_id"], "val_accuracy")
+    assert [metric.value for metric in history] == [0.5, 0.3]  # stopped after epoch 1, never trained epoch 2
+    assert summary["best_value"] == pytest.approx(0.85)
+    assert "PRUNED after epoch 1" in capsys.readouterr().out
+
+
+def test_no_pruner_lets_every_trial_finish(tracking_uri, monkeypatch):
+    monkeypatch.setattr(catalog, "load_task", lambda spec: _FakeTask())
+    monkeypatch.setattr(train_lib, "train", _curve_trainer([[0.5, 0.8, 0.85]] * 5 + [[0.5, 0.3, 0.35]]))
+    summary = tune_lib.tune("vision", preset="smoke", searches=["dropout_rate=0.1..0.4"], trials=6,
+                            tracking_uri=tracking_uri, pruner="none")
+    assert [trial["state"] for trial in summary["trials"]] == ["COMPLETE"] * 6
