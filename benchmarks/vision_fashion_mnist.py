@@ -55,13 +55,14 @@ def main():
                           if dataset_input.dataset.name.endswith("-train")
                           for tag in dataset_input.tags if tag.key == "records")
     training = sum(epoch_seconds)
+    data_info = tracking.load_artifact_json(summary["run_id"], "data_info.json")
     single_view = _single_view_accuracy(client.get_run(summary["run_id"]).data.tags["dlsuite.keras_model_uri"],
                                         summary["config"]["dataset"])
     result = {
         "test_accuracy": summary["metrics"]["test_accuracy"],
         "test_errors": summary["metrics"]["test_errors"],
         "test_accuracy_single_view": single_view,
-        "served_with_mirror_average": tracking.load_artifact_json(summary["run_id"], "data_info.json")["test_time_flip"],
+        "served_with_mirror_average": data_info["test_time_flip"],
         "epochs": len(epoch_seconds),
         "training_seconds": round(training, 1),
         "epoch_seconds": [round(seconds, 1) for seconds in epoch_seconds],

@@ -26,7 +26,8 @@ class ClassificationConfig(SupervisedConfig):
     random_flip: typing.Optional[bool] = None  # None: on for fashion_mnist, off for mnist (a mirrored 2 is no digit)
     random_translation: float = 0.1
     random_erasing: bool = False
-    test_time_flip: typing.Optional[bool] = None  # serve the mean of the image's and its mirror's probabilities; None: = flips
+    # Serve the mean of the probabilities for the image and for its mirror; None: whenever training flips.
+    test_time_flip: typing.Optional[bool] = None
 
     @property
     def stage_convs(self):
@@ -90,9 +91,10 @@ def default():
 
     What the measured runs taught (apps/vision/README.md has the table): with random translations
     the CNN still underfits after 12 epochs (train accuracy = validation accuracy), so regularization
-    that slows learning (spatial dropout, translations) costs more than it saves; flattening the last 7x7 stage beats pooling it to 3x3; one convolution
-    in the 28x28 stage instead of two makes an epoch about 1.4x faster for little accuracy; and
-    serving the mean over each image and its mirror adds about 0.4 points.
+    that slows learning (spatial dropout, translations) costs more than it saves; flattening the last
+    7x7 stage beats pooling it to 3x3; one convolution in the 28x28 stage instead of two makes an
+    epoch about 1.4x faster for little accuracy; and serving the mean over each image and its mirror
+    adds about 0.4 points.
     """
     return ClassificationConfig(
         epochs=12, batch_size=128, optimizer="adamw", learning_rate=3e-3, weight_decay=1e-4,
