@@ -74,7 +74,7 @@ def parse_search_space(config, searches, fixed_keys=None):
         if not sep or not key or not spec:
             raise _malformed(item, "the form KEY=SPEC")
         if key not in config_lib.field_names(type(config)):
-            raise config_lib._unknown_key_error(type(config), key, "from --search")
+            raise config_lib.unknown_key_error(type(config), key, "from --search")
         if key in space:
             raise UsageError(f"Config key {key} is searched twice. Received: --search {space[key].spec} and "
                              f"--search {item}. Expected one --search per key. Fix: merge them into one.")

@@ -99,7 +99,8 @@ def field_names(config_class):
     return [field.name for field in dataclasses.fields(config_class)]
 
 
-def _unknown_key_error(config_class, key, where):
+def unknown_key_error(config_class, key, where):
+    """The error for a key `config_class` has no field for, with the closest field as a hint (also for `tune`)."""
     names = field_names(config_class)
     close = difflib.get_close_matches(key, names, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
@@ -199,7 +200,7 @@ def apply_overrides(config, overrides, where):
     changes = {}
     for key, value in overrides.items():
         if key not in names:
-            raise _unknown_key_error(config_class, key, where)
+            raise unknown_key_error(config_class, key, where)
         changes[key] = _coerce(config_class, key, value, where)
     return dataclasses.replace(config, **changes)
 
