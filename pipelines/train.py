@@ -110,12 +110,11 @@ def _run(app, task_name, preset, config, runner, data_dir, uri, run_id, resumed,
     endpoints = runner.endpoints(model, data.info)
     report = runner.evaluate(export.serve_in_memory(endpoints["serving_default"]), data, config)
     tracking.log_report(report)
-    model_uri = _log_keras_model(runner, model, data)
+    # Also without an export (a tuning trial), `dlsuite export --run-id` exports the run from this model.
+    mlflow.set_tag("dlsuite.keras_model_uri", _log_keras_model(runner, model, data) or "")
     export_dir = None
     if export_model:
-        export_dir = _export_and_verify(app, task_name, runner, model, endpoints, data, export_root, model_uri)
-    else:  # a tuning trial: no SavedModel, but `dlsuite export --run-id` can still export the Keras model
-        mlflow.set_tag("dlsuite.keras_model_uri", model_uri or "")
+        export_dir = _export_and_verify(app, task_name, runner, model, endpoints, data, export_root)
 
     summary = {"run_id": run_id, "metrics": report.metrics, "export_dir": str(export_dir) if export_dir else None,
                "config": config_lib.to_dict(config), "app": app, "task": task_name, "preset": preset}
@@ -124,7 +123,7 @@ def _run(app, task_name, preset, config, runner, data_dir, uri, run_id, resumed,
     return summary
 
 
-def _export_and_verify(app, task_name, runner, model, endpoints, data, export_root, model_uri):
+def _export_and_verify(app, task_name, runner, model, endpoints, data, export_root):
     """Write the SavedModel, compare its reloaded outputs with the in-memory model's, return its folder."""
     import mlflow
 
@@ -135,7 +134,7 @@ def _export_and_verify(app, task_name, runner, model, endpoints, data, export_ro
     cases = {signature: (inputs, export.serve_in_memory(endpoints[signature])(**inputs))
              for signature, inputs in runner.signature_examples(data).items()}
     differences = export.verify_in_fresh_process(export_dir, cases)
-    mlflow.set_tags({"dlsuite.export_dir": str(export_dir), "dlsuite.keras_model_uri": model_uri or "",
+    mlflow.set_tags({"dlsuite.export_dir": str(export_dir),
                      "dlsuite.verified_signatures": ",".join(sorted(differences))})
     mlflow.log_metric("export_max_abs_difference",
                       max((value for outputs in differences.values() for value in outputs.values()), default=0.0))
