@@ -1,40 +1,98 @@
-"""`dlsuite evaluate --run-id ID`: measure a run's exported SavedModel on the task's test data."""
+"""`dlsuite evaluate`: measure an exported SavedModel, on the run's test data or on another copy of it.
 
-import yaml
+    dlsuite evaluate --run-id ID                       # the run's export on the run's data
+    dlsuite evaluate --run-id ID --data-dir DIR        # the same model on other data in the same format
+    dlsuite evaluate --model-dir exports/vision-classification[/3] --data-dir DIR   # no MLflow run needed
+    dlsuite evaluate --run-id ID --set max_test_examples=500   # evaluation-time config (e.g. test dates)
 
-from pipelines import catalog
+The report names the model and the data it measured (source, splits, record counts, fingerprints).
+With a run, it is logged to that run: metrics `evaluate_<metric>` and `evaluations/<time>.json`.
+"""
+
+import datetime
+from pathlib import Path
+
+from pipelines import runs
 from shared import config as config_lib
+from shared import export as export_lib
 from shared import tracking
 from shared.errors import UsageError
 
 
-def load_run_task(run_id):
-    """The Task, config and data info of a finished dlsuite run."""
-    run = tracking.get_run(run_id)
-    app = run.data.tags.get("dlsuite.app")
-    if app is None:
-        raise UsageError(f"Run {run_id} was not made by `dlsuite train` (no dlsuite.app tag).")
-    saved = yaml.safe_load(tracking.load_artifact_text(run_id, "config.yaml"))
-    _task_name, spec = catalog.task_spec(app, saved["task"])
-    config = config_lib.from_dict(spec.config_class, saved["config"], f"config.yaml of run {run_id}")
-    info = tracking.load_artifact_json(run_id, "data_info.json")
-    return run, catalog.load_task(spec), config, info
+def resolve_version_dir(model_dir):
+    """A version folder: `model_dir` itself, or the highest complete version under it."""
+    path = Path(model_dir)
+    if (path / "saved_model.pb").is_file():
+        return path
+    found = export_lib.versions(path)
+    if not found:
+        raise UsageError(
+            f"No SavedModel found. Received: --model-dir {model_dir}. Expected a version folder holding "
+            "saved_model.pb (exports/vision-classification/1) or the folder of versions above it."
+        )
+    return path / str(found[-1])
 
 
-def evaluate(run_id, data_dir=None, tracking_uri=None):
+def _target(run_id, model_dir):
+    """`(run or None, version dir, app, task, config)` from a run id and/or an export folder."""
+    if run_id:
+        run, runner, config = runs.load_run_task(run_id)
+        export_dir = model_dir or run.data.tags.get("dlsuite.export_dir")
+        if not export_dir:
+            raise UsageError(f"Run {run_id} has no export (status {run.info.status}). Received: --run-id {run_id}. "
+                             "Train it to completion, or `dlsuite export --run-id` it first.")
+        return run, resolve_version_dir(export_dir), runner, config
+    version_dir = resolve_version_dir(model_dir)
+    metadata = export_lib.read_metadata(version_dir)
+    if not {"app", "task", "config"} <= set(metadata):
+        raise UsageError(
+            f"The export does not say which task made it. Received: --model-dir {model_dir} (no "
+            f"{export_lib.METADATA} in {version_dir}). Expected an export written by dlsuite; pass --run-id instead."
+        )
+    runner, config = runs.task_and_config(metadata["app"], metadata["task"], metadata["config"],
+                                          f"{export_lib.METADATA} of {version_dir}")
+    run = None
+    if metadata.get("run_id"):
+        try:
+            run = tracking.get_run(metadata["run_id"])
+        except UsageError:
+            run = None  # the export travelled without its MLflow store: evaluate it all the same
+    return run, version_dir, runner, config
+
+
+def evaluate(run_id=None, model_dir=None, data_dir=None, overrides=(), tracking_uri=None):
+    """Evaluate and return `{"metrics", "model", "data": {"source", "records"}}`."""
+    if not run_id and not model_dir:
+        raise UsageError("Nothing to evaluate. Received neither --run-id nor --model-dir. Pass one of them.")
+    tracking.setup(tracking_uri)
+    run, version_dir, runner, config = _target(run_id, model_dir)
+    pairs = config_lib.parse_set_pairs(overrides)
+    if pairs:
+        config = config_lib.apply_overrides(config, pairs, "from --set")
+    recorded = run.data.tags.get("dlsuite.data_dir") if run else None
+    source = runner.check_inputs(config, data_dir or recorded or None)
+
+    print(f"dlsuite: evaluating {version_dir} on {source.uri}", flush=True)
+    data = runner.build_data(config, source)
+    data.source = source
+    report = runner.evaluate(export_lib.load_serving(version_dir), data, config)
+    result = {
+        "metrics": report.metrics,
+        "model": str(Path(version_dir).resolve()),
+        "data": {"source": source.uri, "records": [{"split": record.split, "records": record.num_records,
+                                                    "fingerprint": record.fingerprint} for record in data.records]},
+        "overrides": pairs,
+    }
+    if run is not None:
+        _log_to_run(run.info.run_id, report, result)
+    return result
+
+
+def _log_to_run(run_id, report, result):
     import mlflow
 
-    from shared import export
-
-    tracking.setup(tracking_uri)
-    run, runner, config, _info = load_run_task(run_id)
-    export_dir = run.data.tags.get("dlsuite.export_dir")
-    if not export_dir:
-        raise UsageError(f"Run {run_id} has no export (status {run.info.status}). Train it to completion first.")
-    data_dir = runner.check_inputs(config, data_dir or run.data.tags.get("dlsuite.data_dir") or None)
-    data = runner.build_data(config, data_dir)
-    report = runner.evaluate(export.load_serving(export_dir), data, config)
     client = mlflow.tracking.MlflowClient()
     for key, value in report.metrics.items():
         client.log_metric(run_id, f"evaluate_{key}", value)
-    return report.metrics
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    client.log_dict(run_id, result, f"evaluations/{stamp}.json")

@@ -1,6 +1,11 @@
-"""`dlsuite export --run-id ID`: write a run's Keras model as a new SavedModel version."""
+"""`dlsuite export --run-id ID`: write a run's Keras model as a new SavedModel version.
 
-from pipelines.evaluate import load_run_task
+The endpoints are rebuilt exactly as training built them: the logged Keras model, the run's
+config and its logged info (`Data.info` and `Task.after_fit`'s values).
+"""
+
+from pipelines import runs
+from shared import config as config_lib
 from shared import tracking
 from shared.errors import UsageError
 
@@ -8,17 +13,22 @@ from shared.errors import UsageError
 def export(run_id, export_root="exports", tracking_uri=None):
     import mlflow
 
+    from pipelines.train import check_export_root
     from shared import export as export_lib
 
     tracking.setup(tracking_uri)
-    run, runner, _config, info = load_run_task(run_id)
+    check_export_root(export_root)
+    run, runner, config = runs.load_run_task(run_id)
     model_uri = run.data.tags.get("dlsuite.keras_model_uri")
     if not model_uri:
-        raise UsageError(f"Run {run_id} has no logged Keras model (status {run.info.status}).")
+        raise UsageError(f"Run {run_id} has no logged Keras model (status {run.info.status}). "
+                         f"Received: --run-id {run_id}. Expected a run that finished training.")
     model = mlflow.keras.load_model(model_uri, custom_objects=runner.custom_objects() or None)
-    endpoints = runner.endpoints(model, info)
-    name = f"{run.data.tags['dlsuite.app']}-{run.data.tags['dlsuite.task']}"
-    path = export_lib.next_version_dir(export_root, name).resolve()
-    export_lib.write_saved_model(model, endpoints, path)
+    endpoints = runner.endpoints(model, config, runs.load_info(run_id))
+    tags = run.data.tags
+    metadata = {"app": tags["dlsuite.app"], "task": tags["dlsuite.task"], "preset": tags.get("dlsuite.preset"),
+                "run_id": run_id, "config": config_lib.to_dict(config), "data_source": tags.get("dlsuite.data_source")}
+    path, _ = export_lib.export_version(model, endpoints, export_root, f"{tags['dlsuite.app']}-{tags['dlsuite.task']}",
+                                        metadata)
     mlflow.tracking.MlflowClient().set_tag(run_id, "dlsuite.export_dir", str(path))
     return path

@@ -4,7 +4,7 @@ import json
 import shutil
 from pathlib import Path
 
-from pipelines import catalog
+from pipelines import catalog, runs
 from shared import config as config_lib
 from shared import tracking
 from shared.errors import UsageError
@@ -27,11 +27,11 @@ def _resume_target(app, run_id):
     """App, task, preset and config of the run to resume, read from its config.yaml."""
     import yaml
 
-    run = tracking.get_run(run_id)
-    if run.data.tags.get("dlsuite.app") != app:
+    run = runs.dlsuite_run(run_id)
+    if run.data.tags["dlsuite.app"] != app:
         raise UsageError(
-            f"Run {run_id} belongs to app {run.data.tags.get('dlsuite.app')!r}. Received: app={app!r}. "
-            f"Fix: dlsuite train {run.data.tags.get('dlsuite.app')} --resume {run_id}."
+            f"Run {run_id} belongs to app {run.data.tags['dlsuite.app']!r}. Received: app={app!r}. "
+            f"Fix: dlsuite train {run.data.tags['dlsuite.app']} --resume {run_id}."
         )
     if run.info.status == "FINISHED":
         raise UsageError(f"Run {run_id} already FINISHED; nothing to resume. Start a new run instead.")
@@ -39,6 +39,19 @@ def _resume_target(app, run_id):
     task_name, spec = catalog.task_spec(app, saved["task"])
     config = config_lib.from_dict(spec.config_class, saved["config"], f"config.yaml of run {run_id}")
     return task_name, spec, saved["preset"], config, run
+
+
+def check_export_root(export_root):
+    """The export root must be a folder or creatable: checked before training, not after it."""
+    root = Path(export_root)
+    for parent in (root, *root.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(
+                    f"The export root is not a folder. Received: --export-dir {export_root} ({parent} is a file). "
+                    "Expected a folder (created if missing) such as ./exports. Fix: pass another --export-dir."
+                )
+            break
 
 
 def train(app, task=None, preset="default", config_file=None, overrides=(), data_dir=None, seed=None,
@@ -49,8 +62,11 @@ def train(app, task=None, preset="default", config_file=None, overrides=(), data
     `callbacks` are extra Keras callbacks for the training loop (tuning trials' pruning)."""
     # Everything that can be wrong with the request is checked before a run is opened.
     uri = tracking.setup(tracking_uri)
+    if export:
+        check_export_root(export_root)
     if resume:
         task_name, spec, preset, config, previous = _resume_target(app, resume)
+        # The folder the run read (kind "files"); other sources (TFDS, environments) resolve again.
         data_dir = data_dir or previous.data.tags.get("dlsuite.data_dir") or None
         experiment_name = None
     else:
@@ -58,39 +74,47 @@ def train(app, task=None, preset="default", config_file=None, overrides=(), data
         config = resolve_config(spec, preset, config_file, overrides, seed)
         experiment_name = experiment or f"dlsuite-{app}"
     runner = catalog.load_task(spec)
-    data_dir = runner.check_inputs(config, data_dir)
+    source = runner.check_inputs(config, data_dir)
 
     run_tags = {"dlsuite.app": app, "dlsuite.task": task_name, "dlsuite.preset": preset,
-                "dlsuite.data_dir": str(data_dir or ""), **tracking.environment_tags(), **(tags or {})}
+                "dlsuite.data_source": source.uri, "dlsuite.data_dir": str(source.path or ""),
+                **tracking.environment_tags(), **(tags or {})}
     if parent_run_id:
         run_tags["mlflow.parentRunId"] = parent_run_id  # what MLflow's nested runs set: the UI nests it
     run_name = None if resume else (run_name or f"{app}-{task_name}-{preset}")
     with tracking.tracked_run(experiment_name, uri, run_id=resume, run_name=run_name, tags=run_tags) as run:
-        summary = _run(app, task_name, preset, config, runner, data_dir, uri, run.info.run_id, bool(resume),
-                       export_root, summary_json, export, callbacks)
+        summary = _run(app, task_name, preset, config, runner, source, uri, run.info.run_id, bool(resume),
+                       export_root if export else None, summary_json, callbacks)
     # Checkpoints outlive every failure (a failed export resumes without retraining); a FINISHED run
     # cannot be resumed, so its checkpoints go.
     shutil.rmtree(tracking.checkpoint_dir(uri, summary["run_id"]), ignore_errors=True)
     return summary
 
 
-def _run(app, task_name, preset, config, runner, data_dir, uri, run_id, resumed, export_root, summary_json,
-         export_model=True, extra_callbacks=()):
+def say(message):
+    print(f"dlsuite: {message}", flush=True)
+
+
+def _run(app, task_name, preset, config, runner, source, uri, run_id, resumed, export_root, summary_json,
+         extra_callbacks=()):
     import keras
     import mlflow
 
     from shared import export, plots
+    from shared.callbacks import MlflowMetricsLogger
 
-    print(f"dlsuite: run {run_id} ({app}/{task_name}, preset {preset}){' resumed' if resumed else ''}", flush=True)
+    say(f"run {run_id} ({app}/{task_name}, preset {preset}){' resumed' if resumed else ''}; data: {source.uri}")
     if not resumed:
         mlflow.log_params(tracking.flatten("", config_lib.to_dict(config)))
         tracking.log_text(config_lib.dump_yaml(app, task_name, preset, config), "config.yaml")
     keras.utils.set_random_seed(config.seed)
 
-    data = runner.build_data(config, data_dir)
+    say("loading data")
+    data = runner.build_data(config, source)
+    data.source = source
     if not resumed:
         tracking.log_dataset_records(data.records)
-        tracking.log_json(data.info, "data_info.json")
+        runs.log_info(data.info)  # again after fit with after_fit's values; here so a failed run has it
     model = runner.build_model(config, data)
     summary_lines = []
     model.summary(print_fn=lambda line, *args, **kwargs: summary_lines.append(line))
@@ -98,8 +122,6 @@ def _run(app, task_name, preset, config, runner, data_dir, uri, run_id, resumed,
 
     checkpoints = tracking.checkpoint_dir(uri, run_id)
     checkpoints.mkdir(parents=True, exist_ok=True)
-    from shared.callbacks import MlflowMetricsLogger
-
     runner.fit(model, data, config, [MlflowMetricsLogger(run_id, step_key=runner.step_key), *extra_callbacks],
                checkpoints)
 
@@ -107,33 +129,43 @@ def _run(app, task_name, preset, config, runner, data_dir, uri, run_id, resumed,
     figure = plots.learning_curves({key: values for key, values in history.items()})
     tracking.warn_on_failure("learning curves", mlflow.log_figure, figure, "learning_curves.png")
 
-    endpoints = runner.endpoints(model, data.info)
-    report = runner.evaluate(export.serve_in_memory(endpoints["serving_default"]), data, config)
+    info = {**data.info, **runner.after_fit(model, data, config)}
+    data.info = info
+    runs.log_info(info)
+    endpoints = runner.endpoints(model, config, info)
+    say("evaluating on the test data")
+    report = runner.evaluate(export.serve_in_memory(endpoints), data, config)
     tracking.log_report(report)
     # Also without an export (a tuning trial), `dlsuite export --run-id` exports the run from this model.
+    say("logging the Keras model to MLflow")
     mlflow.set_tag("dlsuite.keras_model_uri", _log_keras_model(runner, model, data) or "")
     export_dir = None
-    if export_model:
-        export_dir = _export_and_verify(app, task_name, runner, model, endpoints, data, export_root)
+    if export_root is not None:
+        metadata = {"app": app, "task": task_name, "preset": preset, "run_id": run_id,
+                    "config": config_lib.to_dict(config), "data_source": source.uri}
+        export_dir = _export_and_verify(app, task_name, runner, model, endpoints, data, export_root, metadata)
 
     summary = {"run_id": run_id, "metrics": report.metrics, "export_dir": str(export_dir) if export_dir else None,
-               "config": config_lib.to_dict(config), "app": app, "task": task_name, "preset": preset}
+               "config": config_lib.to_dict(config), "app": app, "task": task_name, "preset": preset,
+               "data_source": source.uri}
     if summary_json:
         Path(summary_json).write_text(json.dumps(summary, indent=2))
     return summary
 
 
-def _export_and_verify(app, task_name, runner, model, endpoints, data, export_root):
-    """Write the SavedModel, compare its reloaded outputs with the in-memory model's, return its folder."""
+def _export_and_verify(app, task_name, runner, model, endpoints, data, export_root, metadata):
+    """Write the SavedModel atomically, verified in a fresh process before it takes its version number."""
     import mlflow
 
     from shared import export
 
-    export_dir = export.next_version_dir(export_root, f"{app}-{task_name}").resolve()
-    export.write_saved_model(model, endpoints, export_dir)
-    cases = {signature: (inputs, export.serve_in_memory(endpoints[signature])(**inputs))
+    serving = export.serve_in_memory(endpoints)
+    cases = {signature: (inputs, serving[signature](**inputs))
              for signature, inputs in runner.signature_examples(data).items()}
-    differences = export.verify_in_fresh_process(export_dir, cases)
+    say(f"exporting the SavedModel and checking {', '.join(sorted(cases))} in a fresh process")
+    export_dir, differences = export.export_version(
+        model, endpoints, export_root, f"{app}-{task_name}", metadata,
+        check=lambda folder: export.verify_in_fresh_process(folder, cases))
     mlflow.set_tags({"dlsuite.export_dir": str(export_dir),
                      "dlsuite.verified_signatures": ",".join(sorted(differences))})
     mlflow.log_metric("export_max_abs_difference",

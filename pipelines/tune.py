@@ -208,12 +208,13 @@ def tune(app, task=None, preset="default", config_file=None, overrides=(), searc
     if getattr(config, "validation_fraction", None) == 0 and runner.monitor.startswith("val_"):
         raise UsageError(f"Tuning needs a validation split: its objective is {runner.monitor}. Received: "
                          "validation_fraction=0. Expected > 0. Fix: --set validation_fraction=0.1.")
-    data_dir = runner.check_inputs(config, data_dir)
+    source = runner.check_inputs(config, data_dir)
+    data_dir = str(source.path) if source.path else None
     direction = "maximize" if runner.monitor_mode == "max" else "minimize"
 
     experiment_name = experiment or f"dlsuite-{app}"
     tags = {"dlsuite.tune": "true", "dlsuite.app": app, "dlsuite.task": task_name, "dlsuite.preset": preset,
-            "dlsuite.data_dir": str(data_dir or ""), **tracking.environment_tags()}
+            "dlsuite.data_source": source.uri, "dlsuite.data_dir": data_dir or "", **tracking.environment_tags()}
     with tracking.tracked_run(experiment_name, uri, run_name=f"tune-{app}-{task_name}", tags=tags,
                               active=False) as parent:
         parent_id = parent.info.run_id

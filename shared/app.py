@@ -4,36 +4,84 @@ A Task is stateless; the pipeline (`pipelines.train`) calls its methods in this
 order and owns everything around them (config resolution, MLflow run, callbacks,
 export, verification):
 
-    check_inputs(config, data_dir)      -> fail fast, before an MLflow run exists
-    build_data(config, data_dir)        -> Data (tf.data datasets, lineage, info)
-    build_model(config, data)           -> a compiled keras.Model
-    fit(model, data, config, callbacks, checkpoint_dir) -> None
-    endpoints(model, info)              -> {"serving_default": Endpoint(...), ...}
-    evaluate(predict, data, config)     -> Report (metrics, figures, tables)
+    check_inputs(config, data_dir)       -> DataSource: fail fast, before an MLflow run exists
+    build_data(config, source)           -> Data (tf.data datasets, lineage, info)
+    build_model(config, data)            -> a compiled keras.Model
+    fit(model, data, config, callbacks, checkpoint_dir)
+    after_fit(model, data, config)       -> dict merged into `data.info`: what serving needs that only
+                                            exists after training (a decision threshold, an item index)
+    endpoints(model, config, info)       -> {"serving_default": Endpoint(...), ...}
+    evaluate(serving, data, config)      -> Report (metrics, figures, tables, files)
+
+`info` (JSON values and numpy arrays) is saved with the run (`data_info.json`, arrays in
+`data_info.npz`), so `dlsuite export --run-id` rebuilds exactly the endpoints training wrote
+from the logged Keras model, the run's config and that info.
+
+`evaluate` receives `serving`, a `shared.export.Serving`: every signature's predictor by name
+(`serving["generate"](...)`), and `serving(**inputs)` calls `serving_default`. In training it is
+the in-memory endpoints; in `dlsuite evaluate` it is the reloaded SavedModel, so what is measured
+is what is served.
 
 How the six apps plug in:
-- vision, speech, nlp, fraud: the default `fit` (keras `model.fit` with
-  BackupAndRestore for resume). Their endpoints take raw inputs: uint8 pixels,
-  float waveforms or WAV bytes, strings, a dict of typed columns.
-- recommender: the model has several named id inputs; `Data.train` yields dicts.
-- GANs and diffusion models: a `keras.Model` subclass overriding `train_step`;
-  `fit` is still `model.fit`.
-- gaming_rl: overrides `fit` with its own environment loop, drives the same
-  callbacks through `keras.callbacks.CallbackList` and checkpoints into
-  `checkpoint_dir`; `Data.train` is None and `evaluate` plays episodes with
-  `predict`.
-
-`evaluate` always receives `predict`, a function from the serving inputs to the
-serving outputs: in training it is the in-memory endpoint, in `dlsuite evaluate`
-it is the reloaded SavedModel, so both are measured the same way.
+- vision, speech, nlp, fraud: the default `fit` (keras `model.fit` with BackupAndRestore for
+  resume). The model takes raw inputs (uint8 pixels, waveforms, strings, typed columns): its
+  preprocessing is a Keras layer inside it, so the logged model, the export and the benchmark
+  run one object.
+- recommender: several named id inputs; `Data.train` yields dicts; `after_fit` computes the
+  candidate index serving retrieves from.
+- GANs, VAEs and diffusion: a `keras.Model` subclass overriding `train_step`; `fit` is still
+  `model.fit`. `Data.train` yields features only. Generating endpoints take an integer `seed`
+  input (`shared.export.seed_spec`, stateless random ops), so a sample is reproducible.
+- fraud: time-ordered splits (`shared.data.time_split`), class weights (`Task.class_weight`),
+  a decision threshold chosen in `after_fit`.
+- gaming_rl: overrides `fit` with its own environment loop, drives the same callbacks through
+  `keras.callbacks.CallbackList` and checkpoints into `checkpoint_dir`; `Data.train` is None and
+  `evaluate` plays episodes with `serving`.
 """
 
 import dataclasses
 import typing
+from pathlib import Path
 
 import keras
 
 from shared import callbacks as shared_callbacks
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSource:
+    """Where a run's data comes from, as `check_inputs` resolved it; recorded with the run.
+
+    kind: "files" (a local folder in the dataset's official layout), "tfds" (a TFDS dataset,
+    downloaded once into the TFDS cache), "environment" (a simulator: RL) or "memory" (tests).
+    location: the folder, the TFDS dataset name or the environment id.
+    """
+
+    kind: str
+    location: str
+
+    KINDS = ("files", "tfds", "environment", "memory")
+
+    def __post_init__(self):
+        if self.kind not in self.KINDS:
+            raise ValueError(f"Invalid data source kind. Received: kind={self.kind!r}. Expected one of: {self.KINDS}.")
+
+    @property
+    def path(self):
+        """The local folder (kind "files"), else None."""
+        return Path(self.location) if self.kind == "files" else None
+
+    @property
+    def uri(self):
+        """A URI for lineage and tags: an absolute path, `tfds://name`, `gymnasium://id` or `memory://name`."""
+        if self.kind == "files":
+            return str(Path(self.location).resolve())
+        scheme = {"tfds": "tfds", "environment": "gymnasium", "memory": "memory"}[self.kind]
+        return f"{scheme}://{self.location}"
+
+    @classmethod
+    def files(cls, folder):
+        return cls("files", str(Path(folder).resolve()))
 
 
 @dataclasses.dataclass
@@ -49,11 +97,12 @@ class DatasetRecord:
 
 @dataclasses.dataclass
 class Data:
-    train: typing.Any = None  # batched tf.data.Dataset for fit (None for RL)
+    train: typing.Any = None  # batched tf.data.Dataset for fit: (x, y), (x, y, sample_weight) or x alone (None for RL)
     validation: typing.Any = None
     test: typing.Any = None  # what `evaluate` reads: raw serving inputs and targets
     records: list = dataclasses.field(default_factory=list)  # [DatasetRecord]
-    info: dict = dataclasses.field(default_factory=dict)  # JSON-serializable; saved with the run
+    info: dict = dataclasses.field(default_factory=dict)  # JSON values and numpy arrays; saved with the run
+    source: typing.Optional[DataSource] = None  # set by the pipeline: the resolved source
 
 
 @dataclasses.dataclass
@@ -84,10 +133,10 @@ class Task:
     # === Inputs ===
 
     def check_inputs(self, config, data_dir):
-        """Validate data sources cheaply and raise `shared.errors.DataError`; return the resolved data dir."""
-        return data_dir
+        """Validate the data cheaply (raise `shared.errors.DataError`) and return its `DataSource`."""
+        raise NotImplementedError
 
-    def build_data(self, config, data_dir):
+    def build_data(self, config, source):
         raise NotImplementedError
 
     # === Model ===
@@ -104,6 +153,11 @@ class Task:
             reduce_lr_patience=config.reduce_lr_patience,
         )
 
+    def class_weight(self, config, data):
+        """`{class_id: weight}` for `model.fit` (imbalanced classes), or None. Sample weights ride in
+        `Data.train` as `(x, y, sample_weight)` batches instead."""
+        return None
+
     def fit(self, model, data, config, callbacks, checkpoint_dir):
         """Train with `model.fit`; BackupAndRestore in `checkpoint_dir` makes a killed run resumable."""
         backup = keras.callbacks.BackupAndRestore(str(checkpoint_dir), delete_checkpoint=False)
@@ -112,13 +166,18 @@ class Task:
             validation_data=data.validation,
             epochs=config.epochs,
             shuffle=False,  # tf.data shuffles; Keras cannot shuffle a Dataset
+            class_weight=self.class_weight(config, data),
             callbacks=[backup, *self.callbacks(config), *callbacks],
             verbose=shared_callbacks.fit_verbosity(),
         )
 
+    def after_fit(self, model, data, config):
+        """What serving needs that is computed after training (thresholds, indexes); merged into info."""
+        return {}
+
     # === Serving and evaluation ===
 
-    def endpoints(self, model, info):
+    def endpoints(self, model, config, info):
         """Return `{"serving_default": Endpoint, ...}` taking raw inputs."""
         raise NotImplementedError
 
@@ -130,15 +189,17 @@ class Task:
         """`{signature: inputs}` the export is verified on; tasks with more signatures add theirs."""
         return {"serving_default": self.example_inputs(data)}
 
-    def evaluate(self, predict, data, config):
+    def evaluate(self, serving, data, config):
         raise NotImplementedError
 
     def model_example(self, data):
-        """A few model inputs (not serving inputs) for the MLflow model signature."""
-        features = next(iter(data.validation if data.validation is not None else data.train))[0]
-        if isinstance(features, dict):
-            return {key: value[:4].numpy() for key, value in features.items()}
-        return features[:4].numpy()
+        """A few model inputs (not serving inputs) for the MLflow model signature.
+
+        Batches may be `(features, targets[, weights])` or features alone, and features a tensor or a dict.
+        """
+        batch = next(iter(data.validation if data.validation is not None else data.train))
+        features = batch[0] if isinstance(batch, tuple) else batch
+        return keras.tree.map_structure(lambda value: keras.ops.convert_to_numpy(value)[:4], features)
 
     def custom_objects(self):
         """Custom Keras objects needed to reload a saved model of this task."""

@@ -1,4 +1,5 @@
-"""tf.data helpers shared by every app: split, shuffle, cache, batch, augment, prefetch."""
+"""tf.data helpers shared by every app: splits (random and time-ordered), shuffle, cache, batch, augment,
+prefetch, and the number of steps an epoch takes."""
 
 import hashlib
 
@@ -13,6 +14,63 @@ def split_indices(num_examples, validation_fraction, seed):
     order = np.random.default_rng(seed).permutation(num_examples)
     num_validation = int(round(num_examples * validation_fraction))
     return np.sort(order[num_validation:]), np.sort(order[:num_validation])
+
+
+def time_split(timestamps, validation_start, test_start, gap=None, end=None):
+    """Time-ordered (train, validation, test) index arrays: train before validation before test.
+
+    `timestamps`: one sortable value per example (numpy datetime64, pandas timestamps or numbers).
+    Train is `t < validation_start - gap`, validation `validation_start <= t < test_start - gap`, test
+    `test_start <= t < end` (no end: everything after). `gap` (same unit as the timestamps' differences,
+    e.g. `np.timedelta64(7, "D")`) leaves a period out before validation and before test, for labels
+    that arrive late (fraud is known a week later). Each array is sorted by time.
+    """
+    timestamps = np.asarray(timestamps)
+    if not validation_start < test_start:
+        raise ValueError(
+            f"Invalid time split. Received: validation_start={validation_start}, test_start={test_start}. "
+            "Expected validation_start < test_start."
+        )
+    order = np.argsort(timestamps, kind="stable")
+    ordered = timestamps[order]
+    train_end = validation_start if gap is None else validation_start - gap
+    validation_end = test_start if gap is None else test_start - gap
+    train = order[ordered < train_end]
+    validation = order[(ordered >= validation_start) & (ordered < validation_end)]
+    test_mask = ordered >= test_start
+    if end is not None:
+        test_mask &= ordered < end
+    test = order[test_mask]
+    for name, part in (("train", train), ("validation", validation), ("test", test)):
+        if not len(part):
+            raise ValueError(
+                f"Time split leaves the {name} period empty. Received: {len(timestamps)} examples from "
+                f"{ordered[0] if len(ordered) else None} to {ordered[-1] if len(ordered) else None}, "
+                f"validation_start={validation_start}, test_start={test_start}, gap={gap}. "
+                "Expected dates inside the data's range."
+            )
+    return train, validation, test
+
+
+def steps_per_epoch(dataset):
+    """How many batches one pass over `dataset` yields, also when tf.data cannot tell (a filter).
+
+    `dataset.cardinality()` is -2 (unknown) after `filter` and similar ops; the schedules built from
+    steps per epoch would then decay over 1 step. Known cardinality is used as is; unknown is counted
+    with one pass (cheap for cached or in-memory data); infinite data is refused.
+    """
+    cardinality = int(dataset.cardinality())
+    if cardinality == tf.data.INFINITE_CARDINALITY:
+        raise ValueError(
+            "Cannot count steps per epoch of an infinite dataset. Received: a dataset with infinite cardinality "
+            "(repeat() without a count). Expected a finite dataset: drop repeat() or take(N) first."
+        )
+    if cardinality == tf.data.UNKNOWN_CARDINALITY:
+        cardinality = int(dataset.reduce(np.int64(0), lambda count, _batch: count + 1))
+    if cardinality < 1:
+        raise ValueError("Cannot train on an empty dataset. Received: a dataset with 0 batches. "
+                         "Expected at least one batch: check the data filters and max_train_examples.")
+    return cardinality
 
 
 def pipeline(dataset, batch_size, *, shuffle=False, seed=0, cache=True, map_fn=None, batch_map_fn=None,

@@ -118,9 +118,9 @@ def test_saved_model_policy_matches_the_keras_network(task_name, tmp_path):
     name, spec = catalog.task_spec("gaming_rl", task_name)
     config = spec.preset("smoke")
     runner = catalog.load_task(spec)
-    data = runner.build_data(config, None)
+    data = runner.build_data(config, runner.check_inputs(config, None))
     model = runner.build_model(config, data)
-    endpoints = runner.endpoints(model, data.info)
+    endpoints = runner.endpoints(model, config, data.info)
     export.write_saved_model(model, endpoints, tmp_path / "policy")
     observations = runner.example_inputs(data)["observations"]
     served = export.load_serving(tmp_path / "policy")(observations=observations)

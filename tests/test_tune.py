@@ -212,7 +212,9 @@ class _FakeTask:
     monitor, monitor_mode = "val_accuracy", "max"
 
     def check_inputs(self, config, data_dir):
-        return data_dir
+        from shared.app import DataSource
+
+        return DataSource("memory", "fake")
 
 
 def _fake_trainer(failing_calls):

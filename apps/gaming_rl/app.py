@@ -19,7 +19,7 @@ from apps.gaming_rl import envs, loop, plots
 from apps.gaming_rl.agents.dqn import DQNAgent
 from apps.gaming_rl.agents.ppo import PPOAgent
 from apps.gaming_rl.models import build_actor_critic, build_q_network
-from shared.app import Data, DatasetRecord, Endpoint, Report, Task
+from shared.app import Data, DatasetRecord, DataSource, Endpoint, Report, Task
 from shared.callbacks import ThresholdStopping
 
 
@@ -34,12 +34,12 @@ class RLTask(Task):
 
     def check_inputs(self, config, data_dir):
         envs.check_env_id(config.env_id)
-        return None  # environments need no data directory
+        return DataSource("environment", config.env_id)
 
-    def build_data(self, config, data_dir):
+    def build_data(self, config, source):
         info = {**envs.describe(config.env_id, config.max_episode_steps), "algorithm": self.algorithm}
         fingerprint = hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()
-        record = DatasetRecord(config.env_id, f"gymnasium://{config.env_id}", "environment", 0, fingerprint)
+        record = DatasetRecord(config.env_id, source.uri, "environment", 0, fingerprint)
         observations = envs.sample_observations(config.env_id, 64, config.seed + envs.TEST_SEED_OFFSET,
                                                 config.max_episode_steps)
         return Data(test=observations, records=[record], info=info)
@@ -65,9 +65,9 @@ class RLTask(Task):
     def model_example(self, data):
         return data.test[:4]
 
-    def evaluate(self, predict, data, config):
+    def evaluate(self, serving, data, config):
         def act(observations):
-            return predict(observations=np.asarray(observations, np.float32))["actions"]
+            return serving(observations=np.asarray(observations, np.float32))["actions"]
 
         returns, lengths = envs.play_episodes(act, config.env_id, config.test_episodes,
                                               config.seed + envs.TEST_SEED_OFFSET, config.max_episode_steps)
@@ -96,7 +96,7 @@ class DQNTask(RLTask):
         return build_q_network(data.info["obs_dim"], data.info["num_actions"], config.hidden_units,
                                config.activation, dueling=config.dueling)
 
-    def endpoints(self, model, info):
+    def endpoints(self, model, config, info):
         def serve(observations):
             action_values = model(observations, training=False)
             return {"actions": tf.argmax(action_values, axis=-1, output_type=tf.int32),
@@ -114,7 +114,7 @@ class PPOTask(RLTask):
         return build_actor_critic(data.info["obs_dim"], data.info["num_actions"], config.hidden_units,
                                   config.activation)
 
-    def endpoints(self, model, info):
+    def endpoints(self, model, config, info):
         def serve(observations):
             outputs = model(observations, training=False)
             probabilities = tf.nn.softmax(outputs["logits"])

@@ -11,17 +11,17 @@ import tensorflow as tf
 from apps.speech import data as speech_data
 from apps.speech import fsdd
 from apps.speech.features import LogMelFrontEnd, decode_wav_bytes
-from shared.app import DatasetRecord, Endpoint, Task
+from shared.app import DatasetRecord, DataSource, Endpoint, Task
 
 FRONT_END_KEYS = ("num_samples", "frame_length", "frame_step", "num_mel_bins", "silence_threshold", "sample_rate")
 
 
-def split_clips(config, data_dir):
+def split_clips(config, source):
     """Decode the source and split it: (train, validation, test) clips and the source URI."""
-    clips = fsdd.load_clips(data_dir)
+    clips = fsdd.load_clips(source.path or fsdd.TFDS)
     train, validation, test = fsdd.split_clips(clips, config.split, config.held_out_speaker,
                                                config.validation_fraction, config.seed)
-    return train, validation, test, fsdd.source_uri(data_dir)
+    return train, validation, test, source.uri
 
 
 def subsample(clips, limit, seed):
@@ -54,17 +54,17 @@ class SpeechTask(Task):
     def check_inputs(self, config, data_dir):
         source = fsdd.resolve_source(data_dir)
         fsdd.check_source(source)
-        return source
+        return DataSource("tfds", "spoken_digit") if source == fsdd.TFDS else DataSource.files(source)
 
     def custom_objects(self):
         return {"LogMelFrontEnd": LogMelFrontEnd}
 
-    def serve_waveforms(self, model, info):
+    def serve_waveforms(self, model, config, info):
         """`fn(waveforms) -> dict of tensors`, the body of both signatures."""
         raise NotImplementedError
 
-    def endpoints(self, model, info):
-        serve = self.serve_waveforms(model, info)
+    def endpoints(self, model, config, info):
+        serve = self.serve_waveforms(model, config, info)
 
         def serve_wav(wav_bytes):
             return serve(decode_wav_bytes(wav_bytes))

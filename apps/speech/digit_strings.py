@@ -35,8 +35,8 @@ class DigitStringsTask(SpeechTask):
 
     # === Inputs ===
 
-    def build_data(self, config, data_dir):
-        train_clips, validation_clips, test_clips, source = split_clips(config, data_dir)
+    def build_data(self, config, source):
+        train_clips, validation_clips, test_clips, source = split_clips(config, source)
         # Different seeds per split; the test utterances depend only on the seed and the test clips.
         train = make_utterances(train_clips, config.num_train_utterances, config, config.seed)
         validation = make_utterances(validation_clips, config.num_validation_utterances, config, config.seed + 1)
@@ -67,12 +67,12 @@ class DigitStringsTask(SpeechTask):
     def build_model(self, config, data):
         info = data.info
         model = build_ctc_crnn(config, tuple(info["feature_shape"]), info["feature_mean"], info["feature_variance"])
-        model.compile(optimizer=build_optimizer(config, int(data.train.cardinality())), loss=keras.losses.CTC())
+        model.compile(optimizer=build_optimizer(config, shared_data.steps_per_epoch(data.train)), loss=keras.losses.CTC())
         return model
 
     # === Serving and evaluation ===
 
-    def serve_waveforms(self, model, info):
+    def serve_waveforms(self, model, config, info):
         extractor = LogMelFrontEnd(**info["front_end"])
         index_to_text = tf.constant(INDEX_TO_TEXT)
         beam_width = info["beam_width"]
@@ -90,9 +90,9 @@ class DigitStringsTask(SpeechTask):
 
         return serve
 
-    def evaluate(self, predict, data, config):
+    def evaluate(self, serving, data, config):
         test = data.test
-        outputs = speech_data.predict_in_batches(predict, test["waveforms"])
+        outputs = speech_data.predict_in_batches(serving, test["waveforms"])
         metrics, columns = {}, {"reference": test["digits"]}
         for decoder, key in (("beam_search", "digits"), ("greedy", "digits_greedy")):
             hypotheses = [value.decode() for value in outputs[key]]

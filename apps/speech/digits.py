@@ -10,6 +10,7 @@ from apps.speech.app import SpeechTask, front_end_info, records_of, split_clips,
 from apps.speech.features import LogMelFrontEnd, front_end
 from apps.speech.models import build_classifier
 from shared.app import Data
+from shared.data import steps_per_epoch
 from shared.metrics import classification_report
 from shared.optimizers import build_optimizer
 
@@ -21,8 +22,8 @@ class DigitsTask(SpeechTask):
 
     # === Inputs ===
 
-    def build_data(self, config, data_dir):
-        train, validation, test, source = split_clips(config, data_dir)
+    def build_data(self, config, source):
+        train, validation, test, source = split_clips(config, source)
         train = subsample(train, config.max_train_examples, config.seed)
         validation = subsample(validation, config.max_train_examples and max(1, config.max_train_examples // 8),
                                config.seed)
@@ -55,7 +56,7 @@ class DigitsTask(SpeechTask):
         model = build_classifier(config, tuple(info["feature_shape"]), info["feature_mean"], info["feature_variance"],
                                  num_classes=len(DIGITS))
         model.compile(
-            optimizer=build_optimizer(config, int(data.train.cardinality())),
+            optimizer=build_optimizer(config, steps_per_epoch(data.train)),
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
             metrics=["accuracy"],
         )
@@ -63,7 +64,7 @@ class DigitsTask(SpeechTask):
 
     # === Serving and evaluation ===
 
-    def serve_waveforms(self, model, info):
+    def serve_waveforms(self, model, config, info):
         extractor = LogMelFrontEnd(**info["front_end"])
 
         def serve(waveforms):
@@ -73,9 +74,9 @@ class DigitsTask(SpeechTask):
 
         return serve
 
-    def evaluate(self, predict, data, config):
+    def evaluate(self, serving, data, config):
         test = data.test
-        probabilities = speech_data.predict_in_batches(predict, test["waveforms"])["probabilities"]
+        probabilities = speech_data.predict_in_batches(serving, test["waveforms"])["probabilities"]
         report = classification_report(test["labels"], probabilities, DIGITS)
         predictions = probabilities.argmax(-1)
         correct = predictions == test["labels"]

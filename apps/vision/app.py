@@ -8,7 +8,7 @@ from apps.vision import data as vision_data
 from apps.vision.models import build_cnn
 from shared import data as shared_data
 from shared import plots
-from shared.app import Data, DatasetRecord, Endpoint, Task
+from shared.app import Data, DatasetRecord, DataSource, Endpoint, Task
 from shared.metrics import classification_report
 from shared.optimizers import build_optimizer
 
@@ -24,10 +24,10 @@ class ClassificationTask(Task):
     def check_inputs(self, config, data_dir):
         source = vision_data.resolve_source(config.dataset, data_dir)
         vision_data.check_source(source)
-        return source
+        return DataSource("tfds", config.dataset) if source == vision_data.TFDS else DataSource.files(source)
 
-    def build_data(self, config, data_dir):
-        arrays = vision_data.load_arrays(config.dataset, data_dir)
+    def build_data(self, config, source):
+        arrays = vision_data.load_arrays(config.dataset, source.path or vision_data.TFDS)
         train_images, train_labels = arrays["train"]
         test_images, test_labels = arrays["test"]
         train_index, validation_index = shared_data.split_indices(len(train_images), config.validation_fraction,
@@ -69,15 +69,14 @@ class ClassificationTask(Task):
                                      cache=False, batch_map_fn=train_batch)
         validation = shared_data.pipeline(examples(validation_index), config.batch_size * 2, cache=False,
                                           batch_map_fn=validation_batch)
-        source = vision_data.source_uri(config.dataset, data_dir)
         fingerprints = {
             split: shared_data.fingerprint_arrays(images, labels)
             for split, (images, labels) in (("train", arrays["train"]), ("test", (test_images, test_labels)))
         }
         records = [
-            DatasetRecord(config.dataset, source, "train", len(train_index), fingerprints["train"]),
-            DatasetRecord(config.dataset, source, "validation", len(validation_index), fingerprints["train"]),
-            DatasetRecord(config.dataset, source, "test", len(test_images), fingerprints["test"]),
+            DatasetRecord(config.dataset, source.uri, "train", len(train_index), fingerprints["train"]),
+            DatasetRecord(config.dataset, source.uri, "validation", len(validation_index), fingerprints["train"]),
+            DatasetRecord(config.dataset, source.uri, "test", len(test_images), fingerprints["test"]),
         ]
         return Data(train=train, validation=validation, test=(test_images, test_labels), records=records,
                     info={"class_names": class_names, "image_shape": [28, 28], "dataset": config.dataset,
@@ -87,7 +86,7 @@ class ClassificationTask(Task):
 
     def build_model(self, config, data):
         model = build_cnn(config, num_classes=len(data.info["class_names"]))
-        steps_per_epoch = int(data.train.cardinality())
+        steps_per_epoch = shared_data.steps_per_epoch(data.train)
         model.compile(
             optimizer=build_optimizer(config, steps_per_epoch),
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
@@ -97,7 +96,7 @@ class ClassificationTask(Task):
 
     # === Serving and evaluation ===
 
-    def endpoints(self, model, info):
+    def endpoints(self, model, config, info):
         class_names = tf.constant(info["class_names"])
         average_mirror = info.get("test_time_flip", False)
 
@@ -116,12 +115,9 @@ class ClassificationTask(Task):
     def example_inputs(self, data):
         return {"images": data.test[0][:64]}
 
-    def evaluate(self, predict, data, config, batch_size=1024):
+    def evaluate(self, serving, data, config, batch_size=1024):
         images, labels = data.test
-        probabilities = np.concatenate(
-            [predict(images=images[start:start + batch_size])["probabilities"]
-             for start in range(0, len(images), batch_size)]
-        )
+        probabilities = serving.batched(batch_size, images=images)["probabilities"]
         class_names = list(vision_data.CLASS_NAMES[config.dataset])
         report = classification_report(labels, probabilities, class_names)
         predictions = probabilities.argmax(-1)

@@ -35,7 +35,7 @@ def padded(waveforms, before=0, after=0):
 def check_signatures(export_dir, output):
     """WAV bytes == decoded waveform == the same padded with silence, through the reloaded SavedModel."""
     wav_bytes = np.array([(RECORDINGS / name).read_bytes() for name in NAMES], dtype=object)
-    from_bytes = export.load_serving(export_dir, "serving_wav")(wav_bytes=wav_bytes)
+    from_bytes = export.load_serving(export_dir)["serving_wav"](wav_bytes=wav_bytes)
     serve = export.load_serving(export_dir)
     from_waveforms = serve(waveforms=padded(decoded(NAMES)))
     from_silence = serve(waveforms=padded(decoded(NAMES), before=2000, after=6000))
@@ -81,16 +81,16 @@ def test_digit_strings_export_signatures_and_evaluate(tmp_path):
     source = task.check_inputs(config, str(DATA_ROOT))
     data = task.build_data(config, source)
     model = task.build_model(config, data)  # untrained: the check is that every path gives the same answer
-    endpoints = task.endpoints(model, data.info)
+    endpoints = task.endpoints(model, config, data.info)
     export_dir = export.write_saved_model(model, endpoints, tmp_path / "saved")
 
     outputs = check_signatures(export_dir, "digits")
     assert set(outputs) == {"digits", "digits_greedy"} and outputs["digits"].dtype.kind in "SO"
-    in_memory = export.serve_in_memory(endpoints["serving_default"])(waveforms=padded(decoded(NAMES)))
+    in_memory = export.serve_in_memory(endpoints)(waveforms=padded(decoded(NAMES)))
     assert list(in_memory["digits"]) == list(outputs["digits"])
 
     reloaded = task.evaluate(export.load_serving(export_dir), data, config)
-    direct = task.evaluate(export.serve_in_memory(endpoints["serving_default"]), data, config)
+    direct = task.evaluate(export.serve_in_memory(endpoints), data, config)
     assert reloaded.metrics == direct.metrics
     assert set(reloaded.metrics) == {"test_digit_error_rate", "test_string_accuracy", "test_digit_error_rate_greedy",
                                      "test_string_accuracy_greedy"}
