@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-# ../shared/datasets beside the repo unless DLSUITE_DATA_DIR says otherwise.
+# Deprecated: fixed at import time. Use the `data_root` and `fashion_mnist_dir` fixtures instead.
 DATA_ROOT = Path(os.environ.get("DLSUITE_DATA_DIR", REPO.parent / "shared" / "datasets"))
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
@@ -38,11 +38,43 @@ def tracking_uri(tmp_path, monkeypatch):
     return uri
 
 
+IDX_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+SYSTEM_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+
 @pytest.fixture
 def data_root():
-    if not DATA_ROOT.is_dir():
-        pytest.fail(f"Test datasets not found at {DATA_ROOT}: set DLSUITE_DATA_DIR to the shared/datasets folder.")
-    return DATA_ROOT
+    """The test datasets' folder, read from DLSUITE_DATA_DIR when the test runs (not at import)."""
+    value = os.environ.get("DLSUITE_DATA_DIR")
+    if not value:
+        pytest.fail("DLSUITE_DATA_DIR is not set. Expected the folder of the test datasets (fsdd, ...). "
+                    "Fix: DLSUITE_DATA_DIR=/path/to/shared/datasets python -m pytest ...", pytrace=False)
+    root = Path(value)
+    if not root.is_dir():
+        pytest.fail(f"DLSUITE_DATA_DIR is not a folder. Received: DLSUITE_DATA_DIR={value}. Expected the folder "
+                    "of the test datasets (fsdd, ...). Fix: point DLSUITE_DATA_DIR at shared/datasets.", pytrace=False)
+    return root
+
+
+def has_idx_files(folder):
+    """The four Fashion-MNIST/MNIST IDX files, plain or gzipped, are in `folder`."""
+    folder = Path(folder)
+    return all((folder / name).is_file() or (folder / f"{name}.gz").is_file() for name in IDX_NAMES)
+
+
+@pytest.fixture
+def fashion_mnist_dir():
+    """Fashion-MNIST's IDX files: $DLSUITE_DATA_DIR/fashion_mnist, else Debian's system copy."""
+    candidates = []
+    if os.environ.get("DLSUITE_DATA_DIR"):
+        candidates.append(Path(os.environ["DLSUITE_DATA_DIR"]) / "fashion_mnist")
+    candidates.append(SYSTEM_FASHION_MNIST)
+    for candidate in candidates:
+        if has_idx_files(candidate):
+            return candidate
+    pytest.fail(f"Fashion-MNIST IDX files not found. Looked in: {', '.join(map(str, candidates))}. Fix: "
+                "apt-get install -y dataset-fashion-mnist, or set DLSUITE_DATA_DIR to a folder whose "
+                "fashion_mnist/ holds the four IDX files.", pytrace=False)
 
 
 def run_cli(*args, cwd=None, env=None, timeout=600):

@@ -12,16 +12,15 @@ import mlflow
 import pytest
 
 from pipelines import catalog
-from tests.conftest import FASHION_MNIST
 
 SMOKE_TASKS = [(app, task) for app in catalog.APPS for task in catalog.tasks_of(app)]
 
 
 @pytest.mark.parametrize(("app", "task"), SMOKE_TASKS, ids=[f"{a}-{t}" for a, t in SMOKE_TASKS])
-def test_smoke_run_keeps_the_contract(app, task, tracking_uri, tmp_path, data_root):
+def test_smoke_run_keeps_the_contract(app, task, tracking_uri, tmp_path, request):
     from pipelines.train import train
 
-    data_dir = FASHION_MNIST if app == "vision" else data_root
+    data_dir = request.getfixturevalue("fashion_mnist_dir" if app == "vision" else "data_root")
     summary = train(app, task=task, preset="smoke", data_dir=str(data_dir), tracking_uri=tracking_uri,
                     export_root=str(tmp_path / "exports"), summary_json=str(tmp_path / "summary.json"))
 
