@@ -1,0 +1,216 @@
+"""Every task of every app through `tests.harness.run_task_test`, on tiny data written here.
+
+The data is written in each dataset's official layout: IDX files for vision, `recordings/
+digit_speaker_index.wav` (8 kHz, 16-bit mono) with SHA256SUMS for speech; RL plays its environment.
+A task added to `pipelines.catalog` without an entry in CASES fails here until it gets one.
+"""
+
+import gzip
+import hashlib
+import wave
+
+import numpy as np
+import pytest
+
+from pipelines import catalog
+from shared.errors import ConfigError, DataError
+from tests.harness import BadInput, TaskCase, run_task_test
+
+# === Vision: a few IDX files ===
+
+IDX_FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+             "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
+
+
+def write_idx(path, array):
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(size).to_bytes(4, "big") for size in array.shape)
+    path.write_bytes(gzip.compress(header + np.asarray(array, np.uint8).tobytes()))
+
+
+def make_idx_folder(folder, sizes=(("train", 64), ("test", 32))):
+    """Class k is a bright horizontal band at rows 2k..2k+3 over noise, so the images carry their label."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for split, count in sizes:
+        labels = np.arange(count) % 10
+        images = rng.integers(0, 64, size=(count, 28, 28))
+        for image, label in zip(images, labels):
+            image[2 * label + 4: 2 * label + 8] = 255
+        images_name, labels_name = IDX_FILES[split]
+        write_idx(folder / images_name, images)
+        write_idx(folder / labels_name, labels)
+    return folder
+
+
+def _replace(name, array):
+    def break_data(folder):
+        write_idx(folder / name, array)
+        return folder
+
+    return break_data
+
+
+def _truncate(name):
+    def break_data(folder):
+        raw = gzip.decompress((folder / name).read_bytes())
+        (folder / name).write_bytes(gzip.compress(raw[:-100]))
+        return folder
+
+    return break_data
+
+
+def _not_idx(name):
+    def break_data(folder):
+        (folder / name).write_bytes(gzip.compress(b"%PDF-1.4 not an IDX file"))
+        return folder
+
+    return break_data
+
+
+VISION = TaskCase(
+    make_data=make_idx_folder,
+    overrides=("batch_size=32",),
+    metrics=("test_accuracy", "test_loss", "test_macro_f1"),
+    bad_inputs=(
+        BadInput(DataError, r"Data directory not found\. Received: --data-dir .*missing",
+                 break_data=lambda folder: folder / "missing"),
+        BadInput(DataError, r"No fashion_mnist IDX files in the data directory",
+                 break_data=lambda folder: (folder / "empty").mkdir() or folder / "empty"),
+        BadInput(DataError, r"train-images-idx3-ubyte\.gz is truncated or padded",
+                 break_data=_truncate("train-images-idx3-ubyte.gz")),
+        BadInput(DataError, r"t10k-labels-idx1-ubyte\.gz is not an IDX file of uint8 with 1 dimensions",
+                 break_data=_not_idx("t10k-labels-idx1-ubyte.gz")),
+        BadInput(DataError, r"test images and labels disagree \(32 images, 5 labels\)",
+                 break_data=_replace("t10k-labels-idx1-ubyte.gz", np.zeros(5))),
+        BadInput(DataError, r"train labels hold 12; expected classes 0-9",
+                 break_data=_replace("train-labels-idx1-ubyte.gz", np.full(64, 12))),
+        BadInput(ConfigError, r"Received: dataset='cifar10'\. Expected one of: fashion_mnist, mnist",
+                 overrides=("dataset=cifar10",)),
+    ),
+)
+
+# === Speech: a few FSDD-named WAV files ===
+
+SAMPLE_RATE = 8000
+
+
+def write_wav(path, waveform, sample_rate=SAMPLE_RATE):
+    with wave.open(str(path), "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(sample_rate)
+        writer.writeframes((np.clip(waveform, -1, 1) * 32767).astype("<i2").tobytes())
+
+
+def write_sums(folder):
+    lines = [f"{hashlib.sha256(path.read_bytes()).hexdigest()}  recordings/{path.name}"
+             for path in sorted((folder / "recordings").glob("*.wav"))]
+    (folder / "SHA256SUMS").write_text("\n".join(lines) + "\n")
+
+
+def make_fsdd_folder(folder, speakers=("george", "theo"), takes=(0, 5, 6)):
+    """digit_speaker_take.wav: a 0.4 s tone whose pitch says the digit; takes 0-4 are FSDD's test set."""
+    (folder / "recordings").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    time = np.arange(int(0.4 * SAMPLE_RATE)) / SAMPLE_RATE
+    for digit in range(10):
+        for speaker in speakers:
+            for take in takes:
+                tone = 0.5 * np.sin(2 * np.pi * (300 + 150 * digit) * time) + 0.01 * rng.normal(size=time.shape)
+                write_wav(folder / "recordings" / f"{digit}_{speaker}_{take}.wav", tone)
+    write_sums(folder)
+    return folder
+
+
+def _then_resum(change):
+    def break_data(folder):
+        change(folder / "recordings")
+        write_sums(folder)
+        return folder
+
+    return break_data
+
+
+def _corrupt(folder):
+    with open(folder / "recordings" / "3_george_5.wav", "ab") as handle:
+        handle.write(b"\0")
+    return folder
+
+
+SPEECH_BAD_INPUTS = (
+    BadInput(DataError, r"No FSDD recordings in the data directory",
+             break_data=lambda folder: (folder / "empty").mkdir() or folder / "empty"),
+    BadInput(DataError, r"Checksum mismatch for .*3_george_5\.wav", break_data=_corrupt),
+    BadInput(DataError, r"File listed in SHA256SUMS is missing\. Received: .*7_theo_6\.wav does not exist",
+             break_data=lambda folder: (folder / "recordings" / "7_theo_6.wav").unlink() or folder),
+    BadInput(DataError, r"Unexpected file name .*hello\.wav\. Expected the FSDD pattern",
+             break_data=_then_resum(lambda recordings: write_wav(recordings / "hello.wav", np.zeros(800)))),
+    BadInput(DataError, r"Wrong sample rate in .*2_george_0\.wav\. Received: 16000 Hz\. Expected 8000 Hz",
+             break_data=_then_resum(lambda recordings: write_wav(recordings / "2_george_0.wav", np.zeros(800),
+                                                                 sample_rate=16000))),
+    BadInput(DataError, r"Unreadable WAV file .*4_theo_5\.wav",
+             break_data=_then_resum(lambda recordings: (recordings / "4_theo_5.wav").write_bytes(b"RIFF...."))),
+    BadInput(ConfigError, r"Received: held_out_speaker='nobody'\. Expected one of: george",
+             overrides=("held_out_speaker=nobody",)),
+)
+
+DIGITS = TaskCase(
+    make_data=make_fsdd_folder,
+    overrides=("batch_size=16",),
+    metrics=("test_accuracy", "test_loss", "test_macro_f1"),
+    bad_inputs=SPEECH_BAD_INPUTS,
+)
+
+DIGIT_STRINGS = TaskCase(
+    make_data=make_fsdd_folder,
+    overrides=("num_train_utterances=16", "num_validation_utterances=4", "num_test_utterances=4", "batch_size=8"),
+    metrics=("test_digit_error_rate", "test_string_accuracy", "test_digit_error_rate_greedy"),
+    bad_inputs=(*SPEECH_BAD_INPUTS,
+                BadInput(ConfigError, r"Invalid value for config key max_digits\. Received: max_digits=0",
+                         overrides=("max_digits=0",))),
+)
+
+# === Gaming RL: the environment, a few hundred steps ===
+
+
+def rl_case(algorithm):
+    bad_inputs = (
+        BadInput(ConfigError, r"Unknown Gymnasium environment\. Received: env_id='CartPol-v1'.*"
+                              r"Did you mean 'CartPole-v1'\?", overrides=("env_id=CartPol-v1",)),
+        BadInput(ConfigError, r"Unsupported action space\. Received: env_id='Pendulum-v1'",
+                 overrides=("env_id=Pendulum-v1",)),
+        BadInput(ConfigError, r"Invalid value for config key gamma\. Received: gamma=1\.5", overrides=("gamma=1.5",)),
+        BadInput(ConfigError, r"Invalid value for config key final_epsilon\. Received: final_epsilon=2\.0",
+                 overrides=("final_epsilon=2.0",)) if algorithm == "dqn" else
+        BadInput(ConfigError, r"Invalid value for config key clip_range\. Received: clip_range=0\.0",
+                 overrides=("clip_range=0.0",)),
+    )
+    return TaskCase(
+        make_data=lambda folder: None,
+        overrides=("total_env_steps=256", "eval_interval=256", "eval_episodes=1", "test_episodes=2",
+                   "max_episode_steps=50", "gif_max_frames=0"),
+        metrics=("test_return_mean", "test_return_std", "test_return_min", "test_episode_length_mean"),
+        bad_inputs=bad_inputs,
+    )
+
+
+CASES = {
+    ("vision", "classification"): VISION,
+    ("speech", "digits"): DIGITS,
+    ("speech", "digit_strings"): DIGIT_STRINGS,
+    **{("gaming_rl", task): rl_case(task.rsplit("-", 1)[1]) for task in catalog.tasks_of("gaming_rl")},
+}
+ALL_TASKS = [(app, task) for app in catalog.APPS for task in catalog.tasks_of(app)]
+
+
+@pytest.mark.parametrize(("app", "task"), ALL_TASKS, ids=[f"{app}-{task}" for app, task in ALL_TASKS])
+def test_task_keeps_the_contract_on_tiny_data(app, task, tmp_path):
+    if (app, task) not in CASES:
+        pytest.fail(f"Task {app}/{task} is in pipelines.catalog but has no harness data. Expected an entry "
+                    f"CASES[({app!r}, {task!r})] in tests/test_tasks.py: a TaskCase with tiny data in the "
+                    "official layout, overrides for one short fit, its metric keys and its bad inputs.")
+    run_task_test(app, task, CASES[(app, task)], tmp_path)
+
+
+def test_every_harness_case_is_a_catalog_task():
+    assert set(CASES) <= set(ALL_TASKS), sorted(set(CASES) - set(ALL_TASKS))
