@@ -75,3 +75,23 @@ def task_and_config(app, task, values, where):
     """`(task, config)` from an app, a task name and a config dict (config.yaml, an export's dlsuite.json)."""
     _task_name, spec = catalog.task_spec(app, task)
     return catalog.load_task(spec), config_lib.from_dict(spec.config_class, values, where)
+
+
+def best_metric(run_id, key, mode="max"):
+    """The best finite value of metric `key` over a run's history (`mode` "max" or "min"), else None."""
+    import math
+
+    values = [value for _step, value in tracking.metric_history(run_id).get(key, []) if math.isfinite(value)]
+    if not values:
+        return None
+    return max(values) if mode == "max" else min(values)
+
+
+def child_runs(parent_run_id, experiment_name, tracking_uri, tags=None):
+    """The runs nested under `parent_run_id` (tag `mlflow.parentRunId`) that carry every tag of `tags`."""
+    from mlflow.tracking import MlflowClient
+
+    experiment = tracking.experiment_id(experiment_name, tracking_uri)
+    conditions = [f"tags.mlflow.parentRunId = '{parent_run_id}'",
+                  *(f"tags.`{key}` = '{value}'" for key, value in (tags or {}).items())]
+    return MlflowClient().search_runs([experiment], filter_string=" and ".join(conditions))

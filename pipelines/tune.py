@@ -10,161 +10,20 @@ trained by the normal pipeline without the SavedModel export. The Optuna study l
 `optuna.db` beside the MLflow store, so the same `--study-name` continues a study.
 """
 
-import dataclasses
 import json
-import math
 import shlex
 import sys
 import time
-import types
-import typing
 from pathlib import Path
 from urllib.parse import urlparse
 
-from pipelines import catalog
+from pipelines import catalog, runs
+from pipelines.search_space import as_set_pair, parse_search_space
 from shared import config as config_lib
-from shared.errors import ConfigError, UsageError
-
-EXAMPLES = "--search learning_rate=1e-4..1e-2:log, --search epochs=2..8 or --search 'optimizer=adam|adamw'"
-
+from shared.errors import UsageError
 
 class TuneFailed(RuntimeError):
     """The search ran but produced no result (every trial failed). The CLI prints it and exits 1."""
-
-
-# === The search space ===
-
-
-@dataclasses.dataclass(frozen=True)
-class Dimension:
-    """One searched config key: an int or float range (optionally log scale), or categorical choices."""
-
-    key: str
-    spec: str  # as given on the command line
-    kind: str  # "int", "float" or "categorical"
-    low: typing.Any = None
-    high: typing.Any = None
-    log: bool = False
-    choices: tuple = ()  # the choices as given; coerced to the field's type when applied
-
-    def suggest(self, trial):
-        if self.kind == "int":
-            return trial.suggest_int(self.key, self.low, self.high, log=self.log)
-        if self.kind == "float":
-            return trial.suggest_float(self.key, self.low, self.high, log=self.log)
-        return trial.suggest_categorical(self.key, list(self.choices))
-
-    def describe(self):
-        if self.kind == "categorical":
-            return {"kind": self.kind, "choices": list(self.choices)}
-        return {"kind": self.kind, "low": self.low, "high": self.high, "log": self.log}
-
-
-def parse_search_space(config, searches, fixed_keys=None):
-    """`["learning_rate=1e-4..1e-2:log", ...]` -> `{key: Dimension}`; every candidate must make a valid config."""
-    if not searches:
-        raise UsageError(
-            f"Nothing to search. Received: no --search. Expected at least one --search KEY=SPEC. "
-            f"Fix: add e.g. {EXAMPLES}."
-        )
-    fixed_keys = fixed_keys or {}  # key -> the argument that fixes it
-    space = {}
-    for item in searches:
-        key, sep, spec = (part.strip() for part in item.partition("="))
-        if not sep or not key or not spec:
-            raise _malformed(item, "the form KEY=SPEC")
-        if key not in config_lib.field_names(type(config)):
-            raise config_lib.unknown_key_error(type(config), key, "from --search")
-        if key in space:
-            raise UsageError(f"Config key {key} is searched twice. Received: --search {space[key].spec} and "
-                             f"--search {item}. Expected one --search per key. Fix: merge them into one.")
-        if key in fixed_keys:
-            raise UsageError(f"Config key {key} is both fixed and searched. Received: {fixed_keys[key]} and "
-                             f"--search {item}. Expected one of them. Fix: drop one.")
-        dimension = _parse_spec(config, key, spec, item)
-        _check_candidates(config, dimension)
-        space[key] = dimension
-    return space
-
-
-def _malformed(item, expected):
-    return UsageError(
-        f"Invalid --search argument. Received: --search {item}. Expected {expected}: SPEC is LOW..HIGH, "
-        f"LOW..HIGH:log or A|B|C (two or more choices). Fix: write e.g. {EXAMPLES}."
-    )
-
-
-def _parse_spec(config, key, spec, item):
-    if "|" in spec:
-        choices = tuple(choice.strip() for choice in spec.split("|"))
-        if len(choices) < 2 or not all(choices):
-            raise _malformed(item, "two or more non-empty choices separated by |")
-        return Dimension(key, spec, "categorical", choices=choices)
-    body, log = (spec[: -len(":log")], True) if spec.endswith(":log") else (spec, False)
-    low_text, sep, high_text = (part.strip() for part in body.partition(".."))
-    if not sep:
-        raise _malformed(item, "a range LOW..HIGH or choices A|B|C")
-    field_type = _numeric_type(type(config), key)
-    if field_type is None:
-        raise UsageError(
-            f"Invalid --search range for config key {key}. Received: --search {item}, a range on a non-numeric "
-            f"field. Expected a range only for int or float fields. Fix: list the values, e.g. "
-            f"--search '{key}=A|B' (a tuple's items comma-separated: '16,32|32,64')."
-        )
-    try:
-        low, high = field_type(low_text), field_type(high_text)
-    except ValueError:
-        expected = "integer bounds for this int field" if field_type is int else "numeric bounds"
-        raise _malformed(item, expected) from None
-    if not (math.isfinite(low) and math.isfinite(high)) or low >= high:
-        if not (math.isfinite(low) and math.isfinite(high)):
-            fix = "write both bounds as finite numbers"
-        elif low > high:
-            fix = f"swap them: --search {key}={high_text}..{low_text}{':log' if log else ''}"
-        else:
-            fix = f"widen the range, or fix the value with --set {key}={low_text}"
-        raise UsageError(f"Invalid --search range for config key {key}. Received: --search {item}. Expected finite "
-                         f"LOW < HIGH. Fix: {fix}.")
-    if log and low <= 0:
-        raise UsageError(f"Invalid --search log range for config key {key}. Received: --search {item}. Expected "
-                         f"LOW > 0 on a log scale. Fix: raise LOW above 0, or drop :log.")
-    return Dimension(key, spec, field_type.__name__, low, high, log)
-
-
-def _numeric_type(config_class, key):
-    """int or float for numeric fields (also Optional ones), else None."""
-    target = typing.get_type_hints(config_class)[key]
-    arguments = [argument for argument in typing.get_args(target) if argument is not type(None)]
-    if typing.get_origin(target) in (typing.Union, types.UnionType) and len(arguments) == 1:
-        target = arguments[0]  # Optional[int] -> int
-    return target if target in (int, float) else None
-
-
-def _check_candidates(config, dimension):
-    """Apply each end of a range, or each choice, to the config: its own validation runs."""
-    if dimension.kind == "categorical":
-        candidates = [("choice", choice) for choice in dimension.choices]
-    else:
-        candidates = [("low end", dimension.low), ("high end", dimension.high)]
-    seen = set()
-    for label, value in candidates:
-        try:
-            applied = config_lib.apply_overrides(config, {dimension.key: value}, f"from --search {dimension.key}")
-        except ConfigError as error:
-            reason = str(error).split(" Fix")[0]  # the Fix below replaces the one for --set
-            raise ConfigError(
-                f"Invalid --search {dimension.key}={dimension.spec}: its {label} {dimension.key}={value} is not a "
-                f"valid config. {reason} Fix: keep every candidate within what --set {dimension.key}=... accepts."
-            ) from None
-        coerced = getattr(applied, dimension.key)
-        if coerced in seen:
-            raise UsageError(f"Duplicate choice in --search {dimension.key}={dimension.spec}. Received: "
-                             f"{dimension.key}={value} twice. Expected distinct choices. Fix: drop the repeat.")
-        seen.add(coerced)
-
-
-def _as_set_pair(key, value):
-    return f"{key}={value!r}" if isinstance(value, float) else f"{key}={value}"
 
 
 # === The run ===
@@ -303,8 +162,6 @@ class _Objective:
         self.runner, self.study_name, self.experiment_name = runner, study_name, experiment_name
 
     def __call__(self, trial):
-        from shared import tracking
-
         params = {key: dimension.suggest(trial) for key, dimension in self.space.items()}
         tags = {"dlsuite.tune.study": self.study_name, "dlsuite.tune.trial": str(trial.number)}
         trial.set_user_attr("parent_run_id", self.trial_args["parent_run_id"])
@@ -317,7 +174,7 @@ class _Objective:
         pruning = TrialPruning(trial, self.runner.monitor)
         try:
             summary = self.train_lib.train(
-                overrides=[*self.overrides, *(_as_set_pair(key, value) for key, value in params.items())],
+                overrides=[*self.overrides, *(as_set_pair(key, value) for key, value in params.items())],
                 run_name=f"trial-{trial.number}", tags=tags, callbacks=[pruning], **self.trial_args,
             )
             trial.set_user_attr("run_id", summary["run_id"])
@@ -325,11 +182,10 @@ class _Objective:
                 trial.set_user_attr("pruned_at_epoch", pruning.pruned_at)
                 _client().set_tag(summary["run_id"], "dlsuite.tune.pruned_at_epoch", str(pruning.pruned_at))
                 raise optuna.TrialPruned(f"pruned after epoch {pruning.pruned_at}")
-            history = tracking.metric_history(summary["run_id"]).get(self.runner.monitor, [])
-            values = [value for _step, value in history if math.isfinite(value)]
-            if not values:
+            best = runs.best_metric(summary["run_id"], self.runner.monitor, self.runner.monitor_mode)
+            if best is None:
                 raise ValueError(f"The trial run logged no finite {self.runner.monitor}; it cannot be compared.")
-            return max(values) if self.runner.monitor_mode == "max" else min(values)
+            return best
         except optuna.TrialPruned:
             raise
         except Exception as error:
@@ -339,13 +195,9 @@ class _Objective:
 
     def _child_run_id(self, number):
         """The run a failed trial opened, if it got that far."""
-        from shared import tracking
-
-        parent = self.trial_args["parent_run_id"]
-        experiment = tracking.experiment_id(self.experiment_name, self.trial_args["tracking_uri"])
-        runs = _client().search_runs([experiment], filter_string=(
-            f"tags.mlflow.parentRunId = '{parent}' and tags.`dlsuite.tune.trial` = '{number}'"))
-        return runs[0].info.run_id if runs else None
+        found = runs.child_runs(self.trial_args["parent_run_id"], self.experiment_name,
+                                self.trial_args["tracking_uri"], {"dlsuite.tune.trial": str(number)})
+        return found[0].info.run_id if found else None
 
 
 class _Progress:
@@ -422,32 +274,14 @@ def _log_study(client, parent_id, study, monitor, direction):
 
 
 def _history_figure(study, monitor, direction):
-    import matplotlib.pyplot as plt
     import optuna
-    from matplotlib.ticker import MaxNLocator
 
-    figure, axis = plt.subplots(figsize=(6.5, 3.8))
-    complete = [trial for trial in study.trials if trial.state == optuna.trial.TrialState.COMPLETE]
-    if complete:
-        better = max if direction == "maximize" else min
-        best, running = None, []
-        for trial in complete:
-            best = trial.value if best is None else better(best, trial.value)
-            running.append(best)
-        numbers = [trial.number for trial in complete]
-        axis.plot(numbers, [trial.value for trial in complete], "o", label=f"trial {monitor}")
-        axis.step(numbers, running, where="post", label="best so far")
+    from shared import plots
+
+    complete = [(trial.number, trial.value) for trial in study.trials
+                if trial.state == optuna.trial.TrialState.COMPLETE]
     failed = [trial.number for trial in study.trials if trial.state == optuna.trial.TrialState.FAIL]
-    for index, number in enumerate(failed):
-        axis.axvline(number, color="tab:red", alpha=0.3, label="failed trial" if index == 0 else None)
-    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axis.set_xlabel("trial")
-    axis.set_ylabel(monitor)
-    axis.set_title(f"Optimization history ({direction} {monitor}, validation)")
-    axis.grid(alpha=0.3)
-    axis.legend()
-    figure.tight_layout()
-    return figure
+    return plots.optimization_history(complete, failed, monitor, direction)
 
 
 def _finish(client, parent, study, config, space, previous_trials, monitor, best_config, invocation):

@@ -55,3 +55,33 @@ def image_grid(images, titles, columns=8):
         axis.set_title(title, fontsize=7)
     figure.tight_layout()
     return figure
+
+
+def optimization_history(complete, failed, monitor, direction):
+    """A hyperparameter search: each complete trial's objective and the best so far, failed trials marked.
+
+    `complete`: `[(trial number, value), ...]` in trial order; `failed`: trial numbers; `direction`:
+    "maximize" or "minimize".
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    figure, axis = plt.subplots(figsize=(6.5, 3.8))
+    if complete:
+        better = max if direction == "maximize" else min
+        best, running = None, []
+        for _number, value in complete:
+            best = value if best is None else better(best, value)
+            running.append(best)
+        numbers = [number for number, _value in complete]
+        axis.plot(numbers, [value for _number, value in complete], "o", label=f"trial {monitor}")
+        axis.step(numbers, running, where="post", label="best so far")
+    for index, number in enumerate(failed):
+        axis.axvline(number, color="tab:red", alpha=0.3, label="failed trial" if index == 0 else None)
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axis.set_xlabel("trial")
+    axis.set_ylabel(monitor)
+    axis.set_title(f"Optimization history ({direction} {monitor}, validation)")
+    axis.grid(alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    return figure

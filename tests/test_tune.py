@@ -16,6 +16,7 @@ import yaml
 
 from pipelines import catalog, cli
 from pipelines import train as train_lib
+from pipelines import search_space
 from pipelines import tune as tune_lib
 from shared import config as config_lib
 from shared import tracking
@@ -185,7 +186,7 @@ def test_bad_input_fails_before_any_run(arguments, fragments, tracking_uri, caps
 
 def test_search_specs_follow_the_field_types():
     _task, spec = catalog.task_spec("vision")
-    space = tune_lib.parse_search_space(spec.preset("smoke"), [
+    space = search_space.parse_search_space(spec.preset("smoke"), [
         "epochs=1..4", "learning_rate=1e-4..1e-2:log", "max_train_examples=100..200",
         "filters=8,16|16,32", "optimizer=adam|adamw", "dropout_rate=0.1..0.5"])
     assert {key: dimension.kind for key, dimension in space.items()} == {
