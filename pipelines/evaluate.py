@@ -94,5 +94,5 @@ def _log_to_run(run_id, report, result):
     client = mlflow.tracking.MlflowClient()
     for key, value in report.metrics.items():
         client.log_metric(run_id, f"evaluate_{key}", value)
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
     client.log_dict(run_id, result, f"evaluations/{stamp}.json")
