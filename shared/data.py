@@ -73,6 +73,14 @@ def steps_per_epoch(dataset):
     return cardinality
 
 
+def sized(dataset):
+    """`dataset` with its number of batches known to tf.data (counted once when a filter hid it), so
+    Keras shows progress and does not warn that the input "ran out of data" after the first epoch."""
+    if int(dataset.cardinality()) >= 0:
+        return dataset
+    return dataset.apply(tf.data.experimental.assert_cardinality(steps_per_epoch(dataset)))
+
+
 def pipeline(dataset, batch_size, *, shuffle=False, seed=0, cache=True, map_fn=None, batch_map_fn=None,
              drop_remainder=False):
     """The standard input pipeline.

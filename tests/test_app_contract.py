@@ -138,6 +138,7 @@ def test_steps_per_epoch_counts_a_filtered_dataset_and_the_schedule_keeps_its_le
     filtered = tf.data.Dataset.range(100).filter(lambda value: value % 2 == 0).batch(8)
     assert int(filtered.cardinality()) == tf.data.UNKNOWN_CARDINALITY
     assert shared_data.steps_per_epoch(filtered) == 7
+    assert int(shared_data.sized(filtered).cardinality()) == 7
     config = default()  # cosine over 3 epochs
     optimizer = build_optimizer(config, shared_data.steps_per_epoch(filtered))
     optimizer.iterations.assign(7)  # one epoch of 7 steps done: a third of the cosine

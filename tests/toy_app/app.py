@@ -64,7 +64,7 @@ class PointsTask(Task):
         records = [DatasetRecord("points", source.uri, split, len(index), shared_data.fingerprint_arrays(points[index]))
                    for split, index in (("train", train_index), ("validation", validation_index),
                                         ("test", test_index))]
-        return Data(train=train.batch(config.batch_size), validation=examples(validation_index).batch(256),
+        return Data(train=shared_data.sized(train.batch(config.batch_size)), validation=examples(validation_index).batch(256),
                     test=(points[test_index], labels[test_index]), records=records,
                     info={"positive_rate": float(labels[train_index].mean()),
                           "validation_points": points[validation_index]})
