@@ -1,13 +1,11 @@
-"""Every task of every app through `tests.harness.run_task_test`, on tiny data written here.
+"""Every task of every app through `tests.harness.run_task_test`, on tiny data the tests write.
 
-The data is written in each dataset's official layout: IDX files for vision, `recordings/
+The data (`tests.tiny_data`) is in each dataset's official layout: IDX files for vision, `recordings/
 digit_speaker_index.wav` (8 kHz, 16-bit mono) with SHA256SUMS for speech; RL plays its environment.
 A task added to `pipelines.catalog` without an entry in CASES fails here until it gets one.
 """
 
 import gzip
-import hashlib
-import wave
 
 import numpy as np
 import pytest
@@ -15,31 +13,9 @@ import pytest
 from pipelines import catalog
 from shared.errors import ConfigError, DataError
 from tests.harness import BadInput, TaskCase, run_task_test
+from tests.tiny_data import make_fsdd_folder, make_idx_folder, write_idx, write_sums, write_wav
 
 # === Vision: a few IDX files ===
-
-IDX_FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
-             "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
-
-
-def write_idx(path, array):
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(size).to_bytes(4, "big") for size in array.shape)
-    path.write_bytes(gzip.compress(header + np.asarray(array, np.uint8).tobytes()))
-
-
-def make_idx_folder(folder, sizes=(("train", 64), ("test", 32))):
-    """Class k is a bright horizontal band at rows 2k..2k+3 over noise, so the images carry their label."""
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for split, count in sizes:
-        labels = np.arange(count) % 10
-        images = rng.integers(0, 64, size=(count, 28, 28))
-        for image, label in zip(images, labels):
-            image[2 * label + 4: 2 * label + 8] = 255
-        images_name, labels_name = IDX_FILES[split]
-        write_idx(folder / images_name, images)
-        write_idx(folder / labels_name, labels)
-    return folder
 
 
 def _replace(name, array):
@@ -90,37 +66,6 @@ VISION = TaskCase(
 )
 
 # === Speech: a few FSDD-named WAV files ===
-
-SAMPLE_RATE = 8000
-
-
-def write_wav(path, waveform, sample_rate=SAMPLE_RATE):
-    with wave.open(str(path), "wb") as writer:
-        writer.setnchannels(1)
-        writer.setsampwidth(2)
-        writer.setframerate(sample_rate)
-        writer.writeframes((np.clip(waveform, -1, 1) * 32767).astype("<i2").tobytes())
-
-
-def write_sums(folder):
-    lines = [f"{hashlib.sha256(path.read_bytes()).hexdigest()}  recordings/{path.name}"
-             for path in sorted((folder / "recordings").glob("*.wav"))]
-    (folder / "SHA256SUMS").write_text("\n".join(lines) + "\n")
-
-
-def make_fsdd_folder(folder, speakers=("george", "theo"), takes=(0, 5, 6)):
-    """digit_speaker_take.wav: a 0.4 s tone whose pitch says the digit; takes 0-4 are FSDD's test set."""
-    (folder / "recordings").mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    time = np.arange(int(0.4 * SAMPLE_RATE)) / SAMPLE_RATE
-    for digit in range(10):
-        for speaker in speakers:
-            for take in takes:
-                tone = 0.5 * np.sin(2 * np.pi * (300 + 150 * digit) * time) + 0.01 * rng.normal(size=time.shape)
-                write_wav(folder / "recordings" / f"{digit}_{speaker}_{take}.wav", tone)
-    write_sums(folder)
-    return folder
-
 
 def _then_resum(change):
     def break_data(folder):

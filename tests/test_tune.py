@@ -1,7 +1,8 @@
 """`dlsuite tune`: a parent MLflow run over nested trial runs, the best config, resuming a study, bad input.
 
 One real search (vision smoke slice, two trials, then one more in the same study) runs through the CLI;
-failing trials are checked in-process with a stand-in for `pipelines.train.train`, so no TensorFlow.
+diverging trials are real tiny vision trials in-process; the objective and pruning are checked with a
+stand-in for `pipelines.train.train`.
 """
 
 import json
@@ -21,6 +22,7 @@ from pipelines import tune as tune_lib
 from shared import config as config_lib
 from shared import tracking
 from tests.conftest import FASHION_MNIST, REPO, run_cli, runs_in
+from tests.tiny_data import make_idx_folder
 
 SLICE = ["--preset", "smoke", "--set", "max_train_examples=256", "--set", "max_test_examples=128"]
 SEARCH = ["--search", "learning_rate=1e-4..1e-2:log", "--search", "dropout_rate=0.1|0.4"]
@@ -206,7 +208,56 @@ def test_help_and_list_do_not_import_optuna():
     assert result.stdout.strip() == "[]", result.stderr
 
 
-# === Failing trials (in-process, a stand-in trainer: no TensorFlow) ===
+# === Failing trials: real tiny vision trials whose loss diverges ===
+
+DIVERGING = ["--preset", "smoke", "--set", "optimizer=sgd", "--set", "batch_size=16"]
+
+
+@pytest.fixture
+def tiny_fashion_mnist(tmp_path):
+    return make_idx_folder(tmp_path / "fashion_mnist")
+
+
+def test_a_diverging_trial_fails_its_run_and_the_search_goes_on(tracking_uri, tiny_fashion_mnist):
+    # SGD at 1e30 overflows at the first update; the NaN guard raises TrainingDiverged in that trial only.
+    summary = tune_lib.tune("vision", preset="smoke", overrides=["optimizer=sgd", "batch_size=16"],
+                            searches=["learning_rate=1e-3|1e30"], trials=3, data_dir=str(tiny_fashion_mnist),
+                            tracking_uri=tracking_uri)
+
+    rows = summary["trials"]
+    failed = [row for row in rows if row["state"] == "FAIL"]
+    complete = [row for row in rows if row["state"] == "COMPLETE"]
+    assert failed and complete, rows  # the seeded sampler draws both choices in three trials
+    assert any(row["number"] > failed[0]["number"] for row in complete), rows  # the search went on
+    client = _client(tracking_uri)
+    for row in failed:
+        assert row["params.learning_rate"] == "1e30"
+        assert row["error"].startswith("TrainingDiverged: Training diverged: the loss became"), row["error"]
+        run = client.get_run(row["run_id"])
+        assert run.info.status == "FAILED"
+        assert run.data.tags["failure_reason"].startswith("TrainingDiverged: Training diverged")
+        assert run.data.tags["mlflow.parentRunId"] == summary["parent_run_id"]
+    for row in complete:
+        assert row["params.learning_rate"] == "1e-3" and client.get_run(row["run_id"]).info.status == "FINISHED"
+    assert summary["best_params"]["learning_rate"] == 1e-3
+    assert client.get_run(summary["parent_run_id"]).info.status == "FINISHED"
+    assert len(_children(tracking_uri, summary["parent_run_id"])) == 3
+
+
+def test_every_trial_diverging_fails_the_tune(tracking_uri, tiny_fashion_mnist, capsys):
+    code = cli.main(["tune", "vision", *DIVERGING, "--search", "learning_rate=1e29|1e30", "--trials", "2",
+                     "--data-dir", str(tiny_fashion_mnist), "--tracking-uri", tracking_uri])
+    assert code == 1
+    error = [line for line in capsys.readouterr().err.splitlines() if line.startswith("dlsuite: error:")]
+    assert len(error) == 1 and "All 2 trial(s) failed" in error[0] and "TrainingDiverged" in error[0], error
+    (parent,) = [run for run in runs_in(tracking_uri) if run.data.tags.get("dlsuite.tune")]
+    assert parent.info.status == "FAILED"
+    assert parent.data.tags["failure_reason"].startswith("TuneFailed: All 2 trial(s) failed")
+    children = [run for run in runs_in(tracking_uri) if run.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert [run.info.status for run in children] == ["FAILED", "FAILED"]
+
+
+# === The objective (in-process, a stand-in trainer: no TensorFlow) ===
 
 
 class _FakeTask:
@@ -218,8 +269,8 @@ class _FakeTask:
         return DataSource("memory", "fake")
 
 
-def _fake_trainer(failing_calls):
-    """Opens a child run like `train` does; call k logs val_accuracy [0.5, peak, 0.6] or raises on a failing call."""
+def _fake_trainer():
+    """Opens a child run like `train` does; call k logs val_accuracy [0.5, 0.9 - 0.1 k, 0.6]."""
     calls = []
 
     def fake_train(*, overrides, tracking_uri, experiment, parent_run_id, run_name, tags, export, **_rest):
@@ -227,8 +278,6 @@ def _fake_trainer(failing_calls):
         calls.append(overrides)
         with tracking.tracked_run(experiment, tracking_uri, run_name=run_name,
                                   tags={**tags, "mlflow.parentRunId": parent_run_id}) as run:
-            if len(calls) in failing_calls:
-                raise FloatingPointError("loss became NaN at epoch 0")
             for step, value in enumerate([0.5, 0.9 - 0.1 * len(calls), 0.6]):
                 mlflow.log_metric("val_accuracy", value, step=step)
         return {"run_id": run.info.run_id}
@@ -236,34 +285,27 @@ def _fake_trainer(failing_calls):
     return fake_train
 
 
-def test_a_failing_trial_is_recorded_and_the_search_goes_on(tracking_uri, monkeypatch):
+def test_the_objective_is_the_best_epoch_of_a_trial(tracking_uri, monkeypatch):
     monkeypatch.setattr(catalog, "load_task", lambda spec: _FakeTask())
-    monkeypatch.setattr(train_lib, "train", _fake_trainer(failing_calls={1}))
+    monkeypatch.setattr(train_lib, "train", _fake_trainer())
     summary = tune_lib.tune("vision", preset="smoke", searches=["dropout_rate=0.1..0.4"], trials=3,
                             tracking_uri=tracking_uri)
 
-    failed, *complete = summary["trials"]
-    assert failed["state"] == "FAIL" and "FloatingPointError: loss became NaN" in failed["error"]
-    assert _client(tracking_uri).get_run(failed["run_id"]).info.status == "FAILED"
-    assert [trial["state"] for trial in complete] == ["COMPLETE", "COMPLETE"]
-    assert summary["best_value"] == pytest.approx(0.7)  # the best epoch of call 2, not its last (0.6)
-    assert summary["best_trial"] == 1
-    parent = _client(tracking_uri).get_run(summary["parent_run_id"])
-    assert parent.info.status == "FINISHED"
-    assert len(_children(tracking_uri, summary["parent_run_id"])) == 3
+    assert [trial["state"] for trial in summary["trials"]] == ["COMPLETE"] * 3
+    assert summary["best_value"] == pytest.approx(0.8)  # the best epoch of call 1, not its last (0.6)
+    assert summary["best_trial"] == 0
+    assert [trial["value"] for trial in summary["trials"]] == pytest.approx([0.8, 0.7, 0.6])
 
 
-def test_every_trial_failing_fails_the_tune(tracking_uri, monkeypatch, capsys):
-    monkeypatch.setattr(catalog, "load_task", lambda spec: _FakeTask())
-    monkeypatch.setattr(train_lib, "train", _fake_trainer(failing_calls={1, 2}))
-    code = cli.main(["tune", "vision", "--preset", "smoke", "--search", "dropout_rate=0.1..0.4", "--trials", "2",
-                     "--tracking-uri", tracking_uri])
-    assert code == 1
-    error = [line for line in capsys.readouterr().err.splitlines() if line.startswith("dlsuite: error:")]
-    assert len(error) == 1 and "All 2 trial(s) failed" in error[0] and "loss became NaN" in error[0]
-    (parent,) = [run for run in runs_in(tracking_uri) if run.data.tags.get("dlsuite.tune")]
-    assert parent.info.status == "FAILED"
-    assert parent.data.tags["failure_reason"].startswith("TuneFailed: All 2 trial(s) failed")
+def test_optimization_history_marks_the_best_so_far_and_failed_trials():
+    from shared import plots
+
+    figure = plots.optimization_history([(0, 0.3), (2, 0.5), (3, 0.4)], [1], "val_accuracy", "maximize")
+    (axis,) = figure.axes
+    best = axis.lines[1]  # the step line of the best so far
+    assert list(best.get_ydata()) == [0.3, 0.5, 0.5]
+    assert [line.get_xdata()[0] for line in axis.lines[2:]] == [1]  # one failed trial marked
+    plots.plt.close(figure)
 
 
 # === Pruning ===
