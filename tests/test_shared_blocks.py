@@ -1,4 +1,4 @@
-"""shared/: every block, loss, optimizer and activation selectable by name builds and computes."""
+"""shared/: every block, loss, optimizer and activation selectable by name builds and computes the right thing."""
 
 import keras
 import numpy as np
@@ -26,30 +26,123 @@ def test_blocks_compose_into_a_trainable_model():
     assert model.get_layer("residual_proj") is not None
 
 
+@pytest.mark.parametrize("cell", ["gru", "lstm", "simple_rnn"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_every_recurrent_cell_by_name(cell, bidirectional):
+    sequences = keras.Input((5, 2))
+    outputs = layers.recurrent_block(sequences, 3, cell=cell, bidirectional=bidirectional, name="rnn")
+    model = keras.Model(sequences, outputs)
+    values = model(np.ones((4, 5, 2), "float32"))
+    assert values.shape == (4, 5, 6 if bidirectional else 3)
+    assert model.get_layer("rnn_bidirectional" if bidirectional else f"rnn_{cell}") is not None
+
+
+def test_blocks_build_in_one_dimension_too():
+    frames = keras.Input((16, 4))
+    x = layers.conv_block(frames, 8, rank=1, pool=True, dropout_rate=0.1, name="conv")
+    x = layers.residual_block(x, 8, rank=1, name="residual")
+    model = keras.Model(frames, x)
+    assert model(np.ones((2, 16, 4), "float32")).shape == (2, 8, 8)
+    assert layers.regularizer() is None and layers.regularizer(l2=1e-4) is not None
+
+
 def test_unknown_recurrent_cell_is_named():
     with pytest.raises(ValueError, match=r"Received: cell='transformer'. Expected one of: gru, lstm, simple_rnn"):
         layers.recurrent_block(keras.Input((4, 2)), 3, cell="transformer")
 
 
+def _softmax(x):
+    exponentials = np.exp(x - x.max(axis=-1, keepdims=True))
+    return exponentials / exponentials.sum(axis=-1, keepdims=True)
+
+
+def _gelu(x):  # Keras' default: the exact form with the error function
+    from math import erf
+
+    return 0.5 * x * (1 + np.vectorize(erf)(x / np.sqrt(2)))
+
+
+ACTIVATION_REFERENCES = {  # numpy, so a name mapped to the wrong function fails
+    "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
+    "tanh": np.tanh,
+    "relu": lambda x: np.maximum(x, 0),
+    "leaky_relu": lambda x: np.where(x > 0, x, 0.1 * x),
+    "elu": lambda x: np.where(x > 0, x, np.expm1(x)),
+    "softmax": _softmax,
+    "swish": lambda x: x / (1 + np.exp(-x)),
+    "gelu": _gelu,
+    "linear": lambda x: x,
+}
+
+
 @pytest.mark.parametrize("name", ACTIVATIONS)
 def test_every_activation_by_name(name):
-    values = keras.ops.convert_to_numpy(get_activation(name)(np.array([[-2.0, 0.0, 3.0]], "float32")))
-    assert values.shape == (1, 3) and np.isfinite(values).all()
-    if name == "leaky_relu":
-        assert values[0, 0] < 0 < values[0, 2]
+    inputs = np.array([[-2.0, -0.5, 0.0, 0.7, 3.0]], "float32")
+    values = keras.ops.convert_to_numpy(get_activation(name)(inputs))
+    np.testing.assert_allclose(values, ACTIVATION_REFERENCES[name](inputs.astype(np.float64)), rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", sorted(LOSSES))
-def test_every_loss_by_name(name):
+def test_every_activation_has_a_reference():
+    assert set(ACTIVATION_REFERENCES) == set(ACTIVATIONS)
+
+
+@pytest.mark.parametrize("name", sorted(name for name in LOSSES if name != "triplet"))
+def test_every_loss_by_name_prefers_the_right_prediction(name):
     loss = get_loss(name)
-    if name == "triplet":
-        y_pred = np.array([[[0.0, 0.0], [0.1, 0.0], [1.0, 0.0]]], "float32")  # anchor, positive, negative
-        value = loss(np.zeros((1,)), y_pred)
-    elif name.startswith("sparse"):
-        value = loss(np.array([1]), np.array([[0.2, 0.8]], "float32"))
-    else:
-        value = loss(np.array([[0.0, 1.0]], "float32"), np.array([[0.2, 0.8]], "float32"))
-    assert float(value) >= 0.0
+    assert type(loss).__name__ == LOSSES[name]
+    targets = np.array([1, 0]) if name.startswith("sparse") else np.array([[0.0, 1.0], [1.0, 0.0]], "float32")
+    good = np.array([[0.05, 0.95], [0.9, 0.1]], "float32")
+    bad = good[:, ::-1].copy()
+    assert 0.0 <= float(loss(targets, good)) < float(loss(targets, bad))
+
+
+def test_triplet_loss_by_name():
+    loss = get_loss("triplet", margin=0.5)
+    assert isinstance(loss, TripletLoss) and loss.margin == 0.5
+    y_pred = np.array([[[0.0, 0.0], [0.1, 0.0], [1.0, 0.0]]], "float32")  # anchor, positive, negative
+    assert float(loss(np.zeros((1,)), y_pred)) == 0.0  # d(a,p)=0.01 + 0.5 < d(a,n)=1
+
+
+def _separation(embedded, labels):
+    """Leave-one-out 1-nearest-neighbour accuracy, and mean between-class / within-class distance."""
+    distances = np.sqrt(((embedded[:, None] - embedded[None]) ** 2).sum(-1))
+    same = labels[:, None] == labels[None]
+    np.fill_diagonal(distances, np.inf)
+    accuracy = (labels[distances.argmin(axis=1)] == labels).mean()
+    np.fill_diagonal(distances, 0.0)
+    return accuracy, distances[~same].mean() / distances[same & ~np.eye(len(labels), dtype=bool)].mean()
+
+
+def test_training_with_the_triplet_loss_separates_two_classes():
+    """A tiny embedding trained by name with "triplet": its loss falls and it pulls the classes apart."""
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+
+    def points(labels):  # the class is the sign of feature 0; features 1-3 are noise
+        features = rng.normal(scale=2.0, size=(len(labels), 4))
+        features[:, 0] = np.where(labels == 1, 1.0, -1.0) + rng.normal(scale=0.3, size=len(labels))
+        return features.astype("float32")
+
+    def triplets(count):  # anchor and positive of one class, negative of the other
+        anchors = rng.integers(0, 2, count)
+        return np.stack([points(anchors), points(anchors), points(1 - anchors)], axis=1)
+
+    embedding = keras.Sequential([keras.Input((4,)), keras.layers.Dense(16, activation="relu"),
+                                  keras.layers.Dense(2)], name="embedding")
+    model = keras.Sequential([keras.Input((3, 4)), keras.layers.TimeDistributed(embedding)])
+    model.compile(optimizer=get_optimizer("adam", 1e-2), loss=get_loss("triplet", margin=1.0))
+    train, held_out = triplets(1024), triplets(256)
+    labels = np.arange(400) % 2
+    probe = points(labels)
+    loss_before = model.evaluate(held_out, np.zeros(len(held_out)), verbose=0)
+    accuracy_before, ratio_before = _separation(embedding.predict(probe, verbose=0), labels)
+
+    model.fit(train, np.zeros(len(train)), epochs=15, batch_size=64, verbose=0)
+    loss_after = model.evaluate(held_out, np.zeros(len(held_out)), verbose=0)
+    accuracy_after, ratio_after = _separation(embedding.predict(probe, verbose=0), labels)
+    assert loss_after < 0.2 * loss_before, (loss_before, loss_after)
+    assert accuracy_before < 0.85 and accuracy_after > 0.97, (accuracy_before, accuracy_after)
+    assert ratio_after > 2.5 and ratio_after > 2 * ratio_before, (ratio_before, ratio_after)
 
 
 def test_triplet_loss_margin():
@@ -63,6 +156,7 @@ def test_triplet_loss_margin():
 def test_every_optimizer_by_name_takes_a_step(name):
     weight = keras.Variable(np.ones(2, "float32"))
     optimizer = get_optimizer(name, learning_rate=0.1)
+    assert type(optimizer).__name__ == OPTIMIZERS[name]
     optimizer.apply_gradients([(keras.ops.ones(2), weight)])
     assert (keras.ops.convert_to_numpy(weight) < 1.0).all()
 
