@@ -1,4 +1,4 @@
-"""Vision: the IDX reader (Fashion-MNIST and MNIST), the TFDS fallback, and the exported model."""
+"""Vision: the IDX reader (Fashion-MNIST and MNIST), the TFDS fallback, the end-to-end model, and the export."""
 
 import gzip
 import json
@@ -15,7 +15,7 @@ from apps.vision import data as vision_data
 from apps.vision import idx
 from shared import tracking
 from shared.errors import DataError
-from tests.conftest import FASHION_MNIST, REPO, free_port, run_cli, start_cli_server, stop_server, wait_for_http
+from tests.conftest import REPO, free_port, run_cli, start_cli_server, stop_server, wait_for_http
 
 
 def write_idx(path, array, compress=False):
@@ -39,11 +39,11 @@ def make_idx_folder(folder, num_train=40, num_test=20, compress=False, seed=0):
     return arrays
 
 
-def test_reads_the_official_fashion_mnist_files():
-    images, labels = idx.load_split(FASHION_MNIST, "train")
+def test_reads_the_official_fashion_mnist_files(fashion_mnist_dir):
+    images, labels = idx.load_split(fashion_mnist_dir, "train")
     assert images.shape == (60000, 28, 28) and images.dtype == np.uint8
     assert labels.shape == (60000,) and np.bincount(labels).tolist() == [6000] * 10
-    test_images, _ = idx.load_split(FASHION_MNIST, "test")
+    test_images, _ = idx.load_split(fashion_mnist_dir, "test")
     assert test_images.shape == (10000, 28, 28)
 
 
@@ -84,46 +84,88 @@ def test_tfds_fallback_with_mock_data(monkeypatch):
     assert arrays["test"][1].shape == (12,)
 
 
+def test_model_takes_raw_uint8_images_and_averages_the_mirror_only_at_inference(fashion_mnist_dir, tmp_path):
+    import keras
+
+    from apps.vision.app import ClassificationTask
+    from apps.vision.config import smoke
+    from apps.vision.models import build_model
+
+    model = build_model(smoke(), num_classes=10)
+    assert model.input.dtype == "uint8" and tuple(model.input.shape) == (None, 28, 28)
+    images = idx.load_split(fashion_mnist_dir, "test")[0][:16]
+    served = keras.ops.convert_to_numpy(model(images, training=False))
+    mirrored = keras.ops.convert_to_numpy(model(images[:, :, ::-1], training=False))
+    np.testing.assert_allclose(served, mirrored, atol=1e-6)  # the mean over both views, whichever comes first
+    np.testing.assert_allclose(served.sum(axis=-1), 1.0, atol=1e-5)
+    model.save(tmp_path / "model.keras")
+    reloaded = keras.saving.load_model(tmp_path / "model.keras", custom_objects=ClassificationTask().custom_objects())
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(reloaded(images, training=False)), served, atol=1e-6)
+    trained_on = keras.ops.convert_to_numpy(model(images, training=True))  # one view, random flips, dropout
+    assert not np.allclose(trained_on, served, atol=1e-3)
+
+
+def test_default_recipe_keeps_the_last_epoch():
+    """Cosine decay to ~0 makes the last epoch the one to keep: no early stopping restores a noisy "best"."""
+    import keras
+
+    from apps.vision.app import ClassificationTask
+    from apps.vision.config import default
+
+    config = default()
+    assert config.learning_rate_schedule == "cosine" and config.early_stopping_patience == 0
+    assert not any(isinstance(callback, keras.callbacks.EarlyStopping)
+                   for callback in ClassificationTask().callbacks(config))
+
+
 RELOAD = """
 import json, sys
 import numpy as np, tensorflow as tf
 cases = np.load(sys.argv[2])
-outputs = tf.saved_model.load(sys.argv[1]).signatures["serving_default"](images=tf.constant(cases["images"]))
+serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+outputs = serve(images=tf.constant(cases["images"]))
 print(json.dumps({
     "max_difference": float(np.abs(outputs["probabilities"].numpy() - cases["probabilities"]).max()),
     "class_names": [name.decode() for name in outputs["class_names"].numpy()],
-    "input_dtype": str(tf.saved_model.load(sys.argv[1]).signatures["serving_default"].structured_input_signature[1]["images"].dtype.name),
+    "input_dtype": serve.structured_input_signature[1]["images"].dtype.name,
 }))
 """
 
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
-    """One smoke training run shared by this module's tests: (summary, tracking_uri, tmp folder)."""
+    """One smoke training run shared by this module's tests: (summary, tracking_uri, tmp folder).
+
+    No --data-dir: the run finds Fashion-MNIST the way `dlsuite train vision` does (module scope, so
+    not through the function-scoped `fashion_mnist_dir` fixture); a machine without it fails here.
+    """
     import mlflow
 
     from pipelines.train import train
 
+    if vision_data.resolve_source("fashion_mnist") == vision_data.TFDS:
+        pytest.fail("Fashion-MNIST IDX files not found (tests never download). Fix: apt-get install -y "
+                    "dataset-fashion-mnist, or set DLSUITE_DATA_DIR to a folder holding fashion_mnist/.")
     folder = tmp_path_factory.mktemp("vision_run")
     uri = f"sqlite:///{folder / 'mlflow.db'}"
-    summary = train("vision", preset="smoke", data_dir=str(FASHION_MNIST), tracking_uri=uri,
-                    export_root=str(folder / "exports"))
+    summary = train("vision", preset="smoke", tracking_uri=uri, export_root=str(folder / "exports"))
     mlflow.set_tracking_uri(uri)
     return summary, uri, folder
 
 
-def test_saved_model_reloaded_in_fresh_process_matches_keras(smoke_run, tmp_path):
+def test_logged_keras_model_and_saved_model_answer_the_same_on_raw_images(smoke_run, fashion_mnist_dir, tmp_path):
+    """The Keras model logged to MLflow is the served model: raw uint8 images in, the same probabilities
+    as the SavedModel reloaded in a fresh process (mirror averaging included, in both)."""
     import mlflow
+
+    from apps.vision.app import ClassificationTask
 
     summary, _uri, _folder = smoke_run
     run = mlflow.tracking.MlflowClient().get_run(summary["run_id"])
-    keras_model = mlflow.keras.load_model(run.data.tags["dlsuite.keras_model_uri"])
-    images, _labels = idx.load_split(FASHION_MNIST, "test")
-    images = images[:100]
-    pixels = images[..., None].astype("float32")
-    # The export serves the mean over each image and its left-right mirror (test_time_flip).
-    assert tracking.load_artifact_json(summary["run_id"], "data_info.json")["test_time_flip"] is True
-    probabilities = (keras_model.predict(pixels, verbose=0) + keras_model.predict(pixels[:, :, ::-1], verbose=0)) / 2
+    keras_model = mlflow.keras.load_model(run.data.tags["dlsuite.keras_model_uri"],
+                                          custom_objects=ClassificationTask().custom_objects())
+    images = idx.load_split(fashion_mnist_dir, "test")[0][:100]
+    probabilities = keras_model.predict(images, verbose=0)
     np.savez(tmp_path / "cases.npz", images=images, probabilities=probabilities)
 
     result = subprocess.run([sys.executable, "-c", RELOAD, summary["export_dir"], str(tmp_path / "cases.npz")],
@@ -135,7 +177,14 @@ def test_saved_model_reloaded_in_fresh_process_matches_keras(smoke_run, tmp_path
     expected_names = [vision_data.CLASS_NAMES["fashion_mnist"][i] for i in probabilities.argmax(-1)]
     assert reloaded["class_names"] == expected_names
 
-    artifacts = {artifact.path for artifact in mlflow.tracking.MlflowClient().list_artifacts(summary["run_id"])}
+
+def test_run_logs_the_classifier_report_and_lineage(smoke_run):
+    import mlflow
+
+    summary, _uri, _folder = smoke_run
+    client = mlflow.tracking.MlflowClient()
+    run = client.get_run(summary["run_id"])
+    artifacts = {artifact.path for artifact in client.list_artifacts(summary["run_id"])}
     assert {"confusion_matrix.png", "per_class_metrics.json", "test_samples.png", "learning_curves.png"} <= artifacts
     table = mlflow.artifacts.load_dict(f"runs:/{summary['run_id']}/per_class_metrics.json")
     rows = [dict(zip(table["columns"], row)) for row in table["data"]]
@@ -146,7 +195,7 @@ def test_saved_model_reloaded_in_fresh_process_matches_keras(smoke_run, tmp_path
     assert set(inputs) == {"fashion_mnist-train", "fashion_mnist-validation", "fashion_mnist-test"}
     tags = {tag.key: tag.value for tag in inputs["fashion_mnist-train"].tags}
     assert tags["records"] == "2048" and len(tags["fingerprint"]) == 64
-    history = mlflow.tracking.MlflowClient().get_metric_history(summary["run_id"], "val_accuracy")
+    history = client.get_metric_history(summary["run_id"], "val_accuracy")
     assert [metric.step for metric in history] == [0]
 
 
@@ -158,7 +207,7 @@ def test_evaluate_verb_measures_the_export_like_training_did(smoke_run):
     assert f"test_accuracy={accuracy:.4f}" in result.stdout
 
 
-def test_export_verb_writes_the_next_version(smoke_run):
+def test_export_verb_writes_the_next_version(smoke_run, fashion_mnist_dir):
     summary, uri, folder = smoke_run
     result = run_cli("export", "--run-id", summary["run_id"], "--out", folder / "exports", "--tracking-uri", uri)
     assert result.returncode == 0, result.stderr
@@ -166,7 +215,7 @@ def test_export_verb_writes_the_next_version(smoke_run):
     assert f"export dir: {second}" in result.stdout
     from shared.export import compare, load_serving
 
-    images = idx.load_split(FASHION_MNIST, "test")[0][:32]
+    images = idx.load_split(fashion_mnist_dir, "test")[0][:32]
     compare(load_serving(summary["export_dir"])(images=images), load_serving(second)(images=images), atol=1e-6)
 
 
@@ -179,7 +228,7 @@ def _post(url, payload):
         return error.code, json.loads(error.read())
 
 
-def test_serve_answers_tf_serving_rest_requests(smoke_run):
+def test_serve_answers_tf_serving_rest_requests(smoke_run, fashion_mnist_dir):
     from shared.export import load_serving
 
     summary, _uri, _folder = smoke_run
@@ -189,7 +238,7 @@ def test_serve_answers_tf_serving_rest_requests(smoke_run):
     base = f"http://127.0.0.1:{port}/v1/models/vision-classification"
     try:
         wait_for_http(base, server)
-        images = idx.load_split(FASHION_MNIST, "test")[0][:8]
+        images = idx.load_split(fashion_mnist_dir, "test")[0][:8]
         expected = load_serving(summary["export_dir"])(images=images)
 
         status, rows = _post(f"{base}:predict", {"instances": images.tolist()})

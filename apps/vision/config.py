@@ -26,7 +26,8 @@ class ClassificationConfig(SupervisedConfig):
     random_flip: typing.Optional[bool] = None  # None: on for fashion_mnist, off for mnist (a mirrored 2 is no digit)
     random_translation: float = 0.1
     random_erasing: bool = False
-    # Serve the mean of the probabilities for the image and for its mirror; None: whenever training flips.
+    # At inference, the mean of the probabilities for the image and for its mirror (a layer of the model);
+    # None: whenever training flips.
     test_time_flip: typing.Optional[bool] = None
 
     @property
@@ -96,10 +97,14 @@ def default():
     epoch about 1.4x faster for little accuracy; and serving the mean over each image and its mirror
     adds about 0.4 points. 11 epochs take about 460 s on a quiet machine and leave room for the slow
     epochs this VM has (12 took 624 s once, with three epochs of 76-88 s).
+
+    No early stopping: the cosine schedule decays the learning rate to about 0 at the last epoch, so
+    the last weights are the ones to keep. Restoring the "best" epoch by a 3,000-image validation
+    slice picks noise: one run restored epoch 7 of 11 (93.80% on validation) and scored 93.21% on test.
     """
     return ClassificationConfig(
         epochs=11, batch_size=128, optimizer="adamw", learning_rate=3e-3, weight_decay=1e-4,
-        learning_rate_schedule="cosine", warmup_epochs=1, early_stopping_patience=5, l2=0.0,
+        learning_rate_schedule="cosine", warmup_epochs=1, early_stopping_patience=0, l2=0.0,
         conv_dropout_rate=0.0, dropout_rate=0.25, random_translation=0.0, label_smoothing=0.1,
         validation_fraction=0.05, filters=(16, 32, 64), convs_per_stage=(1, 2, 2),
     )

@@ -1,5 +1,8 @@
 """Fashion-MNIST / MNIST: find the official IDX files (or download with TFDS) and build tf.data pipelines.
 
+The pipelines yield batches of raw uint8 images and one-hot labels: casting, rescaling and
+augmentation are layers of the model (`apps/vision/models.py`), so training sees what serving sees.
+
 Sources, in order: `--data-dir` (the files in it or in `<dir>/<dataset>`),
 `$DLSUITE_DATA_DIR/<dataset>`, Debian's `/usr/share/datasets/<name>`
 (`apt-get install -y dataset-fashion-mnist`), else TFDS (downloads once).
@@ -80,3 +83,18 @@ def _load_tfds(dataset):
 
 def source_uri(dataset, source):
     return f"tfds://{dataset}" if source == TFDS else str(Path(source).resolve())
+
+
+def datasets(config, train, validation):
+    """Batched `(uint8 images, one-hot labels)` datasets from `(images, labels)` arrays already in memory:
+    shuffled training batches and validation batches twice as large. No cache, no per-example map."""
+    import tensorflow as tf
+
+    from shared import data as shared_data
+
+    to_one_hot = shared_data.one_hot(len(CLASS_NAMES[config.dataset]))
+    train = shared_data.pipeline(tf.data.Dataset.from_tensor_slices(train), config.batch_size, shuffle=True,
+                                 seed=config.seed, cache=False, batch_map_fn=to_one_hot)
+    validation = shared_data.pipeline(tf.data.Dataset.from_tensor_slices(validation), config.batch_size * 2,
+                                      cache=False, batch_map_fn=to_one_hot)
+    return train, validation
