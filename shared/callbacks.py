@@ -1,4 +1,4 @@
-"""Callbacks every task uses: early stopping, LR on plateau, NaN guard, MLflow logging.
+"""Callbacks every task uses: NaN guard, run progress, early stopping, LR on plateau, MLflow logging.
 
 Own-loop trainers (RL) drive the same callbacks through `keras.callbacks.CallbackList`.
 """
@@ -10,6 +10,8 @@ import warnings
 
 import keras
 
+from shared.errors import TrainingDiverged
+
 
 def fit_verbosity():
     """A progress bar on a terminal, one line per epoch in logs and CI."""
@@ -17,7 +19,7 @@ def fit_verbosity():
 
 
 def standard_callbacks(monitor, mode, early_stopping_patience, reduce_lr_patience=0):
-    callbacks = [keras.callbacks.TerminateOnNaN()]
+    callbacks = [NanGuard(), RunProgress()]
     if early_stopping_patience:
         callbacks.append(
             keras.callbacks.EarlyStopping(
@@ -31,6 +33,99 @@ def standard_callbacks(monitor, mode, early_stopping_patience, reduce_lr_patienc
                                               factor=0.5, verbose=1)
         )
     return callbacks
+
+
+class NanGuard(keras.callbacks.Callback):
+    """Raise `TrainingDiverged` at the first batch whose loss is NaN or infinite.
+
+    Keras' TerminateOnNaN only stops training: the run then evaluated, exported a NaN model and
+    ended FINISHED. Raising ends the MLflow run FAILED with the reason and exports nothing; the
+    last checkpoint (from before the divergence) stays. `learning_rate` (the config's) names the
+    fix; without it the optimizer's current rate is read.
+    """
+
+    def __init__(self, learning_rate=None):
+        super().__init__()
+        self.learning_rate = learning_rate
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise TrainingDiverged(self.message(batch, float(loss)))
+
+    def message(self, batch, loss):
+        rate = self.learning_rate if self.learning_rate is not None else self._optimizer_learning_rate()
+        received = f"loss={loss}" + (f" with learning_rate={rate:g}" if rate is not None else "")
+        lower = f"e.g. --set learning_rate={rate / 10:g}" if rate else "with --set learning_rate=..."
+        return (f"Training diverged: the loss became {loss} at batch {batch + 1} of epoch {self.epoch + 1}. "
+                f"Received: {received}. Expected a finite loss. Fix: lower the learning rate, {lower}. "
+                "Nothing was exported.")
+
+    def _optimizer_learning_rate(self):
+        """The configured rate: a schedule's peak (what `--set learning_rate` sets), else the current rate."""
+        optimizer = getattr(self.model, "optimizer", None)
+        schedule = getattr(optimizer, "_learning_rate", None)
+        if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+            settings = schedule.get_config()
+            peak = settings.get("warmup_target") or settings.get("initial_learning_rate")
+            if isinstance(peak, (int, float)):
+                return float(peak)
+        try:
+            return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        except Exception:  # noqa: BLE001 - no optimizer on the model (own-loop trainers)
+            return None
+
+
+class RunProgress(keras.callbacks.Callback):
+    """One line per epoch with an estimate for the whole run: `epoch 3/11 done in 41 s; about 5 min left`.
+
+    Keras' progress shows one epoch; this adds the elapsed time and the mean epoch time times the
+    epochs left. The line for an epoch is printed when the next one begins (or training ends), so it
+    follows Keras' own metrics line for that epoch.
+    """
+
+    def __init__(self, print_fn=None):
+        super().__init__()
+        self.print_fn = print_fn or (lambda line: print(line, flush=True))
+        self.durations, self.pending, self._started = [], None, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._flush()
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._started is not None:
+            self.durations.append(time.perf_counter() - self._started)
+            self.pending = epoch
+
+    def on_train_end(self, logs=None):
+        self._flush(final=True)
+
+    def _flush(self, final=False):
+        if self.pending is None:
+            return
+        epoch, total = self.pending + 1, (self.params or {}).get("epochs")
+        line = f"epoch {epoch}{f'/{total}' if total else ''} done in {format_duration(self.durations[-1])}"
+        if final or not total or epoch >= total:
+            line += f"; training took {format_duration(sum(self.durations))}"
+        else:
+            line += f"; about {format_duration((total - epoch) * sum(self.durations) / len(self.durations))} left"
+        self.pending = None
+        self.print_fn(line)
+
+
+def format_duration(seconds):
+    """41 s, 5 min, 1 h 20 min."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes} min"
 
 
 class ThresholdStopping(keras.callbacks.Callback):

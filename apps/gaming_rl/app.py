@@ -47,8 +47,10 @@ class RLTask(Task):
     # === Training ===
 
     def callbacks(self, config):
-        """"Solved" (the evaluation return held at the threshold) and the NaN guard."""
-        callbacks = [keras.callbacks.TerminateOnNaN()]
+        """"Solved" (the evaluation return held at the threshold) and the NaN guard (a NaN loss fails the run)."""
+        from shared.callbacks import NanGuard
+
+        callbacks = [NanGuard(learning_rate=config.learning_rate)]
         if config.solved_threshold is not None:
             callbacks.append(ThresholdStopping(self.monitor, config.solved_threshold, config.solved_patience))
         return callbacks
