@@ -11,6 +11,8 @@ This module must not import TensorFlow: `dlsuite list` and `--help` use it.
 
 import dataclasses
 import difflib
+import math
+import sys
 import types
 import typing
 from pathlib import Path
@@ -25,19 +27,49 @@ from shared.optimizers import OPTIMIZERS
 
 
 def check_range(name, value, low=None, high=None, *, low_inclusive=True, high_inclusive=True):
-    """Raise ConfigError unless `low <= value <= high` (bounds optional)."""
+    """Raise ConfigError unless `low <= value <= high` (bounds optional) and `value` is finite."""
     if value is None:
         return
+    check_finite(name, value, f"in {_interval(low, high, low_inclusive, high_inclusive)}")
     too_low = low is not None and (value < low if low_inclusive else value <= low)
     too_high = high is not None and (value > high if high_inclusive else value >= high)
     if too_low or too_high:
-        left = "[" if low_inclusive else "("
-        right = "]" if high_inclusive else ")"
-        interval = f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}{right}"
         raise ConfigError(
             f"Invalid value for config key {name}. Received: {name}={value!r}. "
-            f"Expected a number in {interval}. Fix it with --set {name}=<value in range>."
+            f"Expected a number in {_interval(low, high, low_inclusive, high_inclusive)}. "
+            f"Fix it with --set {name}=<value in range>."
         )
+
+
+def _interval(low, high, low_inclusive, high_inclusive):
+    left = "[" if low_inclusive else "("
+    right = "]" if high_inclusive else ")"
+    return f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}{right}"
+
+
+def check_finite(name, value, expected="", example=None):
+    """Raise ConfigError if `value` (a number or a tuple of numbers) holds NaN or an infinity."""
+    values = value if isinstance(value, (tuple, list)) else (value,)
+    if all(not isinstance(item, float) or math.isfinite(item) for item in values):
+        return
+    what = "a list of finite numbers" if isinstance(value, (tuple, list)) else "a finite number"
+    fix = f"--set {name}={example}" if example is not None else f"--set {name}=<finite number>"
+    raise ConfigError(
+        f"Invalid value for config key {name}. Received: {name}={_show(value)}. "
+        f"Expected {what}{' ' + expected if expected else ''}. Fix it with {fix}."
+    )
+
+
+def _show(value):
+    return ",".join(map(str, value)) if isinstance(value, (tuple, list)) else repr(value)
+
+
+def check_finite_fields(config):
+    """NaN and infinities are refused in every float field (and every tuple of floats) of `config`."""
+    for field in dataclasses.fields(config):
+        default = field.default if field.default is not dataclasses.MISSING else None
+        example = _show(default) if default is not None else None
+        check_finite(field.name, getattr(config, field.name), example=example)
 
 
 def check_choice(name, value, choices):
@@ -56,6 +88,7 @@ class BaseConfig:
     seed: int = 42
 
     def __post_init__(self):
+        check_finite_fields(self)
         check_range("seed", self.seed, 0, 2**31 - 1)
 
 
@@ -84,7 +117,13 @@ class SupervisedConfig(BaseConfig):
         check_range("learning_rate", self.learning_rate, 0, low_inclusive=False)
         check_range("weight_decay", self.weight_decay, 0)
         check_choice("learning_rate_schedule", self.learning_rate_schedule, ["constant", "cosine"])
-        check_range("warmup_epochs", self.warmup_epochs, 0, self.epochs - 1)
+        check_range("warmup_epochs", self.warmup_epochs, 0)
+        if self.warmup_epochs >= self.epochs:
+            raise ConfigError(
+                f"Invalid value for config key warmup_epochs. Received: warmup_epochs={self.warmup_epochs} with "
+                f"epochs={self.epochs}. Expected a number in [0, {self.epochs - 1}]: warmup must end before training "
+                f"does. Fix it with --set warmup_epochs={self.epochs - 1} or more epochs."
+            )
         check_range("early_stopping_patience", self.early_stopping_patience, 0)
         check_range("reduce_lr_patience", self.reduce_lr_patience, 0)
         check_range("max_train_examples", self.max_train_examples, 1)
@@ -121,17 +160,29 @@ def _coerce(config_class, key, value, where):
             return None
         target = next(arg for arg in typing.get_args(target) if arg is not type(None))
         origin = typing.get_origin(target)
+    if origin is tuple:
+        return _coerce_tuple(config_class, key, value, where, typing.get_args(target)[0])
     try:
-        if origin is tuple:
-            (item_type, *_rest) = typing.get_args(target)
-            if isinstance(value, str):
-                value = [part for part in value.strip("()[] ").split(",") if part.strip()]
-            return tuple(_scalar(item_type, item) for item in value)
         return _scalar(target, value)
     except (TypeError, ValueError):
         raise ConfigError(
             f"Invalid value for config key {key} ({where}). Received: {key}={value!r}. "
             f"Expected a value of type {getattr(target, '__name__', target)}."
+        ) from None
+
+
+def _coerce_tuple(config_class, key, value, where, item_type):
+    """A tuple field from "32,64", "(32, 64)", a YAML list or one number."""
+    try:
+        items = [part for part in value.strip("()[] ").split(",") if part.strip()] if isinstance(value, str) else value
+        return tuple(_scalar(item_type, item) for item in (items if isinstance(items, (list, tuple)) else [items]))
+    except (TypeError, ValueError):
+        default = config_class.__dataclass_fields__[key].default
+        example = _show(default) if isinstance(default, tuple) and default else {int: "32,64"}.get(item_type, "0.1,0.2")
+        raise ConfigError(
+            f"Invalid value for config key {key} ({where}). Received: {key}={value!r}. "
+            f"Expected a comma-separated list of {item_type.__name__}, e.g. {key}={example}. "
+            f"Fix it with --set {key}={example}."
         ) from None
 
 
@@ -194,7 +245,11 @@ def load_yaml_overrides(path):
 
 
 def apply_overrides(config, overrides, where):
-    """Return a copy of `config` with `overrides` (a dict) applied, validated."""
+    """Return a copy of `config` with `overrides` (a dict) applied, validated.
+
+    The copy remembers which keys were set explicitly (here or in earlier overrides), so that a
+    default the user never set can follow the values they did set (`_fit_dependent_defaults`).
+    """
     config_class = type(config)
     names = set(field_names(config_class))
     changes = {}
@@ -202,7 +257,32 @@ def apply_overrides(config, overrides, where):
         if key not in names:
             raise unknown_key_error(config_class, key, where)
         changes[key] = _coerce(config_class, key, value, where)
-    return dataclasses.replace(config, **changes)
+    explicit = explicit_keys(config) | set(changes)
+    changes.update(_fit_dependent_defaults(config, changes, explicit))
+    result = dataclasses.replace(config, **changes)
+    object.__setattr__(result, "_explicit_keys", frozenset(explicit))  # not a field: equality and YAML ignore it
+    return result
+
+
+def explicit_keys(config):
+    """The keys set by overrides (YAML, --set, --seed) rather than by the preset."""
+    return getattr(config, "_explicit_keys", frozenset())
+
+
+def _fit_dependent_defaults(config, changes, explicit):
+    """Lower warmup_epochs the user never set when the epochs they set leave no room for it, with a note.
+
+    `--set epochs=1` on a preset with warmup_epochs=1 would otherwise fail on a key the user never
+    touched. When the user set both, the config's own validation reports the conflict.
+    """
+    if "warmup_epochs" in explicit or not {"warmup_epochs", "epochs"} <= set(field_names(type(config))):
+        return {}
+    epochs, warmup = changes.get("epochs", config.epochs), config.warmup_epochs
+    if not isinstance(epochs, int) or not isinstance(warmup, int) or epochs < 1 or warmup < epochs:
+        return {}
+    print(f"dlsuite: note: warmup_epochs lowered from {warmup} (the preset's) to {epochs - 1} to fit epochs={epochs}: "
+          f"warmup must end before training does. Set --set warmup_epochs=N to choose it.", file=sys.stderr)
+    return {"warmup_epochs": epochs - 1}
 
 
 def to_dict(config):
