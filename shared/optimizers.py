@@ -43,7 +43,7 @@ def get_optimizer(name, learning_rate, weight_decay=0.0, momentum=0.9, clipnorm=
     if name == "sgd":
         return keras.optimizers.SGD(momentum=momentum, nesterov=True, **kwargs)
     if name == "adamw":
-        return keras.optimizers.AdamW(weight_decay=weight_decay or 1e-4, **kwargs)
+        return keras.optimizers.AdamW(weight_decay=weight_decay, **kwargs)  # 0 means no decay, as configured
     return getattr(keras.optimizers, OPTIMIZERS[name])(**kwargs)
 
 
