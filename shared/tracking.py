@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 import mlflow
 from mlflow.tracking import MlflowClient
 
-from shared.errors import UsageError
+from shared.errors import Interrupted, UsageError, interrupt_reason
 
 DEFAULT_HOME = Path("mlruns")
 PACKAGES = ("tensorflow", "keras", "keras-hub", "keras-cv", "mlflow", "tensorflow-datasets", "gymnasium", "numpy")
@@ -46,11 +46,60 @@ def store_home(uri):
 
 
 def setup(uri=None):
+    given = uri
     uri = resolve_tracking_uri(uri)
+    where = "--tracking-uri" if given else "MLFLOW_TRACKING_URI"
+    check_uri_scheme(uri, where)
+    if urlparse(uri).scheme in ("http", "https"):
+        check_server(uri, where)
     if urlparse(uri).scheme == "sqlite":
         store_home(uri).mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
     return uri
+
+
+def supported_schemes():
+    """The URI schemes this MLflow (with its plugins) has a tracking store for."""
+    try:
+        from mlflow.tracking._tracking_service.utils import _tracking_store_registry
+
+        return sorted(scheme for scheme in _tracking_store_registry._registry if scheme)
+    except (ImportError, AttributeError):  # a private API: fall back to MLflow 3's built-in stores
+        return ["databricks", "file", "http", "https", "mssql", "mysql", "postgresql", "sqlite"]
+
+
+def check_uri_scheme(uri, where="--tracking-uri"):
+    """Raise UsageError unless MLflow has a tracking store for the scheme of `uri`."""
+    from mlflow.utils.uri import get_uri_scheme
+
+    scheme = get_uri_scheme(uri)
+    supported = supported_schemes()
+    if scheme and scheme not in supported:
+        raise UsageError(
+            f"Unsupported MLflow tracking URI scheme. Received: {where} {uri} (scheme {scheme!r}). "
+            f"Expected a local path or one of the schemes: {', '.join(supported)}. "
+            "Fix: e.g. --tracking-uri sqlite:///mlruns/mlflow.db, --tracking-uri http://localhost:5000, "
+            "or omit it for the default SQLite store in ./mlruns."
+        )
+
+
+def check_server(uri, where="--tracking-uri", timeout=5):
+    """Raise UsageError unless an MLflow server answers at `uri` (MLflow itself retries for minutes)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout):
+            return
+    except urllib.error.HTTPError:
+        return  # something answers (e.g. asks for credentials): MLflow reports what follows
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise UsageError(
+            f"No MLflow tracking server answers. Received: {where} {uri} ({reason}). Expected a running MLflow "
+            "server at that address. Fix: start it (`mlflow server` or `dlsuite ui`), or omit --tracking-uri "
+            "for the default SQLite store in ./mlruns."
+        ) from None
 
 
 def experiment_id(name, uri):
@@ -61,7 +110,9 @@ def experiment_id(name, uri):
     location = None
     if urlparse(uri).scheme == "sqlite":
         location = (store_home(uri) / "artifacts").as_uri()
-    return client.create_experiment(name, artifact_location=location)
+    # MLflow 3's UI opens "model development" experiments on their Runs, not on its GenAI pages.
+    return client.create_experiment(name, artifact_location=location,
+                                    tags={"mlflow.experimentKind": "custom_model_development"})
 
 
 def get_run(run_id):
@@ -79,10 +130,6 @@ def checkpoint_dir(uri, run_id):
     return store_home(uri) / "checkpoints" / run_id
 
 
-class _Terminated(KeyboardInterrupt):
-    pass
-
-
 @contextlib.contextmanager
 def tracked_run(experiment_name, uri, run_id=None, run_name=None, tags=None, active=True):
     """Start (or resume) a run; end it FINISHED, FAILED or KILLED with the reason.
@@ -92,7 +139,7 @@ def tracked_run(experiment_name, uri, run_id=None, run_name=None, tags=None, act
     """
 
     def on_sigterm(signum, frame):
-        raise _Terminated("terminated by SIGTERM")
+        raise Interrupted("SIGTERM")
 
     client = MlflowClient()
     previous = signal.signal(signal.SIGTERM, on_sigterm)
@@ -117,7 +164,7 @@ def tracked_run(experiment_name, uri, run_id=None, run_name=None, tags=None, act
     try:
         yield run
     except KeyboardInterrupt as error:
-        end("KILLED", f"interrupted: {error or 'Ctrl-C'}")
+        end("KILLED", f"interrupted: {interrupt_reason(error)}")
         raise
     except BaseException as error:
         end("FAILED", f"{type(error).__name__}: {error}")
