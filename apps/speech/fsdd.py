@@ -69,11 +69,8 @@ def check_source(source):
     folder = Path(source)
     sums = folder / "SHA256SUMS"
     if sums.is_file():
-        for line in sums.read_text().splitlines():
-            if not line.strip():
-                continue
-            expected, name = line.split(maxsplit=1)
-            path = folder / name.lstrip("*")
+        for expected, name in read_sha256sums(sums):
+            path = folder / name
             if not path.is_file():
                 raise DataError(
                     f"File listed in SHA256SUMS is missing. Received: {path} does not exist. Expected every "
@@ -88,6 +85,30 @@ def check_source(source):
     paths = list_wavs(folder)
     for path in paths:
         check_wav_header(path)
+
+
+SUMS_LINE = re.compile(r"^([0-9a-fA-F]{64}) [ *](.+)$")
+
+
+def read_sha256sums(sums):
+    """`[(sha256, relative path)]` from a `sha256sum` output file; a malformed line is a DataError naming it."""
+    try:
+        text = Path(sums).read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"Cannot read {sums}: {error}. Expected `sha256sum` output; restore the file.") from None
+    entries = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        match = SUMS_LINE.match(line.rstrip("\r"))
+        if match is None:
+            raise DataError(
+                f"Malformed line in {sums}, line {number}. Received: {line[:120]!r}. Expected `sha256sum` output: "
+                "64 hex digits, two spaces, a path (e.g. '228ab6...5240  recordings/0_george_0.wav'). "
+                "Fix: restore the file from the dataset's source (regenerating it would bless corrupted files)."
+            )
+        entries.append((match.group(1).lower(), match.group(2)))
+    return entries
 
 
 def list_wavs(folder):

@@ -7,6 +7,7 @@ one big-endian uint32 per dimension, then the data. No TensorFlow here.
 import functools
 import gzip
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +30,12 @@ def _read_idx_cached(path, _mtime, _size, expected_ndim):
     try:
         with open(path, "rb") as handle:
             head = handle.read(2)
-        opener = gzip.open if head == b"\x1f\x8b" else open
-        with opener(path, "rb") as handle:
-            raw = handle.read()
-    except (OSError, EOFError, gzip.BadGzipFile) as error:
+    except OSError as error:
         raise DataError(f"Cannot read IDX file {path}: {error}. {fix}") from None
+    if head != b"\x1f\x8b":
+        raw = _read_plain(path, fix)
+    else:
+        raw = _read_gzip(path, fix)
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != UINT8 or raw[3] != expected_ndim:
         magic = raw[:4].hex() if len(raw) >= 4 else raw.hex()
         raise DataError(
@@ -51,6 +53,27 @@ def _read_idx_cached(path, _mtime, _size, expected_ndim):
             f"file holds {len(raw)} bytes. {fix}"
         )
     return np.frombuffer(raw, dtype=np.uint8, offset=header_size).reshape(shape)
+
+
+def _read_plain(path, fix):
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as error:
+        raise DataError(f"Cannot read IDX file {path}: {error}. {fix}") from None
+
+
+def _read_gzip(path, fix):
+    """The decompressed bytes; a stream corrupted or cut mid-way is a DataError naming the file."""
+    try:
+        with gzip.open(path, "rb") as handle:
+            return handle.read()
+    except (OSError, EOFError, zlib.error) as error:  # BadGzipFile is an OSError
+        raise DataError(
+            f"Corrupt gzip file {path}: its compressed data cannot be decompressed. Received: "
+            f"{'zlib.error' if isinstance(error, zlib.error) else type(error).__name__}: {error}. "
+            f"Expected a complete gzip stream. {fix}"
+        ) from None
 
 
 SPLIT_FILES = {
