@@ -7,6 +7,7 @@ network and every SavedModel takes `observations: float32 [None, obs_dim]`.
 import difflib
 import functools
 import io
+import os
 
 import gymnasium as gym
 import numpy as np
@@ -56,6 +57,10 @@ def check_env_id(env_id):
 
 
 def make_env(env_id, max_episode_steps=None, render_mode=None):
+    if render_mode == "rgb_array":
+        # Off-screen frames need no display; SDL's default video driver probes one and prints
+        # "error: XDG_RUNTIME_DIR is invalid or not set" on headless machines.
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     env = gym.make(env_id, max_episode_steps=max_episode_steps, render_mode=render_mode)
     if isinstance(env.observation_space, gym.spaces.Discrete):
         env = OneHotObservation(env)
