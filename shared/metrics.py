@@ -37,3 +37,15 @@ def classification_report(labels, probabilities, class_names, prefix="test_"):
         figures={"confusion_matrix.png": plots.confusion_matrix(matrix, class_names)},
         tables={"per_class_metrics.json": table},
     )
+
+
+def accuracy_by_group(labels, predictions, groups, column="group"):
+    """A table of accuracy per group (speaker, language, merchant, ...): `{column, accuracy, examples}`."""
+    labels, predictions, groups = np.asarray(labels), np.asarray(predictions), np.asarray(groups)
+    names = sorted(set(groups.tolist()))
+    correct = labels.astype(int) == predictions.astype(int)
+    return {
+        column: names,
+        "accuracy": [round(float(correct[groups == name].mean()), 4) for name in names],
+        "examples": [int((groups == name).sum()) for name in names],
+    }

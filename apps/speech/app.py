@@ -1,19 +1,19 @@
 """What both speech tasks share: the FSDD source and its checks, splits, and the two serving signatures.
 
-Each task (`digits.py`, `digit_strings.py`) serves `serving_default` on raw
-waveforms `float32 [batch, samples]` at 8 kHz, of any length (zero padding is
-ignored by the front end), and `serving_wav` on WAV file bytes `string [batch]`.
+Each task (`digits.py`, `digit_strings.py`) builds one Keras model that takes raw waveforms
+(`apps/speech/models.py`: the front end is its first layer) and serves `serving_default` on
+waveforms `float32 [batch, samples]` at 8 kHz, of any length (zero padding is ignored by the
+front end), and `serving_wav` on WAV file bytes `string [batch]`.
 """
 
+import keras
 import numpy as np
 import tensorflow as tf
 
 from apps.speech import data as speech_data
 from apps.speech import fsdd
-from apps.speech.features import LogMelFrontEnd, decode_wav_bytes
+from apps.speech.features import LogMelFrontEnd, SpecAugment, decode_wav_bytes
 from shared.app import DatasetRecord, DataSource, Endpoint, Task
-
-FRONT_END_KEYS = ("num_samples", "frame_length", "frame_step", "num_mel_bins", "silence_threshold", "sample_rate")
 
 
 def split_clips(config, source):
@@ -36,14 +36,10 @@ def records_of(name, source, splits):
     return [DatasetRecord(name, source, split, len(clips), fsdd.fingerprint(clips)) for split, clips in splits]
 
 
-def front_end_info(extractor, mean, variance):
-    """What the serving functions need to rebuild the front end and the model's input (JSON, saved with the run)."""
-    return {
-        "front_end": {key: value for key, value in extractor.get_config().items() if key in FRONT_END_KEYS},
-        "feature_shape": [extractor.num_frames, extractor.num_mel_bins],
-        "feature_mean": [float(value) for value in mean],
-        "feature_variance": [float(value) for value in variance],
-    }
+def padded_waveforms(waveforms):
+    """What `evaluate` reads: the test waveforms zero-padded to one array (sliced by `Serving.batched`)
+    and their lengths."""
+    return {"waveforms": speech_data.pad_batch(waveforms), "lengths": np.array([len(w) for w in waveforms])}
 
 
 class SpeechTask(Task):
@@ -57,7 +53,7 @@ class SpeechTask(Task):
         return DataSource("tfds", "spoken_digit") if source == fsdd.TFDS else DataSource.files(source)
 
     def custom_objects(self):
-        return {"LogMelFrontEnd": LogMelFrontEnd}
+        return {keras.saving.get_registered_name(layer): layer for layer in (LogMelFrontEnd, SpecAugment)}
 
     def serve_waveforms(self, model, config, info):
         """`fn(waveforms) -> dict of tensors`, the body of both signatures."""
@@ -76,10 +72,10 @@ class SpeechTask(Task):
 
     def example_inputs(self, data):
         # Clips of different lengths, zero-padded together: checks the padding invariance too.
-        return {"waveforms": speech_data.pad_batch(data.test["waveforms"][:16])}
+        return {"waveforms": data.test["waveforms"][:16]}
 
     def signature_examples(self, data):
         """Both signatures: padded waveforms, and the same clips as WAV files (16-bit PCM at 8 kHz)."""
-        wav_bytes = [tf.audio.encode_wav(waveform[:, np.newaxis], fsdd.SAMPLE_RATE).numpy()
-                     for waveform in data.test["waveforms"][:4]]
+        wav_bytes = [tf.audio.encode_wav(waveform[:length, np.newaxis], fsdd.SAMPLE_RATE).numpy()
+                     for waveform, length in zip(data.test["waveforms"][:4], data.test["lengths"][:4])]
         return {**super().signature_examples(data), "serving_wav": {"wav_bytes": np.array(wav_bytes, dtype=object)}}

@@ -1,9 +1,13 @@
-"""From decoded clips to tf.data pipelines of cached log-mel features."""
+"""From decoded clips to tf.data pipelines of raw waveforms, and the statistics the model normalizes with.
+
+The pipelines yield zero-padded batches of waveforms `float32 [batch, longest]` and their targets:
+the front end and the augmentation are layers of the model (`apps/speech/models.py`), so training
+sees what serving sees. Padding changes nothing: the front end trims it.
+"""
 
 import numpy as np
 import tensorflow as tf
 
-from apps.speech import features as speech_features
 from shared import data as shared_data
 
 
@@ -14,43 +18,34 @@ def waveform_dataset(waveforms, targets):
     return tf.data.Dataset.from_tensor_slices((ragged, np.asarray(targets)))
 
 
-def feature_dataset(waveforms, targets, front_end):
-    """`(log-mel [frames, mels], target)` computed once with the front end, then cached in memory."""
+def batches(waveforms, targets, batch_size, shuffle=False, seed=0, batch_map_fn=None):
+    """Zero-padded batches `(waveforms [batch, longest], targets)`; `batch_map_fn` maps whole batches."""
+    dataset = waveform_dataset(waveforms, targets).cache()
+    if shuffle:
+        dataset = dataset.shuffle(len(waveforms), seed=seed, reshuffle_each_iteration=True)
+    def to_batch(waveforms, targets):
+        batch = (waveforms.to_tensor(), targets)  # zero padding to the longest clip of the batch
+        return batch_map_fn(*batch) if batch_map_fn else batch
 
-    def to_features(waveform, target):
-        return front_end(waveform[tf.newaxis, :])[0], target
-
-    dataset = waveform_dataset(waveforms, targets)
-    return dataset.map(to_features, num_parallel_calls=shared_data.AUTOTUNE).cache()
+    dataset = dataset.ragged_batch(batch_size).map(to_batch, num_parallel_calls=shared_data.AUTOTUNE)
+    return dataset.prefetch(shared_data.AUTOTUNE)
 
 
-def feature_statistics(dataset):
-    """Per-mel-bin mean and variance over a dataset of `(features [frames, mels], target)`; fills its cache."""
+def train_and_validation(train, validation, config, batch_map_fn=None):
+    """Shuffled training batches and validation batches (twice as large) from `(waveforms, targets)` pairs."""
+    return (batches(*train, config.batch_size, shuffle=True, seed=config.seed, batch_map_fn=batch_map_fn),
+            batches(*validation, config.batch_size * 2, batch_map_fn=batch_map_fn))
+
+
+def feature_statistics(dataset, front_end):
+    """Per-mel-bin mean and variance of `front_end`'s features over a dataset of `(waveforms, targets)` batches."""
     import keras
 
     normalization = keras.layers.Normalization(axis=-1)
-    normalization.adapt(dataset.map(lambda features, _target: features, num_parallel_calls=shared_data.AUTOTUNE)
-                        .batch(256))
+    normalization.adapt(dataset.map(lambda waveforms, *_targets: front_end(waveforms),
+                                    num_parallel_calls=shared_data.AUTOTUNE))
     return (keras.ops.convert_to_numpy(normalization.mean).reshape(-1),
             keras.ops.convert_to_numpy(normalization.variance).reshape(-1))
-
-
-def train_and_validation(train_waveforms, train_targets, validation_waveforms, validation_targets, config,
-                         front_end, target_map=None):
-    """Cached, shuffled, augmented train pipeline; cached validation pipeline; per-bin statistics."""
-    train_features = feature_dataset(train_waveforms, train_targets, front_end)
-    mean, variance = feature_statistics(train_features)
-    augment = speech_features.augment(config)
-
-    def train_batch(features, targets):
-        features, targets = augment(features, targets)
-        return target_map(features, targets) if target_map else (features, targets)
-
-    train = shared_data.pipeline(train_features, config.batch_size, shuffle=True, seed=config.seed, cache=False,
-                                 batch_map_fn=train_batch)
-    validation = shared_data.pipeline(feature_dataset(validation_waveforms, validation_targets, front_end),
-                                      config.batch_size * 2, cache=False, batch_map_fn=target_map)
-    return train, validation, mean, variance
 
 
 def pad_batch(waveforms):
@@ -60,10 +55,3 @@ def pad_batch(waveforms):
     for row, waveform in enumerate(waveforms):
         batch[row, : len(waveform)] = waveform
     return batch
-
-
-def predict_in_batches(predict, waveforms, batch_size=64):
-    """Call a serving `predict(waveforms=...)` over a list of waveforms; concatenate every output."""
-    outputs = [predict(waveforms=pad_batch(waveforms[start:start + batch_size]))
-               for start in range(0, len(waveforms), batch_size)]
-    return {key: np.concatenate([output[key] for output in outputs]) for key in outputs[0]}

@@ -6,8 +6,8 @@ import tensorflow as tf
 
 from apps.speech import data as speech_data
 from apps.speech import plots as speech_plots
-from apps.speech.app import SpeechTask, front_end_info, split_clips
-from apps.speech.features import LogMelFrontEnd, front_end
+from apps.speech.app import SpeechTask, padded_waveforms, split_clips
+from apps.speech.features import front_end
 from apps.speech.models import build_ctc_crnn
 from apps.speech.utterances import label_matrix, make_utterances
 from shared import data as shared_data
@@ -41,17 +41,15 @@ class DigitStringsTask(SpeechTask):
         train = make_utterances(train_clips, config.num_train_utterances, config, config.seed)
         validation = make_utterances(validation_clips, config.num_validation_utterances, config, config.seed + 1)
         test = make_utterances(test_clips, config.num_test_utterances, config, config.seed + 2)
-        extractor = front_end(config)
-        train_data, validation_data, mean, variance = speech_data.train_and_validation(
-            [utterance.waveform for utterance in train], label_matrix(train, config.max_digits),
-            [utterance.waveform for utterance in validation], label_matrix(validation, config.max_digits),
-            config, extractor,
+        train_data, validation_data = speech_data.train_and_validation(
+            ([utterance.waveform for utterance in train], label_matrix(train, config.max_digits)),
+            ([utterance.waveform for utterance in validation], label_matrix(validation, config.max_digits)),
+            config,
         )
         info = {"source": source, "split": config.split,
                 "held_out_speaker": config.held_out_speaker if config.split == "speaker" else None,
-                "max_digits": config.max_digits, "beam_width": config.beam_width,
-                **front_end_info(extractor, mean, variance)}
-        test_data = {"waveforms": [utterance.waveform for utterance in test],
+                "max_digits": config.max_digits, "beam_width": config.beam_width}
+        test_data = {**padded_waveforms([utterance.waveform for utterance in test]),
                      "digits": [utterance.digits for utterance in test],
                      "speakers": [utterance.speaker for utterance in test]}
         name = "fsdd-digit-strings"
@@ -65,15 +63,14 @@ class DigitStringsTask(SpeechTask):
     # === Model ===
 
     def build_model(self, config, data):
-        info = data.info
-        model = build_ctc_crnn(config, tuple(info["feature_shape"]), info["feature_mean"], info["feature_variance"])
+        mean, variance = speech_data.feature_statistics(data.train, front_end(config))
+        model = build_ctc_crnn(config, mean, variance)
         model.compile(optimizer=build_optimizer(config, shared_data.steps_per_epoch(data.train)), loss=keras.losses.CTC())
         return model
 
     # === Serving and evaluation ===
 
     def serve_waveforms(self, model, config, info):
-        extractor = LogMelFrontEnd(**info["front_end"])
         index_to_text = tf.constant(INDEX_TO_TEXT)
         beam_width = info["beam_width"]
 
@@ -81,7 +78,7 @@ class DigitStringsTask(SpeechTask):
             return tf.strings.reduce_join(tf.gather(index_to_text, tf.maximum(decoded[0], 0)), axis=-1)
 
         def serve(waveforms):
-            log_probabilities = tf.nn.log_softmax(model(extractor(waveforms), training=False), axis=-1)
+            log_probabilities = tf.nn.log_softmax(model(waveforms, training=False), axis=-1)
             shape = tf.shape(log_probabilities)
             lengths = tf.fill([shape[0]], shape[1])
             beam, _ = keras.ops.ctc_decode(log_probabilities, lengths, strategy="beam_search", beam_width=beam_width)
@@ -92,7 +89,7 @@ class DigitStringsTask(SpeechTask):
 
     def evaluate(self, serving, data, config):
         test = data.test
-        outputs = speech_data.predict_in_batches(serving, test["waveforms"])
+        outputs = serving.batched(64, waveforms=test["waveforms"])
         metrics, columns = {}, {"reference": test["digits"]}
         for decoder, key in (("beam_search", "digits"), ("greedy", "digits_greedy")):
             hypotheses = [value.decode() for value in outputs[key]]
@@ -112,7 +109,7 @@ class DigitStringsTask(SpeechTask):
                                                 "utterances": [int((lengths == size).sum()) for size in by_length]},
         }
         examples = shown[:4]
-        spectrograms = front_end(config)(speech_data.pad_batch([test["waveforms"][i] for i in examples])).numpy()
+        spectrograms = front_end(config)(test["waveforms"][examples]).numpy()
         figure = speech_plots.spectrogram_grid(
             spectrograms, [f"{test['digits'][i]} -> {columns['beam_search'][i] or '(empty)'}" for i in examples],
             columns=2, frame_seconds=config.frame_step / 8000,

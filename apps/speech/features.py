@@ -1,4 +1,4 @@
-"""The audio front end, used both in tf.data (training) and in the exported model (serving).
+"""The audio front end and the training-only augmentation: Keras layers inside every speech model.
 
 `LogMelFrontEnd` maps a batch of 8 kHz waveforms of any length `[batch, samples]`
 to log-mel spectrograms `[batch, frames, num_mel_bins]` of a fixed size:
@@ -11,9 +11,10 @@ to log-mel spectrograms `[batch, frames, num_mel_bins]` of a fixed size:
 Because of 2 and 3, zero padding anywhere around a clip (a batch padded to its
 longest clip, silence added by a caller) leaves the features unchanged.
 
-The training-only augmentation (`augment`) works on batches of cached log-mel
-features: a random time shift, SpecAugment time and frequency masks and white
-noise at a random SNR, added in the mel power domain.
+`SpecAugment` works on those log-mel features, only when called with `training=True`:
+a random time shift, white noise at a random SNR (added in the mel power domain) and
+SpecAugment time and frequency masks. Both layers are registered Keras serializables, so the
+model logged to MLflow reloads with them (`SpeechTask.custom_objects`).
 """
 
 import keras
@@ -30,7 +31,7 @@ class LogMelFrontEnd(keras.layers.Layer):
 
     def __init__(self, num_samples, frame_length=200, frame_step=80, num_mel_bins=40, silence_threshold=0.01,
                  sample_rate=SAMPLE_RATE, **kwargs):
-        super().__init__(trainable=False, **kwargs)
+        super().__init__(**kwargs)
         if num_samples < frame_length:
             raise ValueError(
                 f"Invalid value for argument num_samples. Received: num_samples={num_samples}, "
@@ -111,51 +112,83 @@ def decode_wav_bytes(wav_bytes):
 # === Training-only augmentation (batches of log-mel features) ===
 
 
-def augment(config):
-    """A batch map function `(features, targets) -> (augmented features, targets)`."""
-    shift, time_masks, time_width = config.time_shift_frames, config.time_masks, config.time_mask_frames
-    frequency_masks, frequency_width = config.frequency_masks, config.frequency_mask_bins
-    snr_db = config.noise_snr_db
+@keras.saving.register_keras_serializable(package="dlsuite_speech")
+class SpecAugment(keras.layers.Layer):
+    """Log-mel `[batch, frames, mels]` -> the same, augmented when `training=True`, unchanged otherwise.
 
-    def apply(features, targets):
-        if shift:
-            features = _time_shift(features, shift)
-        if snr_db:
-            features = _add_noise(features, *snr_db)
+    Per example: a roll by up to `time_shift_frames` frames, white noise at an SNR drawn from
+    `noise_snr_db` (low, high; empty: none), then `time_masks` bands of up to `time_mask_frames`
+    frames and `frequency_masks` bands of up to `frequency_mask_bins` bins set to the example's mean.
+    """
+
+    def __init__(self, time_shift_frames=0, time_masks=0, time_mask_frames=0, frequency_masks=0,
+                 frequency_mask_bins=0, noise_snr_db=(), seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if len(noise_snr_db) not in (0, 2):
+            raise ValueError(f"Invalid value for argument noise_snr_db. Received: noise_snr_db={noise_snr_db!r}. "
+                             "Expected () or (low, high).")
+        self.time_shift_frames, self.time_masks, self.time_mask_frames = time_shift_frames, time_masks, time_mask_frames
+        self.frequency_masks, self.frequency_mask_bins = frequency_masks, frequency_mask_bins
+        self.noise_snr_db, self.seed = tuple(float(value) for value in noise_snr_db), seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, features, training=None):
+        if not training:
+            return features
+        if self.time_shift_frames:
+            features = self._time_shift(features)
+        if self.noise_snr_db:
+            features = self._add_noise(features)
         fill = tf.reduce_mean(features, axis=[1, 2], keepdims=True)
-        for _ in range(time_masks):
-            features = _mask(features, time_width, axis=1, fill=fill)
-        for _ in range(frequency_masks):
-            features = _mask(features, frequency_width, axis=2, fill=fill)
-        return features, targets
+        for _ in range(self.time_masks):
+            features = self._mask(features, self.time_mask_frames, axis=1, fill=fill)
+        for _ in range(self.frequency_masks):
+            features = self._mask(features, self.frequency_mask_bins, axis=2, fill=fill)
+        return features
 
-    return apply
+    def _time_shift(self, features):
+        """Roll each example by a random number of frames in [-time_shift_frames, time_shift_frames]."""
+        batch, frames = tf.shape(features)[0], tf.shape(features)[1]
+        shifts = keras.random.randint([batch, 1], -self.time_shift_frames, self.time_shift_frames + 1,
+                                      seed=self.seed_generator)
+        indices = tf.math.floormod(tf.range(frames)[tf.newaxis, :] - shifts, frames)
+        return tf.gather(features, indices, batch_dims=1)
+
+    def _add_noise(self, features):
+        """White noise at a random SNR: its power spectrum is flat, so add it in the mel power domain."""
+        power = tf.exp(features) - LOG_OFFSET
+        signal_power = tf.reduce_mean(power, axis=[1, 2], keepdims=True)
+        snr = keras.random.uniform([tf.shape(features)[0], 1, 1], *self.noise_snr_db, seed=self.seed_generator)
+        noise_power = signal_power * tf.pow(10.0, -snr / 10.0)
+        jitter = keras.random.gamma(tf.shape(features), alpha=4.0, seed=self.seed_generator) / 4.0  # per bin
+        return tf.math.log(tf.maximum(power, 0.0) + noise_power * jitter + LOG_OFFSET)
+
+    def _mask(self, features, max_width, axis, fill):
+        """One mask per example: a random band of up to `max_width` rows along `axis`."""
+        batch, size = tf.shape(features)[0], tf.shape(features)[axis]
+        width = keras.random.randint([batch, 1], 0, max_width + 1, seed=self.seed_generator)
+        start = tf.cast(keras.random.uniform([batch, 1], seed=self.seed_generator)
+                        * tf.cast(tf.maximum(size - width, 1), tf.float32), tf.int32)
+        position = tf.range(size)[tf.newaxis, :]
+        band = (position >= start) & (position < start + width)
+        band = band[:, :, tf.newaxis] if axis == 1 else band[:, tf.newaxis, :]
+        return tf.where(band, fill, features)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "time_shift_frames": self.time_shift_frames, "time_masks": self.time_masks,
+                "time_mask_frames": self.time_mask_frames, "frequency_masks": self.frequency_masks,
+                "frequency_mask_bins": self.frequency_mask_bins, "noise_snr_db": list(self.noise_snr_db),
+                "seed": self.seed}
 
 
-def _time_shift(features, max_shift):
-    """Roll each example by a random number of frames in [-max_shift, max_shift]."""
-    batch, frames = tf.shape(features)[0], tf.shape(features)[1]
-    shifts = tf.random.uniform([batch, 1], -max_shift, max_shift + 1, dtype=tf.int32)
-    indices = tf.math.floormod(tf.range(frames)[tf.newaxis, :] - shifts, frames)
-    return tf.gather(features, indices, batch_dims=1)
-
-
-def _add_noise(features, low_db, high_db):
-    """White noise at a random SNR: its power spectrum is flat, so add it in the mel power domain."""
-    power = tf.exp(features) - LOG_OFFSET
-    signal_power = tf.reduce_mean(power, axis=[1, 2], keepdims=True)
-    snr = tf.random.uniform([tf.shape(features)[0], 1, 1], low_db, high_db)
-    noise_power = signal_power * tf.pow(10.0, -snr / 10.0)
-    jitter = tf.random.gamma(tf.shape(features), alpha=4.0) / 4.0  # per-bin fluctuation around the mean
-    return tf.math.log(tf.maximum(power, 0.0) + noise_power * jitter + LOG_OFFSET)
-
-
-def _mask(features, max_width, axis, fill):
-    """One SpecAugment mask per example: a random band of up to `max_width` rows along `axis`."""
-    batch, size = tf.shape(features)[0], tf.shape(features)[axis]
-    width = tf.random.uniform([batch, 1], 0, max_width + 1, dtype=tf.int32)
-    start = tf.cast(tf.random.uniform([batch, 1]) * tf.cast(tf.maximum(size - width, 1), tf.float32), tf.int32)
-    position = tf.range(size)[tf.newaxis, :]
-    band = (position >= start) & (position < start + width)
-    band = band[:, :, tf.newaxis] if axis == 1 else band[:, tf.newaxis, :]
-    return tf.where(band, fill, features)
+def spec_augment(config):
+    """The training-only augmentation of a `SpeechConfig`."""
+    return SpecAugment(
+        time_shift_frames=config.time_shift_frames, time_masks=config.time_masks,
+        time_mask_frames=config.time_mask_frames, frequency_masks=config.frequency_masks,
+        frequency_mask_bins=config.frequency_mask_bins, noise_snr_db=config.noise_snr_db, seed=config.seed,
+        name="spec_augment",
+    )

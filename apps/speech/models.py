@@ -1,18 +1,30 @@
-"""Speech models on log-mel features `[frames, num_mel_bins]`, built from shared blocks.
+"""Speech models: end-to-end Keras models from raw 8 kHz waveforms, built from shared blocks.
 
-Every model starts with a `Normalization` layer holding the per-mel-bin mean and
-variance of the training features, so it ships inside the model (and the export).
+Every model starts the same way:
+
+    waveforms float32 [batch, samples] (any length, zero-padded)
+      -> LogMelFrontEnd                  log-mel [batch, frames, mels]
+      -> SpecAugment                     (training=True only)
+      -> Normalization                   per-mel-bin mean and variance of the training features
+      -> [batch, frames, mels, 1]
+
+so the model logged to MLflow, the export and the benchmark all take waveforms and answer the same.
 """
 
 import keras
 
+from apps.speech.features import front_end, spec_augment
 from shared import layers
 
 
-def _normalized_image(input_shape, mean, variance):
-    inputs = keras.Input(shape=input_shape, name="log_mel")
-    x = keras.layers.Normalization(axis=-1, mean=mean, variance=variance, name="normalize")(inputs)
-    x = keras.layers.Reshape((*input_shape, 1), name="add_channel")(x)
+def _log_mel_image(config, mean, variance):
+    """Waveform input -> normalized log-mel "image" `[batch, frames, mels, 1]`."""
+    inputs = keras.Input(shape=(None,), name="waveforms")
+    extractor = front_end(config)
+    x = extractor(inputs)
+    x = spec_augment(config)(x)
+    x = keras.layers.Normalization(axis=-1, mean=mean, variance=variance, name="normalize")(x)
+    x = keras.layers.Reshape((extractor.num_frames, extractor.num_mel_bins, 1), name="add_channel")(x)
     return inputs, x
 
 
@@ -32,10 +44,10 @@ def _to_sequence(x):
     return keras.layers.Reshape((x.shape[1], x.shape[2] * x.shape[3]), name="to_sequence")(x)
 
 
-def build_classifier(config, input_shape, mean, variance, num_classes=10):
+def build_classifier(config, mean, variance, num_classes=10):
     """`config.model`: "cnn" (conv stages + dense head) or "crnn" (conv stages + bidirectional GRU/LSTM)."""
     # === Layers ===
-    inputs, x = _normalized_image(input_shape, mean, variance)
+    inputs, x = _log_mel_image(config, mean, variance)
     x = _conv_stages(config, x, time_pool=lambda stage: True if config.model == "cnn" else stage == 0)
     if config.model == "cnn":
         x = keras.layers.Flatten(name="flatten")(x)
@@ -49,13 +61,13 @@ def build_classifier(config, input_shape, mean, variance, num_classes=10):
     return keras.Model(inputs, outputs, name=f"speech_{config.model}")
 
 
-def build_ctc_crnn(config, input_shape, mean, variance, num_labels=10):
+def build_ctc_crnn(config, mean, variance, num_labels=10):
     """Conv stages (time pooled by 2 in the first two) + stacked bidirectional RNNs -> per-step logits.
 
     Output `[batch, steps, num_labels + 1]`: index 0 is the CTC blank, index d + 1 is digit d.
     """
     # === Layers ===
-    inputs, x = _normalized_image(input_shape, mean, variance)
+    inputs, x = _log_mel_image(config, mean, variance)
     x = _conv_stages(config, x, time_pool=lambda stage: stage < 2)
     x = _to_sequence(x)
     x = keras.layers.Dense(config.rnn_units, name="project")(x)
@@ -67,4 +79,3 @@ def build_ctc_crnn(config, input_shape, mean, variance, num_labels=10):
     outputs = keras.layers.Dense(num_labels + 1, name="logits")(x)
     # === Functional Model ===
     return keras.Model(inputs, outputs, name="speech_ctc_crnn")
-

@@ -10,23 +10,25 @@ import pytest
 from apps.speech import config as speech_config
 from apps.speech import fsdd
 from shared.errors import ConfigError, DataError
-from tests.conftest import DATA_ROOT
-
-FSDD = DATA_ROOT / "fsdd"
 
 
-@pytest.fixture(scope="module")
-def clips():
-    return fsdd.load_clips(FSDD)
+@pytest.fixture
+def fsdd_dir(data_root):
+    return data_root / "fsdd"
 
 
-def small_copy(tmp_path, names=("0_george_0.wav", "1_jackson_7.wav", "7_theo_12.wav")):
+@pytest.fixture
+def clips(fsdd_dir):
+    return fsdd.load_clips(fsdd_dir)
+
+
+def small_copy(tmp_path, fsdd_dir, names=("0_george_0.wav", "1_jackson_7.wav", "7_theo_12.wav")):
     """An FSDD-shaped folder with a few real recordings and their SHA256SUMS."""
     folder = tmp_path / "fsdd"
     (folder / "recordings").mkdir(parents=True)
     lines = []
     for name in names:
-        shutil.copy(FSDD / "recordings" / name, folder / "recordings" / name)
+        shutil.copy(fsdd_dir / "recordings" / name, folder / "recordings" / name)
         digest = hashlib.sha256((folder / "recordings" / name).read_bytes()).hexdigest()
         lines.append(f"{digest}  recordings/{name}")
     (folder / "SHA256SUMS").write_text("\n".join(lines) + "\n")
@@ -36,13 +38,13 @@ def small_copy(tmp_path, names=("0_george_0.wav", "1_jackson_7.wav", "7_theo_12.
 # === Finding and checking the source ===
 
 
-def test_resolve_source_accepts_the_folder_or_its_root(tmp_path, monkeypatch):
-    assert fsdd.resolve_source(str(DATA_ROOT)) == FSDD
-    assert fsdd.resolve_source(str(FSDD)) == FSDD
+def test_resolve_source_accepts_the_folder_or_its_root(data_root, fsdd_dir, monkeypatch):
+    assert fsdd.resolve_source(str(data_root)) == fsdd_dir
+    assert fsdd.resolve_source(str(fsdd_dir)) == fsdd_dir
     monkeypatch.delenv("DLSUITE_DATA_DIR", raising=False)
     assert fsdd.resolve_source(None) == fsdd.TFDS
-    monkeypatch.setenv("DLSUITE_DATA_DIR", str(DATA_ROOT))
-    assert fsdd.resolve_source(None) == FSDD
+    monkeypatch.setenv("DLSUITE_DATA_DIR", str(data_root))
+    assert fsdd.resolve_source(None) == fsdd_dir
 
 
 def test_missing_or_empty_data_dir_is_a_clear_error(tmp_path):
@@ -52,28 +54,28 @@ def test_missing_or_empty_data_dir_is_a_clear_error(tmp_path):
         fsdd.resolve_source(str(tmp_path))
 
 
-def test_check_source_passes_on_a_clean_copy(tmp_path):
-    fsdd.check_source(small_copy(tmp_path))
+def test_check_source_passes_on_a_clean_copy(tmp_path, fsdd_dir):
+    fsdd.check_source(small_copy(tmp_path, fsdd_dir))
 
 
-def test_checksum_mismatch_names_the_file(tmp_path):
-    folder = small_copy(tmp_path)
+def test_checksum_mismatch_names_the_file(tmp_path, fsdd_dir):
+    folder = small_copy(tmp_path, fsdd_dir)
     path = folder / "recordings" / "1_jackson_7.wav"
     path.write_bytes(path.read_bytes()[:-2] + b"\x01\x02")
     with pytest.raises(DataError, match=r"Checksum mismatch for .*1_jackson_7\.wav\. Received: sha256="):
         fsdd.check_source(folder)
 
 
-def test_unreadable_wav_names_the_file(tmp_path):
-    folder = small_copy(tmp_path)
+def test_unreadable_wav_names_the_file(tmp_path, fsdd_dir):
+    folder = small_copy(tmp_path, fsdd_dir)
     (folder / "SHA256SUMS").unlink()
     (folder / "recordings" / "7_theo_12.wav").write_bytes(b"not a wav file at all")
     with pytest.raises(DataError, match=r"Unreadable WAV file .*7_theo_12\.wav"):
         fsdd.check_source(folder)
 
 
-def test_wrong_sample_rate_names_the_file(tmp_path):
-    folder = small_copy(tmp_path)
+def test_wrong_sample_rate_names_the_file(tmp_path, fsdd_dir):
+    folder = small_copy(tmp_path, fsdd_dir)
     (folder / "SHA256SUMS").unlink()
     with wave.open(str(folder / "recordings" / "3_lucas_1.wav"), "wb") as writer:
         writer.setnchannels(1)
@@ -112,14 +114,14 @@ def test_speaker_split_holds_one_speaker_out(clips):
 # === TFDS spoken_digit (mocked: nothing downloads) ===
 
 
-def test_tfds_source_reads_spoken_digit(monkeypatch):
+def test_tfds_source_reads_spoken_digit(fsdd_dir, monkeypatch):
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
     names = ["3_george_2.wav", "3_george_20.wav", "5_theo_4.wav", "5_theo_40.wav"]
     audio = []
     for name in names:
-        with wave.open(str(FSDD / "recordings" / name)) as reader:
+        with wave.open(str(fsdd_dir / "recordings" / name)) as reader:
             audio.append(np.frombuffer(reader.readframes(reader.getnframes()), np.int16).astype(np.int64))
 
     def as_dataset(self, *args, **kwargs):
@@ -134,7 +136,7 @@ def test_tfds_source_reads_spoken_digit(monkeypatch):
     source = fsdd.resolve_source(None)
     with tfds.testing.mock_data(as_dataset_fn=as_dataset):
         loaded = fsdd.load_clips(source)
-    local = {clip.path.split("/")[-1]: clip for clip in fsdd.load_clips(FSDD) if clip.path.endswith(tuple(names))}
+    local = {clip.path.split("/")[-1]: clip for clip in fsdd.load_clips(fsdd_dir) if clip.path.endswith(tuple(names))}
     assert [(clip.digit, clip.speaker, clip.index) for clip in loaded] == [
         (3, "george", 2), (3, "george", 20), (5, "theo", 4), (5, "theo", 40)]
     for clip in loaded:  # int16 PCM / 32768 is what tf.audio.decode_wav gives for the same file

@@ -1,6 +1,6 @@
-"""Serving: both signatures of the reloaded SavedModel agree with the Keras model, for WAV bytes, decoded
-waveforms and clips padded with silence; `evaluate` works with the reloaded SavedModel (what
-`dlsuite evaluate --run-id` does)."""
+"""Serving: the Keras model logged to MLflow and the SavedModel answer the same on raw waveforms; both
+signatures of the reloaded SavedModel agree for WAV bytes, decoded waveforms and clips padded with
+silence; `evaluate` works with the reloaded SavedModel (what `dlsuite evaluate --run-id` does)."""
 
 import mlflow
 import numpy as np
@@ -11,17 +11,20 @@ from apps.speech.digit_strings import DigitStringsTask
 from apps.speech.digits import DigitsTask
 from pipelines.evaluate import evaluate
 from pipelines.train import train
-from shared import export
-from tests.conftest import DATA_ROOT
+from shared import classifier, export
 
-RECORDINGS = DATA_ROOT / "fsdd" / "recordings"
 NAMES = ["0_george_0.wav", "4_yweweler_3.wav", "9_nicolas_1.wav", "6_theo_2.wav"]
 
 
-def decoded(names):
+@pytest.fixture
+def recordings(data_root):
+    return data_root / "fsdd" / "recordings"
+
+
+def decoded(recordings, names):
     import tensorflow as tf
 
-    return [tf.audio.decode_wav((RECORDINGS / name).read_bytes()).audio[:, 0].numpy() for name in names]
+    return [tf.audio.decode_wav((recordings / name).read_bytes()).audio[:, 0].numpy() for name in names]
 
 
 def padded(waveforms, before=0, after=0):
@@ -32,14 +35,15 @@ def padded(waveforms, before=0, after=0):
     return batch
 
 
-def check_signatures(export_dir, output):
+def check_signatures(export_dir, output, recordings):
     """WAV bytes == decoded waveform == the same padded with silence, through the reloaded SavedModel."""
-    wav_bytes = np.array([(RECORDINGS / name).read_bytes() for name in NAMES], dtype=object)
+    wav_bytes = np.array([(recordings / name).read_bytes() for name in NAMES], dtype=object)
     from_bytes = export.load_serving(export_dir)["serving_wav"](wav_bytes=wav_bytes)
     serve = export.load_serving(export_dir)
-    from_waveforms = serve(waveforms=padded(decoded(NAMES)))
-    from_silence = serve(waveforms=padded(decoded(NAMES), before=2000, after=6000))
-    one_by_one = [serve(waveforms=padded(decoded([name]), before=300)) for name in NAMES]
+    clips = decoded(recordings, NAMES)
+    from_waveforms = serve(waveforms=padded(clips))
+    from_silence = serve(waveforms=padded(clips, before=2000, after=6000))
+    one_by_one = [serve(waveforms=padded([clip], before=300)) for clip in clips]
     for outputs in (from_waveforms, from_silence):
         for key, value in from_bytes.items():
             if value.dtype.kind in "SO":
@@ -50,43 +54,51 @@ def check_signatures(export_dir, output):
     return from_bytes
 
 
-def test_digits_export_signatures_and_evaluate_from_saved_model(tracking_uri, tmp_path):
-    summary = train("speech", task="digits", preset="smoke", data_dir=str(DATA_ROOT), tracking_uri=tracking_uri,
+def test_digits_export_signatures_and_evaluate_from_saved_model(tracking_uri, data_root, recordings, tmp_path):
+    summary = train("speech", task="digits", preset="smoke", data_dir=str(data_root), tracking_uri=tracking_uri,
                     export_root=str(tmp_path / "exports"))
     client = mlflow.tracking.MlflowClient(tracking_uri)
     artifacts = {artifact.path for artifact in client.list_artifacts(summary["run_id"])}
-    assert {"confusion_matrix.png", "example_spectrograms.png", "per_digit_accuracy.json",
-            "per_speaker_accuracy.json", "per_class_metrics.json"} <= artifacts
+    assert {"confusion_matrix.png", "example_spectrograms.png", "per_speaker_accuracy.json",
+            "per_class_metrics.json"} <= artifacts
     history = client.get_metric_history(summary["run_id"], "val_accuracy")
     assert len(history) == 1
 
-    outputs = check_signatures(summary["export_dir"], "digits")
-    assert outputs["probabilities"].shape == (4, 10)
+    outputs = check_signatures(summary["export_dir"], "class_names", recordings)
+    assert set(outputs) == set(classifier.OUTPUTS) and outputs["probabilities"].shape == (4, 10)
     np.testing.assert_allclose(outputs["probabilities"].sum(axis=1), 1.0, atol=1e-5)
-    assert list(outputs["digits"]) == list(outputs["probabilities"].argmax(axis=1))
+    assert list(outputs["class_ids"]) == list(outputs["probabilities"].argmax(axis=1))
+    assert [name.decode() for name in outputs["class_names"]] == [str(digit) for digit in outputs["class_ids"]]
+
+    # The Keras model logged to MLflow is the served model: raw waveforms in, the SavedModel's probabilities out.
+    keras_model = mlflow.keras.load_model(client.get_run(summary["run_id"]).data.tags["dlsuite.keras_model_uri"],
+                                          custom_objects=DigitsTask().custom_objects())
+    batch = padded(decoded(recordings, NAMES), after=500)
+    np.testing.assert_allclose(keras_model.predict(batch, verbose=0),
+                               export.load_serving(summary["export_dir"])(waveforms=batch)["probabilities"], atol=1e-5)
 
     # `dlsuite evaluate --run-id`: the reloaded SavedModel scores exactly what the in-memory endpoint did.
-    metrics = evaluate(summary["run_id"], tracking_uri=tracking_uri)
+    metrics = evaluate(summary["run_id"], tracking_uri=tracking_uri)["metrics"]
     assert metrics["test_accuracy"] == pytest.approx(summary["metrics"]["test_accuracy"])
     assert metrics["test_errors"] == summary["metrics"]["test_errors"]
     assert client.get_run(summary["run_id"]).data.metrics["evaluate_test_accuracy"] == metrics["test_accuracy"]
 
 
-def test_digit_strings_export_signatures_and_evaluate(tmp_path):
+def test_digit_strings_export_signatures_and_evaluate(data_root, recordings, tmp_path):
     import dataclasses
 
     config = dataclasses.replace(speech_config.strings_smoke(), num_train_utterances=8, num_validation_utterances=4,
                                  num_test_utterances=6)
     task = DigitStringsTask()
-    source = task.check_inputs(config, str(DATA_ROOT))
+    source = task.check_inputs(config, str(data_root))
     data = task.build_data(config, source)
     model = task.build_model(config, data)  # untrained: the check is that every path gives the same answer
     endpoints = task.endpoints(model, config, data.info)
     export_dir = export.write_saved_model(model, endpoints, tmp_path / "saved")
 
-    outputs = check_signatures(export_dir, "digits")
+    outputs = check_signatures(export_dir, "digits", recordings)
     assert set(outputs) == {"digits", "digits_greedy"} and outputs["digits"].dtype.kind in "SO"
-    in_memory = export.serve_in_memory(endpoints)(waveforms=padded(decoded(NAMES)))
+    in_memory = export.serve_in_memory(endpoints)(waveforms=padded(decoded(recordings, NAMES)))
     assert list(in_memory["digits"]) == list(outputs["digits"])
 
     reloaded = task.evaluate(export.load_serving(export_dir), data, config)
@@ -97,7 +109,7 @@ def test_digit_strings_export_signatures_and_evaluate(tmp_path):
     assert {"test_examples.json", "digit_error_rate_by_length.json"} == set(reloaded.tables)
 
 
-def test_wav_with_the_wrong_sample_rate_is_refused(tmp_path):
+def test_wav_with_the_wrong_sample_rate_is_refused(recordings):
     import io
     import wave
 
@@ -111,7 +123,7 @@ def test_wav_with_the_wrong_sample_rate_is_refused(tmp_path):
         writer.setsampwidth(2)
         writer.setframerate(16000)
         writer.writeframes(np.zeros(800, np.int16).tobytes())
-    good = (RECORDINGS / NAMES[0]).read_bytes()
+    good = (recordings / NAMES[0]).read_bytes()
     assert decode_wav_bytes(tf.constant([good])).shape[0] == 1
     with pytest.raises(tf.errors.InvalidArgumentError, match="Wrong sample rate in WAV bytes. Expected 8000 Hz"):
         decode_wav_bytes(tf.constant([good, buffer.getvalue()]))

@@ -1,11 +1,11 @@
-"""The front end (shared by tf.data and serving), augmentation, synthetic utterances and the CTC metric."""
+"""The front end and the augmentation (layers of every speech model), synthetic utterances and the CTC metric."""
 
 import numpy as np
 import pytest
 
 from apps.speech import config as speech_config
 from apps.speech.digit_strings import digit_error_rate
-from apps.speech.features import LogMelFrontEnd, augment, front_end
+from apps.speech.features import LogMelFrontEnd, SpecAugment, front_end, spec_augment
 from apps.speech.fsdd import Clip
 from apps.speech.utterances import label_matrix, make_utterances
 
@@ -42,13 +42,24 @@ def test_long_clips_are_center_cropped_and_empty_input_is_safe():
         LogMelFrontEnd(num_samples=100)
 
 
-def test_augmentation_changes_features_but_keeps_shape_and_targets():
-    config = speech_config.digits_default()
+def test_augmentation_works_only_in_training_and_keeps_the_shape():
+    layer = spec_augment(speech_config.digits_default())
     features = np.random.default_rng(0).normal(-5, 1, (4, 62, 40)).astype(np.float32)
-    augmented, targets = augment(config)(features, np.arange(4))
-    assert augmented.shape == features.shape and list(np.asarray(targets)) == [0, 1, 2, 3]
-    assert not np.allclose(augmented.numpy(), features)
-    assert np.isfinite(augmented.numpy()).all()
+    augmented = layer(features, training=True).numpy()
+    assert augmented.shape == features.shape and np.isfinite(augmented).all()
+    assert not np.allclose(augmented, features)
+    assert not np.allclose(layer(features, training=True).numpy(), augmented)  # new draws every call
+    np.testing.assert_array_equal(layer(features, training=False).numpy(), features)
+    np.testing.assert_array_equal(layer(features).numpy(), features)
+
+
+def test_layers_round_trip_through_their_config():
+    extractor = front_end(speech_config.digits_default())
+    assert LogMelFrontEnd.from_config(extractor.get_config()).get_config() == extractor.get_config()
+    augmentation = spec_augment(speech_config.digits_default())
+    assert SpecAugment.from_config(augmentation.get_config()).get_config() == augmentation.get_config()
+    with pytest.raises(ValueError, match=r"Received: noise_snr_db=\(1\.0,\)\. Expected \(\) or \(low, high\)"):
+        SpecAugment(noise_snr_db=(1.0,))
 
 
 def test_utterances_are_deterministic_and_within_limits():
