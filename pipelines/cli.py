@@ -77,8 +77,14 @@ def _build_parser():
     serve = verbs.add_parser("serve", help="serve an export over TF Serving's REST predict API")
     serve.add_argument("--model-dir", help="export folder with version subfolders, e.g. exports/vision-classification")
     serve.add_argument("--run-id", help="serve the export of this run instead")
-    serve.add_argument("--port", type=int, default=8501)
+    from pipelines.serve import port_number, positive_number  # no TensorFlow: argparse types only
+
+    serve.add_argument("--port", type=port_number, default=8501, help="1..65535 (default: 8501)")
     serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--max-body-mb", type=positive_number("--max-body-mb"), default=32,
+                       help="largest request body in MiB; larger ones get HTTP 413 unread (default: 32)")
+    serve.add_argument("--read-timeout", type=positive_number("--read-timeout"), default=30, metavar="SECONDS",
+                       help="drop a client whose request does not arrive within this time (default: 30)")
     _add_tracking_arguments(serve)
 
     ui = verbs.add_parser("ui", help="open the MLflow UI on the suite's store")
@@ -179,7 +185,7 @@ def run(argv=None):
         from pipelines.serve import serve
 
         return serve(model_dir=args.model_dir, run_id=args.run_id, host=args.host, port=args.port,
-                     tracking_uri=args.tracking_uri)
+                     tracking_uri=args.tracking_uri, max_body_mb=args.max_body_mb, read_timeout=args.read_timeout)
     elif args.verb == "ui":
         from pipelines.ui import ui
 

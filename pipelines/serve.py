@@ -1,23 +1,49 @@
-"""`dlsuite serve`: TF Serving's REST predict API over an exported SavedModel.
+"""`dlsuite serve`: TF Serving's REST API over the versions of an export folder.
 
-    GET  /v1/models/<name>                         -> {"model_version_status": [...]}
-    POST /v1/models/<name>[/versions/<v>]:predict  -> {"predictions": ...} or {"outputs": ...}
+    GET  /v1/models/<name>[/versions/<v>]           -> {"model_version_status": [...]}
+    GET  /v1/models/<name>[/versions/<v>]/metadata  -> every signature's inputs and outputs
+    POST /v1/models/<name>[/versions/<v>]:predict   -> {"predictions": ...} or {"outputs": ...}
 
-Requests use TF Serving's JSON: row format `{"instances": [...]}` or columnar
-`{"inputs": {...}}`; bytes inputs (WAV files, ...) as `{"b64": "..."}`. So a
-client written for TF Serving works against it, and the same export directory
-can be served by TF Serving itself in production.
+Requests are TF Serving's JSON (`pipelines/rest.py`): a TF Serving client works against it, and the
+export folder serves in TF Serving too. No request can take the server down: each is checked against
+its signature before TensorFlow sees it (400), large batches run CHUNK_ROWS rows at a time, bodies over
+--max-body-mb get 413 unread, and a client stalled beyond --read-timeout is dropped.
 """
 
-import base64
+import argparse
+import errno
 import json
 import re
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import sys
+import threading
+import time
 from pathlib import Path
 
 from shared.errors import UsageError
 
-ROUTE = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?(?P<verb>:predict)?$")
+ROUTE = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?(?P<verb>:predict|/metadata)?$")
+CHUNK_ROWS = 256  # rows per TensorFlow call: what a large batch adds to the server's memory
+WORKERS = 4  # requests decoded and predicted at once; the others wait their turn
+MIB = 1 << 20
+
+
+def port_number(text):
+    """argparse type of --port: an integer from 1 to 65535."""
+    if not (text.isascii() and text.isdigit() and len(text) <= 5 and 1 <= int(text) <= 65535):
+        raise argparse.ArgumentTypeError(f"Invalid port. Received: --port {text}. Expected an integer from 1 to 65535.")
+    return int(text)
+
+
+def positive_number(flag):
+    """argparse type of an option such as --read-timeout: a finite number above 0."""
+
+    def parse(text):
+        value = float(text) if re.fullmatch(r"\d+\.?\d*|\.\d+", text) else 0
+        if not 0 < value < float("inf"):
+            raise argparse.ArgumentTypeError(f"Invalid {flag}. Received: {flag} {text}. Expected a number above 0.")
+        return value
+
+    return parse
 
 
 def resolve_model_dir(model_dir=None, run_id=None, tracking_uri=None):
@@ -31,7 +57,7 @@ def resolve_model_dir(model_dir=None, run_id=None, tracking_uri=None):
             raise UsageError(f"Run {run_id} has no export. Received: --run-id {run_id}. Train it to completion first.")
         return Path(export_dir).parent
     path = Path(model_dir)
-    if not path.is_dir() or not any(child.name.isdigit() for child in path.iterdir()):
+    if not path.is_dir() or not any(child.is_dir() and child.name.isdigit() for child in path.iterdir()):
         raise UsageError(
             f"No SavedModel versions found. Received: --model-dir {model_dir}. Expected a folder such as "
             "exports/vision-classification holding version folders 1/, 2/, ..."
@@ -39,109 +65,233 @@ def resolve_model_dir(model_dir=None, run_id=None, tracking_uri=None):
     return path
 
 
-class ModelServer:
-    def __init__(self, model_dir):
-        import tensorflow as tf
+def load_versions(model_dir):
+    """`{version: (SavedModel, {signature name: Signature})}` of every version that loads; one warning for the rest."""
+    from shared.export import load_saved_model, versions
 
-        self.name = model_dir.name
-        self.functions = {}
-        for version_dir in sorted((p for p in model_dir.iterdir() if p.name.isdigit()), key=lambda p: int(p.name)):
-            loaded = tf.saved_model.load(str(version_dir))
-            self.functions[int(version_dir.name)] = (loaded, loaded.signatures["serving_default"])
-        self.latest = max(self.functions)
+    complete, loaded, skipped = set(versions(model_dir)), {}, []
+    for folder in sorted(model_dir.iterdir(), key=lambda child: child.name.zfill(20)):
+        if not (folder.is_dir() and folder.name.isdigit()):
+            continue  # `.incomplete-*` staging folders, files
+        if int(folder.name) not in complete:
+            skipped.append(f"{folder.name} (no saved_model.pb)")
+            continue
+        try:
+            saved_model = load_saved_model(folder)
+            loaded[int(folder.name)] = saved_model, {name: Signature(function)
+                                                     for name, function in saved_model.signatures.items()}
+        except Exception as error:  # noqa: BLE001 - one broken version must not hide the others
+            reason = " ".join(f"{type(error).__name__}: {error}".split())[:200]
+            skipped.append(f"{folder.name} (does not load: {reason})")
+    if skipped:
+        print(f"dlsuite: warning: skipping incomplete versions of {model_dir}: {'; '.join(skipped)}",
+              file=sys.stderr, flush=True)
+    if not loaded:
+        raise UsageError(f"No loadable SavedModel version in {model_dir}. Received: {len(skipped)} incomplete version "
+                         "folders. Expected a version folder whose saved_model.pb loads: write one with "
+                         "`dlsuite export --run-id RUN_ID`.")
+    return loaded
 
-    def status(self):
-        return {"model_version_status": [{"version": str(version), "state": "AVAILABLE",
-                                          "status": {"error_code": "OK", "error_message": ""}}
-                                         for version in sorted(self.functions)]}
 
-    def predict(self, body, version=None):
+class Signature:
+    """One SavedModel signature, called on checked numpy arrays, CHUNK_ROWS rows at a time when it can be."""
+
+    def __init__(self, function):
+        self.function = function
+        self.inputs, self.outputs = function.structured_input_signature[1], function.structured_outputs
+        self.specs = {name: _spec(name, tensor_spec) for name, tensor_spec in self.inputs.items()}
+        # A scalar input (a seed: splitting would change the draws) or an output that is not one per row
+        # ties the rows together: such signatures run whole.
+        self.chunked = bool(self.specs) and all(spec.batched for spec in self.specs.values()) and all(
+            output.shape.rank and output.shape[0] is None for output in self.outputs.values())
+
+    def __call__(self, arrays):
         import numpy as np
+
+        total = len(next(iter(arrays.values()))) if self.chunked else 0
+        if total <= CHUNK_ROWS:
+            return self._run(arrays)
+        parts = [self._run({name: array[start:start + CHUNK_ROWS] for name, array in arrays.items()})
+                 for start in range(0, total, CHUNK_ROWS)]
+        return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+
+    def _run(self, arrays):
         import tensorflow as tf
+
+        from pipelines.rest import RequestError
+
+        try:
+            outputs = self.function(**{name: tf.constant(array) for name, array in arrays.items()})
+        except tf.errors.InvalidArgumentError as error:  # a value the model itself refuses
+            raise RequestError(" ".join(f"{type(error).__name__}: {error.message}".split())[:300]) from None
+        return {key: value.numpy() for key, value in outputs.items()}
+
+    def describe(self):
+        """TF Serving's SignatureDef in JSON: the dtype and shape of every input and output."""
+        return {"inputs": {name: _tensor_info(spec) for name, spec in self.inputs.items()},
+                "outputs": {name: _tensor_info(spec) for name, spec in self.outputs.items()},
+                "method_name": "tensorflow/serving/predict"}
+
+
+def _spec(name, tensor_spec):
+    import numpy as np
+
+    from pipelines.rest import Spec
+
+    dtype, shape = tensor_spec.dtype, tensor_spec.shape
+    kind = ("string" if dtype.name == "string" else "bool" if dtype.is_bool else "int" if dtype.is_integer
+            else "float" if dtype.is_floating else None)
+    numeric = kind in ("int", "float")
+    return Spec(name, None if shape.rank is None else tuple(shape.as_list()), kind,
+                np.dtype(dtype.as_numpy_dtype) if numeric else dtype.name, *((dtype.min, dtype.max) if numeric else ()))
+
+
+def _tensor_info(tensor_spec):
+    from tensorflow.core.framework import types_pb2
+
+    shape = tensor_spec.shape
+    dims = [{"size": str(-1 if size is None else size), "name": ""} for size in shape.as_list()] if shape.rank else []
+    return {"dtype": types_pb2.DataType.Name(tensor_spec.dtype.as_datatype_enum),
+            "tensor_shape": {"dim": dims, "unknown_rank": shape.rank is None}}
+
+
+class ModelServer:
+    """Every loaded version of one model; answers status, metadata and predict requests."""
+
+    def __init__(self, model_dir):
+        self.name = model_dir.name
+        self.versions = load_versions(model_dir)
+        self.latest = max(self.versions)
+        self.slots = threading.BoundedSemaphore(WORKERS)
+
+    def signatures(self, version=None):
+        from pipelines.rest import RequestError
 
         version = self.latest if version is None else int(version)
-        if version not in self.functions:
-            raise KeyError(f"Servable not found for request: version {version} of {self.name}")
-        function = self.functions[version][1]
-        specs = function.structured_input_signature[1]
-        row_format = "instances" in body
-        if row_format:
-            instances = body["instances"]
-            columns = ({name: [row[name] for row in instances] for name in specs} if len(specs) > 1
-                       else {next(iter(specs)): instances})
-        elif "inputs" in body:
-            columns = body["inputs"] if isinstance(body["inputs"], dict) else {next(iter(specs)): body["inputs"]}
-        else:
-            raise ValueError('Request body must hold "instances" (row format) or "inputs" (columnar format).')
-        missing = set(specs) - set(columns)
-        if missing:
-            raise ValueError(f"Missing inputs {sorted(missing)}. Expected: {sorted(specs)}.")
-        tensors = {name: tf.constant(_decode_b64(columns[name]), dtype=spec.dtype) for name, spec in specs.items()}
-        outputs = {key: _jsonable(np.asarray(value)) for key, value in function(**tensors).items()}
-        if row_format:
-            rows = [{key: value[index] for key, value in outputs.items()} for index in range(len(instances))]
-            return {"predictions": [next(iter(row.values())) for row in rows] if len(outputs) == 1 else rows}
-        return {"outputs": outputs}
+        if version not in self.versions:
+            raise RequestError(f"Servable not found for request: version {version} of {self.name}. "
+                               f"Available versions: {sorted(self.versions)}.", status=404)
+        return version, self.versions[version][1]
+
+    def status(self, version=None):
+        shown = sorted(self.versions) if version is None else [self.signatures(version)[0]]
+        return {"model_version_status": [{"version": str(number), "state": "AVAILABLE",
+                                          "status": {"error_code": "OK", "error_message": ""}} for number in shown]}
+
+    def metadata(self, version=None):
+        number, signatures = self.signatures(version)
+        return {"model_spec": {"name": self.name, "signature_name": "", "version": str(number)},
+                "metadata": {"signature_def": {"signature_def": {name: signature.describe()
+                                                                 for name, signature in signatures.items()}}}}
+
+    def predict(self, data, version=None):
+        """The answer to one request body (bytes); RequestError for anything the client must fix."""
+        from pipelines import rest
+
+        with self.slots:
+            signature, arrays, rows = self._prepare(rest.parse_body(data), self.signatures(version)[1])
+            # Here the parsed JSON (several times the arrays' size) is already freed.
+            return rest.encode(signature(arrays), rows)
+
+    @staticmethod
+    def _prepare(body, signatures):
+        from pipelines import rest
+
+        name = body.get("signature_name") or "serving_default"
+        if name not in signatures:
+            raise rest.RequestError(f"Unknown signature_name. Received: signature_name={rest.preview(name)}. "
+                                    f"Expected one of: {sorted(signatures)}.")
+        columns, rows = rest.gather_columns(body, signatures[name].specs)
+        return signatures[name], rest.to_arrays(columns, signatures[name].specs), rows
 
 
-def _decode_b64(value):
-    if isinstance(value, dict) and set(value) == {"b64"}:
-        return base64.b64decode(value["b64"])
-    if isinstance(value, list):
-        return [_decode_b64(item) for item in value]
-    return value
+def make_handler(model, max_body_bytes=32 * MIB, read_timeout=30.0):
+    """The HTTP handler class: routes, limits, and TF Serving's `{"error": ...}` answers."""
+    from http.server import BaseHTTPRequestHandler
 
+    from pipelines.rest import RequestError, preview
 
-def _jsonable(array):
-    if array.dtype == object or array.dtype.kind == "S":
-        return [_jsonable_item(item) for item in array.tolist()] if array.ndim else _jsonable_item(array.item())
-    return array.tolist()
-
-
-def _jsonable_item(item):
-    if isinstance(item, list):
-        return [_jsonable_item(value) for value in item]
-    if isinstance(item, bytes):
-        try:
-            return item.decode("utf-8")
-        except UnicodeDecodeError:
-            return {"b64": base64.b64encode(item).decode()}
-    return item
-
-
-def make_handler(server_model):
     class Handler(BaseHTTPRequestHandler):
-        def _send(self, code, payload):
-            data = json.dumps(payload).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _route(self):
-            match = ROUTE.match(self.path)
-            if not match or match["name"] != server_model.name:
-                self._send(404, {"error": f"Unknown path {self.path}. Expected /v1/models/{server_model.name}[:predict]"})
-                return None
-            return match
+        protocol_version = "HTTP/1.1"  # keep-alive, and `Expect: 100-continue` answered before an upload
+        timeout = read_timeout  # on every socket read and write: an idle or stalled client is dropped
 
         def do_GET(self):  # noqa: N802 - http.server's naming
-            match = self._route()
-            if match and not match["verb"]:
-                self._send(200, server_model.status())
+            if match := self._route("GET"):
+                self._answer(lambda: (model.metadata if match["verb"] else model.status)(match["version"]))
 
         def do_POST(self):  # noqa: N802
-            match = self._route()
-            if not match:
-                return
+            if (match := self._route("POST")) and (data := self._read_body()) is not None:
+                self._answer(lambda: model.predict(data, match["version"]))
+
+        def _route(self, method):
+            match = ROUTE.match(self.path)
+            if not match or match["name"] != model.name:
+                return self._refuse(404, f"Unknown path {preview(self.path)}. Expected "
+                                         f"/v1/models/{model.name}[/versions/N][:predict|/metadata].")
+            allowed = "POST" if match["verb"] == ":predict" else "GET"
+            if method != allowed:
+                return self._refuse(405, f"{method} is not allowed on {preview(self.path)}. Expected {allowed}.",
+                                    Allow=allowed)
+            return match
+
+        def _answer(self, work):
             try:
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-                self._send(200, server_model.predict(body, match["version"]))
-            except KeyError as error:
-                self._send(404, {"error": str(error).strip("'\"")})
-            except Exception as error:  # noqa: BLE001 - a bad request must not stop the server
-                self._send(400, {"error": f"{type(error).__name__}: {error}"})
+                payload = work()
+            except RequestError as error:
+                return self._send(error.status, {"error": str(error)})
+            except Exception as error:  # noqa: BLE001 - a failing request must not stop the server
+                return self._send(500, {"error": " ".join(f"{type(error).__name__}: {error}".split())[:300]})
+            self._send(200, payload)
+
+        def handle_expect_100(self):
+            return (self.command != "POST" or self._content_length() is not None) and super().handle_expect_100()
+
+        def _content_length(self):
+            """The declared body size, or None after answering 411, 400 or 413 (the body is not read)."""
+            text = self.headers.get("Content-Length")
+            if text is None or "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                return self._refuse(411, "A request body needs a Content-Length header. Received: none.")
+            if not (text.isascii() and text.isdigit()):
+                return self._refuse(400, f"Invalid Content-Length. Received: {preview(text)}.")
+            if len(text) > 15 or int(text) > max_body_bytes:
+                return self._refuse(413, f"Request body too large. Received: Content-Length {text} bytes. Expected at "
+                                         f"most {max_body_bytes} (--max-body-mb {max_body_bytes / MIB:g}). Split the "
+                                         "batch into several requests, or restart serve with a larger --max-body-mb.")
+            return int(text)
+
+        def _read_body(self):
+            """The whole body within --read-timeout seconds, or None after answering 4xx."""
+            if (length := self._content_length()) is None:
+                return None
+            body, received, deadline = bytearray(length), 0, time.monotonic() + read_timeout
+            try:
+                with memoryview(body) as view:
+                    while received < length and time.monotonic() < deadline:
+                        if not (count := self.rfile.readinto1(view[received:])):
+                            break  # the client closed the connection
+                        received += count
+            except TimeoutError:
+                pass
+            if received < length:
+                return self._refuse(408, f"The request body did not arrive in time. Received: {received} of {length} "
+                                         f"bytes in --read-timeout {read_timeout:g} s. Expected the whole body.")
+            return body
+
+        def _refuse(self, code, message, **headers):
+            """Answer an error and close the connection: a request body may be left unread."""
+            self.close_connection = True
+            self._send(code, {"error": message}, Connection="close", **headers)
+
+        def _send(self, code, payload, **headers):
+            data = json.dumps(payload).encode()
+            try:
+                self.send_response(code)
+                for key, value in {"Content-Type": "application/json", "Content-Length": len(data), **headers}.items():
+                    self.send_header(key, str(value))
+                self.end_headers()
+                self.wfile.write(data)
+            except (ConnectionError, TimeoutError):
+                self.close_connection = True  # the client is gone
 
         def log_message(self, format, *args):  # noqa: A002
             print(f"[serve] {self.address_string()} {format % args}", flush=True)
@@ -149,15 +299,44 @@ def make_handler(server_model):
     return Handler
 
 
-def serve(model_dir=None, run_id=None, host="127.0.0.1", port=8501, tracking_uri=None):
+def _bind(host, port):
+    """A listening threaded HTTP server (its handler is set once the model is loaded); UsageError if it cannot."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    server = type("Server", (ThreadingHTTPServer,), {"request_queue_size": 128})
+    try:
+        return server((host, port), BaseHTTPRequestHandler)
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise UsageError(f"Port {port} on {host} is in use. Received: --port {port}. "
+                             "Pick another port with --port.") from None
+        raise UsageError(f"Cannot listen on {host}:{port} ({error.strerror or error}). Received: --host {host} "
+                         f"--port {port}. Expected an address of this machine and a free port.") from None
+
+
+def _unmap_large_buffers():
+    """Fix glibc's mmap threshold at 1 MiB. By default it rises to the size of the largest buffer freed
+    (up to 32 MiB), so the buffers of later large requests come from the heap and stay resident."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-3, 1 << 20)  # -3: M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        pass  # not glibc: nothing to tune
+
+
+def serve(model_dir=None, run_id=None, host="127.0.0.1", port=8501, tracking_uri=None, max_body_mb=32,
+          read_timeout=30.0):
     if not model_dir and not run_id:
         raise UsageError("Nothing to serve. Received neither --model-dir nor --run-id. Pass one of them.")
     path = resolve_model_dir(model_dir, run_id, tracking_uri)
-    model = ModelServer(path)
-    httpd = ThreadingHTTPServer((host, port), make_handler(model))
-    print(f"Serving {model.name} versions {sorted(model.functions)} at "
-          f"http://{host}:{httpd.server_address[1]}/v1/models/{model.name}:predict (Ctrl-C to stop)", flush=True)
+    httpd = _bind(host, port)  # before loading: a taken port fails at once
+    _unmap_large_buffers()
     try:
+        model = ModelServer(path)
+        httpd.RequestHandlerClass = make_handler(model, int(max_body_mb * MIB), read_timeout)
+        print(f"Serving {model.name} versions {sorted(model.versions)} at "
+              f"http://{host}:{httpd.server_address[1]}/v1/models/{model.name}:predict (Ctrl-C to stop)", flush=True)
         httpd.serve_forever()
     except KeyboardInterrupt:
         pass
