@@ -42,7 +42,7 @@ IDX_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-
 SYSTEM_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def data_root():
     """The test datasets' folder, read from DLSUITE_DATA_DIR when the test runs (not at import)."""
     value = os.environ.get("DLSUITE_DATA_DIR")
@@ -62,7 +62,7 @@ def has_idx_files(folder):
     return all((folder / name).is_file() or (folder / f"{name}.gz").is_file() for name in IDX_NAMES)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def fashion_mnist_dir():
     """Fashion-MNIST's IDX files: $DLSUITE_DATA_DIR/fashion_mnist, else Debian's system copy."""
     candidates = []

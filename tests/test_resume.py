@@ -7,15 +7,15 @@ import sys
 
 import mlflow
 
-from tests.conftest import FASHION_MNIST, REPO, run_cli
+from tests.conftest import REPO, run_cli
 
 TINY = ["--preset", "smoke", "--set", "epochs=4", "--set", "max_train_examples=512", "--set", "max_test_examples=128",
         "--set", "early_stopping_patience=0"]
 
 
-def test_sigkill_after_second_epoch_then_resume(tracking_uri, tmp_path):
+def test_sigkill_after_second_epoch_then_resume(tracking_uri, tmp_path, fashion_mnist_dir):
     exports = tmp_path / "exports"
-    command = [sys.executable, "-m", "pipelines.cli", "train", "vision", *TINY, "--data-dir", str(FASHION_MNIST),
+    command = [sys.executable, "-m", "pipelines.cli", "train", "vision", *TINY, "--data-dir", str(fashion_mnist_dir),
                "--tracking-uri", tracking_uri, "--export-dir", str(exports)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -38,7 +38,7 @@ def test_sigkill_after_second_epoch_then_resume(tracking_uri, tmp_path):
     assert [m.step for m in client.get_metric_history(run_id, "val_loss")] == [0, 1]
     assert not exports.exists()
 
-    resumed = run_cli("train", "vision", "--resume", run_id, "--data-dir", FASHION_MNIST, "--tracking-uri",
+    resumed = run_cli("train", "vision", "--resume", run_id, "--data-dir", fashion_mnist_dir, "--tracking-uri",
                       tracking_uri, "--export-dir", exports)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert f"dlsuite: run {run_id} (vision/classification, preset smoke) resumed" in resumed.stdout
@@ -58,10 +58,10 @@ def test_sigkill_after_second_epoch_then_resume(tracking_uri, tmp_path):
     assert not checkpoint_dir(tracking_uri, run_id).exists()  # a FINISHED run keeps no checkpoint
 
 
-def test_resuming_a_finished_run_is_refused(tracking_uri, tmp_path):
+def test_resuming_a_finished_run_is_refused(tracking_uri, tmp_path, fashion_mnist_dir):
     from pipelines.train import train
 
-    summary = train("vision", preset="smoke", data_dir=str(FASHION_MNIST), tracking_uri=tracking_uri,
+    summary = train("vision", preset="smoke", data_dir=str(fashion_mnist_dir), tracking_uri=tracking_uri,
                     export_root=str(tmp_path / "exports"),
                     overrides=["max_train_examples=256", "max_test_examples=64"])
     result = run_cli("train", "vision", "--resume", summary["run_id"], "--tracking-uri", tracking_uri)

@@ -21,7 +21,7 @@ from pipelines import search_space
 from pipelines import tune as tune_lib
 from shared import config as config_lib
 from shared import tracking
-from tests.conftest import FASHION_MNIST, REPO, run_cli, runs_in
+from tests.conftest import REPO, run_cli, runs_in
 from tests.tiny_data import make_idx_folder
 
 SLICE = ["--preset", "smoke", "--set", "max_train_examples=256", "--set", "max_test_examples=128"]
@@ -53,12 +53,12 @@ def _table(uri, run_id, name="trials.json"):
 
 
 @pytest.fixture(scope="module")
-def searched(tmp_path_factory):
+def searched(tmp_path_factory, fashion_mnist_dir):
     """`dlsuite tune vision` with two trials in study `smoke-study`, in a fresh store."""
     root = tmp_path_factory.mktemp("tune")
     uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
     best = root / "best.yaml"
-    arguments = ["tune", "vision", *SLICE, *SEARCH, "--data-dir", FASHION_MNIST, "--tracking-uri", uri,
+    arguments = ["tune", "vision", *SLICE, *SEARCH, "--data-dir", fashion_mnist_dir, "--tracking-uri", uri,
                  "--study-name", "smoke-study"]
     result = run_cli(*arguments, "--trials", 2, "--best-config", best)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
