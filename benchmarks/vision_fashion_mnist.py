@@ -1,10 +1,13 @@
-"""Benchmark: the vision classifier's default preset on all of Fashion-MNIST.
+"""Benchmark: the vision classifier's default preset on all of Fashion-MNIST, one run per seed.
 
-Prints test accuracy, training wall time (the sum of epoch times), images/s
-and the command that reproduced it. Target: >= 93.5% test accuracy within 10
-minutes of training on 2 CPU cores.
+For each seed, in turn: test accuracy of the served model (the endpoints that are exported and
+verified against the SavedModel; the mirror average is a layer of the model), test errors,
+training time (the sum of epoch times, validation included), the epoch times, images/s and the
+wall time of the whole `dlsuite train` (data, training, evaluation, MLflow logging, export and its
+fresh-process check). Then the command that reproduced it. Target: every seed >= 93.5% test
+accuracy within 10 minutes (600 s) of training on 2 CPU cores.
 
-    .venv/bin/python benchmarks/vision_fashion_mnist.py [--set key=value ...] [--tracking-uri URI]
+    .venv/bin/python benchmarks/vision_fashion_mnist.py [--seeds 1 2 3] [--set key=value ...] [--tracking-uri URI]
 """
 
 import argparse
@@ -18,63 +21,65 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-
-def _single_view_accuracy(model_uri, dataset):
-    """Test accuracy of the logged Keras model on the images alone (the export also averages in their mirrors)."""
-    import mlflow
-    import numpy as np
-
-    from apps.vision import data as vision_data
-
-    images, labels = vision_data.load_arrays(dataset, vision_data.resolve_source(dataset))["test"]
-    model = mlflow.keras.load_model(model_uri)
-    probabilities = model.predict(images[..., None].astype("float32"), batch_size=1000, verbose=0)
-    return round(float((probabilities.argmax(-1) == labels).mean()), 4)
+TARGET_ACCURACY = 0.935
+TARGET_TRAINING_SECONDS = 600
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--set", dest="overrides", action="append", default=[])
-    parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--tracking-uri", default=None, help="default: the suite's store in ./mlruns")
-    args = parser.parse_args()
-
+def run_once(overrides, seed, tracking_uri):
+    """Train the default preset with `seed` (None: the preset's); return what the benchmark prints."""
     import mlflow
 
     from pipelines.train import train
-    from shared import tracking
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as exports:
-        summary = train("vision", preset="default", overrides=args.overrides, seed=args.seed,
-                        tracking_uri=args.tracking_uri, export_root=exports)
-    total = time.perf_counter() - started
+        summary = train("vision", preset="default", overrides=overrides, seed=seed, tracking_uri=tracking_uri,
+                        export_root=exports)
+    wall = time.perf_counter() - started
     client = mlflow.tracking.MlflowClient()
     epoch_seconds = [metric.value for metric in client.get_metric_history(summary["run_id"], "epoch_seconds")]
     train_examples = next(int(tag.value) for dataset_input in client.get_run(summary["run_id"]).inputs.dataset_inputs
                           if dataset_input.dataset.name.endswith("-train")
                           for tag in dataset_input.tags if tag.key == "records")
     training = sum(epoch_seconds)
-    data_info = tracking.load_artifact_json(summary["run_id"], "data_info.json")
-    single_view = _single_view_accuracy(client.get_run(summary["run_id"]).data.tags["dlsuite.keras_model_uri"],
-                                        summary["config"]["dataset"])
-    result = {
-        "test_accuracy": summary["metrics"]["test_accuracy"],
-        "test_errors": summary["metrics"]["test_errors"],
-        "test_accuracy_single_view": single_view,
-        "served_with_mirror_average": data_info["test_time_flip"],
+    return {
+        "seed": summary["config"]["seed"],
+        "test_accuracy": round(summary["metrics"]["test_accuracy"], 4),
+        "test_errors": int(summary["metrics"]["test_errors"]),
         "epochs": len(epoch_seconds),
         "training_seconds": round(training, 1),
         "epoch_seconds": [round(seconds, 1) for seconds in epoch_seconds],
         "images_per_second": round(train_examples * len(epoch_seconds) / training, 1),
-        "total_wall_seconds": round(total, 1),
-        "cores": os.cpu_count(),
+        "total_wall_seconds": round(wall, 1),
         "run_id": summary["run_id"],
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
     }
-    print(json.dumps(result, indent=2))
-    target = result["test_accuracy"] >= 0.935 and training <= 600
-    print(f"target (>= 93.5% within 600 s of training): {'met' if target else 'NOT met'}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[None],
+                        help="run once per seed, in turn (default: one run with the preset's seed)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--tracking-uri", default=None, help="default: the suite's store in ./mlruns")
+    args = parser.parse_args()
+
+    results = []
+    for seed in args.seeds:
+        results.append(run_once(args.overrides, seed, args.tracking_uri))
+        print(json.dumps(results[-1]), flush=True)
+    met = [result["test_accuracy"] >= TARGET_ACCURACY and result["training_seconds"] <= TARGET_TRAINING_SECONDS
+           for result in results]
+    summary = {
+        "seeds": [result["seed"] for result in results],
+        "test_accuracy": [result["test_accuracy"] for result in results],
+        "training_seconds": [result["training_seconds"] for result in results],
+        "total_wall_seconds": [result["total_wall_seconds"] for result in results],
+        "cores": os.cpu_count(),
+        "command": " ".join([".venv/bin/python", *sys.argv]),
+    }
+    print(json.dumps(summary, indent=2))
+    print(f"target (every seed >= {TARGET_ACCURACY:.1%} within {TARGET_TRAINING_SECONDS} s of training): "
+          f"{'met' if all(met) else 'NOT met'} ({sum(met)} of {len(met)} seeds)")
 
 
 if __name__ == "__main__":

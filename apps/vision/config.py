@@ -118,11 +118,8 @@ def smoke():
     )
 
 
-TASKS = {
-    "classification": TaskSpec(
-        description="Fashion-MNIST (or MNIST) 10-class CNN; serves uint8 images [None, 28, 28].",
-        config_class=ClassificationConfig,
-        presets={"default": default, "smoke": smoke},
-        task_class="apps.vision.app:ClassificationTask",
-    ),
-}
+TASKS = {"classification": TaskSpec(
+    description="Fashion-MNIST (or MNIST) 10-class CNN; serves uint8 images [None, 28, 28].",
+    config_class=ClassificationConfig, presets={"default": default, "smoke": smoke},
+    task_class="apps.vision.app:ClassificationTask",
+)}
