@@ -1,28 +1,108 @@
-"""The contract every app and task keeps: one smoke run through `dlsuite train`, checked the same way.
+"""The contract on real data: one `dlsuite train` run per task, checked the same way, and the model learned.
 
-Each app's own tests check what is particular to it; this checks what all share:
-a FINISHED MLflow run with params, per-epoch metrics, config.yaml, learning
+Each run must leave a FINISHED MLflow run with params, per-epoch metrics, config.yaml, learning
 curves, model summary, dataset lineage and test metrics, and a SavedModel in
-`<root>/<app>-<task>/<version>/` that a fresh process reloads with the same outputs.
+`<root>/<app>-<task>/<version>/` whose every signature was verified. Then the exported model must
+have learned: `tests.learning` scores it on the raw test data with the tests' own readers and
+`tf.saved_model.load`, against chance measured on the same data, so mixed-up labels or a
+train/serve mismatch fail here even when the product's own metrics look fine.
+
+`LEARNS` says how each task is run: its preset, the overrides it needs to clear chance until its
+preset carries them (proposed changes to apps/*/config.py), the score it must beat, and whether
+the run is `large` (only with --run-large). `tests/test_tasks.py` covers every task fast on tiny data.
 """
 
+import dataclasses
 import json
+import typing
 
 import mlflow
 import pytest
 
 from pipelines import catalog
+from tests import learning
 
-SMOKE_TASKS = [(app, task) for app in catalog.APPS for task in catalog.tasks_of(app)]
+
+@dataclasses.dataclass(frozen=True)
+class Learns:
+    """How a task's real run is made and what its exported model must score (given chance on the same data)."""
+
+    preset: str = "smoke"
+    overrides: tuple = ()
+    beats: typing.Callable = lambda chance: 3 * chance  # the score must be above beats(chance)
+    large: bool = False
 
 
-@pytest.mark.parametrize(("app", "task"), SMOKE_TASKS, ids=[f"{a}-{t}" for a, t in SMOKE_TASKS])
-def test_smoke_run_keeps_the_contract(app, task, tracking_uri, tmp_path, request):
+def _beats_random_return(fraction, at_least=0.0):
+    """Above the random policy's mean return by `fraction` of its size, and by at least `at_least`."""
+    return lambda random_return: random_return + max(fraction * abs(random_return), at_least)
+
+
+RL_TEST = ("test_episodes=20", "gif_max_frames=0")
+LEARNS = {
+    ("vision", "classification"): Learns(),  # smoke: 0.55 accuracy on 2,000 test images (chance 0.11)
+    # Smoke (256 clips, 1 epoch) stays at chance (0.13); with these 0.61. Proposed for digits_smoke().
+    ("speech", "digits"): Learns(overrides=("epochs=4", "max_train_examples=1024")),
+    # Smoke CTC emits nothing yet (any budget under ~8 epochs of 1,000 utterances); this: 0.72 digit accuracy
+    # against 0.11 for random strings, about 140 s.
+    ("speech", "digit_strings"): Learns(
+        preset="default", overrides=("num_train_utterances=1000", "epochs=15", "max_digits=3", "clip_seconds=2.5",
+                                     "num_validation_utterances=100", "num_test_utterances=100"),
+        beats=lambda chance: chance + 0.3, large=True),
+    # Smoke (512 steps) returns 45 against random's 25 (episodes capped at 100 steps); 2,048 steps: 58.
+    ("gaming_rl", "cartpole-ppo"): Learns(overrides=("total_env_steps=2048",), beats=_beats_random_return(0.5)),
+    # The default presets (the benchmark settings) stop once solved. Measured against random (20 episodes):
+    # cartpole-dqn 500 vs 25 in 35 s (smoke DQN: 9, worse than random), acrobot-dqn -82 vs -500 in 81 s,
+    # acrobot-ppo -83 vs -500 in 100 s, mountaincar-dqn -104 vs -200 in 187 s, frozenlake-dqn 0.8 vs 0.0 in 26 s.
+    **{("gaming_rl", task): Learns(preset="default", overrides=RL_TEST, beats=beats, large=True) for task, beats in (
+        ("cartpole-dqn", _beats_random_return(1.0)), ("acrobot-dqn", _beats_random_return(0.3)),
+        ("acrobot-ppo", _beats_random_return(0.3)), ("mountaincar-dqn", _beats_random_return(0.2)),
+        ("frozenlake-dqn", _beats_random_return(0.0, at_least=0.3)))},
+}
+# Real runs without a learning bound: LunarLander is not learned within a budget a test can afford
+# (apps/gaming_rl/README.md: -737 after 131k PPO steps, below random's about -180).
+NO_BOUND = {("gaming_rl", "lunarlander-dqn"), ("gaming_rl", "lunarlander-ppo")}
+ALL_TASKS = [(app, task) for app in catalog.APPS for task in catalog.tasks_of(app)]
+
+
+def _params():
+    for app, task in ALL_TASKS:
+        learns = LEARNS.get((app, task))
+        large = learns is None or learns.large
+        yield pytest.param(app, task, id=f"{app}-{task}", marks=[pytest.mark.large] if large else [])
+
+
+@pytest.mark.parametrize(("app", "task"), list(_params()))
+def test_real_run_keeps_the_contract_and_learns(app, task, tracking_uri, tmp_path, request):
+    if (app, task) not in LEARNS and (app, task) not in NO_BOUND:
+        pytest.fail(f"Task {app}/{task} has no entry in LEARNS (tests/test_contract.py): say how its real run is "
+                    "made and which score it must beat.")
+    learns = LEARNS.get((app, task), Learns(overrides=RL_TEST if app == "gaming_rl" else ()))
+    data_dir = request.getfixturevalue("fashion_mnist_dir" if app == "vision" else "data_root")
+    summary = _train_and_check_the_run(app, task, learns, data_dir, tracking_uri, tmp_path)
+    if (app, task) in NO_BOUND:
+        return
+    score, chance = _score(app, task, summary, data_dir)
+    assert score > learns.beats(chance), f"{app}/{task} scored {score:.4g}; chance here is {chance:.4g}"
+
+
+def _score(app, task, summary, data_dir):
+    export_dir, config = summary["export_dir"], summary["config"]
+    if app == "vision":
+        return learning.vision_accuracy(export_dir, data_dir)
+    if (app, task) == ("speech", "digits"):
+        return learning.digits_accuracy(export_dir, data_dir / "fsdd")
+    if (app, task) == ("speech", "digit_strings"):
+        return learning.digit_strings_accuracy(export_dir, data_dir / "fsdd", max_digits=config["max_digits"])
+    return learning.rl_returns(export_dir, config["env_id"], max_episode_steps=config["max_episode_steps"])
+
+
+def _train_and_check_the_run(app, task, learns, data_dir, tracking_uri, tmp_path):
     from pipelines.train import train
 
-    data_dir = request.getfixturevalue("fashion_mnist_dir" if app == "vision" else "data_root")
-    summary = train(app, task=task, preset="smoke", data_dir=str(data_dir), tracking_uri=tracking_uri,
-                    export_root=str(tmp_path / "exports"), summary_json=str(tmp_path / "summary.json"))
+    summary = train(app, task=task, preset=learns.preset, overrides=learns.overrides, data_dir=str(data_dir),
+                    tracking_uri=tracking_uri, export_root=str(tmp_path / "exports"),
+                    summary_json=str(tmp_path / "summary.json"))
 
     assert json.loads((tmp_path / "summary.json").read_text()) == json.loads(json.dumps(summary))
     assert set(summary) >= {"run_id", "metrics", "export_dir", "config"}
@@ -35,7 +115,6 @@ def test_smoke_run_keeps_the_contract(app, task, tracking_uri, tmp_path, request
     artifacts = {artifact.path for artifact in client.list_artifacts(run.info.run_id)}
     assert {"config.yaml", "learning_curves.png", "model_summary.txt", "data_info.json"} <= artifacts
     assert summary["metrics"] and all(key in run.data.metrics for key in summary["metrics"])
-    assert run.data.metrics["export_max_abs_difference"] <= 1e-5
     import tensorflow as tf
 
     exported = set(tf.saved_model.load(summary["export_dir"]).signatures)
@@ -43,3 +122,4 @@ def test_smoke_run_keeps_the_contract(app, task, tracking_uri, tmp_path, request
     export_dir = tmp_path / "exports" / f"{app}-{task}" / "1"
     assert summary["export_dir"] == str(export_dir.resolve())
     assert (export_dir / "saved_model.pb").is_file()
+    return summary
