@@ -133,22 +133,16 @@ print(json.dumps({
 
 
 @pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    """One smoke training run shared by this module's tests: (summary, tracking_uri, tmp folder).
-
-    No --data-dir: the run finds Fashion-MNIST the way `dlsuite train vision` does (module scope, so
-    not through the function-scoped `fashion_mnist_dir` fixture); a machine without it fails here.
-    """
+def smoke_run(tmp_path_factory, fashion_mnist_dir):
+    """One smoke training run shared by this module's tests: (summary, tracking_uri, tmp folder)."""
     import mlflow
 
     from pipelines.train import train
 
-    if vision_data.resolve_source("fashion_mnist") == vision_data.TFDS:
-        pytest.fail("Fashion-MNIST IDX files not found (tests never download). Fix: apt-get install -y "
-                    "dataset-fashion-mnist, or set DLSUITE_DATA_DIR to a folder holding fashion_mnist/.")
     folder = tmp_path_factory.mktemp("vision_run")
     uri = f"sqlite:///{folder / 'mlflow.db'}"
-    summary = train("vision", preset="smoke", tracking_uri=uri, export_root=str(folder / "exports"))
+    summary = train("vision", preset="smoke", data_dir=str(fashion_mnist_dir), tracking_uri=uri,
+                    export_root=str(folder / "exports"))
     mlflow.set_tracking_uri(uri)
     return summary, uri, folder
 

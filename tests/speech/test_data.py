@@ -12,12 +12,12 @@ from apps.speech import fsdd
 from shared.errors import ConfigError, DataError
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def fsdd_dir(data_root):
     return data_root / "fsdd"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def clips(fsdd_dir):
     return fsdd.load_clips(fsdd_dir)
 
