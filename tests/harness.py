@@ -45,6 +45,7 @@ def run_task_test(app, task, case, tmp_path, atol=1e-5):
     import keras
 
     from shared import export
+    from shared.app import DataSource
 
     task_name, spec = catalog.task_spec(app, task)
     runner = catalog.load_task(spec)
@@ -58,6 +59,7 @@ def run_task_test(app, task, case, tmp_path, atol=1e-5):
     config = resolve_config(spec, "smoke", overrides=case.overrides)
     data_dir = case.make_data(tmp_path / "data")
     source = runner.check_inputs(config, None if data_dir is None else str(data_dir))
+    assert isinstance(source, DataSource) and (source.kind != "files" or source.path.is_dir()), source
     keras.utils.set_random_seed(config.seed)
     data = runner.build_data(config, source)
     data.source = source
