@@ -85,6 +85,8 @@ def test_unknown_key_in_yaml_file(tracking_uri, tmp_path):
         ("batch_size=many", ["batch_size='many'", "Expected a value of type int"]),
         ("optimizer=adamax", ["optimizer='adamax'", "Expected one of: adadelta, adagrad, adam, adamw, rmsprop, sgd"]),
         ("activation=relu6", ["activation='relu6'", "leaky_relu"]),
+        ("dropout_rate=nan", ["dropout_rate=nan", "Expected a finite number", "Fix it with --set dropout_rate=0.3"]),
+        ("filters=16,abc", ["filters='16,abc'", "Expected a comma-separated list of int, e.g. filters=32,64"]),
     ],
 )
 def test_out_of_range_or_mistyped_values(pair, fragments, tracking_uri):

@@ -35,6 +35,15 @@ def test_yaml_round_trip(tmp_path):
     assert reloaded == config
 
 
+def test_epochs_below_the_warmup_lowers_it_only_when_the_user_did_not_set_it(capsys):
+    config = config_lib.apply_overrides(default(), config_lib.parse_set_pairs(["epochs=1"]), "from --set")
+    assert (config.epochs, config.warmup_epochs) == (1, 0)
+    assert "dlsuite: note: warmup_epochs lowered from 1 (the preset's) to 0 to fit epochs=1" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match=r"Received: warmup_epochs=1 with epochs=1\. Expected a number in \[0, 0\]: "
+                                          r"warmup must end before training does\. Fix it with --set warmup_epochs=0"):
+        config_lib.apply_overrides(default(), config_lib.parse_set_pairs(["epochs=1", "warmup_epochs=1"]), "from --set")
+
+
 def test_set_pair_without_equals_sign():
     with pytest.raises(ConfigError, match=r"Received: 'epochs'. Expected the form key=value"):
         config_lib.parse_set_pairs(["epochs"])

@@ -1,9 +1,14 @@
 """Run lifecycle: a failure or an interrupt ends the MLflow run with its reason, never RUNNING."""
 
+import os
+import signal
+import time
+
 import mlflow
 import pytest
 
 from shared import tracking
+from shared.errors import Interrupted
 
 
 def test_exception_marks_run_failed_with_reason(tracking_uri):
@@ -18,10 +23,20 @@ def test_exception_marks_run_failed_with_reason(tracking_uri):
 def test_interrupt_marks_run_killed(tracking_uri):
     with pytest.raises(KeyboardInterrupt):
         with tracking.tracked_run("dlsuite-test", tracking_uri) as run:
-            raise KeyboardInterrupt()
+            raise KeyboardInterrupt()  # what Python raises on Ctrl-C: no message
     finished = mlflow.tracking.MlflowClient().get_run(run.info.run_id)
     assert finished.info.status == "KILLED"
-    assert finished.data.tags["failure_reason"].startswith("interrupted")
+    assert finished.data.tags["failure_reason"] == "interrupted: SIGINT (Ctrl-C)"
+
+
+def test_sigterm_marks_run_killed_and_exits_143(tracking_uri):
+    with pytest.raises(Interrupted) as caught:
+        with tracking.tracked_run("dlsuite-test", tracking_uri) as run:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+    assert (caught.value.signal_name, caught.value.exit_code) == ("SIGTERM", 143)
+    finished = mlflow.tracking.MlflowClient().get_run(run.info.run_id)
+    assert (finished.info.status, finished.data.tags["failure_reason"]) == ("KILLED", "interrupted: SIGTERM")
 
 
 def test_default_store_is_sqlite_in_mlruns(monkeypatch, tmp_path):
