@@ -12,6 +12,8 @@ APPS = {
     "vision": ("apps.vision.config", "Image classification (Fashion-MNIST / MNIST IDX files)."),
     "gaming_rl": ("apps.gaming_rl.config", "Reinforcement learning: DQN and PPO agents on Gymnasium games."),
     "speech": ("apps.speech.config", "Spoken digits and digit strings (FSDD WAV files, 8 kHz; CNN/CRNN, CTC)."),
+    "recommender": ("apps.recommender.config", "MovieLens ratings: rating prediction (MF, NCF hybrid) and two-tower "
+                                               "retrieval (keras-rs)."),
 }
 
 

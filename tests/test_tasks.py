@@ -14,6 +14,8 @@ from pipelines import catalog
 from shared.errors import ConfigError, DataError
 from tests.harness import BadInput, TaskCase, run_task_test
 from tests.tiny_data import make_fsdd_folder, make_idx_folder, write_idx, write_sums, write_wav
+from tests.recommender.cases import rating_case, retrieval_case
+from tests.tiny_data import make_movielens_folder
 
 # === Vision: a few IDX files ===
 
@@ -144,6 +146,8 @@ CASES = {
     ("speech", "digits"): DIGITS,
     ("speech", "digit_strings"): DIGIT_STRINGS,
     **{("gaming_rl", task): rl_case(task.rsplit("-", 1)[1]) for task in catalog.tasks_of("gaming_rl")},
+    ("recommender", "rating"): rating_case(make_movielens_folder),
+    ("recommender", "retrieval"): retrieval_case(make_movielens_folder),
 }
 ALL_TASKS = [(app, task) for app in catalog.APPS for task in catalog.tasks_of(app)]
 

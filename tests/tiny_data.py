@@ -85,3 +85,73 @@ def make_fsdd_folder(folder, speakers=("george", "theo"), takes=(0, 5, 6)):
                 write_wav(folder / "recordings" / f"{digit}_{speaker}_{take}.wav", tone)
     write_sums(folder)
     return folder
+
+
+# === MovieLens ===
+
+ML_GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",
+             "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western")
+ML_TASTES = ("Action", "Comedy", "Drama")  # user u likes genre ML_TASTES[u % 3]; movie i has genre ML_TASTES[i % 3]
+
+
+def movielens_ratings(num_users=60, num_items=45, seed=0):
+    """`(users, items, ratings, timestamps)` where taste decides: a user rates most movies of their genre (4-5
+    stars) and a few others (1-2 stars), so both a rating model and a retrieval model can learn it."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for user in range(1, num_users + 1):
+        for item in range(1, num_items + 1):
+            liked = user % 3 == item % 3
+            if rng.random() < (0.8 if liked else 0.25):
+                rows.append((user, item, int(rng.integers(4, 6)) if liked else int(rng.integers(1, 3)),
+                             880000000 + 1000 * len(rows)))
+    return tuple(np.array(column, np.int64) for column in zip(*rows))
+
+
+def _write_tab(path, users, items, ratings, timestamps):
+    path.write_text("".join(f"{u}\t{i}\t{r}\t{t}\n" for u, i, r, t in zip(users, items, ratings, timestamps)))
+
+
+def make_movielens_folder(folder, num_users=60, num_items=45):
+    """The ml-100k layout: u.data, u1..u5 (disjoint fifths) and ua/ub (two test ratings per user) .base/.test,
+    u.item (ISO-8859-1, with a non-ASCII title), u.genre, u.user, u.occupation."""
+    folder.mkdir(parents=True)
+    users, items, ratings, timestamps = columns = movielens_ratings(num_users, num_items)
+    _write_tab(folder / "u.data", *columns)
+    fold = np.arange(len(users)) % 5
+    for number in range(5):
+        _write_tab(folder / f"u{number + 1}.base", *(column[fold != number] for column in columns))
+        _write_tab(folder / f"u{number + 1}.test", *(column[fold == number] for column in columns))
+    for name, offset in (("ua", 0), ("ub", 2)):
+        test = np.zeros(len(users), bool)
+        for user in np.unique(users):
+            test[np.flatnonzero(users == user)[offset:offset + 2]] = True
+        _write_tab(folder / f"{name}.base", *(column[~test] for column in columns))
+        _write_tab(folder / f"{name}.test", *(column[test] for column in columns))
+    lines = []
+    for item in range(1, num_items + 1):
+        flags = ["1" if genre == ML_TASTES[item % 3] else "0" for genre in ML_GENRES]
+        title = f"Movie {item} ({1980 + item % 20})" if item != 7 else "Amélie (2001)"
+        lines.append("|".join([str(item), title, f"01-Jan-{1980 + item % 20}", "", "http://x", *flags]))
+    (folder / "u.item").write_bytes(("\n".join(lines) + "\n").encode("iso-8859-1"))
+    (folder / "u.genre").write_text("".join(f"{genre}|{index}\n" for index, genre in enumerate(ML_GENRES)) + "\n")
+    occupations = ("engineer", "student", "writer")
+    (folder / "u.user").write_text("".join(f"{user}|{20 + user % 40}|{'MF'[user % 2]}|{occupations[user % 3]}|0000{user}\n"
+                                           for user in range(1, num_users + 1)))
+    (folder / "u.occupation").write_text("\n".join(occupations) + "\n")
+    return folder
+
+
+def make_movielens_csv_folder(folder, num_users=60, num_items=45):
+    """The CSV layout (ml-latest): ratings.csv with half stars, movies.csv with quoted titles and |-joined genres."""
+    folder.mkdir(parents=True)
+    users, items, ratings, timestamps = movielens_ratings(num_users, num_items, seed=1)
+    half_stars = np.where(ratings >= 4, ratings - 0.5 * (items % 2), ratings - 0.5 * (items % 2 == 0))
+    lines = ["userId,movieId,rating,timestamp"] + [f"{u},{10 * i},{r:.1f},{t}" for u, i, r, t in
+                                                   zip(users, items, half_stars, timestamps)]
+    (folder / "ratings.csv").write_text("\n".join(lines) + "\n")
+    movies = ["movieId,title,genres"] + [f'{10 * item},"Movie {item}, The ({1980 + item % 20})",'
+                                         f'{ML_TASTES[item % 3]}|{"IMAX" if item % 4 == 0 else "(no genres listed)"}'
+                                         for item in range(1, num_items + 1)]
+    (folder / "movies.csv").write_text("\n".join(movies) + "\n")
+    return folder
