@@ -64,9 +64,15 @@ def _build_parser():
                       help="stop a trial early when an epoch is worse than the median of earlier trials at that "
                            "epoch, after 5 complete trials (default: median)")
 
-    evaluate = verbs.add_parser("evaluate", help="evaluate a run's exported SavedModel on its test data")
-    evaluate.add_argument("--run-id", required=True)
-    evaluate.add_argument("--data-dir")
+    evaluate = verbs.add_parser(
+        "evaluate", help="evaluate an exported SavedModel on its run's test data or on other data",
+        description="Measure an export the way training did: on the run's data, or on another copy of data in "
+                    "the same format (--data-dir). The report names the model and the data it measured.")
+    evaluate.add_argument("--run-id", help="the run whose export to evaluate (its results are logged to it)")
+    evaluate.add_argument("--model-dir", help="an export folder (exports/vision-classification or one version)")
+    evaluate.add_argument("--data-dir", help="data in the task's format (default: the data the run trained on)")
+    evaluate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                          help="evaluation-time config value, e.g. max_test_examples=500 (repeatable)")
     _add_tracking_arguments(evaluate)
 
     export = verbs.add_parser("export", help="export a run's model as a new SavedModel version")
@@ -175,8 +181,12 @@ def run(argv=None):
     elif args.verb == "evaluate":
         from pipelines.evaluate import evaluate
 
-        metrics = evaluate(run_id=args.run_id, data_dir=args.data_dir, tracking_uri=args.tracking_uri)
-        print("metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+        result = evaluate(run_id=args.run_id, model_dir=args.model_dir, data_dir=args.data_dir,
+                          overrides=args.overrides, tracking_uri=args.tracking_uri)
+        print(f"model:   {result['model']}")
+        print(f"data:    {result['data']['source']} (" + ", ".join(
+            f"{record['split']}: {record['records']}" for record in result["data"]["records"]) + ")")
+        print("metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in result["metrics"].items()))
     elif args.verb == "export":
         from pipelines.export import export
 
@@ -204,7 +214,14 @@ def main(argv=None):
         return 1
     except KeyboardInterrupt as error:  # shared.errors.Interrupted for SIGTERM during a run
         print(f"dlsuite: interrupted by {interrupt_reason(error)}", file=sys.stderr)
-        return getattr(error, "exit_code", 130)
+        code = getattr(error, "exit_code", 130)
+        if "tensorflow" in sys.modules and not os.environ.get("PYTEST_CURRENT_TEST"):
+            # The run is already ended KILLED. Interpreter shutdown with tf.data threads still running
+            # can abort in TensorFlow's C++ teardown (SIGABRT instead of the exit code): leave now.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+        return code
 
 
 # === What a CPU user sees: no TensorFlow/MLflow start-up noise unless --verbose ===

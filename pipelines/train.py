@@ -34,7 +34,8 @@ def _resume_target(app, run_id):
             f"Fix: dlsuite train {run.data.tags['dlsuite.app']} --resume {run_id}."
         )
     if run.info.status == "FINISHED":
-        raise UsageError(f"Run {run_id} already FINISHED; nothing to resume. Start a new run instead.")
+        raise UsageError(f"Run {run_id} already FINISHED; nothing to resume. Received: --resume {run_id} (status "
+                         "FINISHED). Expected a KILLED, FAILED or RUNNING run. Fix: start a new run without --resume.")
     saved = yaml.safe_load(tracking.load_artifact_text(run_id, "config.yaml"))
     task_name, spec = catalog.task_spec(app, saved["task"])
     config = config_lib.from_dict(spec.config_class, saved["config"], f"config.yaml of run {run_id}")
@@ -65,6 +66,15 @@ def train(app, task=None, preset="default", config_file=None, overrides=(), data
     if export:
         check_export_root(export_root)
     if resume:
+        ignored = [flag for flag, value in (("--task", task), ("--preset", preset != "default" and preset),
+                                            ("--config", config_file), ("--set", overrides), ("--seed", seed),
+                                            ("--experiment", experiment)) if value]
+        if ignored:
+            raise UsageError(
+                f"{', '.join(ignored)} cannot change a resumed run: it continues with its own config.yaml. "
+                f"Received: --resume {resume} with {', '.join(ignored)}. Fix: drop {', '.join(ignored)}, or start "
+                "a new run (e.g. --config with the run's config.yaml and the changes) instead of resuming."
+            )
         task_name, spec, preset, config, previous = _resume_target(app, resume)
         # The folder the run read (kind "files"); other sources (TFDS, environments) resolve again.
         data_dir = data_dir or previous.data.tags.get("dlsuite.data_dir") or None

@@ -37,13 +37,14 @@ def get_optimizer(name, learning_rate, weight_decay=0.0, momentum=0.9, clipnorm=
         raise ValueError(
             f"Unknown optimizer. Received: optimizer={name!r}. Expected one of: {', '.join(OPTIMIZERS)}."
         )
-    kwargs = {"learning_rate": learning_rate}
+    # Every Keras 3 optimizer takes decoupled weight decay; 0 means none, as configured (AdamW's own
+    # default is 0.004, so it gets the 0 explicitly; the others skip decay entirely with None).
+    kwargs = {"learning_rate": learning_rate,
+              "weight_decay": float(weight_decay or 0.0) if name == "adamw" else (weight_decay or None)}
     if clipnorm:
         kwargs["clipnorm"] = clipnorm
     if name == "sgd":
         return keras.optimizers.SGD(momentum=momentum, nesterov=True, **kwargs)
-    if name == "adamw":
-        return keras.optimizers.AdamW(weight_decay=weight_decay, **kwargs)  # 0 means no decay, as configured
     return getattr(keras.optimizers, OPTIMIZERS[name])(**kwargs)
 
 

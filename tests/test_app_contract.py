@@ -322,3 +322,17 @@ def test_an_export_root_that_is_a_file_is_refused_before_the_run(toy_app, tracki
     with pytest.raises(UsageError, match="The export root is not a folder"):
         train("toy", tracking_uri=tracking_uri, export_root=str(tmp_path / "exports" / "more"))
     assert runs_in(tracking_uri) == []
+
+
+def test_resume_refuses_flags_that_would_be_silently_ignored(toy_app, tracking_uri):
+    with pytest.raises(UsageError, match=r"--set, --seed cannot change a resumed run.*Received: --resume abc"):
+        train("toy", resume="abc", overrides=["learning_rate=1e-3"], seed=3, tracking_uri=tracking_uri)
+    assert runs_in(tracking_uri) == []
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam", "adamw", "rmsprop"])
+def test_weight_decay_reaches_every_optimizer_and_zero_means_none(name):
+    from shared.optimizers import get_optimizer
+
+    assert get_optimizer(name, 0.01, weight_decay=1e-3).weight_decay == pytest.approx(1e-3)
+    assert not get_optimizer(name, 0.01, weight_decay=0.0).weight_decay
