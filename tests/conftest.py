@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-# Deprecated: fixed at import time. Use the `data_root` and `fashion_mnist_dir` fixtures instead.
-DATA_ROOT = Path(os.environ.get("DLSUITE_DATA_DIR", REPO.parent / "shared" / "datasets"))
+# Deprecated: a path fixed at import time, still imported by test_cli.py and test_hardening.py.
+# Use the `fashion_mnist_dir` fixture instead.
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
