@@ -138,6 +138,9 @@ def _run(app, task_name, preset, config, runner, source, uri, run_id, resumed, e
     history = tracking.metric_history(run_id)
     figure = plots.learning_curves({key: values for key, values in history.items()})
     tracking.warn_on_failure("learning curves", mlflow.log_figure, figure, "learning_curves.png")
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)  # tuning trials train many runs in one process
 
     info = {**data.info, **runner.after_fit(model, data, config)}
     data.info = info
