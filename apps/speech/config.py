@@ -134,9 +134,10 @@ def digits_default():
 
 
 def digits_smoke():
-    """A small slice, one epoch, a tiny CNN: seconds. For CI and trying the pipeline."""
+    """A small slice, a few epochs, a tiny CNN: seconds. For CI and trying the pipeline; it learns
+    (about 0.6 test accuracy against 0.1 for chance; one epoch of 256 clips stayed at chance)."""
     return dataclasses.replace(
-        digits_default(), epochs=1, max_train_examples=256, max_test_examples=100, filters=(8, 16),
+        digits_default(), epochs=4, max_train_examples=1024, max_test_examples=100, filters=(8, 16),
         dense_units=16, warmup_epochs=0,
     )
 
