@@ -27,6 +27,11 @@ class RunFailed(RuntimeError):
     """A run that started could not finish; the message says why and what to try."""
 
 
+class ExportCheckFailed(RunFailed):
+    """The SavedModel, reloaded in a fresh process, did not answer like the in-memory model: no version
+    was published (the checkpoints stay; `--resume` retries the export)."""
+
+
 class TrainingDiverged(RunFailed):
     """The training loss became NaN or infinite; nothing is exported."""
 

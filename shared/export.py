@@ -94,7 +94,7 @@ def export_version(model, endpoints, root, name, metadata=None, check=None):
     Returns `(version_dir, check's result)`. On any failure the hidden folder is removed and no
     version appears.
     """
-    base = Path(root) / name
+    base = (Path(root) / name).resolve()  # absolute: the fresh-process check runs in another directory
     base.mkdir(parents=True, exist_ok=True)
     remove_orphans(base)
     staging = base / f"{INCOMPLETE}{os.getpid()}"
@@ -103,7 +103,7 @@ def export_version(model, endpoints, root, name, metadata=None, check=None):
         write_saved_model(model, endpoints, staging, metadata)
         result = check(staging) if check else None
         while True:
-            target = next_version_dir(root, name)
+            target = next_version_dir(base.parent, name)
             try:
                 staging.rename(target)  # atomic on one file system; fails if another writer took the number
                 break
@@ -252,7 +252,7 @@ def verify_in_fresh_process(path, cases, atol=1e-5):
     """Reload `path` in a new Python process and call each signature of `cases` on its inputs.
 
     `cases`: `{signature: (inputs, expected outputs)}`, dicts of numpy arrays. Returns
-    `{signature: {output: max abs difference}}`; raises RuntimeError on any mismatch.
+    `{signature: {output: max abs difference}}`; raises `shared.errors.ExportCheckFailed` on any mismatch.
     """
     with tempfile.TemporaryDirectory() as tmp:
         # Pickle, not npz: bytes inputs (WAV files) may end in NUL bytes, which numpy's "S" arrays drop.
@@ -262,12 +262,16 @@ def verify_in_fresh_process(path, cases, atol=1e-5):
         cases_path.write_bytes(payload)
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")}
         result = subprocess.run(
-            [sys.executable, "-m", "shared.export", "verify", str(path), str(cases_path), str(atol),
+            [sys.executable, "-m", "shared.export", "verify", str(Path(path).resolve()), str(cases_path), str(atol),
              hashlib.sha256(payload).hexdigest()],
             capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], env=env,
         )
     if result.returncode != 0:
-        raise RuntimeError(f"SavedModel verification failed for {path}:\n{result.stderr[-3000:]}")
+        from shared.errors import ExportCheckFailed
+
+        raise ExportCheckFailed(f"The SavedModel reloaded in a fresh process did not answer like the model "
+                                f"in memory, so no version was published. Received: {path}. Its check said:\n"
+                                f"{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 

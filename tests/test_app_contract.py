@@ -336,3 +336,34 @@ def test_weight_decay_reaches_every_optimizer_and_zero_means_none(name):
 
     assert get_optimizer(name, 0.01, weight_decay=1e-3).weight_decay == pytest.approx(1e-3)
     assert not get_optimizer(name, 0.01, weight_decay=0.0).weight_decay
+
+
+def _tiny_export(model_outputs=None):
+    import keras
+
+    inputs = keras.Input(shape=(2,))
+    model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+    endpoints = {"serving_default": Endpoint(lambda points: {"y": model(points)},
+                                             [tf.TensorSpec([None, 2], tf.float32, name="points")])}
+    points = _points(4)
+    return model, endpoints, {"serving_default": ({"points": points}, model_outputs or {"y": model(points).numpy()})}
+
+
+def test_a_relative_export_root_is_verified_from_any_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a user's project folder, not the repository (the default is --export-dir exports)
+    model, endpoints, cases = _tiny_export()
+    folder, differences = export.export_version(
+        model, endpoints, "exports", "toy-points", check=lambda path: export.verify_in_fresh_process(path, cases))
+    assert folder == (tmp_path / "exports" / "toy-points" / "1").resolve() and differences["serving_default"]
+
+
+def test_an_export_that_answers_differently_fails_the_run_in_one_line(tmp_path):
+    from shared.errors import ExportCheckFailed, RunFailed
+
+    model, endpoints, _cases = _tiny_export()
+    wrong = {"serving_default": ({"points": _points(4)}, {"y": np.full((4, 1), 123.0, np.float32)})}
+    with pytest.raises(ExportCheckFailed, match="did not answer like the model in memory") as raised:
+        export.export_version(model, endpoints, tmp_path, "toy-points",
+                              check=lambda path: export.verify_in_fresh_process(path, wrong))
+    assert isinstance(raised.value, RunFailed)  # the CLI prints it as one line and exits 1
+    assert export.versions(tmp_path / "toy-points") == []
