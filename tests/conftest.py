@@ -8,9 +8,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-# Deprecated: a path fixed at import time, still imported by test_cli.py and test_hardening.py.
-# Use the `fashion_mnist_dir` fixture instead.
-FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
 def pytest_addoption(parser):

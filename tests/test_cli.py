@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import FASHION_MNIST, REPO, free_port, run_cli, runs_in, start_cli_server, stop_server, wait_for_http
+from tests.conftest import REPO, free_port, run_cli, runs_in, start_cli_server, stop_server, wait_for_http
 
 NO_TENSORFLOW = (
     "import sys, io, contextlib\n"
@@ -107,17 +107,17 @@ def test_data_dir_without_idx_files(tracking_uri, tmp_path):
     _assert_clean_failure(result, "No fashion_mnist IDX files", "t10k-labels-idx1-ubyte")
 
 
-def _copy_fashion_mnist(target):
+def _copy_fashion_mnist(target, source):
     target.mkdir()
-    for path in FASHION_MNIST.iterdir():
+    for path in source.iterdir():
         (target / path.name).write_bytes(path.read_bytes())
     return target
 
 
-def test_truncated_idx_file(tracking_uri, tmp_path):
+def test_truncated_idx_file(tracking_uri, tmp_path, fashion_mnist_dir):
     import gzip
 
-    data_dir = _copy_fashion_mnist(tmp_path / "fashion_mnist")
+    data_dir = _copy_fashion_mnist(tmp_path / "fashion_mnist", fashion_mnist_dir)
     labels = data_dir / "t10k-labels-idx1-ubyte.gz"
     payload = gzip.decompress(labels.read_bytes())
     labels.write_bytes(gzip.compress(payload[:-100]))
@@ -126,10 +126,10 @@ def test_truncated_idx_file(tracking_uri, tmp_path):
     assert runs_in(tracking_uri) == []
 
 
-def test_wrong_magic_idx_file(tracking_uri, tmp_path):
+def test_wrong_magic_idx_file(tracking_uri, tmp_path, fashion_mnist_dir):
     import gzip
 
-    data_dir = _copy_fashion_mnist(tmp_path / "fashion_mnist")
+    data_dir = _copy_fashion_mnist(tmp_path / "fashion_mnist", fashion_mnist_dir)
     images = data_dir / "train-images-idx3-ubyte.gz"
     payload = bytearray(gzip.decompress(images.read_bytes()))
     payload[3] = 0x01  # claims one dimension

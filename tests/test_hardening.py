@@ -24,7 +24,7 @@ from shared import callbacks as shared_callbacks
 from shared import config as config_lib
 from shared import tracking
 from shared.errors import ConfigError, DataError, TrainingDiverged, UsageError
-from tests.conftest import FASHION_MNIST, REPO, free_port, run_cli, runs_in, start_cli_server, wait_for_http
+from tests.conftest import REPO, free_port, run_cli, runs_in, start_cli_server, wait_for_http
 
 TINY = ["--preset", "smoke", "--set", "epochs=4", "--set", "max_train_examples=512", "--set", "max_test_examples=128",
         "--set", "early_stopping_patience=0"]
@@ -153,10 +153,10 @@ def test_cli_prints_training_diverged_on_one_line_and_exits_1(monkeypatch, capsy
     assert capsys.readouterr().err == "dlsuite: error: Training diverged: the loss became nan at batch 3 of epoch 1.\n"
 
 
-def test_diverging_training_fails_and_exports_nothing(tracking_uri, tmp_path):
+def test_diverging_training_fails_and_exports_nothing(tracking_uri, tmp_path, fashion_mnist_dir):
     exports = tmp_path / "exports"
     result = run_cli("train", "vision", "--preset", "smoke", "--set", "learning_rate=1e30", "--set", "optimizer=sgd",
-                     "--data-dir", FASHION_MNIST, "--tracking-uri", tracking_uri, "--export-dir", exports)
+                     "--data-dir", fashion_mnist_dir, "--tracking-uri", tracking_uri, "--export-dir", exports)
     line = _one_error_line(result, 1)
     assert "Training diverged: the loss became" in line and "--set learning_rate=1e+29" in line
     assert not exports.exists()
@@ -168,10 +168,10 @@ def test_diverging_training_fails_and_exports_nothing(tracking_uri, tmp_path):
 # === 3. Corrupt data files and tracking URIs: one line, exit 2 ===
 
 
-def _corrupt_copy(tmp_path, how):
+def _corrupt_copy(tmp_path, how, source):
     data_dir = tmp_path / "fashion_mnist"
     data_dir.mkdir()
-    for path in FASHION_MNIST.iterdir():
+    for path in source.iterdir():
         (data_dir / path.name).write_bytes(path.read_bytes())
     labels = data_dir / "t10k-labels-idx1-ubyte.gz"
     raw = bytearray(labels.read_bytes())
@@ -186,17 +186,17 @@ def _corrupt_copy(tmp_path, how):
 
 @pytest.mark.parametrize(("how", "error"), [("flipped", "zlib.error: Error -3 while decompressing data"),
                                             ("cut", "EOFError: Compressed file ended")])
-def test_gzip_corrupted_mid_stream_is_a_data_error(tmp_path, how, error):
+def test_gzip_corrupted_mid_stream_is_a_data_error(tmp_path, how, error, fashion_mnist_dir):
     from apps.vision import idx
 
-    data_dir, labels = _corrupt_copy(tmp_path, how)
+    data_dir, labels = _corrupt_copy(tmp_path, how, fashion_mnist_dir)
     with pytest.raises(DataError, match=rf"^Corrupt gzip file {labels}: .* Received: {error}.*Expected a complete "
                                         r"gzip stream\. Re-download"):
         idx.read_idx(labels, 1)
 
 
-def test_cli_reports_a_corrupt_gzip_file(tracking_uri, tmp_path):
-    data_dir, labels = _corrupt_copy(tmp_path, "flipped")
+def test_cli_reports_a_corrupt_gzip_file(tracking_uri, tmp_path, fashion_mnist_dir):
+    data_dir, labels = _corrupt_copy(tmp_path, "flipped", fashion_mnist_dir)
     result = run_cli("train", "vision", "--preset", "smoke", "--data-dir", data_dir, "--tracking-uri", tracking_uri)
     assert f"Corrupt gzip file {labels}" in _one_error_line(result, 2)
     assert runs_in(tracking_uri) == []
@@ -344,8 +344,8 @@ def test_malformed_tuple_names_the_format():
 
 @pytest.mark.parametrize(("signum", "code", "reason"), [(signal.SIGTERM, 143, "interrupted: SIGTERM"),
                                                         (signal.SIGINT, 130, "interrupted: SIGINT (Ctrl-C)")])
-def test_signal_during_training(tracking_uri, tmp_path, signum, code, reason):
-    command = [sys.executable, "-m", "pipelines.cli", "train", "vision", *TINY, "--data-dir", str(FASHION_MNIST),
+def test_signal_during_training(tracking_uri, tmp_path, signum, code, reason, fashion_mnist_dir):
+    command = [sys.executable, "-m", "pipelines.cli", "train", "vision", *TINY, "--data-dir", str(fashion_mnist_dir),
                "--tracking-uri", tracking_uri, "--export-dir", str(tmp_path / "exports")]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
