@@ -168,8 +168,9 @@ def build_retrieval_model(config, info):
     The user tower reads the user's id, features and the movies they rated (minus the pair's own); the item
     tower the movie's id, content and its raters (minus the pair's user). Both end in an L2-normalized
     vector; logits are cosines over `temperature`, corrected for how often each movie appears as an
-    in-batch negative (keras-rs SamplingProbabilityCorrection, logQ) and with repeats of the positive
-    movie removed (keras-rs RemoveAccidentalHits). Targets: the diagonal (`tf.range(batch)`).
+    in-batch negative (keras-rs SamplingProbabilityCorrection, logQ: minus `logq_strength` times the log
+    of the movie's share of the training pairs) and with repeats of the positive movie removed (keras-rs
+    RemoveAccidentalHits). Targets: the diagonal (`tf.range(batch)`).
     """
     inputs = id_inputs()
     user_index = lookup(info["user_ids"], "user_lookup")(inputs["user_id"])
@@ -178,7 +179,7 @@ def build_retrieval_model(config, info):
     queries = user_tower({"index": user_index, "exclude": item_index})
     candidates = item_tower({"index": item_index, "exclude": user_index})
     logits = keras.ops.matmul(queries, keras.ops.transpose(candidates)) / config.temperature
-    if config.logq_correction:
+    if config.logq_strength:
         probability = frozen_table(info["item_probability"][:, None], "item_probability")(item_index)[:, 0]
         logits = keras_rs.layers.SamplingProbabilityCorrection(name="logq_correction")(logits, probability)
     rows = keras.ops.cumsum(keras.ops.ones_like(item_index)) - 1  # 0..batch-1, also while tracing
@@ -186,13 +187,14 @@ def build_retrieval_model(config, info):
     logits = keras_rs.layers.RemoveAccidentalHits(name="remove_accidental_hits")(logits, diagonal, item_index)
     model = keras.Model(inputs, logits, name="two_tower_retrieval")
     tables = {name: table for name, table in retrieval_tables(config, info).items()
-              if name != "item_probability" or config.logq_correction}
+              if name != "item_probability" or config.logq_strength}
     fill_tables(model, tables)
     return model
 
 
 def retrieval_tables(config, info):
-    tables = {"item_probability": info["item_probability"][:, None]}
+    # p ** strength: the correction subtracts strength * log p (keras-rs subtracts log of what it is given).
+    tables = {"item_probability": info["item_probability"][:, None] ** config.logq_strength}
     if config.use_features:
         tables["item_content"] = info["item_content"]
         if "user_content" in info:

@@ -15,6 +15,7 @@ from apps.recommender import data as recommender_data
 from apps.recommender import models, ranking
 from apps.recommender import plots as recommender_plots
 from apps.recommender.rating import UNKNOWN_ID, sample_table
+from shared import callbacks as shared_callbacks
 from shared import data as shared_data
 from shared.app import Data, DataSource, Endpoint, Report, Task
 from shared.optimizers import build_optimizer
@@ -23,8 +24,8 @@ from shared.optimizers import build_optimizer
 class RetrievalTask(Task):
     app = "recommender"
     name = "retrieval"
-    monitor = "val_loss"
-    monitor_mode = "min"
+    monitor = "val_ndcg_at_10"  # of the whole catalogue, as served (`ValidationRanking`); not the in-batch loss
+    monitor_mode = "max"
 
     # === Inputs ===
 
@@ -55,6 +56,14 @@ class RetrievalTask(Task):
         model.compile(optimizer=build_optimizer(config, shared_data.steps_per_epoch(data.train)),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         return model
+
+    def fit(self, model, data, config, callbacks, checkpoint_dir):
+        """`Task.fit` with `ValidationRanking` first, so early stopping and the MLflow logger see its metrics."""
+        backup = keras.callbacks.BackupAndRestore(str(checkpoint_dir), delete_checkpoint=False)
+        ranking_callbacks = [ValidationRanking(data.info)] if data.validation is not None else []
+        model.fit(data.train, validation_data=data.validation, epochs=config.epochs, shuffle=False,
+                  callbacks=[backup, *ranking_callbacks, *self.callbacks(config), *callbacks],
+                  verbose=shared_callbacks.fit_verbosity())
 
     def after_fit(self, model, data, config):
         """The candidate index: the item tower's vector of every movie in the vocabulary (row i: index i + 1)."""
@@ -130,6 +139,35 @@ class RetrievalTask(Task):
         return Report(metrics=metrics, figures={"ranking_curves.png": figure}, tables=tables)
 
 
+class ValidationRanking(keras.callbacks.Callback):
+    """After each epoch, rank the whole catalogue for the validation users as serving does (cosine of the two
+    towers, the movies of the fitted data excluded) and add `val_recall_at_{k}` and `val_ndcg_at_{k}` to the logs.
+
+    The in-batch validation loss is a poor guide to that ranking (its minimum came anywhere from epoch 4 to 16
+    for the same preset); early stopping watches `val_ndcg_at_{k}` instead.
+    """
+
+    def __init__(self, info, k=10):
+        super().__init__()
+        self.k = k
+        self.users = np.unique(info["validation_users"])
+        self.relevant = ranking.relevant_sets(info["validation_users"], info["validation_items"])
+        self.rated = recommender_data.history_table(info) > 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        indices = np.arange(1, self.rated.shape[1], dtype=np.int64)
+        items = self.model.get_layer("item_tower").predict({"exclude": np.zeros_like(indices), "index": indices},
+                                                           batch_size=4096, verbose=0)
+        users = self.model.get_layer("user_tower").predict(
+            {"exclude": np.zeros_like(self.users), "index": self.users}, batch_size=4096, verbose=0)
+        top = ranking.top_k_excluding(users @ items.T, self.rated[self.users][:, 1:], self.k) + 1
+        depth = min(self.k, top.shape[1])  # a catalogue smaller than k
+        metrics, _curves = ranking.report(self.users, top, self.relevant, depth, len(indices), "")
+        if logs is not None:
+            logs[f"val_recall_at_{self.k}"] = metrics[f"recall_at_{depth}"]
+            logs[f"val_ndcg_at_{self.k}"] = metrics[f"ndcg_at_{depth}"]
+
+
 def _diagonal_targets(inputs):
     """In-batch softmax targets: row i's positive is column i."""
     return inputs, tf.range(tf.shape(inputs["user_id"])[0])
@@ -143,6 +181,9 @@ def retrieval_info(split, info):
     users, items = (recommender_data.index_of(info[name], getattr(known, field))
                     for name, field in (("user_ids", "users"), ("item_ids", "items")))
     inside = (users > 0) & (items > 0)
+    validation_users, validation_items = (recommender_data.index_of(info[name], getattr(split.validation, field))
+                                          for name, field in (("user_ids", "users"), ("item_ids", "items")))
+    validation_inside = (validation_users > 0) & (validation_items > 0)
     popularity = np.bincount(items[items > 0], minlength=len(item_ids) + 1).astype(np.float64)
     popularity[0] = -1.0
     popular = np.argsort(-popularity, kind="stable")[:min(len(item_ids), 1000)]
@@ -151,5 +192,7 @@ def retrieval_info(split, info):
         "item_probability": (counts / counts.sum()).astype(np.float32),
         "seen_users": users[inside], "seen_items": items[inside],
         "popular_items": popular.astype(np.int64),
+        # The validation pairs as lookup indices (only those the vocabularies know): `ValidationRanking`.
+        "validation_users": validation_users[validation_inside], "validation_items": validation_items[validation_inside],
         "popular_scores": (popularity[popular] / max(len(np.unique(known.users)), 1)).astype(np.float32),
     }
