@@ -135,8 +135,9 @@ def check_files_present(folder, layout, split, fold):
     if missing:
         raise DataError(
             f"Missing MovieLens file{'s' if len(missing) > 1 else ''} in {folder}. Received: no "
-            f"{', '.join(missing)}. Expected the {layout} layout with {', '.join(required_files(layout, split, fold))} "
-            f"(split={split}{f', fold={fold}' if split == 'fold' else ''}). Fix: restore the files or pick another split."
+            f"{', '.join(missing)}. Expected the {layout} layout with "
+            f"{', '.join(required_files(layout, split, fold))} (split={split}{f', fold={fold}' if split == 'fold' else ''}). "
+            "Fix: restore the files or pick another split."
         )
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from apps.recommender import data as recommender_data
-from apps.recommender import models, ranking
+from apps.recommender import models, movielens, ranking
 from apps.recommender import plots as recommender_plots
 from shared import data as shared_data
 from shared.app import Data, DataSource, Endpoint, Report, Task
@@ -33,8 +33,6 @@ class RatingTask(Task):
         return DataSource.files(folder)
 
     def build_data(self, config, source):
-        from apps.recommender import movielens
-
         split = recommender_data.load_split(config, source.path, movielens.detect_layout(source.path))
         train = recommender_data.dataset(recommender_data.inputs_of(split.train), split.train.ratings,
                                          config.batch_size, shuffle=True, seed=config.seed)

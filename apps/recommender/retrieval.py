@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from apps.recommender import data as recommender_data
-from apps.recommender import models, ranking
+from apps.recommender import models, movielens, ranking
 from apps.recommender import plots as recommender_plots
 from apps.recommender.rating import UNKNOWN_ID, sample_table
 from shared import callbacks as shared_callbacks
@@ -34,18 +34,15 @@ class RetrievalTask(Task):
         return DataSource.files(folder)
 
     def build_data(self, config, source):
-        from apps.recommender import movielens
-
         split = recommender_data.load_split(config, source.path, movielens.detect_layout(source.path))
         info = recommender_data.base_info(split)
         info.update(retrieval_info(split, info))
-        diagonal = _diagonal_targets
         train = recommender_data.dataset(recommender_data.inputs_of(split.train), None, config.batch_size,
-                                         shuffle=True, seed=config.seed, batch_map_fn=diagonal)
+                                         shuffle=True, seed=config.seed, batch_map_fn=_diagonal_targets)
         validation = None
         if len(split.validation):
             validation = recommender_data.dataset(recommender_data.inputs_of(split.validation), None,
-                                                  config.batch_size, batch_map_fn=diagonal)
+                                                  config.batch_size, batch_map_fn=_diagonal_targets)
         return Data(train=train, validation=validation, test=recommender_data.test_data(split),
                     records=recommender_data.records(split, source.uri), info=info)
 
@@ -193,6 +190,7 @@ def retrieval_info(split, info):
         "seen_users": users[inside], "seen_items": items[inside],
         "popular_items": popular.astype(np.int64),
         # The validation pairs as lookup indices (only those the vocabularies know): `ValidationRanking`.
-        "validation_users": validation_users[validation_inside], "validation_items": validation_items[validation_inside],
+        "validation_users": validation_users[validation_inside],
+        "validation_items": validation_items[validation_inside],
         "popular_scores": (popularity[popular] / max(len(np.unique(known.users)), 1)).astype(np.float32),
     }

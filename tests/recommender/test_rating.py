@@ -1,4 +1,4 @@
-"""The rating task on tiny MovieLens data whose ratings follow taste: it learns, and unknown ids get a defined answer."""
+"""The rating task on tiny MovieLens data whose ratings follow taste: it learns, unknown ids get a defined answer."""
 
 import numpy as np
 import pytest
