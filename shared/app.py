@@ -7,7 +7,8 @@ export, verification):
     check_inputs(config, data_dir)       -> DataSource: fail fast, before an MLflow run exists
     build_data(config, source)           -> Data (tf.data datasets, lineage, info)
     build_model(config, data)            -> a compiled keras.Model
-    fit(model, data, config, callbacks, checkpoint_dir)
+    fit(model, data, config, callbacks, checkpoint_dir)   (callbacks: metric_callbacks(config, data), then
+                                            early stopping, LR on plateau, NaN guard, the pipeline's)
     after_fit(model, data, config)       -> dict merged into `data.info`: what serving needs that only
                                             exists after training (a decision threshold, an item index)
     endpoints(model, config, info)       -> {"serving_default": Endpoint(...), ...}
@@ -27,7 +28,8 @@ How the six apps plug in:
   resume). The model takes raw inputs (uint8 pixels, waveforms, strings, typed columns): its
   preprocessing is a Keras layer inside it, so the logged model, the export and the benchmark
   run one object.
-- recommender: several named id inputs; `Data.train` yields dicts; `after_fit` computes the
+- recommender: several named id inputs; `Data.train` yields dicts; `metric_callbacks` ranks the
+  catalogue for the validation users each epoch (early stopping watches it); `after_fit` computes the
   candidate index serving retrieves from.
 - GANs, VAEs and diffusion: a `keras.Model` subclass overriding `train_step`; `fit` is still
   `model.fit`. `Data.train` yields features only. Generating endpoints take an integer `seed`
@@ -153,6 +155,12 @@ class Task:
             reduce_lr_patience=config.reduce_lr_patience,
         )
 
+    def metric_callbacks(self, config, data):
+        """Callbacks that add validation metrics to each epoch's logs (a ranking of the whole catalogue, a
+        decoded BLEU, ...). They run before early stopping, the LR schedule and the MLflow logger, so
+        `monitor` may name what they add."""
+        return []
+
     def class_weight(self, config, data):
         """`{class_id: weight}` for `model.fit` (imbalanced classes), or None. Sample weights ride in
         `Data.train` as `(x, y, sample_weight)` batches instead."""
@@ -167,7 +175,7 @@ class Task:
             epochs=config.epochs,
             shuffle=False,  # tf.data shuffles; Keras cannot shuffle a Dataset
             class_weight=self.class_weight(config, data),
-            callbacks=[backup, *self.callbacks(config), *callbacks],
+            callbacks=[backup, *self.metric_callbacks(config, data), *self.callbacks(config), *callbacks],
             verbose=shared_callbacks.fit_verbosity(),
         )
 

@@ -199,6 +199,38 @@ def test_class_weight_from_the_task_reaches_fit(toy_app, tmp_path):
     assert flagged[True] > flagged[False] + 0.02  # weighting the rare class predicts it more often
 
 
+def test_metric_callbacks_feed_early_stopping_and_the_logger(toy_app, tmp_path):
+    """A validation metric Keras cannot compute per batch (the recommender's catalogue ranking) is added by
+    `Task.metric_callbacks` before early stopping watches it and the pipeline's callbacks log it."""
+    import keras
+
+    from tests.toy_app.config import default
+
+    scores = [0.5, 0.7, 0.6, 0.55, 0.9, 0.9]  # best at epoch 2; patience 2 stops after epoch 4
+
+    class Scored(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs["val_score"] = scores[epoch]
+
+    class ScoredTask(toy.PointsTask):
+        monitor, monitor_mode = "val_score", "max"
+
+        def metric_callbacks(self, config, data):
+            return [Scored()]
+
+    class Logger(keras.callbacks.Callback):
+        seen = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seen.append(logs.get("val_score"))
+
+    config = default().__class__(**{**default().__dict__, "epochs": 6, "early_stopping_patience": 2})
+    task = ScoredTask()
+    data = task.build_data(config, task.check_inputs(config, None))
+    task.fit(task.build_model(config, data), data, config, [Logger()], tmp_path / "checkpoints")
+    assert Logger.seen == scores[:4]
+
+
 def test_time_split_keeps_train_before_validation_before_test_with_a_gap():
     days = np.arange(np.datetime64("2018-07-01"), np.datetime64("2018-08-15"))
     stamps = np.random.default_rng(0).permutation(np.repeat(days, 3))

@@ -10,30 +10,25 @@ import numpy as np
 import tensorflow as tf
 
 from apps.recommender import data as recommender_data
-from apps.recommender import models, movielens, ranking
+from apps.recommender import models, ranking
+from apps.recommender.app import UNKNOWN_ID, MovieLensTask, sample_table
 from apps.recommender import plots as recommender_plots
 from shared import data as shared_data
-from shared.app import Data, DataSource, Endpoint, Report, Task
+from shared.app import Data, Endpoint, Report
 from shared.optimizers import build_optimizer
 
-UNKNOWN_ID = 10**9  # an id no MovieLens release uses: the examples check the out-of-vocabulary answer
 RANKING_DEPTH = 50  # Recall@k and NDCG@k curves for k = 1..50 when the split is per_user
 
 
-class RatingTask(Task):
-    app = "recommender"
+class RatingTask(MovieLensTask):
     name = "rating"
     monitor = "val_rmse"
     monitor_mode = "min"
 
     # === Inputs ===
 
-    def check_inputs(self, config, data_dir):
-        folder, _layout = recommender_data.check(config, data_dir)
-        return DataSource.files(folder)
-
     def build_data(self, config, source):
-        split = recommender_data.load_split(config, source.path, movielens.detect_layout(source.path))
+        split = self.load_split(config, source)
         train = recommender_data.dataset(recommender_data.inputs_of(split.train), split.train.ratings,
                                          config.batch_size, shuffle=True, seed=config.seed)
         validation = None
@@ -119,21 +114,3 @@ class RatingTask(Task):
             rows.append(candidates[ranking.top_k_excluding(scores.reshape(len(chunk), -1), seen, k)])
         return np.concatenate(rows)
 
-
-def sample_table(test, users, recommended, scores=None):
-    """A few users' top k with titles, and whether each movie is among their test ratings (MLflow table)."""
-    relevant = ranking.relevant_sets(test.user_ids, test.item_ids)
-    table = {"user_id": [], "rank": [], "item_id": [], "title": [], "in_test": []}
-    if scores is not None:
-        table["score"] = []
-    for row, user in enumerate(np.asarray(users).tolist()):
-        titles = test.title_of(recommended[row])
-        for rank, item in enumerate(recommended[row].tolist()):
-            table["user_id"].append(int(user))
-            table["rank"].append(rank + 1)
-            table["item_id"].append(int(item))
-            table["title"].append(str(titles[rank]))
-            table["in_test"].append(bool(item in relevant.get(user, ())))
-            if scores is not None:
-                table["score"].append(round(float(scores[row][rank]), 4))
-    return table

@@ -12,29 +12,23 @@ import numpy as np
 import tensorflow as tf
 
 from apps.recommender import data as recommender_data
-from apps.recommender import models, movielens, ranking
+from apps.recommender import models, ranking
+from apps.recommender.app import UNKNOWN_ID, MovieLensTask, sample_table
 from apps.recommender import plots as recommender_plots
-from apps.recommender.rating import UNKNOWN_ID, sample_table
-from shared import callbacks as shared_callbacks
 from shared import data as shared_data
-from shared.app import Data, DataSource, Endpoint, Report, Task
+from shared.app import Data, Endpoint, Report
 from shared.optimizers import build_optimizer
 
 
-class RetrievalTask(Task):
-    app = "recommender"
+class RetrievalTask(MovieLensTask):
     name = "retrieval"
     monitor = "val_ndcg_at_10"  # of the whole catalogue, as served (`ValidationRanking`); not the in-batch loss
     monitor_mode = "max"
 
     # === Inputs ===
 
-    def check_inputs(self, config, data_dir):
-        folder, _layout = recommender_data.check(config, data_dir)
-        return DataSource.files(folder)
-
     def build_data(self, config, source):
-        split = recommender_data.load_split(config, source.path, movielens.detect_layout(source.path))
+        split = self.load_split(config, source)
         info = recommender_data.base_info(split)
         info.update(retrieval_info(split, info))
         train = recommender_data.dataset(recommender_data.inputs_of(split.train), None, config.batch_size,
@@ -54,13 +48,9 @@ class RetrievalTask(Task):
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         return model
 
-    def fit(self, model, data, config, callbacks, checkpoint_dir):
-        """`Task.fit` with `ValidationRanking` first, so early stopping and the MLflow logger see its metrics."""
-        backup = keras.callbacks.BackupAndRestore(str(checkpoint_dir), delete_checkpoint=False)
-        ranking_callbacks = [ValidationRanking(data.info)] if data.validation is not None else []
-        model.fit(data.train, validation_data=data.validation, epochs=config.epochs, shuffle=False,
-                  callbacks=[backup, *ranking_callbacks, *self.callbacks(config), *callbacks],
-                  verbose=shared_callbacks.fit_verbosity())
+    def metric_callbacks(self, config, data):
+        """`val_ndcg_at_10` and `val_recall_at_10` of the whole catalogue for the validation users, each epoch."""
+        return [ValidationRanking(data.info)] if data.validation is not None else []
 
     def after_fit(self, model, data, config):
         """The candidate index: the item tower's vector of every movie in the vocabulary (row i: index i + 1)."""
