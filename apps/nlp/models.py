@@ -1,0 +1,117 @@
+"""The text classifiers: an encoder over token ids, a pooled vector, a small head; built from shared blocks.
+
+    token ids [batch, sequence_length] -> encoder -> pooled [batch, width] -> dense_block -> softmax
+
+Encoders (`config.model`):
+- `cnn`: parallel 1-D convolutions (one per kernel size, `shared.layers.conv_block`), max-pooled:
+  n-gram detectors, the fastest to train.
+- `rnn`: a bidirectional GRU or LSTM (`shared.layers.recurrent_block`) that skips padding (mask).
+- `transformer`: keras-hub's `TokenAndPositionEmbedding` and `TransformerEncoder` layers, mean-pooled
+  over real tokens.
+- `transfer`: keras-hub's `BertBackbone` (all-MiniLM-L6-v2), mean-pooled or its `[CLS]` state.
+
+Pooling over real tokens is `MaskedPooling`: an empty message (all padding) pools to zeros instead of
+0/0 = NaN, so serving answers it.
+"""
+
+import keras
+
+from apps.nlp.vocabulary import PAD_ID
+from shared.layers import conv_block, dense_block, recurrent_block
+
+
+@keras.saving.register_keras_serializable(package="dlsuite_nlp")
+class MaskedPooling(keras.layers.Layer):
+    """Mean or max over the positions whose token id is not padding, or the first position (BERT's `[CLS]`):
+    `(sequence, token_ids) -> [batch, width]`."""
+
+    def __init__(self, mode="mean", pad_id=PAD_ID, **kwargs):
+        super().__init__(**kwargs)
+        if mode not in ("mean", "max", "first"):
+            raise ValueError(f"Unknown pooling. Received: mode={mode!r}. Expected 'mean', 'max' or 'first'.")
+        self.mode, self.pad_id = mode, pad_id
+
+    def call(self, sequence, token_ids):
+        if self.mode == "first":
+            return sequence[:, 0, :]
+        mask = keras.ops.cast(keras.ops.not_equal(token_ids, self.pad_id), sequence.dtype)[..., None]
+        if self.mode == "max":
+            return keras.ops.max(sequence * mask + (mask - 1.0) * 1e9, axis=1) * keras.ops.max(mask, axis=1)
+        return keras.ops.sum(sequence * mask, axis=1) / keras.ops.maximum(keras.ops.sum(mask, axis=1), 1.0)
+
+    def compute_output_shape(self, sequence_shape, token_ids_shape=None):
+        return (sequence_shape[0], sequence_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode, "pad_id": self.pad_id}
+
+
+CUSTOM_OBJECTS = {"MaskedPooling": MaskedPooling}
+
+
+# === Encoders: (token ids, config, vocabulary size) -> pooled vector ===
+
+
+def cnn_encoder(token_ids, config, vocabulary_size):
+    x = keras.layers.Embedding(vocabulary_size, config.embedding_dim, name="embedding")(token_ids)
+    x = keras.layers.SpatialDropout1D(config.dropout_rate, name="embedding_dropout")(x)
+    branches = [keras.layers.GlobalMaxPooling1D(name=f"max_pool_{size}")(
+        conv_block(x, config.filters, size, batch_norm=False, rank=1, name=f"conv_{size}"))
+        for size in config.kernel_sizes]
+    return branches[0] if len(branches) == 1 else keras.layers.Concatenate(name="ngrams")(branches)
+
+
+def rnn_encoder(token_ids, config, vocabulary_size):
+    x = keras.layers.Embedding(vocabulary_size, config.embedding_dim, mask_zero=True, name="embedding")(token_ids)
+    x = keras.layers.SpatialDropout1D(config.dropout_rate, name="embedding_dropout")(x)
+    x = recurrent_block(x, config.rnn_units, cell=config.rnn_cell, bidirectional=True, return_sequences=True,
+                        name="recurrent")
+    return keras.layers.Concatenate(name="pooled")([MaskedPooling("mean", name="mean_pool")(x, token_ids),
+                                                    MaskedPooling("max", name="max_pool")(x, token_ids)])
+
+
+def transformer_encoder(token_ids, config, vocabulary_size):
+    import keras_hub
+
+    x = keras_hub.layers.TokenAndPositionEmbedding(vocabulary_size, config.sequence_length, config.embedding_dim,
+                                                   mask_zero=True, name="embedding")(token_ids)
+    x = keras.layers.Dropout(config.dropout_rate, name="embedding_dropout")(x)
+    for number in range(config.num_layers):  # the embedding's mask (id 0 = padding) reaches every layer
+        x = keras_hub.layers.TransformerEncoder(config.intermediate_dim, config.num_heads, dropout=config.dropout_rate,
+                                                name=f"encoder_{number}")(x)
+    return MaskedPooling("mean", name="mean_pool")(x, token_ids)
+
+
+ENCODERS = {"cnn": cnn_encoder, "rnn": rnn_encoder, "transformer": transformer_encoder}
+
+
+def classification_head(pooled, config, num_classes):
+    """Dropout, an optional hidden `dense_block`, and the softmax over classes."""
+    x = keras.layers.Dropout(config.dropout_rate, name="head_dropout")(pooled)
+    if config.hidden_units:
+        x = dense_block(x, config.hidden_units, dropout_rate=config.dropout_rate, name="hidden")
+    return keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+
+
+def build_classifier(config, vocabulary_size, num_classes):
+    """The from-scratch classifier of `config.model` over token ids `[batch, config.sequence_length]`."""
+    token_ids = keras.Input((config.sequence_length,), dtype="int32", name="token_ids")
+    pooled = ENCODERS[config.model](token_ids, config, vocabulary_size)
+    return keras.Model(token_ids, classification_head(pooled, config, num_classes), name=f"{config.model}_classifier")
+
+
+# === Transfer: a pretrained BERT-style encoder under the same head ===
+
+
+def build_transfer_classifier(config, backbone, num_classes):
+    """`backbone` (a keras-hub `BertBackbone`) under the head; frozen unless `config.mode == "fine_tune"`.
+
+    Inputs are what `BertTextClassifierPreprocessor` yields: token ids, padding mask and segment ids.
+    """
+    backbone.trainable = config.mode == "fine_tune"
+    inputs = {name: keras.Input((config.sequence_length,), dtype=dtype, name=name)
+              for name, dtype in (("token_ids", "int32"), ("padding_mask", "bool"), ("segment_ids", "int32"))}
+    outputs = backbone(inputs)
+    pooled = MaskedPooling("first" if config.pooling == "cls" else "mean", name=f"{config.pooling}_pool")(
+        outputs["sequence_output"], inputs["token_ids"])
+    return keras.Model(inputs, classification_head(pooled, config, num_classes), name=f"transfer_{config.mode}")

