@@ -50,6 +50,8 @@ class SpeechTask(Task):
     def check_inputs(self, config, data_dir):
         source = fsdd.resolve_source(data_dir)
         fsdd.check_source(source)
+        if source != fsdd.TFDS and config.split == "speaker":
+            fsdd.check_held_out_speaker(source, config.held_out_speaker)
         return DataSource("tfds", "spoken_digit") if source == fsdd.TFDS else DataSource.files(source)
 
     def custom_objects(self):

@@ -206,6 +206,17 @@ def fingerprint(clips):
 # === Splits ===
 
 
+def check_held_out_speaker(folder, held_out_speaker):
+    """The speaker split needs clips of its speaker in the folder: checked before a run opens."""
+    speakers = sorted({FILE_NAME.match(path.name).group(2) for path in list_wavs(Path(folder))})
+    if held_out_speaker not in speakers:
+        raise DataError(
+            f"No clips of the held-out speaker in {folder}. Received: held_out_speaker={held_out_speaker!r}. "
+            f"Expected one of the folder's speakers: {', '.join(speakers)}. "
+            f"Fix: --set held_out_speaker={speakers[0] if speakers else '<speaker>'}, or --set split=standard."
+        )
+
+
 def split_clips(clips, split, held_out_speaker, validation_fraction, seed):
     """(train, validation, test) lists of clips.
 
