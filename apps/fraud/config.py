@@ -1,0 +1,132 @@
+"""Fraud detection configs and presets. No TensorFlow here: `dlsuite list` reads this module.
+
+One task, `detection`, on a time-ordered stream of card transactions (`apps/fraud/README.md` tells the story).
+The model is chosen by config: `supervised` (a feed-forward classifier), `autoencoder` and `vae` (trained on
+genuine transactions only; the score is how badly a transaction is reconstructed) and `sequence` (a GRU over
+the customer's last transactions). The dates follow the Fraud Detection Handbook's reference experiment:
+train 2018-07-25 ... 07-31, a week of delay (labels arrive a week late), test 2018-08-08 ... 08-14.
+"""
+
+import dataclasses
+import datetime
+import typing
+
+from shared.config import SupervisedConfig, TaskSpec, check_choice, check_range
+from shared.errors import ConfigError
+
+MODELS = ("supervised", "autoencoder", "vae", "sequence")
+IMBALANCE = ("class_weight", "focal", "none")  # supervised and sequence: how the 0.9% of frauds weigh in the loss
+THRESHOLDS = ("precision", "alert_budget")  # how after_fit picks the decision threshold on validation scores
+
+
+def parse_date(name, value):
+    """A `YYYY-MM-DD` config value as a date, or ConfigError naming the key."""
+    try:
+        return datetime.date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"Invalid value for config key {name}. Received: {name}={value!r}. Expected a date "
+                          f"YYYY-MM-DD, e.g. --set {name}=2018-08-08.") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class FraudConfig(SupervisedConfig):
+    """The periods, the features' delay, the model and the decision rule.
+
+    Periods are inclusive days. Training sees `train_start ... train_end`; the test period starts at least
+    `delay_days` later in the handbook's protocol (the labels of the week before a test day are not known
+    yet). Validation is prequential (handbook, chapter 5): a copy of the model is trained on the training
+    period moved `delay_days + validation_days` earlier and scored on the `validation_days` that follow its
+    own delay; that picks the number of epochs (early stopping) and the decision threshold, and the served
+    model is then trained on the training period itself for that many epochs. `validation_folds` > 1 repeats
+    the fold moved back by `validation_days` each time (the handbook's prequential folds).
+    """
+
+    train_start: str = "2018-07-25"
+    train_end: str = "2018-07-31"
+    test_start: str = "2018-08-08"
+    test_end: str = "2018-08-14"
+    delay_days: int = 7  # fraud labels are known this many days late: terminal risk features and the validation gap
+    validation_days: int = 7
+    validation_folds: int = 1
+    model: str = "supervised"
+    hidden_units: typing.Tuple[int, ...] = (500, 100)
+    dropout_rate: float = 0.2
+    imbalance: str = "none"
+    focal_gamma: float = 2.0
+    latent_dim: int = 4  # autoencoder, vae: the bottleneck
+    sequence_length: int = 5  # sequence: how many of the customer's previous transactions the GRU reads
+    recurrent_units: int = 32
+    threshold_rule: str = "alert_budget"
+    target_precision: float = 0.5  # threshold_rule=precision: the lowest threshold whose validation precision is this
+    alerts_per_day: int = 100  # threshold_rule=alert_budget: investigators check this many cards a day
+    top_k: int = 100  # card precision top-k per day (CP@k)
+    drop_known_compromised: bool = True  # the handbook's test sets leave out cards already known compromised
+
+    def __post_init__(self):
+        super().__post_init__()
+        dates = {name: parse_date(name, getattr(self, name)) for name in
+                 ("train_start", "train_end", "test_start", "test_end")}
+        for first, second in (("train_start", "train_end"), ("test_start", "test_end"), ("train_end", "test_start")):
+            if dates[first] > dates[second] or (first == "train_end" and dates[first] == dates[second]):
+                raise ConfigError(
+                    f"Invalid period. Received: {first}={getattr(self, first)}, {second}={getattr(self, second)}. "
+                    f"Expected {first} before {second}{'' if first == 'train_end' else ' (or the same day)'}: "
+                    "training comes before the test. Fix the dates with --set."
+                )
+        check_range("delay_days", self.delay_days, 0, 60)
+        check_range("validation_days", self.validation_days, 1, 60)
+        check_range("validation_folds", self.validation_folds, 1, 10)
+        check_choice("model", self.model, MODELS)
+        if not self.hidden_units or any(units < 1 for units in self.hidden_units):
+            raise ConfigError(f"Invalid value for config key hidden_units. Received: hidden_units="
+                              f"{self.hidden_units!r}. Expected one or more positive integers, e.g. "
+                              "--set hidden_units=500,100.")
+        check_range("dropout_rate", self.dropout_rate, 0, 1, high_inclusive=False)
+        check_choice("imbalance", self.imbalance, IMBALANCE)
+        check_range("focal_gamma", self.focal_gamma, 0)
+        check_range("latent_dim", self.latent_dim, 1)
+        check_range("sequence_length", self.sequence_length, 1, 100)
+        check_range("recurrent_units", self.recurrent_units, 1)
+        check_choice("threshold_rule", self.threshold_rule, THRESHOLDS)
+        check_range("target_precision", self.target_precision, 0, 1, low_inclusive=False)
+        check_range("alerts_per_day", self.alerts_per_day, 1)
+        check_range("top_k", self.top_k, 1)
+
+    def date(self, name):
+        return parse_date(name, getattr(self, name))
+
+
+# === Presets ===
+
+
+def default():
+    """The feed-forward classifier on the handbook's features, on the reference experiment's periods."""
+    return FraudConfig(epochs=30, batch_size=256, learning_rate=1e-3, early_stopping_patience=3)
+
+
+def autoencoder():
+    return dataclasses.replace(default(), model="autoencoder", hidden_units=(64, 16), dropout_rate=0.0)
+
+
+def vae():
+    return dataclasses.replace(default(), model="vae", hidden_units=(64, 16), dropout_rate=0.0)
+
+
+def sequence():
+    return dataclasses.replace(default(), model="sequence", hidden_units=(100,))
+
+
+def smoke():
+    """A few epochs of a small network on the reference periods: seconds, for CI and trying the pipeline."""
+    return dataclasses.replace(default(), epochs=3, hidden_units=(32,), batch_size=512, early_stopping_patience=0)
+
+
+TASKS = {
+    "detection": TaskSpec(
+        description="Card-fraud scores on a time-ordered transaction stream (feed-forward, autoencoder, VAE, GRU); "
+                    "serves raw fields + aggregates -> fraud_score, is_fraud.",
+        config_class=FraudConfig,
+        presets={"default": default, "autoencoder": autoencoder, "vae": vae, "sequence": sequence, "smoke": smoke},
+        task_class="apps.fraud.detection:DetectionTask",
+    ),
+}

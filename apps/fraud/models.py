@@ -1,0 +1,156 @@
+"""The four fraud models. Each takes the raw serving inputs (`features.serving_inputs`) and returns one fraud
+score per transaction, `[batch]` float32: a probability (supervised, sequence) or an anomaly score (autoencoder,
+vae: higher is more unusual). Every model starts with `features.TransactionFeatures` and a Normalization layer
+adapted on the training period, so the exported model needs nothing but the raw fields.
+
+The anomaly models are trained on genuine transactions only, and their output is their loss: the compiled
+loss is `score_loss` (the mean of the output), so `model.fit` and early stopping work unchanged.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from apps.fraud import features
+from shared.layers import dense_block, recurrent_block
+from shared.optimizers import build_optimizer
+
+
+@keras.saving.register_keras_serializable(package="dlsuite_fraud")
+def score_loss(y_true, y_pred):
+    """The anomaly models' loss: their own output (the per-transaction reconstruction loss)."""
+    return y_pred
+
+
+# === Layers ===
+
+
+@keras.saving.register_keras_serializable(package="dlsuite_fraud")
+class ReconstructionError(keras.layers.Layer):
+    """The mean squared difference of `[features, reconstruction]`, per row."""
+
+    def call(self, inputs):
+        original, reconstruction = inputs
+        return tf.reduce_mean(tf.square(original - reconstruction), axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0][0],)
+
+
+@keras.saving.register_keras_serializable(package="dlsuite_fraud")
+class VariationalScore(keras.layers.Layer):
+    """A VAE with a Gaussian decoder over normalized features.
+
+    Training: the negative ELBO per row (the reconstruction's negative log-likelihood for one sampled code,
+    plus the KL divergence to the prior). Inference: the negative log reconstruction probability
+    (An & Cho, 2015): the decoder's likelihood of the row averaged over `num_samples` codes drawn from the
+    encoder's posterior with fixed noise (a weight), so serving is deterministic and the export verifies.
+    """
+
+    def __init__(self, hidden_units=(64, 16), latent_dim=4, num_samples=16, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden_units, self.latent_dim, self.num_samples, self.seed = tuple(hidden_units), latent_dim, \
+            num_samples, seed
+        self.encoder = [keras.layers.Dense(units, activation="relu") for units in self.hidden_units]
+        self.code = keras.layers.Dense(2 * latent_dim)
+        self.decoder = [keras.layers.Dense(units, activation="relu") for units in reversed(self.hidden_units)]
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def build(self, input_shape):
+        self.output_layer = keras.layers.Dense(2 * input_shape[-1])
+        self.noise = self.add_weight(shape=(self.num_samples, self.latent_dim), trainable=False, name="noise",
+                                     initializer=keras.initializers.RandomNormal(seed=self.seed))
+
+    def _negative_log_likelihood(self, inputs, codes):
+        hidden = codes
+        for layer in self.decoder:
+            hidden = layer(hidden)
+        mean, log_variance = tf.split(self.output_layer(hidden), 2, axis=-1)
+        log_variance = tf.clip_by_value(log_variance, -6.0, 6.0)
+        terms = np.log(2 * np.pi) + log_variance + tf.square(inputs - mean) / tf.exp(log_variance)
+        return 0.5 * tf.reduce_sum(terms, axis=-1)
+
+    def call(self, inputs, training=False):
+        hidden = inputs
+        for layer in self.encoder:
+            hidden = layer(hidden)
+        mean, log_variance = tf.split(self.code(hidden), 2, axis=-1)
+        log_variance = tf.clip_by_value(log_variance, -8.0, 8.0)
+        if training:
+            noise = keras.random.normal(tf.shape(mean), seed=self.seed_generator)
+            kl = 0.5 * tf.reduce_sum(tf.exp(log_variance) + tf.square(mean) - 1.0 - log_variance, axis=-1)
+            return self._negative_log_likelihood(inputs, mean + tf.exp(0.5 * log_variance) * noise) + kl
+        codes = mean[None] + tf.exp(0.5 * log_variance)[None] * self.noise[:, None, :]  # [samples, batch, latent]
+        likelihoods = -self._negative_log_likelihood(tf.tile(inputs[None], [self.num_samples, 1, 1]), codes)
+        return -(tf.reduce_logsumexp(likelihoods, axis=0) - np.log(self.num_samples))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],)
+
+    def get_config(self):
+        return {**super().get_config(), "hidden_units": list(self.hidden_units), "latent_dim": self.latent_dim,
+                "num_samples": self.num_samples, "seed": self.seed}
+
+
+CUSTOM_OBJECTS = {"dlsuite_fraud>" + cls.__name__: cls for cls in
+                  (features.TransactionFeatures, features.HistoryFeatures, ReconstructionError, VariationalScore)}
+CUSTOM_OBJECTS["dlsuite_fraud>score_loss"] = score_loss
+
+
+# === Functional models ===
+
+
+def serving_inputs(config):
+    """`{name: keras.Input}` of the raw serving inputs (the signature's names)."""
+    inputs = {"tx_datetime": keras.Input(shape=(), dtype="string", name="tx_datetime"),
+              "tx_amount": keras.Input(shape=(), dtype="float32", name="tx_amount")}
+    inputs.update({name: keras.Input(shape=(), dtype="float32", name=name) for name in features.AGGREGATES})
+    if config.model == "sequence":
+        length = config.sequence_length
+        inputs["history_tx_amount"] = keras.Input(shape=(length,), dtype="float32", name="history_tx_amount")
+        inputs["history_tx_datetime"] = keras.Input(shape=(length,), dtype="string", name="history_tx_datetime")
+    return inputs
+
+
+def normalized_features(inputs, training_inputs):
+    """TransactionFeatures, then a Normalization adapted on the training period's features."""
+    transaction_features = features.TransactionFeatures(name="transaction_features")
+    normalization = keras.layers.Normalization(name="normalization")
+    normalization.adapt(np.asarray(transaction_features(training_inputs)))
+    return normalization(transaction_features(inputs))
+
+
+def build(config, training_inputs):
+    """The compiled model of `config.model`; `training_inputs` (numpy serving inputs) adapt its normalization."""
+    inputs = serving_inputs(config)
+    normalized = normalized_features(inputs, {name: training_inputs[name] for name in
+                                              ("tx_datetime", "tx_amount", *features.AGGREGATES)})
+    if config.model in ("supervised", "sequence"):
+        hidden = normalized
+        if config.model == "sequence":
+            steps = features.HistoryFeatures(name="history_features")(inputs)
+            summary = recurrent_block(steps, config.recurrent_units, bidirectional=False, return_sequences=False,
+                                      name="history")
+            hidden = keras.layers.Concatenate(name="transaction_and_history")([normalized, summary])
+        for number, units in enumerate(config.hidden_units):
+            hidden = dense_block(hidden, units, dropout_rate=config.dropout_rate, name=f"hidden_{number}")
+        logits = keras.layers.Dense(1, name="logit")(hidden)
+        score = keras.layers.Reshape((), name="fraud_score")(keras.layers.Activation("sigmoid")(logits))
+        loss = keras.losses.BinaryFocalCrossentropy(gamma=config.focal_gamma) if config.imbalance == "focal" \
+            else keras.losses.BinaryCrossentropy()
+        metrics = [keras.metrics.AUC(curve="PR", name="average_precision"), keras.metrics.AUC(name="auc_roc")]
+    elif config.model == "autoencoder":
+        hidden = normalized
+        for number, units in enumerate([*config.hidden_units, config.latent_dim, *reversed(config.hidden_units)]):
+            hidden = dense_block(hidden, units, name=f"autoencoder_{number}")
+        reconstruction = keras.layers.Dense(normalized.shape[-1], name="reconstruction")(hidden)
+        score = ReconstructionError(name="fraud_score")([normalized, reconstruction])
+        loss, metrics = score_loss, []
+    else:
+        score = VariationalScore(config.hidden_units, config.latent_dim, seed=config.seed, name="fraud_score")(
+            normalized)
+        loss, metrics = score_loss, []
+    model = keras.Model(inputs, score, name=f"fraud_{config.model}")
+    model.compile(optimizer=build_optimizer(config, max(1, len(training_inputs["tx_amount"]) // config.batch_size)),
+                  loss=loss, metrics=metrics)
+    return model
