@@ -14,7 +14,8 @@ APPS = {
     "speech": ("apps.speech.config", "Spoken digits and digit strings (FSDD WAV files, 8 kHz; CNN/CRNN, CTC)."),
     "recommender": ("apps.recommender.config", "MovieLens ratings: rating prediction (MF, NCF hybrid) and two-tower "
                                                "retrieval (keras-rs)."),
-    "fraud": ("apps.fraud.config", "Card-fraud detection on a time-ordered transaction stream (Fraud Detection Handbook)."),
+    "nlp": ("apps.nlp.config", "Text from raw strings: classification (CNN/BiRNN/transformer, or a pretrained MiniLM "
+                               "encoder), English-Spanish translation and a character language model (keras-hub)."),
 }
 
 

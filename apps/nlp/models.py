@@ -30,8 +30,12 @@ class MaskedPooling(keras.layers.Layer):
         if mode not in ("mean", "max", "first"):
             raise ValueError(f"Unknown pooling. Received: mode={mode!r}. Expected 'mean', 'max' or 'first'.")
         self.mode, self.pad_id = mode, pad_id
+        self.supports_masking = True  # takes the mask from the token ids; the pooled vector has none
 
-    def call(self, sequence, token_ids):
+    def compute_mask(self, sequence, mask=None):
+        return None
+
+    def call(self, sequence, token_ids, mask=None):
         if self.mode == "first":
             return sequence[:, 0, :]
         mask = keras.ops.cast(keras.ops.not_equal(token_ids, self.pad_id), sequence.dtype)[..., None]

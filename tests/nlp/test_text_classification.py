@@ -1,0 +1,238 @@
+"""text_classification: the delimited-text reader, the stratified split and its duplicates, class weights, the
+metrics, each model, and the served SavedModel answering awkward strings (empty, very long, non-ASCII)."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from apps.nlp import data as nlp_data
+from apps.nlp.classifier import AWKWARD_TEXTS, matthews_correlation, worst_misclassified
+from apps.nlp.config import TextClassificationConfig, text_classification_smoke
+from apps.nlp.plots import average_precision, precision_recall_curve
+from shared.errors import DataError
+from tests.nlp.tiny_data import make_csv_folder, make_sms_folder, sms_messages
+
+CSV = dict(file_name="news.csv", separator="comma", header=True, quoting=True, text_column="message",
+           label_column="topic")
+
+
+# === Reading ===
+
+
+def test_sms_layout_reads_labels_and_texts_with_quotes_and_non_ascii(tmp_path):
+    folder = make_sms_folder(tmp_path)
+    (folder / "SMSSpamCollection").open("a", encoding="utf-8").write('ham\tshe said "see you" ¿vale? 日本\n')
+    config = TextClassificationConfig()
+    text, names = nlp_data.load(config, nlp_data.resolve_file(config, folder))
+    expected = sms_messages(120)
+    assert names == ["ham", "spam"] and len(text) == 121
+    assert list(text.texts[:120]) == [message for _label, message in expected]
+    assert list(text.labels[:120]) == [int(label == "spam") for label, _message in expected]
+    assert text.texts[-1] == 'she said "see you" ¿vale? 日本' and text.lines[-1] == 121
+
+
+def test_csv_with_header_names_quoted_commas_and_integer_labels_sorted_as_numbers(tmp_path):
+    config = TextClassificationConfig(**CSV)
+    text, names = nlp_data.load(config, nlp_data.resolve_file(config, make_csv_folder(tmp_path)))
+    assert names == ["1", "2", "10"]  # not "1", "10", "2"
+    assert len(text) == 60 and np.bincount(text.labels).tolist() == [20, 20, 20]
+    assert any("," in message for message in text.texts)  # quoted fields kept whole
+    assert text.lines[0] == 2  # line 1 is the header
+
+
+def test_columns_by_position_any_separator_and_string_labels(tmp_path):
+    rows = ["positive;5;great film, loved it", "negative;1;boring", "neutral;3;it was fine",
+            "positive;4;wonderful acting", "negative;2;too long", "neutral;3;average"]
+    (tmp_path / "reviews.txt").write_text("\n".join(rows * 2) + "\n")
+    config = TextClassificationConfig(file_name="reviews.txt", separator=";", text_column="2", label_column="0")
+    text, names = nlp_data.load(config, nlp_data.resolve_file(config, tmp_path))
+    assert names == ["negative", "neutral", "positive"]
+    assert text.texts[0] == "great film, loved it" and text.labels.tolist() == [2, 0, 1, 2, 0, 1] * 2
+    by_number = dataclasses.replace(config, label_column="1")  # integer ratings as classes: 1..5
+    assert nlp_data.load(by_number, tmp_path / "reviews.txt")[1] == ["1", "2", "3", "4", "5"]
+
+
+def test_quoting_off_reads_an_unbalanced_quote_as_a_character_and_on_refuses_it(tmp_path):
+    (tmp_path / "SMSSpamCollection").write_text('ham\t"hello\nspam\twin "now\nham\tok\nspam\tfree\n')
+    config = TextClassificationConfig()
+    assert nlp_data.load(config, tmp_path / "SMSSpamCollection")[0].texts[0] == '"hello'
+    with pytest.raises(DataError, match=r"Malformed quoting in .*SMSSpamCollection"):
+        nlp_data.load(dataclasses.replace(config, quoting=True), tmp_path / "SMSSpamCollection")
+
+
+def test_default_folder_comes_from_dlsuite_data_dir(tmp_path, monkeypatch):
+    make_sms_folder(tmp_path / "sms_spam")
+    monkeypatch.setenv("DLSUITE_DATA_DIR", str(tmp_path))
+    assert nlp_data.resolve_file(TextClassificationConfig(), None) == tmp_path / "sms_spam" / "SMSSpamCollection"
+    monkeypatch.delenv("DLSUITE_DATA_DIR")
+    with pytest.raises(DataError, match=r"No text data\. Received: no --data-dir and DLSUITE_DATA_DIR unset"):
+        nlp_data.resolve_file(TextClassificationConfig(), None)
+
+
+# === Splitting ===
+
+
+def test_split_is_stratified_seeded_and_disjoint():
+    labels = np.array([0] * 870 + [1] * 130)
+    train, validation, test = nlp_data.stratified_split(labels, 0.1, 0.15, seed=3)
+    assert len(set(train) | set(validation) | set(test)) == 1000
+    assert not (set(train) & set(test)) and not (set(train) & set(validation)) and not (set(validation) & set(test))
+    for part in (train, validation, test):
+        assert abs(labels[part].mean() - 0.13) < 0.01  # every split keeps the minority's share
+    assert [len(part) for part in (train, validation, test)] == [765, 85, 150]
+    again = nlp_data.stratified_split(labels, 0.1, 0.15, seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip((train, validation, test), again))
+    other = nlp_data.stratified_split(labels, 0.1, 0.15, seed=4)
+    assert not np.array_equal(test, other[2])
+
+
+def test_duplicates_of_training_texts_are_removed_or_reported(tmp_path):
+    folder = make_sms_folder(tmp_path)  # 120 messages from a few templates: many repeats
+    config = TextClassificationConfig()
+    path = folder / "SMSSpamCollection"
+    removed = nlp_data.split(config, path)
+    seen = {" ".join(text.split()).lower() for text in removed.train.texts}
+    assert removed.duplicates["test"] > 0 and removed.duplicates["policy"] == "remove"
+    assert not any(" ".join(text.split()).lower() in seen for text in removed.test.texts)
+    reported = nlp_data.split(dataclasses.replace(config, duplicates="report"), path)
+    assert reported.duplicates == {**removed.duplicates, "policy": "report"}
+    assert len(reported.test) == len(removed.test) + removed.duplicates["test"]
+
+
+def test_balanced_class_weights_give_each_class_the_same_total_weight():
+    from apps.nlp.text_classification import TextClassificationTask
+    from shared.app import Data
+
+    data = Data(info={"class_counts": {"ham": [900, 100, 100], "spam": [100, 10, 10]}})
+    weights = TextClassificationTask().class_weight(TextClassificationConfig(), data)
+    assert weights == pytest.approx({0: 1000 / 1800, 1: 1000 / 200})
+    assert 900 * weights[0] == pytest.approx(100 * weights[1])
+    assert TextClassificationTask().class_weight(TextClassificationConfig(class_weighting="none"), data) is None
+
+
+# === Metrics ===
+
+
+def test_mcc_and_average_precision_match_scikit_learn():
+    metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 400)
+    predictions = np.where(rng.random(400) < 0.7, labels, rng.integers(0, 3, 400))
+    assert matthews_correlation(labels, predictions, 3) == pytest.approx(metrics.matthews_corrcoef(labels, predictions))
+    binary = (labels == 1).astype(int)
+    scores = np.round(np.clip(binary * 0.4 + rng.random(400) * 0.7, 0, 1), 2)  # ties, as probabilities have
+    precision, recall, _ = precision_recall_curve(binary, scores)
+    assert average_precision(precision, recall) == pytest.approx(metrics.average_precision_score(binary, scores))
+    assert matthews_correlation(labels, np.zeros_like(labels), 3) == 0.0  # a constant prediction, no NaN
+
+
+def test_worst_misclassified_lists_the_most_confident_errors_first():
+    probabilities = np.array([[0.9, 0.1], [0.2, 0.8], [0.45, 0.55], [0.99, 0.01], [0.3, 0.7]])
+    table = worst_misclassified(np.array(["a", "b", "c", "d", "e"], dtype=object), np.array([0, 0, 0, 1, 1]),
+                                probabilities, ["ham", "spam"], np.array([10, 11, 12, 13, 14]), count=2)
+    assert table["text"] == ["d", "b"] and table["line"] == [13, 11]
+    assert table["true"] == ["spam", "ham"] and table["predicted"] == ["ham", "spam"]
+    assert table["confidence"] == [0.99, 0.8]
+
+
+# === Models ===
+
+
+@pytest.mark.parametrize("model", ["cnn", "rnn", "transformer"])
+def test_each_model_answers_empty_messages_and_reloads(model, tmp_path):
+    import keras
+
+    from apps.nlp.models import CUSTOM_OBJECTS, build_classifier
+
+    config = dataclasses.replace(text_classification_smoke(), model=model, sequence_length=12, embedding_dim=16,
+                                 filters=8, rnn_units=8, intermediate_dim=16, hidden_units=8)
+    classifier = build_classifier(config, vocabulary_size=50, num_classes=3)
+    token_ids = np.array([[0] * 12, [5, 6, 7] + [0] * 9, list(range(1, 13))], dtype=np.int32)
+    probabilities = classifier.predict(token_ids, verbose=0)
+    assert probabilities.shape == (3, 3) and np.isfinite(probabilities).all()
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+    classifier.save(tmp_path / "model.keras")
+    reloaded = keras.saving.load_model(tmp_path / "model.keras", custom_objects=CUSTOM_OBJECTS)
+    np.testing.assert_allclose(reloaded.predict(token_ids, verbose=0), probabilities, atol=1e-6)
+
+
+@pytest.mark.parametrize("model", ["rnn", "transformer"])
+def test_padding_is_masked_its_embedding_changes_nothing(model):
+    """The RNN and the transformer skip padding (mask from id 0): rewriting the [PAD] embedding changes no output."""
+    from apps.nlp.models import build_classifier
+
+    config = dataclasses.replace(text_classification_smoke(), model=model, sequence_length=12, embedding_dim=16,
+                                 rnn_units=8, intermediate_dim=16, hidden_units=0)
+    classifier = build_classifier(config, vocabulary_size=50, num_classes=2)
+    token_ids = np.array([[5, 6, 7] + [0] * 9, list(range(1, 13))], dtype=np.int32)
+    before = classifier.predict(token_ids, verbose=0)
+    layer = classifier.get_layer("embedding")
+    embeddings = (layer.token_embedding if model == "transformer" else layer).embeddings
+    embeddings.assign(np.concatenate([np.full((1, 16), 3.0), embeddings.numpy()[1:]]).astype("float32"))
+    np.testing.assert_allclose(classifier.predict(token_ids, verbose=0), before, atol=1e-5)
+    embeddings.assign(np.concatenate([embeddings.numpy()[:5], np.full((1, 16), 3.0), embeddings.numpy()[6:]]))
+    assert not np.allclose(classifier.predict(token_ids, verbose=0)[0], before[0], atol=1e-5)  # a real token does
+
+
+# === Serving: the reloaded SavedModel answers any string ===
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A tiny trained classifier, exported and reloaded from its SavedModel (as `dlsuite serve` loads it)."""
+    import keras
+
+    from pipelines.train import resolve_config
+    from pipelines import catalog
+    from shared import export
+
+    folder = tmp_path_factory.mktemp("nlp-serving")
+    _name, spec = catalog.task_spec("nlp", "text_classification")
+    task = catalog.load_task(spec)
+    config = resolve_config(spec, "smoke", overrides=["epochs=3", "batch_size=16", "vocabulary_size=300",
+                                                      "sequence_length=24"])
+    source = task.check_inputs(config, str(make_sms_folder(folder / "data")))
+    keras.utils.set_random_seed(0)
+    data = task.build_data(config, source)
+    model = task.build_model(config, data)
+    task.fit(model, data, config, [], folder / "checkpoints")
+    endpoints = task.endpoints(model, config, data.info)
+    version_dir, _ = export.export_version(model, endpoints, folder / "exports", "nlp-text_classification")
+    return export.load_serving(version_dir), data, task, config
+
+
+def test_reloaded_savedmodel_answers_empty_long_and_non_ascii_strings(exported):
+    serving, _data, _task, _config = exported
+    texts = np.array([*AWKWARD_TEXTS, "x" * 100_000, "WINNER!! claim your £1000 prize now " * 500], dtype=object)
+    outputs = serving(text=texts)
+    assert set(outputs) == {"probabilities", "class_ids", "class_names"}
+    assert outputs["probabilities"].shape == (len(texts), 2) and np.isfinite(outputs["probabilities"]).all()
+    np.testing.assert_allclose(outputs["probabilities"].sum(axis=1), 1, atol=1e-5)
+    assert set(outputs["class_names"].astype(bytes)) <= {b"ham", b"spam"}
+    assert outputs["class_names"][-1] == b"spam"  # a long spam message is truncated, still understood
+
+
+def test_evaluation_reports_every_metric_the_issue_asks_for(exported):
+    serving, data, task, config = exported
+    report = task.evaluate(serving, data, config)
+    assert {"test_accuracy", "test_mcc", "test_average_precision", "test_precision_spam", "test_recall_spam",
+            "test_f1_spam", "test_precision_ham", "test_recall_ham", "test_f1_ham"} <= set(report.metrics)
+    assert report.metrics["test_mcc"] > 0.5  # templates are easy: the tiny model separates them
+    assert {"confusion_matrix.png", "precision_recall.png"} <= set(report.figures)
+    assert {"per_class_metrics.json", "worst_misclassified.json"} <= set(report.tables)
+    table = report.tables["worst_misclassified.json"]
+    assert set(table) == {"line", "true", "predicted", "confidence", "text"}
+    assert len(table["line"]) == report.metrics["test_errors"] or len(table["line"]) == config.worst_examples
+
+
+def test_vocabulary_is_learned_from_the_training_split_only(tmp_path):
+    from apps.nlp.text_classification import TextClassificationTask
+
+    folder = make_sms_folder(tmp_path)
+    config = dataclasses.replace(text_classification_smoke(), vocabulary_size=2000, test_fraction=0.3)
+    split = nlp_data.split(config, folder / "SMSSpamCollection")
+    split.test.texts[0] = "zyxwvut qqqqjjjj"  # words in no training message
+    _tokenizer, info = TextClassificationTask().featurizer(config, split)
+    assert "zyxwvut" not in info["vocabulary"] and "qqqqjjjj" not in info["vocabulary"]
+    assert info["vocabulary"][:2] == ["[PAD]", "[UNK]"]
