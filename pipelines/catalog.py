@@ -16,6 +16,7 @@ APPS = {
                                                "retrieval (keras-rs)."),
     "nlp": ("apps.nlp.config", "Text from raw strings: classification (CNN/BiRNN/transformer, or a pretrained MiniLM "
                                "encoder), English-Spanish translation and a character language model (keras-hub)."),
+    "fraud": ("apps.fraud.config", "Card-fraud detection on a time-ordered transaction stream (Fraud Detection Handbook)."),
 }
 
 

@@ -100,6 +100,8 @@ SPEECH_BAD_INPUTS = (
              break_data=_then_resum(lambda recordings: (recordings / "4_theo_5.wav").write_bytes(b"RIFF...."))),
     BadInput(ConfigError, r"Received: held_out_speaker='nobody'\. Expected one of: george",
              overrides=("held_out_speaker=nobody",)),
+    BadInput(DataError, r"No clips of the held-out speaker in .*Received: held_out_speaker='lucas'\. Expected one of "
+                        r"the folder's speakers: george, theo", overrides=("split=speaker", "held_out_speaker=lucas")),
 )
 
 DIGITS = TaskCase(
