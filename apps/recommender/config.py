@@ -150,10 +150,11 @@ def retrieval_default():
     """The Microsoft Recommenders protocol on ML-100K: per-user 75/25 split, top 10 of the unrated movies.
 
     apps/recommender/README.md has the runs that chose it: the user's history, dropout on it and in the
-    towers' hidden layer, 128-dimensional vectors and a logQ correction of strength 1.2 each added about
-    0.01 NDCG@10; early stopping watches the validation NDCG@10 of the whole catalogue.
+    towers' hidden layer, wider vectors and a logQ correction of strength 1.2 each added about 0.01
+    NDCG@10; 256 dimensions rather than 128 keep Recall@10 above 0.22 on every seed; early stopping
+    watches the validation NDCG@10 of the whole catalogue.
     """
-    return RetrievalConfig(epochs=40, batch_size=512, learning_rate=1e-3, embedding_dim=128, hidden_units=(128,),
+    return RetrievalConfig(epochs=40, batch_size=512, learning_rate=1e-3, embedding_dim=256, hidden_units=(256,),
                            dropout_rate=0.3, history_dropout_rate=0.5, logq_strength=1.2, l2=0.0,
                            early_stopping_patience=5, validation_fraction=0.05)
 
