@@ -16,6 +16,7 @@ from tests.harness import BadInput, TaskCase, run_task_test
 from tests.tiny_data import make_fsdd_folder, make_idx_folder, write_idx, write_sums, write_wav
 from tests.nlp.cases import TEXT_CLASSIFICATION, TRANSFER
 from tests.recommender.cases import rating_case, retrieval_case
+from tests.fraud.cases import MODELS as FRAUD_MODELS, detection_case
 from tests.tiny_data import make_movielens_folder
 
 # === Vision: a few IDX files ===
@@ -155,6 +156,9 @@ CASES = {
     ("nlp", "transfer"): TRANSFER,
 }
 ALL_TASKS = [(app, task) for app in catalog.APPS for task in catalog.tasks_of(app)]
+# Tasks whose model is chosen by config: every model through the harness too (the CASES entry is the first).
+MODEL_CASES = {("fraud", "detection", model): detection_case(model) for model in FRAUD_MODELS}
+CASES[("fraud", "detection")] = MODEL_CASES[("fraud", "detection", FRAUD_MODELS[0])]
 
 
 @pytest.mark.parametrize(("app", "task"), ALL_TASKS, ids=[f"{app}-{task}" for app, task in ALL_TASKS])
@@ -164,6 +168,11 @@ def test_task_keeps_the_contract_on_tiny_data(app, task, tmp_path):
                     f"CASES[({app!r}, {task!r})] in tests/test_tasks.py: a TaskCase with tiny data in the "
                     "official layout, overrides for one short fit, its metric keys and its bad inputs.")
     run_task_test(app, task, CASES[(app, task)], tmp_path)
+
+
+@pytest.mark.parametrize("key", list(MODEL_CASES)[1:], ids=["-".join(key) for key in list(MODEL_CASES)[1:]])
+def test_each_model_of_a_task_keeps_the_contract(key, tmp_path):
+    run_task_test(key[0], key[1], MODEL_CASES[key], tmp_path)
 
 
 def test_every_harness_case_is_a_catalog_task():

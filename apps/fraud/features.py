@@ -90,9 +90,10 @@ def serving_inputs(frame, features, sequence_length=0):
 
 def parse_datetime(strings):
     """`YYYY-MM-DD HH:MM:SS` strings -> (days since 1970-01-01, seconds of the day), int64. Empty strings give 0."""
+    strings = tf.where(strings == "", "1970-01-01 00:00:00", strings)
+
     def number(start, width):
-        text = tf.strings.substr(strings, start, width)
-        return tf.strings.to_number(tf.where(text == "", "0", text), tf.int64)
+        return tf.strings.to_number(tf.strings.substr(strings, start, width), tf.int64)
 
     year, month, day = number(0, 4), number(5, 2), number(8, 2)
     seconds = number(11, 2) * 3600 + number(14, 2) * 60 + number(17, 2)

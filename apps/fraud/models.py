@@ -51,13 +51,25 @@ class VariationalScore(keras.layers.Layer):
         super().__init__(**kwargs)
         self.hidden_units, self.latent_dim, self.num_samples, self.seed = tuple(hidden_units), latent_dim, \
             num_samples, seed
-        self.encoder = [keras.layers.Dense(units, activation="relu") for units in self.hidden_units]
-        self.code = keras.layers.Dense(2 * latent_dim)
-        self.decoder = [keras.layers.Dense(units, activation="relu") for units in reversed(self.hidden_units)]
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def build(self, input_shape):
+        """Every sublayer is built here (not on first call), so a saved model reloads its weights."""
+        width = input_shape[-1]
+        self.encoder, self.decoder = [], []
+        for units in self.hidden_units:
+            self.encoder.append(keras.layers.Dense(units, activation="relu"))
+            self.encoder[-1].build((None, width))
+            width = units
+        self.code = keras.layers.Dense(2 * self.latent_dim)
+        self.code.build((None, width))
+        width = self.latent_dim
+        for units in reversed(self.hidden_units):
+            self.decoder.append(keras.layers.Dense(units, activation="relu"))
+            self.decoder[-1].build((None, width))
+            width = units
         self.output_layer = keras.layers.Dense(2 * input_shape[-1])
+        self.output_layer.build((None, width))
         self.noise = self.add_weight(shape=(self.num_samples, self.latent_dim), trainable=False, name="noise",
                                      initializer=keras.initializers.RandomNormal(seed=self.seed))
 

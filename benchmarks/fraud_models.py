@@ -1,0 +1,79 @@
+"""Benchmark: the fraud app's four models on the Fraud Detection Handbook's reference experiment.
+
+Train 2018-07-25 ... 07-31, a 7-day delay, test 2018-08-08 ... 08-14 (the presets' periods), cards already known
+compromised left out of the test (as the handbook's `get_train_test_set` does). For each preset (`default` =
+supervised, `autoencoder`, `vae`, `sequence`) and seed it prints the test AUC ROC, average precision, CP@100
+(card precision top-100 per day, detected cards removed), precision and recall at the saved threshold, the
+epochs, the training and wall times, then the mean per model against the handbook's best baselines (AUC 0.88,
+AP 0.69, CP@100 0.30) and whether the best model meets the target (AP >= 0.70, CP@100 >= 0.31, AUC >= 0.88 on
+the mean over seeds). Exports are skipped unless `--export` (the tests check them).
+
+    .venv/bin/python benchmarks/fraud_models.py [--presets default autoencoder vae sequence] [--seeds 1 2 3]
+        [--set key=value ...] [--data-dir DIR] [--tracking-uri sqlite:////tmp/you/bench.db] [--export]
+"""
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+METRICS = ("auc_roc", "average_precision", "card_precision_top_100", "precision_at_threshold",
+           "recall_at_threshold")
+HANDBOOK = {"auc_roc": 0.88, "average_precision": 0.69, "card_precision_top_100": 0.30}
+TARGET = {"auc_roc": 0.88, "average_precision": 0.70, "card_precision_top_100": 0.31}
+
+
+def train_run(preset, seed, args):
+    import mlflow
+
+    from pipelines.train import train
+
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as exports:
+        summary = train("fraud", task="detection", preset=preset, overrides=args.overrides, seed=seed,
+                        data_dir=args.data_dir, tracking_uri=args.tracking_uri, export_root=exports,
+                        export=args.export)
+    wall = time.perf_counter() - started
+    epoch_seconds = [metric.value for metric in
+                     mlflow.tracking.MlflowClient().get_metric_history(summary["run_id"], "epoch_seconds")]
+    row = {"preset": preset, "seed": seed, **{name: round(summary["metrics"][f"test_{name}"], 4) for name in METRICS},
+           "final_epochs": len(epoch_seconds), "final_training_seconds": round(sum(epoch_seconds), 1),
+           "wall_seconds": round(wall, 1), "run_id": summary["run_id"]}
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presets", nargs="+", default=["default", "autoencoder", "vae", "sequence"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--data-dir", default=None, help="default: $DLSUITE_DATA_DIR/fraud_handbook")
+    parser.add_argument("--tracking-uri", default=None, help="default: the suite's store in ./mlruns")
+    parser.add_argument("--export", action="store_true", help="also export and verify each run's SavedModel")
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    rows = [train_run(preset, seed, args) for preset in args.presets for seed in args.seeds]
+    print("\nmean over seeds (test 2018-08-08 ... 08-14):")
+    means = {}
+    for preset in args.presets:
+        mine = [row for row in rows if row["preset"] == preset]
+        means[preset] = {name: sum(row[name] for row in mine) / len(mine) for name in (*METRICS, "wall_seconds")}
+        print(f"  {preset:12s} " + "  ".join(f"{name} {value:.4f}" for name, value in means[preset].items()))
+    print("  handbook     " + "  ".join(f"{name} {value:.2f}" for name, value in HANDBOOK.items()))
+    best = max(means, key=lambda preset: means[preset]["average_precision"])
+    met = all(means[best][name] >= value for name, value in TARGET.items())
+    print(f"best (by AP): {best}; target AP >= 0.70, CP@100 >= 0.31, AUC >= 0.88 {'MET' if met else 'NOT met'}")
+    print(f"total wall time {time.perf_counter() - started:.0f} s on 2 CPU cores shared with other jobs (timings vary)")
+    print("command: .venv/bin/python benchmarks/fraud_models.py " + " ".join(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()

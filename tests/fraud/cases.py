@@ -1,0 +1,71 @@
+"""The fraud app's harness cases (`tests/test_tasks.py`): one per model, on the tiny handbook layout, and the
+inputs refused before a run opens (`shared.errors.DataError` / `ConfigError`, in the Keras form)."""
+
+import pickle
+
+from shared.errors import ConfigError, DataError
+from tests.fraud.tiny_data import make_csv_folder, make_handbook_folder, stream
+from tests.harness import BadInput, TaskCase
+
+MODELS = ("supervised", "autoencoder", "vae", "sequence")
+
+
+def _tamper(folder):
+    with open(folder / "data" / "2018-07-26.pkl", "ab") as handle:
+        handle.write(b"\0")
+    return folder
+
+
+def _unlisted(folder):
+    (folder / "data" / "2018-08-15.pkl").write_bytes(pickle.dumps({"not": "listed"}))
+    return folder
+
+
+def _csv(change):
+    def break_data(folder):
+        frame = change(stream().reset_index(drop=True))
+        return make_csv_folder(folder.parent / f"{folder.name}-csv", frame)
+
+    return break_data
+
+
+def _non_date(frame):
+    frame["TX_DATETIME"] = frame["TX_DATETIME"].astype(str)
+    frame.loc[5, "TX_DATETIME"] = "yesterday"
+    return frame
+
+
+BAD_INPUTS = (
+    BadInput(DataError, r"Data directory not found\. Received: --data-dir .*missing",
+             break_data=lambda folder: folder / "missing"),
+    BadInput(DataError, r"No transaction files found\. Received: --data-dir .*empty",
+             break_data=lambda folder: (folder / "empty").mkdir() or folder / "empty"),
+    BadInput(DataError, r"Checksum mismatch for .*2018-07-26\.pkl: refusing to unpickle it", break_data=_tamper),
+    BadInput(DataError, r"Refusing to open pickle .*2018-08-15\.pkl: it is not listed in SHA256SUMS",
+             overrides=("test_end=2018-08-15",), break_data=_unlisted),
+    BadInput(DataError, r"No SHA256SUMS beside the pickles",
+             break_data=lambda folder: (folder / "SHA256SUMS").unlink() or folder),
+    BadInput(DataError, r"Missing column TX_AMOUNT in .*transactions\.csv\. Received: columns TRANSACTION_ID",
+             break_data=_csv(lambda frame: frame.drop(columns="TX_AMOUNT"))),
+    BadInput(DataError, r"Invalid TX_DATETIME in .*transactions\.csv, line 7\. Received: TX_DATETIME='yesterday'\. "
+                        r"Expected a date and time", break_data=_csv(_non_date)),
+    BadInput(DataError, r"No transactions in the test period\. Received: test_start=2018-09-01",
+             overrides=("test_start=2018-09-01", "test_end=2018-09-07")),
+    BadInput(ConfigError, r"Invalid value for config key test_start\. Received: test_start='2018-13-01'",
+             overrides=("test_start=2018-13-01",)),
+    BadInput(ConfigError, r"Invalid period\. Received: train_end=2018-07-31, test_start=2018-07-30",
+             overrides=("test_start=2018-07-30",)),
+    BadInput(ConfigError, r"Received: model='lstm'\. Expected one of: supervised, autoencoder, vae, sequence",
+             overrides=("model=lstm",)),
+)
+
+
+def detection_case(model):
+    return TaskCase(
+        make_data=make_handbook_folder,
+        overrides=(f"model={model}", "epochs=1", "batch_size=64", "hidden_units=8", "latent_dim=2",
+                   "sequence_length=3", "recurrent_units=4", "alerts_per_day=2"),
+        metrics=("test_auc_roc", "test_average_precision", "test_card_precision_top_100",
+                 "test_precision_at_threshold", "test_recall_at_threshold"),
+        bad_inputs=BAD_INPUTS if model == "supervised" else (),
+    )
