@@ -108,9 +108,10 @@ def load(config, layout, files):
     windows, spans = {}, periods(config)
     for name, (start, end) in spans.items():
         rows = np.flatnonzero((days >= np.datetime64(start)) & (days <= np.datetime64(end)))
-        trained_on = spans["train"] if name == "test" else spans.get(name.replace("validation", "train"))
-        if config.drop_known_compromised and name != trained_on and (name == "test" or "validation" in name):
-            rows = rows[~known_compromised(days, customers, labels, rows, trained_on)]
+        if config.drop_known_compromised and (name == "test" or "validation" in name):
+            length = (spans["train"][1] - spans["train"][0]).days + 1  # the labelled days before, as in training
+            known_from = (start - _days(config.delay_days + length), start - _days(config.delay_days + 1))
+            rows = rows[~known_compromised(days, customers, labels, rows, known_from)]
         windows[name] = Window(name, start, end, {key: value[rows] for key, value in inputs.items()}, labels[rows],
                                customers[rows], days[rows])
     if not len(windows["test"]):
@@ -119,14 +120,15 @@ def load(config, layout, files):
     return windows
 
 
-def known_compromised(days, customers, labels, rows, trained_on):
+def known_compromised(days, customers, labels, rows, known_from):
     """Which of `rows` (a test period) belong to cards already known compromised that day: a fraud of the card
-    in the training period, or later but at least the delay earlier (`days` and the others: the whole frame).
+    in `known_from` (the training period's days before it), or later but a delay earlier (`days` and the
+    others: the whole frame).
 
     The handbook's `get_train_test_set` drops these transactions from its test sets: the bank blocks such
     cards, so scoring them measures nothing. Test day i learns the labels of the training period's last day
     + i (the same delay as between the training period and the test)."""
-    train_start, train_end = (np.datetime64(day) for day in trained_on)
+    train_start, train_end = (np.datetime64(day) for day in known_from)
     first_test_day = days[rows].min() if len(rows) else np.datetime64(train_end)
     known = np.zeros(len(rows), dtype=bool)
     for day in np.unique(days[rows]):

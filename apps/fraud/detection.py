@@ -106,7 +106,7 @@ class DetectionTask(Task):
         chosen = metrics.choose_threshold(labels, scores, days, config.threshold_rule, config.target_precision,
                                           config.alerts_per_day)
         validation, _per_day = metrics.report(labels, scores, np.concatenate([window.customers for window in windows]),
-                                              days, chosen, config.top_k, prefix="validation_")
+                                              days, scores >= chosen, config.top_k, prefix="validation_")
         alert_rate = float(np.mean(scores >= chosen))
         recent = np.sort(self.scores(model, data.recent))[::-1]
         threshold = float(recent[min(len(recent) - 1, max(0, int(round(alert_rate * len(recent))) - 1))])
@@ -133,9 +133,10 @@ class DetectionTask(Task):
 
     def evaluate(self, serving, data, config):
         test = data.test
-        scores = serving.batched(4096, **test.inputs)["fraud_score"]
-        threshold = float(data.info["threshold"])
-        result, per_day = metrics.report(test.labels, scores, test.customers, test.days, threshold, config.top_k)
+        outputs = serving.batched(4096, **test.inputs)
+        scores, flagged = outputs["fraud_score"], outputs["is_fraud"].astype(bool)
+        threshold = float(scores[flagged].min()) if flagged.any() else float(scores.max())  # the served decision
+        result, per_day = metrics.report(test.labels, scores, test.customers, test.days, flagged, config.top_k)
         figures = {"precision_recall_curve.png": fraud_plots.precision_recall(test.labels, scores, threshold),
                    "roc_curve.png": fraud_plots.roc(test.labels, scores),
                    "score_histograms.png": fraud_plots.score_histograms(test.labels, scores, threshold),

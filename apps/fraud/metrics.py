@@ -75,10 +75,9 @@ def choose_threshold(labels, scores, days, rule, target_precision=0.5, alerts_pe
     return float(thresholds[reached[-1]] if len(reached) else thresholds[np.argmax(precision)])
 
 
-def report(labels, scores, customers, days, threshold, top_k=100, prefix="test_"):
-    """The metrics of one period: `({name: value}, {day: CP@k})`."""
-    labels = np.asarray(labels).astype(int)
-    flagged = np.asarray(scores) >= threshold
+def report(labels, scores, customers, days, flagged, top_k=100, prefix="test_"):
+    """The metrics of one period: `({name: value}, {day: CP@k})`. `flagged`: the decisions (is_fraud)."""
+    labels, flagged = np.asarray(labels).astype(int), np.asarray(flagged, dtype=bool)
     card_precision, per_day = card_precision_top_k(customers, days, labels, scores, top_k)
     true_positives = int((flagged & (labels == 1)).sum())
     metrics = {

@@ -158,7 +158,9 @@ def _first_bad(frame, bad, where, column, expected):
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         line = f", line {row + 2}" if str(where).endswith(".csv") else f", row {row}"
-        raise DataError(f"Invalid {column} in {where}{line}. Received: {column}={frame[column].iloc[row]!r}. "
+        value = frame[column].iloc[row]
+        value = value.item() if isinstance(value, np.generic) else value
+        raise DataError(f"Invalid {column} in {where}{line}. Received: {column}={value!r}. "
                         f"Expected {expected} in column {column}.")
 
 
