@@ -163,7 +163,7 @@ def check_serving_inputs(inputs):
     """Assertions a request must pass (TensorFlow's InvalidArgumentError: `dlsuite serve` answers 400)."""
     checks = [tf.debugging.Assert(tf.reduce_all(tf.strings.regex_full_match(inputs["tx_datetime"],
                                                                             features.DATETIME_PATTERN)),
-                                  ["tx_datetime must be 'YYYY-MM-DD HH:MM:SS'. Received:", inputs["tx_datetime"]],
+                                  ["tx_datetime must be YYYY-MM-DD HH:MM:SS. Received:", inputs["tx_datetime"]],
                                   summarize=4)]
     for name in ("tx_amount", *features.AGGREGATES, "history_tx_amount"):
         if name in inputs:
@@ -177,7 +177,6 @@ def check_serving_inputs(inputs):
     if "history_tx_datetime" in inputs:
         history = inputs["history_tx_datetime"]
         valid = tf.strings.regex_full_match(history, features.DATETIME_PATTERN) | (history == "")
-        checks.append(tf.debugging.Assert(tf.reduce_all(valid), [
-            "history_tx_datetime must hold 'YYYY-MM-DD HH:MM:SS' or '' (no transaction). Received:", history],
-            summarize=4))
+        message = "history_tx_datetime must hold YYYY-MM-DD HH:MM:SS or an empty string (no transaction). Received:"
+        checks.append(tf.debugging.Assert(tf.reduce_all(valid), [message, history], summarize=4))
     return checks

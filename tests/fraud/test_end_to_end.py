@@ -1,0 +1,86 @@
+"""The fraud app through the CLI on tiny data: `dlsuite train`, `dlsuite evaluate` on another window (a later
+month, as CSV) with the test dates as `--set` options, and `dlsuite serve` on 127.0.0.1: a good transaction is
+scored, missing or bad fields get a 400 and the server keeps answering."""
+
+import json
+import re
+import threading
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.conftest import free_port, run_cli, start_cli_server, stop_server, wait_for_http
+from tests.fraud.tiny_data import make_csv_folder, make_handbook_folder, stream
+
+SMOKE = ("--set", "epochs=1", "--set", "hidden_units=8", "--set", "alerts_per_day=2")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("fraud")
+    data_dir = make_handbook_folder(folder / "handbook")
+    tracking_uri = f"sqlite:///{folder / 'mlflow.db'}"
+    result = run_cli("train", "fraud", "--preset", "smoke", *SMOKE, "--data-dir", data_dir, "--tracking-uri",
+                     tracking_uri, "--export-dir", folder / "exports", "--summary-json", folder / "summary.json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return folder, tracking_uri, json.loads((folder / "summary.json").read_text())
+
+
+def test_evaluate_scores_another_window_with_the_test_dates_as_options(trained):
+    folder, tracking_uri, summary = trained
+    later = make_csv_folder(folder / "september", stream("2018-09-01", "2018-10-14", seed=1).reset_index(drop=True))
+    result = run_cli("evaluate", "--run-id", summary["run_id"], "--data-dir", later, "--tracking-uri", tracking_uri,
+                     "--set", "test_start=2018-10-08", "--set", "test_end=2018-10-14")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"on {later}" in result.stdout
+    records = re.search(r"test: (\d+)", result.stdout)  # the seven October days (24 a day) less the cards known
+    assert records and 7 * 24 * 0.8 < int(records.group(1)) < 7 * 24  # compromised in the week before, blocked
+    metrics = dict(re.findall(r"(test_\w+)=([\d.]+)", result.stdout))
+    assert {"test_auc_roc", "test_average_precision", "test_card_precision_top_100"} <= set(metrics)
+    assert metrics != {key: f"{value:.4f}" for key, value in summary["metrics"].items()}  # another window, other numbers
+    outside = run_cli("evaluate", "--run-id", summary["run_id"], "--data-dir", later, "--tracking-uri", tracking_uri,
+                      "--set", "test_start=2018-11-01", "--set", "test_end=2018-11-07")
+    assert outside.returncode == 2 and "No transactions in the test period" in outside.stderr
+
+
+def _post(url, body):
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_serve_scores_a_transaction_and_answers_400_to_bad_fields(trained):
+    folder, _tracking_uri, _summary = trained
+    port = free_port()
+    process = start_cli_server("serve", "--model-dir", folder / "exports" / "fraud-detection", "--port", port)
+    threading.Thread(target=lambda: process.stdout.read(), daemon=True).start()
+    url = f"http://127.0.0.1:{port}/v1/models/fraud-detection"
+    good = {"tx_datetime": "2018-08-08 03:12:00", "tx_amount": 310.5, "customer_nb_tx_1day": 2,
+            "customer_avg_amount_1day": 180.0, "customer_nb_tx_7day": 9, "customer_avg_amount_7day": 61.2,
+            "customer_nb_tx_30day": 35, "customer_avg_amount_30day": 58.9, "terminal_nb_tx_1day": 12,
+            "terminal_risk_1day": 0.0, "terminal_nb_tx_7day": 80, "terminal_risk_7day": 0.0125,
+            "terminal_nb_tx_30day": 300, "terminal_risk_30day": 0.01}
+    try:
+        wait_for_http(url, process)
+        status, answer = _post(f"{url}:predict", {"instances": [good]})
+        assert status == 200, answer
+        prediction = answer["predictions"][0]
+        assert set(prediction) == {"fraud_score", "is_fraud"} and 0 <= prediction["fraud_score"] <= 1
+        missing = {key: value for key, value in good.items() if key != "terminal_risk_7day"}
+        for body, message in (
+                ({"instances": [missing]}, r"terminal_risk_7day"),
+                ({"instances": [{**good, "tx_datetime": "yesterday"}]}, r"tx_datetime must be YYYY-MM-DD HH:MM:SS"),
+                ({"instances": [{**good, "tx_amount": -3.0}]}, r"tx_amount must be finite and >= 0"),
+                ({"instances": [{**good, "terminal_risk_1day": 1.5}]}, r"terminal_risk_1day must be finite and >= 0 "
+                                                                       r"and <= 1"),
+                ({"instances": [{**good, "tx_amount": "a lot"}]}, r"tx_amount"),
+        ):
+            status, answer = _post(f"{url}:predict", body)
+            assert status == 400 and re.search(message, answer["error"]), (body, status, answer)
+        assert _post(f"{url}:predict", {"instances": [good]})[0] == 200  # still serving
+    finally:
+        stop_server(process)
