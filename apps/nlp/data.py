@@ -54,7 +54,8 @@ class Split:
 
 
 def resolve_file(config, data_dir):
-    """The delimited file: `--data-dir/<file_name>`, or `$DLSUITE_DATA_DIR/sms_spam/<file_name>`."""
+    """The delimited file: `--data-dir/<file_name>` (or `--data-dir/sms_spam/<file_name>`), else
+    `$DLSUITE_DATA_DIR/sms_spam/<file_name>`."""
     if data_dir:
         folder, where = Path(data_dir), f"--data-dir {data_dir}"
         if not folder.is_dir():
@@ -71,6 +72,8 @@ def resolve_file(config, data_dir):
         folder = Path(os.environ["DLSUITE_DATA_DIR"]) / DATASET
         where = f"DLSUITE_DATA_DIR={os.environ['DLSUITE_DATA_DIR']}"
     path = folder / config.file_name
+    if not path.is_file() and (folder / DATASET / config.file_name).is_file():
+        path = folder / DATASET / config.file_name  # --data-dir is the datasets' root
     if not path.is_file():
         present = sorted(item.name for item in folder.iterdir())[:10] if folder.is_dir() else []
         raise DataError(
