@@ -71,3 +71,12 @@ def test_serving_inputs_carry_the_raw_fields_the_aggregates_and_the_history():
     matrix = np.asarray(features.TransactionFeatures()({name: value for name, value in inputs.items()
                                                           if not name.startswith("history")}))
     assert matrix.shape == (len(frame), len(features.TransactionFeatures.NAMES)) and np.isfinite(matrix).all()
+
+
+def test_the_aggregates_equal_an_independent_implementation_of_the_handbooks_definitions():
+    from tests.fraud import learning  # prefix sums and binary search, not pandas' rolling windows
+
+    frame, aggregated = _aggregates(_frame())
+    independent = learning._features(frame.copy())
+    for name in features.AGGREGATES:
+        np.testing.assert_allclose(aggregated[name], independent[name], rtol=1e-5, atol=1e-5, err_msg=name)
