@@ -6,8 +6,8 @@ and quoting come from the config (`apps.nlp.config.TextDataConfig`). Every probl
 the line, in the "Received: ... Expected ..." form, and is raised by `check_inputs` before a run opens.
 
 The split is stratified and seeded: each class is shuffled and cut into test, validation and train
-shares, so a 13% minority keeps 13% in every split. Messages repeat (SMS Spam has ~400 exact
-duplicates, mostly spam templates); a test message also seen in training measures memory, not
+shares, so a 13% minority keeps 13% in every split. Messages repeat (SMS Spam has 403 exact
+repeats, ham and spam templates); a test message also seen in training measures memory, not
 generalization, so by default validation and test copies of training texts are removed
 (`duplicates=remove`) or only counted (`report`). Either way the counts travel in the run's info.
 """
