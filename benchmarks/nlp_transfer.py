@@ -26,14 +26,16 @@ from benchmarks.nlp_text_classification import common_arguments, train_run  # no
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--scratch-model", default="cnn", help="text_classification preset to compare with")
+    parser.add_argument("--scratch-model", default="cnn", help="text_classification preset to compare with (none: skip it)")
     parser.add_argument("--modes", nargs="+", default=["default", "fine_tune"], help="transfer presets")
     common_arguments(parser)
     args = parser.parse_args()
 
     started = time.perf_counter()
     rows = []
-    runs = [("transfer", preset) for preset in args.modes] + [("text_classification", args.scratch_model)]
+    runs = [("transfer", preset) for preset in args.modes]
+    if args.scratch_model != "none":
+        runs.append(("text_classification", args.scratch_model))
     for task, preset in runs:
         metrics, timing = train_run(task, preset, args.overrides if task == "transfer" else [], args.seed, args)
         rows.append({"task": task, "preset": preset, **metrics, **timing})
