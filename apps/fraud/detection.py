@@ -55,20 +55,21 @@ class DetectionTask(Task):
         return {0: 0.5 / (1 - rate), 1: 0.5 / max(rate, 1e-6)}
 
     def fit(self, model, data, config, callbacks, checkpoint_dir):
-        epochs, data.validation_scores = self.validate(data, config), []
-        for fold_model, (_train, validation) in zip(self._fold_models, data.folds):
-            data.validation_scores.append((validation, self.scores(fold_model, validation)))
+        """Validate prequentially (`validate`), then train the served model for the epochs the folds chose.
+        The folds' scores on their validation periods stay in `data.validation_scores` for `after_fit`."""
+        epochs, data.validation_scores = self.validate(data, config)
         backup = keras.callbacks.BackupAndRestore(str(checkpoint_dir), delete_checkpoint=False)
         model.fit(data.train, epochs=epochs, shuffle=False, class_weight=self.class_weight(config, data),
                   callbacks=[backup, shared_callbacks.NanGuard(), *callbacks], verbose=shared_callbacks.fit_verbosity())
 
     def validate(self, data, config):
-        """Train one model per prequential fold with early stopping; return the epochs the folds chose (mean)."""
+        """Train a model of the same config on each fold's training period, with early stopping on its validation
+        period. Returns the epochs the folds chose (their mean) and `[(validation Window, its scores)]`."""
         monitor, mode = self.monitor_of(config)
-        self._fold_models, best_epochs = [], []
+        unsupervised = config.model in UNSUPERVISED
+        best_epochs, validation_scores = [], []
         for number, (train, validation) in enumerate(data.folds):
             fold_model = models.build(config, train.inputs)
-            unsupervised = config.model in UNSUPERVISED
             history = fold_model.fit(
                 fraud_data.dataset(train, config, shuffle=True, genuine_only=unsupervised),
                 validation_data=fraud_data.dataset(validation, config, genuine_only=unsupervised),
@@ -81,8 +82,8 @@ class DetectionTask(Task):
                   f"{validation.first_day} ... {validation.last_day}): best {monitor} {values[best - 1]:.4f} at "
                   f"epoch {best}", flush=True)
             best_epochs.append(best if config.early_stopping_patience else config.epochs)
-            self._fold_models.append(fold_model)
-        return int(round(np.mean(best_epochs))) if best_epochs else config.epochs
+            validation_scores.append((validation, self.scores(fold_model, validation)))  # best weights restored
+        return (int(round(np.mean(best_epochs))) if best_epochs else config.epochs), validation_scores
 
     @staticmethod
     def scores(model, window, batch_size=4096):
