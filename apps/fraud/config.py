@@ -51,6 +51,7 @@ class FraudConfig(SupervisedConfig):
     model: str = "supervised"
     hidden_units: typing.Tuple[int, ...] = (500, 100)
     dropout_rate: float = 0.2
+    ensemble_size: int = 1  # supervised, sequence: independent heads averaged (a deep ensemble in one model)
     imbalance: str = "none"
     focal_gamma: float = 2.0
     latent_dim: int = 4  # autoencoder, vae: the bottleneck
@@ -82,6 +83,11 @@ class FraudConfig(SupervisedConfig):
                               f"{self.hidden_units!r}. Expected one or more positive integers, e.g. "
                               "--set hidden_units=500,100.")
         check_range("dropout_rate", self.dropout_rate, 0, 1, high_inclusive=False)
+        check_range("ensemble_size", self.ensemble_size, 1, 20)
+        if self.ensemble_size > 1 and self.imbalance == "class_weight":
+            raise ConfigError(f"Invalid combination. Received: ensemble_size={self.ensemble_size} with imbalance="
+                              "class_weight. Expected one of them: Keras reads per-head targets as one-hot classes. "
+                              "Fix: --set imbalance=focal, or --set ensemble_size=1.")
         check_choice("imbalance", self.imbalance, IMBALANCE)
         check_range("focal_gamma", self.focal_gamma, 0)
         check_range("latent_dim", self.latent_dim, 1)

@@ -145,6 +145,8 @@ def dataset(window, config, *, shuffle=False, genuine_only=False):
         window = window.take(np.flatnonzero(window.labels == 0))
     targets = np.zeros(len(window), np.float32) if config.model in ("autoencoder", "vae") else \
         window.labels.astype(np.float32)
+    if config.ensemble_size > 1 and config.model in ("supervised", "sequence"):
+        targets = np.repeat(targets[:, None], config.ensemble_size, axis=1)  # one target per head
     slices = tf.data.Dataset.from_tensor_slices((window.inputs, targets))
     return shared_data.pipeline(slices, config.batch_size, shuffle=shuffle, seed=config.seed)
 

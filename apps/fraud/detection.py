@@ -88,7 +88,7 @@ class DetectionTask(Task):
     @staticmethod
     def scores(model, window, batch_size=4096):
         dataset = tf.data.Dataset.from_tensor_slices(window.inputs).batch(batch_size)
-        return np.concatenate([np.asarray(model(batch, training=False)) for batch in dataset])
+        return np.concatenate([np.asarray(models.fraud_score(model(batch, training=False))) for batch in dataset])
 
     def after_fit(self, model, data, config):
         """The decision threshold: the alert rate `config.threshold_rule` chooses on the folds' out-of-time
@@ -124,7 +124,7 @@ class DetectionTask(Task):
 
         def serve(**inputs):
             with tf.control_dependencies(check_serving_inputs(inputs)):
-                score = tf.identity(model(inputs, training=False))
+                score = tf.identity(models.fraud_score(model(inputs, training=False)))
             return {"fraud_score": score, "is_fraud": score >= threshold}
 
         return {"serving_default": Endpoint(named_arguments(serve, [spec.name for spec in specs]), specs)}

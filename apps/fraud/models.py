@@ -3,7 +3,9 @@ score per transaction, `[batch]` float32: a probability (supervised, sequence) o
 vae: higher is more unusual). Every model starts with `features.TransactionFeatures` and a Normalization layer
 adapted on the training period, so the exported model needs nothing but the raw fields.
 
-The anomaly models are trained on genuine transactions only, and their output is their loss: the compiled
+With `ensemble_size` > 1, `supervised` and `sequence` return `[batch, heads]`: independently initialized heads
+over the same features, each trained by its own cross-entropy (the targets are repeated per head); the score is
+their mean (`fraud_score`). The anomaly models are trained on genuine transactions only, and their output is their loss: the compiled
 loss is `score_loss` (the mean of the output), so `model.fit` and early stopping work unchanged.
 """
 
@@ -109,6 +111,11 @@ CUSTOM_OBJECTS = {"dlsuite_fraud>" + cls.__name__: cls for cls in
 CUSTOM_OBJECTS["dlsuite_fraud>score_loss"] = score_loss
 
 
+def fraud_score(outputs):
+    """The served score from a model's output: the mean over an ensemble's heads (`[batch, heads]`)."""
+    return tf.reduce_mean(outputs, axis=-1) if len(outputs.shape) == 2 else outputs
+
+
 # === Functional models ===
 
 
@@ -144,10 +151,14 @@ def build(config, training_inputs):
             summary = recurrent_block(steps, config.recurrent_units, bidirectional=False, return_sequences=False,
                                       name="history")
             hidden = keras.layers.Concatenate(name="transaction_and_history")([normalized, summary])
-        for number, units in enumerate(config.hidden_units):
-            hidden = dense_block(hidden, units, dropout_rate=config.dropout_rate, name=f"hidden_{number}")
-        logits = keras.layers.Dense(1, name="logit")(hidden)
-        score = keras.layers.Reshape((), name="fraud_score")(keras.layers.Activation("sigmoid")(logits))
+        heads = []
+        for head in range(config.ensemble_size):  # independent networks, each with its own loss (a deep ensemble)
+            layer = hidden
+            for number, units in enumerate(config.hidden_units):
+                layer = dense_block(layer, units, dropout_rate=config.dropout_rate, name=f"head{head}_hidden_{number}")
+            heads.append(keras.layers.Dense(1, activation="sigmoid", name=f"head{head}_probability")(layer))
+        score = keras.layers.Reshape((), name="fraud_score")(heads[0]) if len(heads) == 1 else \
+            keras.layers.Concatenate(name="fraud_scores")(heads)
         loss = keras.losses.BinaryFocalCrossentropy(gamma=config.focal_gamma) if config.imbalance == "focal" \
             else keras.losses.BinaryCrossentropy()
         metrics = [keras.metrics.AUC(curve="PR", name="average_precision"), keras.metrics.AUC(name="auc_roc")]
