@@ -15,6 +15,7 @@ from shared.errors import ConfigError, DataError
 from tests.harness import BadInput, TaskCase, run_task_test
 from tests.tiny_data import make_fsdd_folder, make_idx_folder, write_idx, write_sums, write_wav
 from tests.nlp.cases import TEXT_CLASSIFICATION, TRANSFER
+from tests.nlp.generation_cases import LANGUAGE_MODEL, TRANSLATION
 from tests.recommender.cases import rating_case, retrieval_case
 from tests.fraud.cases import MODELS as FRAUD_MODELS, detection_case
 from tests.tiny_data import make_movielens_folder
@@ -154,6 +155,8 @@ CASES = {
     ("recommender", "retrieval"): retrieval_case(make_movielens_folder),
     ("nlp", "text_classification"): TEXT_CLASSIFICATION,
     ("nlp", "transfer"): TRANSFER,
+    ("nlp", "language_model"): LANGUAGE_MODEL,
+    ("nlp", "translation"): TRANSLATION,
 }
 ALL_TASKS = [(app, task) for app in catalog.APPS for task in catalog.tasks_of(app)]
 # Tasks whose model is chosen by config: every model through the harness too (the CASES entry is the first).
