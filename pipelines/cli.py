@@ -126,10 +126,12 @@ def _add_tracking_arguments(parser):
 def _list():
     from pipelines import catalog
 
+    tasks = {app: catalog.tasks_of(app) for app in catalog.APPS}
+    width = max(len(task) for app_tasks in tasks.values() for task in app_tasks)
     for app, (_module, description) in catalog.APPS.items():
         print(f"{app}: {description}")
-        for task, spec in catalog.tasks_of(app).items():
-            print(f"  --task {task:<16} {spec.description}  [presets: {', '.join(spec.presets)}]")
+        for task, spec in tasks[app].items():
+            print(f"  --task {task:<{width}} {spec.description}  [presets: {', '.join(spec.presets)}]")
 
 
 def _tune(args):

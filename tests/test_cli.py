@@ -38,6 +38,14 @@ def test_list_shows_apps_tasks_and_presets():
     assert result.returncode == 0, result.stderr
     assert "vision:" in result.stdout
     assert "--task classification" in result.stdout and "smoke" in result.stdout
+    from pipelines import catalog
+
+    assert all(f"{app}:" in result.stdout for app in catalog.APPS)
+    task_lines = [line for line in result.stdout.splitlines() if line.startswith("  --task ")]
+    assert len(task_lines) == sum(len(catalog.tasks_of(app)) for app in catalog.APPS)
+    width = max(len(line.split()[1]) for line in task_lines)  # the descriptions start in one column
+    assert {line[len("  --task ") + width:][:1] for line in task_lines} == {" "}
+    assert all(line[len("  --task ") + width + 1] != " " for line in task_lines)
 
 
 def _assert_clean_failure(result, *fragments):
