@@ -348,7 +348,11 @@ def test_signal_during_training(tracking_uri, tmp_path, signum, code, reason, fa
     command = [sys.executable, "-m", "pipelines.cli", "train", "vision", *TINY, "--data-dir", str(fashion_mnist_dir),
                "--tracking-uri", tracking_uri, "--export-dir", str(tmp_path / "exports")]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A shell runs background jobs (`cmd &`) with SIGINT ignored, and an ignored signal stays ignored across
+    # exec; Python then installs no KeyboardInterrupt handler. Ctrl-C comes from a foreground terminal, so
+    # the child starts with SIGINT at its default, whatever the test runner inherited.
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = []
     try:
         for line in process.stdout:
