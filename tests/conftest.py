@@ -23,6 +23,16 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def close_figures():
+    """Close the figures a test left open (a `Report` evaluated outside `dlsuite train`, which closes them once
+    logged), so they do not pile up in the test process."""
+    yield
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None:
+        pyplot.close("all")
+
+
 @pytest.fixture
 def tracking_uri(tmp_path, monkeypatch):
     """A fresh SQLite MLflow store in tmp_path; also the default for in-process calls."""
