@@ -14,6 +14,16 @@ import typing
 from shared.config import SupervisedConfig, TaskSpec, check_choice, check_range
 from shared.errors import ConfigError
 
+def check_heads(embedding_dim, num_heads):
+    """Attention splits `embedding_dim` across `num_heads`: it must divide evenly."""
+    if embedding_dim % num_heads:
+        raise ConfigError(
+            f"Invalid value for config key num_heads. Received: num_heads={num_heads} with embedding_dim="
+            f"{embedding_dim}. Expected a divisor of embedding_dim. Fix it with --set num_heads=<divisor>, e.g. "
+            f"--set num_heads={max(d for d in range(1, min(num_heads, embedding_dim) + 1) if embedding_dim % d == 0)}."
+        )
+
+
 # === Text classification and transfer ===
 
 CLASSIFIER_MODELS = ("cnn", "rnn", "transformer")
@@ -120,11 +130,7 @@ class TextClassificationConfig(TextDataConfig):
                 "Expected one or more positive integers, e.g. --set kernel_sizes=3,4,5."
             )
         check_choice("rnn_cell", self.rnn_cell, RNN_CELLS)
-        if self.embedding_dim % self.num_heads:
-            raise ConfigError(
-                f"Invalid value for config key num_heads. Received: num_heads={self.num_heads} with embedding_dim="
-                f"{self.embedding_dim}. Expected a divisor of embedding_dim, e.g. --set num_heads=2."
-            )
+        check_heads(self.embedding_dim, self.num_heads)
 
 
 def text_classification_default():
@@ -223,12 +229,7 @@ class LanguageModelConfig(SupervisedConfig):
         check_range("window_stride", self.window_stride, 1)
         for name in ("embedding_dim", "num_layers", "num_heads", "intermediate_dim", "lstm_units"):
             check_range(name, getattr(self, name), 1)
-        if self.embedding_dim % self.num_heads:
-            raise ConfigError(
-                f"Invalid value for config key num_heads. Received: num_heads={self.num_heads} with "
-                f"embedding_dim={self.embedding_dim}. Expected a divisor of embedding_dim. "
-                f"Fix it with --set num_heads=4 --set embedding_dim=192."
-            )
+        check_heads(self.embedding_dim, self.num_heads)
         check_range("dropout_rate", self.dropout_rate, 0, 1, high_inclusive=False)
         _check_time_limit(self.max_train_seconds)
         check_range("max_validation_windows", self.max_validation_windows, 1)
@@ -285,11 +286,7 @@ class TranslationConfig(SupervisedConfig):
         check_range("max_output_tokens", self.max_output_tokens, 1)
         for name in ("embedding_dim", "num_layers", "num_heads", "intermediate_dim"):
             check_range(name, getattr(self, name), 1)
-        if self.embedding_dim % self.num_heads:
-            raise ConfigError(
-                f"Invalid value for config key num_heads. Received: num_heads={self.num_heads} with "
-                f"embedding_dim={self.embedding_dim}. Expected a divisor of embedding_dim. Fix it with --set num_heads=8."
-            )
+        check_heads(self.embedding_dim, self.num_heads)
         check_range("dropout_rate", self.dropout_rate, 0, 1, high_inclusive=False)
         check_range("label_smoothing", self.label_smoothing, 0, 1, high_inclusive=False)
         check_choice("decoding", self.decoding, DECODINGS)
