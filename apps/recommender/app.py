@@ -7,7 +7,7 @@ model, endpoints and evaluation.
 import numpy as np
 
 from apps.recommender import data as recommender_data
-from apps.recommender import movielens, ranking
+from apps.recommender import ranking
 from shared.app import DataSource, Task
 
 UNKNOWN_ID = 10**9  # an id no MovieLens release uses: the examples check the out-of-vocabulary answer
@@ -23,7 +23,7 @@ class MovieLensTask(Task):
     @staticmethod
     def load_split(config, source):
         """The ratings of `source` split as the config says (`recommender_data.Split`)."""
-        return recommender_data.load_split(config, source.path, movielens.detect_layout(source.path))
+        return recommender_data.load_split(config, source.path, recommender_data.detect_layout(source.path))
 
 
 def sample_table(test, users, recommended, scores=None):

@@ -1,4 +1,4 @@
-"""MovieLens to what the tasks train on: the split, the id vocabularies, the content tables and tf.data.
+"""MovieLens to what the tasks train on: the folder and its layout, the split, the id vocabularies, the content tables and tf.data.
 
 Ids stay raw everywhere outside the model: tf.data yields `{"item_id", "user_id"}` int64 as MovieLens
 numbers them, and the model maps them with `keras.layers.IntegerLookup` (index 0 is the
@@ -7,6 +7,8 @@ the same way (row 0 is the unknown user or movie), so the model looks up content
 """
 
 import dataclasses
+import os
+from pathlib import Path
 
 import numpy as np
 
@@ -64,6 +66,75 @@ def titles_of(catalogue, item_ids):
 # === Inputs ===
 
 
+DATASET = "movielens_100k"  # the folder under $DLSUITE_DATA_DIR
+
+
+def detect_layout(folder):
+    """"ml-100k" or "csv" from the files in `folder`, else None."""
+    folder = Path(folder)
+    if (folder / "u.item").is_file() or (folder / "u.data").is_file():
+        return "ml-100k"
+    if (folder / "ratings.csv").is_file():
+        return "csv"
+    return None
+
+
+def resolve_folder(data_dir=None):
+    """The folder holding the MovieLens files: `--data-dir` itself or its `ml-100k/`, `movielens_100k/` or
+    `movielens_100k/ml-100k/`; without `--data-dir`, `$DLSUITE_DATA_DIR/movielens_100k[/ml-100k]`."""
+    if data_dir:
+        root = Path(data_dir)
+        if not root.is_dir():
+            raise DataError(
+                f"Data directory not found. Received: --data-dir {data_dir}. Expected a folder holding MovieLens "
+                "in the ml-100k layout (u.data, u.item, u.user, u.genre, u1.base ...) or the CSV layout "
+                "(ratings.csv, movies.csv). Fix the path."
+            )
+        candidates = [root, root / "ml-100k", root / DATASET, root / DATASET / "ml-100k"]
+        where = f"--data-dir {data_dir}"
+    else:
+        if not os.environ.get("DLSUITE_DATA_DIR"):
+            raise DataError(
+                "No MovieLens data. Received: no --data-dir and DLSUITE_DATA_DIR unset. Expected --data-dir DIR "
+                "(a folder in the ml-100k or CSV layout) or DLSUITE_DATA_DIR with movielens_100k/ml-100k/ in it. "
+                "MovieLens' license forbids redistribution: download ml-100k.zip from grouplens.org yourself."
+            )
+        root = Path(os.environ["DLSUITE_DATA_DIR"])
+        candidates = [root / DATASET, root / DATASET / "ml-100k"]
+        where = f"DLSUITE_DATA_DIR={root}"
+    for candidate in candidates:
+        if detect_layout(candidate):
+            return candidate
+    raise DataError(
+        f"No MovieLens files found. Received: {where} (looked in {', '.join(str(path) for path in candidates)}). "
+        "Expected the ml-100k layout (u.data or u.item, u.user, u.genre, u1.base ...) or the CSV layout "
+        "(ratings.csv and movies.csv)."
+    )
+
+
+def required_files(layout, split, fold):
+    """The files a run with this split reads, relative to the folder."""
+    if layout == "csv":
+        return ["ratings.csv", "movies.csv"]
+    files = ["u.item", "u.genre", "u.user"]
+    if split in movielens.SPLIT_FILES:
+        files += [name.format(fold=fold) for name in movielens.SPLIT_FILES[split]]
+    else:
+        files.append("u.data")
+    return files
+
+
+def check_files_present(folder, layout, split, fold):
+    missing = [name for name in required_files(layout, split, fold) if not (Path(folder) / name).is_file()]
+    if missing:
+        raise DataError(
+            f"Missing MovieLens file{'s' if len(missing) > 1 else ''} in {folder}. Received: no "
+            f"{', '.join(missing)}. Expected the {layout} layout with "
+            f"{', '.join(required_files(layout, split, fold))} (split={split}{f', fold={fold}' if split == 'fold' else ''}). "
+            "Fix: restore the files or pick another split."
+        )
+
+
 def resolve_split(split, layout):
     """The split a config means on a layout: "auto" is the official fold on ml-100k, random on CSV."""
     if split == "auto":
@@ -79,9 +150,10 @@ def resolve_split(split, layout):
 
 def check(config, data_dir):
     """Find the folder, detect the layout and read every file the config's split uses: `(folder, layout)`."""
-    folder = movielens.resolve_folder(data_dir)
-    layout = movielens.detect_layout(folder)
+    folder = resolve_folder(data_dir)
+    layout = detect_layout(folder)
     split = resolve_split(config.split, layout)
+    check_files_present(folder, layout, split, config.fold)
     catalogue, ratings = movielens.load(folder, layout, split, config.fold)
     if split not in OFFICIAL_SPLITS:
         minimum = max(2, int(np.ceil(1 / min(config.test_fraction, 1 - config.test_fraction))))

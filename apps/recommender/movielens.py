@@ -7,7 +7,7 @@
 - "csv" (ml-latest, ml-25m, ...): `ratings.csv` (header `userId,movieId,rating,timestamp`, half stars
   0.5-5.0) and `movies.csv` (header `movieId,title,genres`, genres joined by `|`). No user features.
 
-The layout is detected from the files present. Every problem (a missing file, a malformed line, a
+Finding the folder and its layout, and checking that a split's files are present, is `data.py`'s. Every problem (a missing file, a malformed line, a
 rating out of range, an id that is not an integer or not in the catalogue) raises
 `shared.errors.DataError` naming the file and the line, so `check_inputs` fails before a run opens.
 Parsed files are cached by path, size and modification time: `build_data` reuses what
@@ -16,7 +16,6 @@ Parsed files are cached by path, size and modification time: `build_data` reuses
 
 import csv
 import dataclasses
-import os
 import re
 from pathlib import Path
 
@@ -25,7 +24,6 @@ import numpy as np
 from shared.errors import DataError
 
 LAYOUTS = ("ml-100k", "csv")
-DATASET = "movielens_100k"
 RATING_RANGES = {"ml-100k": (1.0, 5.0), "csv": (0.5, 5.0)}
 SPLIT_FILES = {"fold": ("u{fold}.base", "u{fold}.test"), "ua": ("ua.base", "ua.test"), "ub": ("ub.base", "ub.test")}
 CSV_RATINGS_HEADER = ["userId", "movieId", "rating", "timestamp"]
@@ -72,75 +70,6 @@ class Catalogue:
         return self.user_ids is not None
 
 
-# === Finding the files ===
-
-
-def detect_layout(folder):
-    """"ml-100k" or "csv" from the files in `folder`, else None."""
-    folder = Path(folder)
-    if (folder / "u.item").is_file() or (folder / "u.data").is_file():
-        return "ml-100k"
-    if (folder / "ratings.csv").is_file():
-        return "csv"
-    return None
-
-
-def resolve_folder(data_dir=None):
-    """The folder holding the MovieLens files: `--data-dir` itself or its `ml-100k/`, `movielens_100k/` or
-    `movielens_100k/ml-100k/`; without `--data-dir`, `$DLSUITE_DATA_DIR/movielens_100k[/ml-100k]`."""
-    if data_dir:
-        root = Path(data_dir)
-        if not root.is_dir():
-            raise DataError(
-                f"Data directory not found. Received: --data-dir {data_dir}. Expected a folder holding MovieLens "
-                "in the ml-100k layout (u.data, u.item, u.user, u.genre, u1.base ...) or the CSV layout "
-                "(ratings.csv, movies.csv). Fix the path."
-            )
-        candidates = [root, root / "ml-100k", root / DATASET, root / DATASET / "ml-100k"]
-        where = f"--data-dir {data_dir}"
-    else:
-        if not os.environ.get("DLSUITE_DATA_DIR"):
-            raise DataError(
-                "No MovieLens data. Received: no --data-dir and DLSUITE_DATA_DIR unset. Expected --data-dir DIR "
-                "(a folder in the ml-100k or CSV layout) or DLSUITE_DATA_DIR with movielens_100k/ml-100k/ in it. "
-                "MovieLens' license forbids redistribution: download ml-100k.zip from grouplens.org yourself."
-            )
-        root = Path(os.environ["DLSUITE_DATA_DIR"])
-        candidates = [root / DATASET, root / DATASET / "ml-100k"]
-        where = f"DLSUITE_DATA_DIR={root}"
-    for candidate in candidates:
-        if detect_layout(candidate):
-            return candidate
-    raise DataError(
-        f"No MovieLens files found. Received: {where} (looked in {', '.join(str(path) for path in candidates)}). "
-        "Expected the ml-100k layout (u.data or u.item, u.user, u.genre, u1.base ...) or the CSV layout "
-        "(ratings.csv and movies.csv)."
-    )
-
-
-def required_files(layout, split, fold):
-    """The files a run with this split reads, relative to the folder."""
-    if layout == "csv":
-        return ["ratings.csv", "movies.csv"]
-    files = ["u.item", "u.genre", "u.user"]
-    if split in SPLIT_FILES:
-        files += [name.format(fold=fold) for name in SPLIT_FILES[split]]
-    else:
-        files.append("u.data")
-    return files
-
-
-def check_files_present(folder, layout, split, fold):
-    missing = [name for name in required_files(layout, split, fold) if not (Path(folder) / name).is_file()]
-    if missing:
-        raise DataError(
-            f"Missing MovieLens file{'s' if len(missing) > 1 else ''} in {folder}. Received: no "
-            f"{', '.join(missing)}. Expected the {layout} layout with "
-            f"{', '.join(required_files(layout, split, fold))} (split={split}{f', fold={fold}' if split == 'fold' else ''}). "
-            "Fix: restore the files or pick another split."
-        )
-
-
 # === Reading, with a cache keyed by the file's identity ===
 
 _CACHE = {}
@@ -184,6 +113,14 @@ def _rating(path, number, text, line, layout):
     return value
 
 
+def _rating_row(path, number, fields, line, id_names, layout):
+    """`(line number, user, item, rating, timestamp)` of one checked line of either layout."""
+    return (number, _integer(path, number, id_names[0], fields[0], line),
+            _integer(path, number, id_names[1], fields[1], line),
+            _rating(path, number, fields[2], line, layout),
+            _integer(path, number, "timestamp", fields[3], line))
+
+
 def read_ratings_file(path):
     """An ml-100k rating file (u.data, u1.base, ...): `user \\t item \\t rating \\t timestamp` per line."""
     return _cached(_read_tab_ratings, path)
@@ -202,10 +139,7 @@ def _read_tab_ratings(path):
                     f"Malformed line in {path}, line {number}. Received: {line!r} ({len(fields)} tab-separated "
                     "fields). Expected 4 tab-separated fields: user id, item id, rating, timestamp."
                 )
-            rows.append((number, _integer(path, number, "user id", fields[0], line),
-                         _integer(path, number, "item id", fields[1], line),
-                         _rating(path, number, fields[2], line, "ml-100k"),
-                         _integer(path, number, "timestamp", fields[3], line)))
+            rows.append(_rating_row(path, number, fields, line, ("user id", "item id"), "ml-100k"))
     return _ratings(rows, path)
 
 
@@ -236,10 +170,7 @@ def _read_csv_ratings(path):
                     f"Malformed line in {path}, line {number}. Received: {line!r} ({len(fields)} fields). "
                     "Expected 4 comma-separated fields: userId, movieId, rating, timestamp."
                 )
-            rows.append((number, _integer(path, number, "userId", fields[0], line),
-                         _integer(path, number, "movieId", fields[1], line),
-                         _rating(path, number, fields[2], line, "csv"),
-                         _integer(path, number, "timestamp", fields[3], line)))
+            rows.append(_rating_row(path, number, fields, line, ("userId", "movieId"), "csv"))
     return _ratings(rows, path)
 
 
@@ -371,9 +302,8 @@ def _read_csv_movies(path):
 
 
 def load(folder, layout, split, fold):
-    """`(catalogue, ratings)`: `ratings` is `{"all": Ratings}` or `{"train": ..., "test": ...}` for official
+    """`(catalogue, ratings)` of a folder whose files are present (`data.check_files_present`): `ratings` is `{"all": Ratings}` or `{"train": ..., "test": ...}` for official
     splits. Every rating's user and movie must be in the catalogue (ml-100k: u.user and u.item)."""
-    check_files_present(folder, layout, split, fold)
     folder = Path(folder)
     catalogue = read_catalogue(folder, layout)
     if layout == "csv":

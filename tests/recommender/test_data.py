@@ -21,13 +21,13 @@ def csv_folder(tmp_path):
 
 
 def test_the_layout_is_detected_from_the_files_and_found_under_the_data_root(tmp_path, ml_folder, csv_folder):
-    assert movielens.detect_layout(ml_folder) == "ml-100k"
-    assert movielens.detect_layout(csv_folder) == "csv"
+    assert recommender_data.detect_layout(ml_folder) == "ml-100k"
+    assert recommender_data.detect_layout(csv_folder) == "csv"
     nested = tmp_path / "root" / "movielens_100k"
     nested.mkdir(parents=True)
     ml_folder.rename(nested / "ml-100k")
-    assert movielens.resolve_folder(str(tmp_path / "root")) == nested / "ml-100k"  # DLSUITE_DATA_DIR's layout
-    assert movielens.resolve_folder(str(csv_folder)) == csv_folder
+    assert recommender_data.resolve_folder(str(tmp_path / "root")) == nested / "ml-100k"  # DLSUITE_DATA_DIR's layout
+    assert recommender_data.resolve_folder(str(csv_folder)) == csv_folder
 
 
 def test_ml100k_files_read_with_their_content(ml_folder):
