@@ -16,11 +16,12 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from timing import timed_train  # noqa: E402 - puts the repository on sys.path too
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 METRICS = ("auc_roc", "average_precision", "card_precision_top_100", "precision_at_threshold",
@@ -30,21 +31,12 @@ TARGET = {"auc_roc": 0.88, "average_precision": 0.70, "card_precision_top_100": 
 
 
 def train_run(preset, seed, args):
-    import mlflow
-
-    from pipelines.train import train
-
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as exports:
-        summary = train("fraud", task="detection", preset=preset, overrides=args.overrides, seed=seed,
-                        data_dir=args.data_dir, tracking_uri=args.tracking_uri, export_root=exports,
-                        export=args.export)
-    wall = time.perf_counter() - started
-    epoch_seconds = [metric.value for metric in
-                     mlflow.tracking.MlflowClient().get_metric_history(summary["run_id"], "epoch_seconds")]
-    row = {"preset": preset, "seed": seed, **{name: round(summary["metrics"][f"test_{name}"], 4) for name in METRICS},
-           "final_epochs": len(epoch_seconds), "final_training_seconds": round(sum(epoch_seconds), 1),
-           "wall_seconds": round(wall, 1), "run_id": summary["run_id"]}
+    run = timed_train("fraud", "detection", preset=preset, overrides=args.overrides, seed=seed, data_dir=args.data_dir,
+                      tracking_uri=args.tracking_uri, export=args.export)
+    metrics = run.summary["metrics"]
+    row = {"preset": preset, "seed": seed, **{name: round(metrics[f"test_{name}"], 4) for name in METRICS},
+           "final_epochs": run.epochs, "final_training_seconds": run.training_seconds,
+           "wall_seconds": run.wall_seconds, "run_id": run.summary["run_id"]}
     print(json.dumps(row), flush=True)
     return row
 

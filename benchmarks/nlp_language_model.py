@@ -16,31 +16,22 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from timing import timed_train  # noqa: E402 - puts the repository on sys.path too
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 TARGET_NATS = 1.60
 
 
 def train_run(preset, seed, args):
-    import mlflow
-
-    from pipelines.train import train
-
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as exports:
-        summary = train("nlp", task="language_model", preset=preset, overrides=args.overrides, seed=seed,
-                        data_dir=args.data_dir, tracking_uri=args.tracking_uri, export_root=exports,
-                        export=args.export)
-    wall = time.perf_counter() - started
-    client = mlflow.tracking.MlflowClient()
-    history = {key: [metric.value for metric in client.get_metric_history(summary["run_id"], key)]
-               for key in ("epoch_seconds", "val_loss", "train_seconds")}
-    metrics = summary["metrics"]
+    run = timed_train("nlp", "language_model", preset=preset, overrides=args.overrides, seed=seed,
+                      data_dir=args.data_dir, tracking_uri=args.tracking_uri, export=args.export,
+                      history_keys=("val_loss", "train_seconds"))
+    summary, history, wall, metrics = run.summary, run.history, run.wall_seconds, run.summary["metrics"]
     return {"preset": preset, "seed": summary["config"]["seed"],
             "validation_nats_per_char": round(metrics["validation_loss_nats"], 4),
             "validation_perplexity": round(metrics["validation_perplexity"], 3),

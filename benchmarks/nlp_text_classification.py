@@ -16,11 +16,12 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from timing import timed_train  # noqa: E402 - puts the repository on sys.path too
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 TARGET = {"mcc": 0.93, "f1_spam": 0.94}
@@ -29,21 +30,13 @@ METRICS = ("accuracy", "mcc", "precision_spam", "recall_spam", "f1_spam", "avera
 
 def train_run(task, preset, overrides, seed, args):
     """One `dlsuite train` run: `(metrics, timing)`, the metrics without their `test_` prefix."""
-    import mlflow
-
-    from pipelines.train import train
-
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as exports:
-        summary = train("nlp", task=task, preset=preset, overrides=overrides, seed=seed, data_dir=args.data_dir,
-                        tracking_uri=args.tracking_uri, export_root=exports, export=args.export)
-    wall = time.perf_counter() - started
-    epoch_seconds = [metric.value for metric in
-                     mlflow.tracking.MlflowClient().get_metric_history(summary["run_id"], "epoch_seconds")]
+    run = timed_train("nlp", task, preset=preset, overrides=overrides, seed=seed, data_dir=args.data_dir,
+                      tracking_uri=args.tracking_uri, export=args.export)
+    summary = run.summary
     metrics = {name: round(summary["metrics"][f"test_{name}"], 4) for name in METRICS
                if f"test_{name}" in summary["metrics"]}
-    timing = {"epochs": len(epoch_seconds), "training_seconds": round(sum(epoch_seconds), 1),
-              "wall_seconds": round(wall, 1), "load_average_1min": round(os.getloadavg()[0], 2),
+    timing = {"epochs": run.epochs, "training_seconds": run.training_seconds,
+              "wall_seconds": run.wall_seconds, "load_average_1min": round(os.getloadavg()[0], 2),
               "seed": summary["config"]["seed"], "run_id": summary["run_id"]}
     return metrics, timing
 

@@ -14,38 +14,30 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from timing import timed_train  # noqa: E402 - puts the repository on sys.path too
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 TARGET_MEAN_RMSE = 0.905
 
 
 def run_once(preset, overrides, seed, data_dir, tracking_uri, export):
-    import mlflow
-
-    from pipelines.train import train
-
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as exports:
-        summary = train("recommender", task="rating", preset=preset, overrides=overrides, seed=seed,
-                        data_dir=data_dir, tracking_uri=tracking_uri, export_root=exports, export=export)
-    wall = time.perf_counter() - started
-    epoch_seconds = [metric.value for metric in
-                     mlflow.tracking.MlflowClient().get_metric_history(summary["run_id"], "epoch_seconds")]
-    config = summary["config"]
+    run = timed_train("recommender", "rating", preset=preset, overrides=overrides, seed=seed, data_dir=data_dir,
+                      tracking_uri=tracking_uri, export=export)
+    summary, config = run.summary, run.summary["config"]
     return {
         "split": f"u{config['fold']}" if config["split"] in ("auto", "fold") else config["split"],
         "seed": config["seed"],
         "test_rmse": round(summary["metrics"]["test_rmse"], 4),
         "test_mae": round(summary["metrics"]["test_mae"], 4),
         "test_rmse_global_mean": round(summary["metrics"]["test_rmse_global_mean"], 4),
-        "epochs": len(epoch_seconds),
-        "training_seconds": round(sum(epoch_seconds), 1),
-        "total_wall_seconds": round(wall, 1),
+        "epochs": run.epochs,
+        "training_seconds": run.training_seconds,
+        "total_wall_seconds": run.wall_seconds,
         "run_id": summary["run_id"],
     }
 

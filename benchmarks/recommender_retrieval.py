@@ -20,11 +20,12 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from timing import timed_train  # noqa: E402 - puts the repository on sys.path too
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 TARGET = {"ndcg_at_10": 0.45, "recall_at_10": 0.22}
@@ -32,21 +33,11 @@ METRICS = ("precision_at_10", "recall_at_10", "ndcg_at_10", "map_at_10", "map", 
 
 
 def train_run(task, preset, overrides, seed, args):
-    import mlflow
-
-    from pipelines.train import train
-
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as exports:
-        summary = train("recommender", task=task, preset=preset, overrides=overrides, seed=seed,
-                        data_dir=args.data_dir, tracking_uri=args.tracking_uri, export_root=exports,
-                        export=args.export)
-    wall = time.perf_counter() - started
-    epoch_seconds = [metric.value for metric in
-                     mlflow.tracking.MlflowClient().get_metric_history(summary["run_id"], "epoch_seconds")]
-    timing = {"epochs": len(epoch_seconds), "training_seconds": round(sum(epoch_seconds), 1),
-              "total_wall_seconds": round(wall, 1), "run_id": summary["run_id"], "seed": summary["config"]["seed"]}
-    return summary, timing
+    run = timed_train("recommender", task, preset=preset, overrides=overrides, seed=seed, data_dir=args.data_dir,
+                      tracking_uri=args.tracking_uri, export=args.export)
+    timing = {"epochs": run.epochs, "training_seconds": run.training_seconds, "total_wall_seconds": run.wall_seconds,
+              "run_id": run.summary["run_id"], "seed": run.summary["config"]["seed"]}
+    return run.summary, timing
 
 
 def pick(metrics, prefix):

@@ -1,0 +1,49 @@
+"""What every benchmark does around one run: train it through the pipeline (exports in a temporary folder
+that is removed afterwards), time it, and read its per-epoch history back from MLflow.
+
+    from timing import timed_train   # benchmarks put their own folder on sys.path
+    run = timed_train("fraud", "detection", preset="default", seed=1, tracking_uri=...)
+    run.summary["metrics"], run.wall_seconds, run.epochs, run.training_seconds, run.history["val_loss"]
+"""
+
+import dataclasses
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+@dataclasses.dataclass
+class TimedRun:
+    summary: dict  # what `pipelines.train.train` returns: run_id, metrics, export_dir, config
+    wall_seconds: float  # the whole run: data, training, evaluation, logging (and the export, if asked)
+    history: dict  # metric key -> its values by step (`epoch_seconds` always)
+
+    @property
+    def epochs(self):
+        return len(self.history["epoch_seconds"])
+
+    @property
+    def training_seconds(self):
+        return round(sum(self.history["epoch_seconds"]), 1)
+
+
+def timed_train(app, task=None, *, preset="default", overrides=(), seed=None, data_dir=None, tracking_uri=None,
+                export=False, history_keys=()):
+    """One `dlsuite train` run, timed; `history_keys` are read back besides `epoch_seconds`."""
+    import mlflow
+
+    from pipelines.train import train
+
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as exports:
+        summary = train(app, task=task, preset=preset, overrides=list(overrides), seed=seed, data_dir=data_dir,
+                        tracking_uri=tracking_uri, export_root=exports, export=export)
+    wall = time.perf_counter() - started
+    client = mlflow.tracking.MlflowClient()
+    history = {key: [metric.value for metric in sorted(client.get_metric_history(summary["run_id"], key),
+                                                      key=lambda metric: (metric.step, metric.timestamp))]
+               for key in ("epoch_seconds", *history_keys)}
+    return TimedRun(summary, round(wall, 1), history)
