@@ -12,9 +12,8 @@ from apps.vision import data as vision_data
 from apps.vision import models as vision_models
 from apps.vision.layers import MirrorAverage
 from shared import classifier
-from shared import data as shared_data
 from shared import plots
-from shared.app import Data, DatasetRecord, DataSource, Endpoint, Task
+from shared.app import Data, Endpoint, Task
 
 
 class ClassificationTask(Task):
@@ -26,26 +25,12 @@ class ClassificationTask(Task):
     # === Inputs ===
 
     def check_inputs(self, config, data_dir):
-        source = vision_data.resolve_source(config.dataset, data_dir)
-        vision_data.check_source(source)
-        return DataSource("tfds", config.dataset) if source == vision_data.TFDS else DataSource.files(source)
+        return vision_data.data_source(config, data_dir)
 
     def build_data(self, config, source):
-        arrays = vision_data.load_arrays(config.dataset, source.path or vision_data.TFDS)
-        images, labels = arrays["train"]
-        train_limit, validation_limit, test_limit = classifier.limits(config)
-        train_index, validation_index = shared_data.split_indices(len(images), config.validation_fraction, config.seed)
-        train_index, validation_index = train_index[:train_limit], validation_index[:validation_limit]
-        test_images, test_labels = (array[:test_limit] for array in arrays["test"])
-        train, validation = vision_data.datasets(config, (images[train_index], labels[train_index]),
-                                                 (images[validation_index], labels[validation_index]))
-        fingerprints = {"train": shared_data.fingerprint_arrays(images, labels),
-                        "test": shared_data.fingerprint_arrays(test_images, test_labels)}
-        records = [
-            DatasetRecord(config.dataset, source.uri, "train", len(train_index), fingerprints["train"]),
-            DatasetRecord(config.dataset, source.uri, "validation", len(validation_index), fingerprints["train"]),
-            DatasetRecord(config.dataset, source.uri, "test", len(test_images), fingerprints["test"]),
-        ]
+        splits, records = vision_data.split_arrays(config, source)
+        test_images, test_labels = splits["test"]
+        train, validation = vision_data.datasets(config, splits["train"], splits["validation"])
         return Data(train=train, validation=validation, test=(test_images, test_labels), records=records,
                     info={"class_names": vision_data.CLASS_NAMES[config.dataset],
                           "image_shape": list(vision_models.IMAGE_SHAPE), "dataset": config.dataset})

@@ -78,6 +78,58 @@ class ClassificationConfig(SupervisedConfig):
             )
 
 
+@dataclasses.dataclass(frozen=True)
+class GenerativeConfig(SupervisedConfig):
+    """What every generative task (autoencoder, vae, gan, diffusion) has: the images it learns, the size of its
+    latent code, and how often the run logs a grid of samples from fixed seeds (`apps/vision/generative.py`)."""
+
+    dataset: str = "fashion_mnist"
+    latent_dim: int = 16
+    sample_every: int = 1  # epochs between the sample grids logged to MLflow; 0: only the final one
+    num_samples: int = 64  # images in each grid (from seeds 0..num_samples-1, the same every time)
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_choice("dataset", self.dataset, DATASETS)
+        check_range("latent_dim", self.latent_dim, 1, 1024)
+        check_range("sample_every", self.sample_every, 0)
+        check_range("num_samples", self.num_samples, 1, 256)
+
+
+@dataclasses.dataclass(frozen=True)
+class AutoencoderConfig(GenerativeConfig):
+    """Convolutional autoencoder: strided conv stages down to a dense latent code and transposed conv stages back.
+    `noise_level` > 0 makes it denoising: Gaussian noise of that standard deviation (pixels in [0, 1]) is added to
+    the inputs in training only, and the clean image is the target."""
+
+    filters: typing.Tuple[int, ...] = (32, 64)
+    noise_level: float = 0.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not self.filters or len(self.filters) > 2 or any(width < 1 for width in self.filters):
+            from shared.errors import ConfigError
+
+            raise ConfigError(
+                f"Invalid value for config key filters. Received: filters={self.filters!r}. Expected one or two "
+                "positive integers, one per stride-2 stage (28x28 -> 14x14 -> 7x7). Fix: --set filters=32,64."
+            )
+        check_range("noise_level", self.noise_level, 0, 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class VAEConfig(AutoencoderConfig):
+    """Variational autoencoder: the autoencoder's stages with a Gaussian posterior (mean, log-variance), a
+    reparameterized sample, a Bernoulli decoder and the KL term to N(0, I). `elbo_samples` latent samples per
+    test image estimate the reported ELBO. `latent_dim=2` adds the latent-space scatter and the decoded manifold."""
+
+    elbo_samples: int = 8
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_range("elbo_samples", self.elbo_samples, 1, 1000)
+
+
 def raise_filters(filters):
     from shared.errors import ConfigError
 
@@ -116,6 +168,30 @@ def smoke():
         default(), epochs=1, max_train_examples=2048, max_test_examples=512, filters=(8, 16), convs_per_stage=(1, 2),
         dense_units=32, warmup_epochs=0,
     )
+
+
+def autoencoder_default():
+    """All of Fashion-MNIST, a 16-d code: benchmarks/vision_autoencoders.py (numbers in apps/vision/README.md)."""
+    return AutoencoderConfig(epochs=15, batch_size=128, learning_rate=2e-3, learning_rate_schedule="cosine",
+                             early_stopping_patience=0, validation_fraction=0.05, sample_every=3)
+
+
+def autoencoder_smoke():
+    """A small slice, one epoch, a tiny network: seconds. For CI and trying the pipeline."""
+    return dataclasses.replace(autoencoder_default(), epochs=1, max_train_examples=2048, max_test_examples=512,
+                               filters=(8, 16), latent_dim=8, sample_every=1, num_samples=16)
+
+
+def vae_default():
+    """All of Fashion-MNIST, a 16-d latent: benchmarks/vision_autoencoders.py (numbers in apps/vision/README.md)."""
+    return VAEConfig(epochs=15, batch_size=128, learning_rate=2e-3, learning_rate_schedule="cosine",
+                     early_stopping_patience=0, validation_fraction=0.05, sample_every=3)
+
+
+def vae_smoke():
+    """A small slice, one epoch, a tiny network: seconds. For CI and trying the pipeline."""
+    return dataclasses.replace(vae_default(), epochs=1, max_train_examples=2048, max_test_examples=512,
+                               filters=(8, 16), latent_dim=8, sample_every=1, num_samples=16, elbo_samples=2)
 
 
 TASKS = {"classification": TaskSpec(

@@ -81,6 +81,45 @@ def _load_tfds(dataset):
     return arrays
 
 
+def data_source(config, data_dir):
+    """`check_inputs` of every Fashion-MNIST/MNIST task: find the files (reading and validating them now) and
+    return the `DataSource` (files, or TFDS when nothing local is found and no folder was named)."""
+    from shared.app import DataSource
+
+    source = resolve_source(config.dataset, data_dir)
+    check_source(source)
+    return DataSource("tfds", config.dataset) if source == TFDS else DataSource.files(source)
+
+
+def split_arrays(config, source):
+    """The splits every Fashion-MNIST/MNIST task trains on, and their lineage.
+
+    `validation_fraction` of the training images (seeded by `seed`) validate; `max_train_examples` caps
+    training, an eighth of it validation, `max_test_examples` the test set (`shared.classifier.limits`).
+    Returns `({"train": (images, labels), "validation": ..., "test": ...}, [DatasetRecord])`; the
+    fingerprints cover the whole files' pixels and labels, so every task reading them logs the same ones.
+    """
+    from shared import classifier
+    from shared import data as shared_data
+    from shared.app import DatasetRecord
+
+    arrays = load_arrays(config.dataset, source.path or TFDS)
+    images, labels = arrays["train"]
+    train_limit, validation_limit, test_limit = classifier.limits(config)
+    train_index, validation_index = shared_data.split_indices(len(images), config.validation_fraction, config.seed)
+    train_index, validation_index = train_index[:train_limit], validation_index[:validation_limit]
+    test_images, test_labels = (array[:test_limit] for array in arrays["test"])
+    splits = {"train": (images[train_index], labels[train_index]),
+              "validation": (images[validation_index], labels[validation_index]),
+              "test": (test_images, test_labels)}
+    fingerprints = {"train": shared_data.fingerprint_arrays(images, labels),
+                    "test": shared_data.fingerprint_arrays(test_images, test_labels)}
+    records = [DatasetRecord(config.dataset, source.uri, split, len(splits[split][0]),
+                             fingerprints["test" if split == "test" else "train"])
+               for split in ("train", "validation", "test")]
+    return splits, records
+
+
 def source_uri(dataset, source):
     return f"tfds://{dataset}" if source == TFDS else str(Path(source).resolve())
 
