@@ -217,7 +217,7 @@ def main(argv=None):
     except KeyboardInterrupt as error:  # shared.errors.Interrupted for SIGTERM during a run
         print(f"dlsuite: interrupted by {interrupt_reason(error)}", file=sys.stderr)
         code = getattr(error, "exit_code", 130)
-        if "tensorflow" in sys.modules and not os.environ.get("PYTEST_CURRENT_TEST"):
+        if "tensorflow" in sys.modules and argv is None:  # a program (`dlsuite`, `-m pipelines.cli`), not a test's call
             # The run is already ended KILLED. Interpreter shutdown with tf.data threads still running
             # can abort in TensorFlow's C++ teardown (SIGABRT instead of the exit code): leave now.
             sys.stdout.flush()

@@ -111,7 +111,7 @@ def _run(app, task_name, preset, config, runner, source, uri, run_id, resumed, e
     import mlflow
 
     from shared import export, plots
-    from shared.callbacks import MlflowMetricsLogger
+    from shared.callbacks import MlflowMetricsLogger, StopOnSignal
 
     say(f"run {run_id} ({app}/{task_name}, preset {preset}){' resumed' if resumed else ''}; data: {source.uri}")
     if not resumed:
@@ -132,8 +132,9 @@ def _run(app, task_name, preset, config, runner, source, uri, run_id, resumed, e
 
     checkpoints = tracking.checkpoint_dir(uri, run_id)
     checkpoints.mkdir(parents=True, exist_ok=True)
-    runner.fit(model, data, config, [MlflowMetricsLogger(run_id, step_key=runner.step_key), *extra_callbacks],
-               checkpoints)
+    with StopOnSignal().installed() as stop:
+        runner.fit(model, data, config, [MlflowMetricsLogger(run_id, step_key=runner.step_key), *extra_callbacks,
+                                         stop], checkpoints)
 
     history = tracking.metric_history(run_id)
     figure = plots.learning_curves({key: values for key, values in history.items()})

@@ -1,16 +1,19 @@
-"""Callbacks every task uses: NaN guard, run progress, early stopping, LR on plateau, MLflow logging.
+"""Callbacks every task uses: NaN guard, run progress, early stopping, LR on plateau, MLflow logging, and
+stopping at a batch boundary on SIGINT/SIGTERM.
 
 Own-loop trainers (RL) drive the same callbacks through `keras.callbacks.CallbackList`.
 """
 
+import contextlib
 import math
+import signal
 import sys
 import time
 import warnings
 
 import keras
 
-from shared.errors import TrainingDiverged
+from shared.errors import Interrupted, TrainingDiverged
 
 
 def fit_verbosity():
@@ -222,3 +225,54 @@ class TrialPruning(keras.callbacks.Callback):
         if self.trial.should_prune():
             self.pruned_at = epoch
             self.model.stop_training = True
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """SIGINT or SIGTERM during training raises `Interrupted` at the next batch boundary, not wherever the
+    signal lands.
+
+    An exception raised by a signal handler at an arbitrary point of `model.fit` (inside a tf.function's
+    Python wrapper, while the tf.data iterator is being created) can leave TensorFlow's native state
+    inconsistent: SIGTERM at the start of an epoch aborted the process ("free(): invalid next size") in
+    about one run of three. Here the handler only records the signal; the next `on_*_batch_end` or
+    `on_epoch_end` raises, between two steps, so the run ends KILLED through the normal path and
+    `--resume` continues it. A second signal while one is pending raises at once (an impatient Ctrl-C).
+    A SIGINT that the process ignores (a background job) stays ignored.
+
+        with StopOnSignal().installed() as stop:
+            model.fit(..., callbacks=[..., stop])
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        super().__init__()
+        self.pending = None
+
+    def handle(self, signum, frame):
+        name = signal.Signals(signum).name
+        if self.pending:
+            raise Interrupted(name)
+        self.pending = name
+
+    def check(self, *args, **kwargs):
+        if self.pending:
+            raise Interrupted(self.pending)
+
+    on_train_batch_end = on_test_batch_end = on_predict_batch_end = on_epoch_end = check
+
+    @contextlib.contextmanager
+    def installed(self):
+        """Handle the signals inside the block; a signal after the last batch raises when the block ends."""
+        previous = {}
+        for signum in self.SIGNALS:
+            current = signal.getsignal(signum)
+            if current in (signal.SIG_IGN, None):
+                continue
+            previous[signum] = signal.signal(signum, self.handle)
+        try:
+            yield self
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        self.check()

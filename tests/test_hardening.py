@@ -342,15 +342,8 @@ def test_malformed_tuple_names_the_format():
         config_lib.apply_overrides(default(), {"filters": "16,abc"}, "from --set")
 
 
-# KNOWN BUG, open: SIGTERM during training aborts the process in about 1 run of 3 ("free(): invalid next
-# size (fast)", exit -6) before the handler's exception reaches the CLI; measured 2026-11-22. Marked xfail
-# (not strict) so CI shows it as XFAIL/XPASS instead of hiding it; remove the mark with the fix.
-SIGTERM_CRASH = pytest.mark.xfail(reason="known bug: SIGTERM mid-training sometimes aborts in TensorFlow teardown",
-                                  strict=False)
-
-
 @pytest.mark.parametrize(("signum", "code", "reason"), [
-    pytest.param(signal.SIGTERM, 143, "interrupted: SIGTERM", marks=SIGTERM_CRASH),
+    (signal.SIGTERM, 143, "interrupted: SIGTERM"),
     (signal.SIGINT, 130, "interrupted: SIGINT (Ctrl-C)")])
 def test_signal_during_training(tracking_uri, tmp_path, signum, code, reason, fashion_mnist_dir):
     command = [sys.executable, "-m", "pipelines.cli", "train", "vision", *TINY, "--data-dir", str(fashion_mnist_dir),
@@ -377,6 +370,28 @@ def test_signal_during_training(tracking_uri, tmp_path, signum, code, reason, fa
     assert stderr.strip().splitlines()[-1] == f"dlsuite: interrupted by {reason.split(': ', 1)[1]}"
     (run,) = runs_in(tracking_uri)
     assert (run.info.status, run.data.tags["failure_reason"]) == ("KILLED", reason)
+
+
+def test_a_signal_in_training_raises_at_the_next_batch_boundary():
+    from shared.callbacks import StopOnSignal
+    from shared.errors import Interrupted
+
+    stop = StopOnSignal()
+    with stop.installed():
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.pending == "SIGTERM"  # recorded, not raised where it landed
+        with pytest.raises(Interrupted, match="SIGTERM") as caught:
+            stop.on_train_batch_end(0)
+        assert caught.value.exit_code == 143
+        with pytest.raises(Interrupted):  # a second signal while one is pending: at once
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        stop.pending = None
+    assert signal.getsignal(signal.SIGTERM) is not stop.handle and signal.getsignal(signal.SIGINT) is not stop.handle
+    with pytest.raises(Interrupted, match="SIGINT"):  # after the last batch: when the block ends
+        with StopOnSignal().installed():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.1)
 
 
 # === 7. Weight decay zero is zero ===
