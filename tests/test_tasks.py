@@ -18,6 +18,7 @@ from tests.nlp.cases import TEXT_CLASSIFICATION, TRANSFER
 from tests.nlp.generation_cases import LANGUAGE_MODEL, TRANSLATION
 from tests.recommender.cases import rating_case, retrieval_case
 from tests.fraud.cases import MODELS as FRAUD_MODELS, detection_case
+from tests.vision.photo_cases import DETECTION as PHOTO_DETECTION
 from tests.tiny_data import make_movielens_folder
 
 # === Vision: a few IDX files ===
@@ -157,6 +158,7 @@ CASES = {
     ("nlp", "transfer"): TRANSFER,
     ("nlp", "language_model"): LANGUAGE_MODEL,
     ("nlp", "translation"): TRANSLATION,
+    ("vision", "detection"): PHOTO_DETECTION,
 }
 ALL_TASKS = [(app, task) for app in catalog.APPS for task in catalog.tasks_of(app)]
 # Tasks whose model is chosen by config: every model through the harness too (the CASES entry is the first).

@@ -199,3 +199,92 @@ TASKS = {"classification": TaskSpec(
     config_class=ClassificationConfig, presets={"default": default, "smoke": smoke},
     task_class="apps.vision.app:ClassificationTask",
 )}
+
+
+# === Detection (apps/vision/detection.py) ===
+
+PHOTO_FORMATS = ("penn_fudan", "voc", "coco")  # apps.vision.photos.FORMATS (no import: photos.py imports numpy)
+DETECTION_BACKBONES = ("efficientnet_lite0",)  # apps.vision.backbones.BACKBONES
+
+
+@dataclasses.dataclass(frozen=True)
+class DetectionConfig(SupervisedConfig):
+    """Object detection on photographs: keras-hub RetinaNet (FPN P3-P7, focal loss) on EfficientNet-Lite0.
+
+    Images are letterboxed (resized so the longer side is `image_size`, padded at the bottom/right) inside
+    tf.data; serving does the same in its graph and maps the boxes back to the input's pixels.
+    """
+
+    data_format: str = "penn_fudan"  # penn_fudan, voc, coco (apps/vision/README.md: the layouts)
+    class_names: typing.Tuple[str, ...] = ()  # VOC/COCO: the classes to learn, in order; () = every class found
+    split_seed: int = 2024  # the 70/10/20 train/validation/test split (the same for segmentation)
+    backbone: str = "efficientnet_lite0"
+    pretrained: bool = True  # ImageNet weights (converted once in the setup), else the same network from scratch
+    image_size: int = 320  # training and serving resolution (the longer side); a multiple of 32
+    head_convs: int = 2  # convolutions before each RetinaNet head's output (keras-hub's default is 4)
+    max_level: int = 6  # the coarsest FPN level (stride 2**max_level); levels start at P3
+    anchor_ratios: typing.Tuple[float, ...] = (0.5, 1.0, 2.0)  # anchor height / width (pedestrians: about 2.5)
+    anchor_size: float = 4.0  # the base anchor side in strides of its level (P3: 4 x 8 = 32 px)
+    random_flip: bool = True
+    random_zoom: float = 0.2  # box-aware scale jitter (keras.layers.RandomZoom), a fraction of the size
+    random_translation: float = 0.1  # box-aware shift (keras.layers.RandomTranslation), a fraction of the size
+    color_jitter: float = 0.2  # brightness and contrast, a fraction
+    score_threshold: float = 0.05  # detections below it are dropped in the serving graph (COCO AP needs low ones)
+    nms_iou_threshold: float = 0.5
+    max_detections: int = 50
+    draw_threshold: float = 0.5  # the boxes drawn on the test images (the figure), not what serving returns
+    num_drawn: int = 8  # test images drawn with their predictions
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_choice("data_format", self.data_format, PHOTO_FORMATS)
+        check_choice("backbone", self.backbone, DETECTION_BACKBONES)
+        check_range("split_seed", self.split_seed, 0, 2**31 - 1)
+        check_range("image_size", self.image_size, 32, 1024)
+        if self.image_size % 32:
+            from shared.errors import ConfigError
+
+            raise ConfigError(
+                f"Invalid value for config key image_size. Received: image_size={self.image_size}. Expected a "
+                f"multiple of 32 (the backbone's stride). Fix: --set image_size={max(32, self.image_size // 32 * 32)}."
+            )
+        check_range("head_convs", self.head_convs, 0, 4)
+        check_range("max_level", self.max_level, 5, 7)
+        if not self.anchor_ratios or min(self.anchor_ratios) <= 0:
+            from shared.errors import ConfigError
+
+            raise ConfigError(
+                f"Invalid value for config key anchor_ratios. Received: anchor_ratios={self.anchor_ratios!r}. "
+                "Expected one or more positive height/width ratios. Fix: --set anchor_ratios=0.5,1,2.")
+        check_range("anchor_size", self.anchor_size, 0.5, 16)
+        check_range("random_zoom", self.random_zoom, 0, 0.5)
+        check_range("random_translation", self.random_translation, 0, 0.5)
+        check_range("color_jitter", self.color_jitter, 0, 1)
+        check_range("score_threshold", self.score_threshold, 0, 1)
+        check_range("nms_iou_threshold", self.nms_iou_threshold, 0, 1, low_inclusive=False)
+        check_range("max_detections", self.max_detections, 1, 1000)
+        check_range("draw_threshold", self.draw_threshold, 0, 1)
+        check_range("num_drawn", self.num_drawn, 0, 64)
+
+
+def detection_default():
+    """Penn-Fudan pedestrians with the pretrained backbone (benchmarks/vision_detection.py has the numbers)."""
+    return DetectionConfig(
+        epochs=30, batch_size=8, optimizer="adamw", learning_rate=3e-4, weight_decay=1e-4,
+        learning_rate_schedule="cosine", warmup_epochs=1, early_stopping_patience=0, anchor_ratios=(1.0, 2.0, 3.0),
+    )
+
+
+def detection_smoke():
+    """Tiny images, one epoch, from scratch: seconds. For CI and trying the pipeline."""
+    return dataclasses.replace(detection_default(), epochs=1, warmup_epochs=0, batch_size=4, image_size=64,
+                               head_convs=0, max_level=5, anchor_size=2.0, pretrained=False, max_train_examples=8,
+                               max_test_examples=4, num_drawn=2)
+
+
+TASKS["detection"] = TaskSpec(
+    description="RetinaNet on EfficientNet-Lite0 (ImageNet or scratch), Penn-Fudan/VOC/COCO; serves uint8 images "
+                "of any size -> boxes, scores, class names.",
+    config_class=DetectionConfig, presets={"default": detection_default, "smoke": detection_smoke},
+    task_class="apps.vision.detection:DetectionTask",
+)

@@ -1,0 +1,353 @@
+"""Vision detection task: photographs of any size in, boxes, scores and class names out.
+
+    photos (apps/vision/photos.py: Penn-Fudan, VOC or COCO; the seeded 70/10/20 split)
+      -> tf.data: letterbox to image_size x image_size (resize the longer side, pad bottom/right; boxes scaled),
+         cache, shuffle, batch, box-aware augmentation (keras.layers.RandomFlip / RandomZoom /
+         RandomTranslation with bounding_box_format="xyxy", brightness and contrast)
+      -> keras_hub.models.RetinaNetObjectDetector: its preprocessor scales pixels to the backbone's [-1, 1];
+         EfficientNet-Lite0 (apps/vision/backbones.py: ImageNet weights or from scratch) -> FPN P3..P{max_level}
+         -> box and class heads; focal loss + Huber loss on anchors (keras-hub's RetinaNetLabelEncoder)
+      -> serving graph: letterbox each image, the detector, keras-hub's NonMaxSuppression with the score
+         threshold, boxes mapped back to the input image's pixels.
+
+Serving signatures (uint8 RGB, boxes as (xmin, ymin, xmax, ymax) pixel edges of the input image):
+    serving_default(images [n, H, W, 3])               one image per call (or n of one size)
+    padded_batch(images [n, H, W, 3], sizes [n, 2])    images of different sizes padded at the bottom/right
+                                                       to a common H x W, with each one's (height, width)
+    -> boxes [n, max_detections, 4] float32, scores [n, max_detections], class_ids int32 (-1: no detection),
+       class_names string ("" for none), num_detections [n]; detections are sorted by score.
+
+Metrics: COCO's AP@[.5:.95], AP@0.5, AP@0.75 and AR with 1/10/100 detections, from pycocotools' COCOeval on
+the test split's original-size images through `serving_default`; the figure draws the predictions (score
+>= draw_threshold, red) and the true boxes (green) on test images.
+"""
+
+import contextlib
+import hashlib
+import io
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from apps.vision import backbones, photos
+from shared import classifier
+from shared import data as shared_data
+from shared.app import Data, DatasetRecord, DataSource, Endpoint, Report, Task
+from shared.optimizers import build_optimizer
+
+BOX_FORMAT = "xyxy"
+MIN_LEVEL = 3
+
+
+# === Letterboxing: the one resize training and serving share ===
+
+
+def letterbox(image, size, target):
+    """`image[:size[0], :size[1]]` (uint8 [H, W, 3]) resized so its longer side is `target`, padded at the
+    bottom/right to [target, target, 3] uint8; also `(scale_y, scale_x)`, new size / old size per axis."""
+    size = tf.cast(size, tf.int32)
+    image = image[:size[0], :size[1]]
+    old = tf.cast(size, tf.float32)
+    new = tf.maximum(1, tf.cast(tf.round(old * target / tf.reduce_max(old)), tf.int32))
+    resized = tf.image.resize(image, new, antialias=True)
+    resized = tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+    return tf.image.pad_to_bounding_box(resized, 0, 0, target, target), tf.cast(new, tf.float32) / old
+
+
+def _box_scale(scale):
+    """(scale_y, scale_x) -> the factors of (xmin, ymin, xmax, ymax)."""
+    return tf.stack([scale[..., 1], scale[..., 0], scale[..., 1], scale[..., 0]], axis=-1)
+
+
+# === Data ===
+
+
+def photo_dataset(part, config, max_boxes, training):
+    """Batches of `(float32 images [b, S, S, 3] in [0, 255], {"boxes": [b, max_boxes, 4], "labels": [b,
+    max_boxes]})`, padded boxes labelled -1; letterboxed inside tf.data, augmented when training."""
+    target = config.image_size
+
+    def generate():
+        yield from zip(part.images, part.boxes, part.labels)
+
+    dataset = tf.data.Dataset.from_generator(generate, output_signature=(
+        tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([None, 4], tf.float32),
+        tf.TensorSpec([None], tf.int32)))
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(part)))
+
+    def prepare(image, boxes, labels):
+        padded, scale = letterbox(image, tf.shape(image)[:2], target)
+        count = tf.shape(boxes)[0]
+        boxes = tf.pad(boxes * _box_scale(scale), [[0, max_boxes - count], [0, 0]])
+        labels = tf.pad(labels, [[0, max_boxes - count]], constant_values=-1)
+        return padded, {"boxes": tf.ensure_shape(boxes, [max_boxes, 4]), "labels": tf.ensure_shape(labels, [max_boxes])}
+
+    augment = augmentation(config) if training else None
+
+    def to_float(images, targets):
+        images = tf.cast(images, tf.float32)
+        if augment is None:
+            return images, targets
+        out = augment({"images": images, "bounding_boxes": targets})
+        return out["images"], {"boxes": out["bounding_boxes"]["boxes"], "labels": out["bounding_boxes"]["labels"]}
+
+    return shared_data.pipeline(dataset, config.batch_size if training else config.batch_size * 2, shuffle=training,
+                                seed=config.seed, map_fn=prepare, batch_map_fn=to_float)
+
+
+def augmentation(config):
+    """Training-only, box-aware: flips, scale jitter and shifts move the boxes with the pixels (Keras 3 image
+    layers given `bounding_box_format`); brightness and contrast leave them. Returns `f({"images",
+    "bounding_boxes"}) -> same`, or None when every augmentation is off."""
+    layers = []
+    if config.random_flip:
+        layers.append(keras.layers.RandomFlip("horizontal", seed=config.seed))
+    if config.random_zoom:
+        layers.append(keras.layers.RandomZoom((-config.random_zoom, config.random_zoom), fill_mode="constant",
+                                              seed=config.seed + 1))
+    if config.random_translation:
+        layers.append(keras.layers.RandomTranslation(config.random_translation, config.random_translation,
+                                                     fill_mode="constant", seed=config.seed + 2))
+    if config.color_jitter:
+        layers.append(keras.layers.RandomBrightness(config.color_jitter, value_range=(0, 255), seed=config.seed + 3))
+        layers.append(keras.layers.RandomContrast(config.color_jitter, value_range=(0, 255), seed=config.seed + 4))
+    if not layers:
+        return None
+    for layer in layers:
+        layer.bounding_box_format = BOX_FORMAT
+
+    def apply(inputs):
+        for layer in layers:
+            inputs = layer(inputs, training=True)
+        return inputs
+
+    return apply
+
+
+def _fingerprint(part):
+    digest = hashlib.sha256()
+    for name, image, boxes, labels in zip(part.names, part.images, part.boxes, part.labels):
+        digest.update(name.encode())
+        for array in (image, boxes, labels):
+            digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+# === Model ===
+
+
+def build_detector(config, num_classes):
+    """keras-hub's RetinaNet on the configured backbone, with its preprocessor and the serving NMS."""
+    import keras_hub
+
+    shape = (config.image_size, config.image_size, 3)
+    encoder = backbones.backbone(config.backbone, pretrained=config.pretrained, input_shape=shape)
+    retina = keras_hub.models.RetinaNetBackbone(image_encoder=encoder, min_level=MIN_LEVEL,
+                                                max_level=config.max_level, use_p5=False, image_shape=shape)
+    pixels = backbones.preprocessing(config.backbone)  # the scale the backbone was trained with
+    converter = keras_hub.layers.RetinaNetImageConverter(scale=pixels.scale, offset=pixels.offset,
+                                                         bounding_box_format=BOX_FORMAT)
+    anchors = keras_hub.layers.AnchorGenerator(
+        BOX_FORMAT, min_level=MIN_LEVEL, max_level=config.max_level, num_scales=3,
+        aspect_ratios=list(config.anchor_ratios), anchor_size=config.anchor_size)
+    return keras_hub.models.RetinaNetObjectDetector(
+        backbone=retina, anchor_generator=anchors, num_classes=num_classes, bounding_box_format=BOX_FORMAT,
+        preprocessor=keras_hub.models.RetinaNetObjectDetectorPreprocessor(image_converter=converter),
+        pre_logits_num_conv_layers=config.head_convs,
+        prediction_decoder=keras_hub.layers.NonMaxSuppression(
+            bounding_box_format=BOX_FORMAT, from_logits=True, iou_threshold=config.nms_iou_threshold,
+            confidence_threshold=config.score_threshold, max_detections=config.max_detections),
+    )
+
+
+# === Metrics and figures ===
+
+
+COCO_STATS = {"map": 0, "ap50": 1, "ap75": 2, "ar1": 6, "ar10": 7, "ar100": 8}
+
+
+def coco_metrics(truth, predictions, num_classes):
+    """COCO box metrics (pycocotools COCOeval) of `predictions` (one dict of numpy arrays per image: boxes
+    [k, 4] xyxy, scores [k], class_ids [k]) against `truth` (`photos.Photos`). Undefined values are 0."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    images, annotations, detections = [], [], []
+    for number, (image, boxes, labels, predicted) in enumerate(zip(truth.images, truth.boxes, truth.labels,
+                                                                     predictions), 1):
+        images.append({"id": number, "height": int(image.shape[0]), "width": int(image.shape[1])})
+        for box, label in zip(boxes, labels):
+            width, height = float(box[2] - box[0]), float(box[3] - box[1])
+            annotations.append({"id": len(annotations) + 1, "image_id": number, "category_id": int(label) + 1,
+                                "bbox": [float(box[0]), float(box[1]), width, height], "area": width * height,
+                                "iscrowd": 0})
+        for box, score, label in zip(predicted["boxes"], predicted["scores"], predicted["class_ids"]):
+            detections.append([number, box[0], box[1], box[2] - box[0], box[3] - box[1], score, label + 1])
+    if not detections:
+        return {name: 0.0 for name in COCO_STATS}
+    ground_truth = COCO()
+    ground_truth.dataset = {"images": images, "annotations": annotations,
+                            "categories": [{"id": index + 1, "name": str(index)} for index in range(num_classes)]}
+    with contextlib.redirect_stdout(io.StringIO()):
+        ground_truth.createIndex()
+        evaluation = COCOeval(ground_truth, ground_truth.loadRes(np.asarray(detections, np.float64)), "bbox")
+        evaluation.evaluate()
+        evaluation.accumulate()
+        evaluation.summarize()
+    return {name: max(0.0, float(evaluation.stats[index])) for name, index in COCO_STATS.items()}
+
+
+def draw_detections(images, truths, predictions, class_names, threshold, columns=4):
+    """A figure: each image with its true boxes (green) and predicted boxes scoring >= threshold (red)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    rows = max(1, int(np.ceil(len(images) / columns)))
+    figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.4 * rows), squeeze=False)
+    for axis in axes.ravel():
+        axis.axis("off")
+    for axis, image, truth, predicted in zip(axes.ravel(), images, truths, predictions):
+        axis.imshow(image)
+        for box in truth:
+            axis.add_patch(Rectangle(box[:2], box[2] - box[0], box[3] - box[1], fill=False, color="lime", lw=1.5))
+        shown = predicted["scores"] >= threshold
+        for box, score, name in zip(predicted["boxes"][shown], predicted["scores"][shown],
+                                    predicted["class_names"][shown]):
+            axis.add_patch(Rectangle(box[:2], box[2] - box[0], box[3] - box[1], fill=False, color="red", lw=1.2))
+            label = name.decode() if isinstance(name, bytes) else str(name)
+            axis.text(box[0], box[1], f"{label} {score:.2f}", color="white", fontsize=6, va="bottom",
+                      bbox={"facecolor": "red", "alpha": 0.6, "pad": 1, "lw": 0})
+        axis.set_title(f"{int(shown.sum())} found (score >= {threshold}), {len(truth)} true", fontsize=7)
+    figure.suptitle(f"Test images: predictions (red, {class_names[0]}{'...' if len(class_names) > 1 else ''}) "
+                    "and true boxes (green)", fontsize=9)
+    figure.tight_layout()
+    return figure
+
+
+# === The task ===
+
+
+class DetectionTask(Task):
+    app = "vision"
+    name = "detection"
+    monitor = "val_loss"
+    monitor_mode = "min"
+
+    # === Inputs ===
+
+    def check_inputs(self, config, data_dir):
+        folder = photos.resolve_source(config.data_format, data_dir)
+        photos.check_source(folder, config.data_format, config.class_names or None)
+        backbones.check_available(config.backbone, config.pretrained)
+        return DataSource.files(folder)
+
+    def build_data(self, config, source):
+        index = photos.check_source(source.path, config.data_format, config.class_names or None)
+        every = photos.load(index)
+        parts = {split: every.subset(indices)
+                 for split, indices in photos.split_indices(every.names, config.split_seed).items()}
+        train_limit, validation_limit, test_limit = classifier.limits(config)
+        limits = {"train": train_limit, "validation": validation_limit, "test": test_limit}
+        parts = {split: part.subset(range(min(len(part), limits[split] or len(part)))) for split, part in parts.items()}
+        for split, part in parts.items():
+            if not len(part):
+                from shared.errors import DataError
+
+                raise DataError(
+                    f"Too few photos for a {split} split. Received: {len(every)} photos in {source.path}. Expected "
+                    "at least 10, so that the 70/10/20 split leaves one in each part. Fix: add photos.")
+        max_boxes = max(1, max(len(labels) for labels in every.labels))
+        dataset_name = {"penn_fudan": photos.PENN_FUDAN}.get(config.data_format, config.data_format)
+        records = [DatasetRecord(dataset_name, source.uri, split, len(part), _fingerprint(part))
+                   for split, part in parts.items()]
+        return Data(
+            train=photo_dataset(parts["train"], config, max_boxes, training=True),
+            validation=photo_dataset(parts["validation"], config, max_boxes, training=False),
+            test=parts["test"], records=records,
+            info={"class_names": list(every.class_names), "image_size": config.image_size,
+                  "data_format": config.data_format, "max_boxes": max_boxes,
+                  "split_sizes": {split: len(part) for split, part in parts.items()},
+                  "num_objects": {split: part.num_objects for split, part in parts.items()}},
+        )
+
+    # === Model ===
+
+    def build_model(self, config, data):
+        model = build_detector(config, num_classes=len(data.info["class_names"]))
+        model.compile(optimizer=build_optimizer(config, shared_data.steps_per_epoch(data.train)))
+        return model
+
+    # === Serving and evaluation ===
+
+    def endpoints(self, model, config, info):
+        target = int(info["image_size"])
+        class_names = tf.constant(list(info["class_names"]))
+        converter = model.preprocessor.image_converter
+
+        def detect_one(inputs):
+            # One image at a time: keras-hub's NonMaxSuppression needs a static batch size (here 1).
+            image, size = inputs
+            padded, scale = letterbox(image, size, target)
+            pixels = converter(tf.cast(padded, tf.float32)[None])
+            found = model.decode_predictions(model(pixels, training=False), pixels)
+            count = tf.cast(found["num_detections"][0], tf.int32)
+            valid = tf.range(tf.shape(found["confidence"])[1]) < count
+            limits = tf.cast(tf.stack([size[1], size[0], size[1], size[0]]), tf.float32)
+            boxes = tf.clip_by_value(found["boxes"][0] / _box_scale(scale), 0.0, limits)
+            class_ids = tf.where(valid, tf.cast(found["labels"][0], tf.int32), -1)
+            return {
+                "boxes": tf.where(valid[:, None], boxes, 0.0),
+                "scores": tf.where(valid, tf.cast(found["confidence"][0], tf.float32), 0.0),
+                "class_ids": class_ids,
+                "class_names": tf.where(valid, tf.gather(class_names, tf.maximum(class_ids, 0)), ""),
+                "num_detections": count,
+            }
+
+        signature = {"boxes": tf.TensorSpec([None, 4], tf.float32), "scores": tf.TensorSpec([None], tf.float32),
+                     "class_ids": tf.TensorSpec([None], tf.int32), "class_names": tf.TensorSpec([None], tf.string),
+                     "num_detections": tf.TensorSpec([], tf.int32)}
+
+        def detect(images, sizes):
+            return tf.map_fn(detect_one, (images, tf.cast(sizes, tf.int32)), fn_output_signature=signature)
+
+        def serve(images):
+            shape = tf.shape(images)
+            return detect(images, tf.tile(shape[None, 1:3], [shape[0], 1]))
+
+        def padded_batch(images, sizes):
+            return detect(images, sizes)
+
+        images = tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")
+        return {"serving_default": Endpoint(serve, [images]),
+                "padded_batch": Endpoint(padded_batch, [images, tf.TensorSpec([None, 2], tf.int32, name="sizes")])}
+
+    def example_inputs(self, data):
+        return {"images": data.test.images[0][None]}
+
+    def signature_examples(self, data):
+        return {"serving_default": self.example_inputs(data), "padded_batch": pad_batch(data.test.images[:2])}
+
+    def evaluate(self, serving, data, config):
+        test = data.test
+        predictions = [{key: value[0] for key, value in serving(images=image[None]).items()} for image in test.images]
+        predictions = [{key: value[:int(found["num_detections"])] if np.ndim(value) else value
+                        for key, value in found.items()} for found in predictions]
+        scores = coco_metrics(test, predictions, len(test.class_names))
+        report = Report(metrics={f"test_{name}": value for name, value in scores.items()})
+        shown = min(config.num_drawn, len(test))
+        if shown:
+            report.figures["test_detections.png"] = draw_detections(
+                test.images[:shown], test.boxes[:shown], predictions[:shown], test.class_names,
+                config.draw_threshold)
+        return report
+
+
+def pad_batch(images):
+    """`{"images": uint8 [n, H, W, 3], "sizes": int32 [n, 2]}`: images padded at the bottom/right to the largest
+    height and width, for `padded_batch`."""
+    height, width = max(image.shape[0] for image in images), max(image.shape[1] for image in images)
+    batch = np.zeros((len(images), height, width, 3), np.uint8)
+    for number, image in enumerate(images):
+        batch[number, :image.shape[0], :image.shape[1]] = image
+    return {"images": batch, "sizes": np.asarray([image.shape[:2] for image in images], np.int32)}
