@@ -1,10 +1,11 @@
 """What the two text classifiers (`text_classification`, `transfer`) share: inputs, split, serving, evaluation.
 
-A subclass says how a message becomes model features (`featurizer`: a WordPiece tokenizer learned
-from the training split, or BERT's preprocessor) and builds the model on those features. Everything
-else is here: the delimited file is read and checked in `check_inputs` (before a run opens), split
-stratified, tokenized once in tf.data, and served as raw strings through the same featurizer inside
-the graph. `shared.classifier` names the outputs (`probabilities`, `class_ids`, `class_names`).
+A subclass builds the model, which takes raw strings: its tokenizer is its first layer (a WordPiece
+tokenizer over a vocabulary learned from the training split, `text_info`, or BERT's preprocessor), so
+the model trained, the one MLflow logs and the one exported are one object. Everything else is here:
+the delimited file is read and checked in `check_inputs` (before a run opens), split stratified,
+batched as strings in tf.data, and served by calling the model on the request's strings.
+`shared.classifier` names the outputs (`probabilities`, `class_ids`, `class_names`).
 
 Evaluation adds to `shared.classifier.evaluate` (accuracy, loss, macro-F1, confusion matrix, per-class
 table): per-class precision/recall/F1 as metrics, Matthews' correlation coefficient, for two classes
@@ -39,10 +40,9 @@ class TextClassifierTask(Task):
     def build_data(self, config, source):
         split = nlp_data.split(config, source.path / config.file_name, classifier.limits(config))
         num_classes = len(split.class_names)
-        featurize, info = self.featurizer(config, split)
-        train = nlp_data.dataset(split.train, featurize, num_classes, config.batch_size, shuffle=True,
-                                 seed=config.seed)
-        validation = nlp_data.dataset(split.validation, featurize, num_classes, config.batch_size) \
+        info = self.text_info(config, split)
+        train = nlp_data.dataset(split.train, num_classes, config.batch_size, shuffle=True, seed=config.seed)
+        validation = nlp_data.dataset(split.validation, num_classes, config.batch_size) \
             if len(split.validation) else None
         info.update({
             "class_names": split.class_names, "duplicates_across_splits": split.duplicates,
@@ -54,13 +54,9 @@ class TextClassifierTask(Task):
         return Data(train=train, validation=validation, test=test, records=nlp_data.records(split, source.uri),
                     info=info)
 
-    def featurizer(self, config, split):
-        """`(featurize, info)`: a callable from strings to model features, and what `serving_featurizer` needs."""
-        raise NotImplementedError
-
-    def serving_featurizer(self, config, info):
-        """The same featurizer rebuilt from a run's info (for the export of a logged model)."""
-        raise NotImplementedError
+    def text_info(self, config, split):
+        """What building the model's tokenizer needs, learned from the split (into `Data.info`), e.g. a vocabulary."""
+        return {}
 
     def class_weight(self, config, data):
         if config.class_weighting == "none":
@@ -72,10 +68,10 @@ class TextClassifierTask(Task):
     # === Serving and evaluation ===
 
     def endpoints(self, model, config, info):
-        featurize, class_names = self.serving_featurizer(config, info), info["class_names"]
+        class_names = info["class_names"]
 
-        def serve(text):
-            return classifier.head(model(featurize(text), training=False), class_names)
+        def serve(text):  # the model tokenizes: strings in
+            return classifier.head(model(text, training=False), class_names)
 
         return {"serving_default": Endpoint(serve, [tf.TensorSpec([None], tf.string, name="text")])}
 

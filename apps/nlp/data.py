@@ -257,16 +257,12 @@ def balanced_class_weights(labels, num_classes):
 # === tf.data ===
 
 
-def dataset(part, featurize, num_classes, batch_size, shuffle=False, seed=0):
-    """Batches of `(features, one-hot labels)`: `featurize` (a tokenizer or preprocessor of one string) runs
-    once per message and is cached, then the examples are shuffled (train) and batched."""
+def dataset(part, num_classes, batch_size, shuffle=False, seed=0):
+    """Batches of `(strings, one-hot labels)`, shuffled for training. The model tokenizes: its tokenizer is a layer."""
     import tensorflow as tf
 
     from shared import data as shared_data
 
     examples = tf.data.Dataset.from_tensor_slices((part.texts.astype(str), part.labels))
-    return shared_data.pipeline(
-        examples, batch_size, shuffle=shuffle, seed=seed,
-        map_fn=lambda text, label: (featurize(text), label),
-        batch_map_fn=shared_data.one_hot(num_classes),
-    )
+    return shared_data.pipeline(examples, batch_size, shuffle=shuffle, seed=seed,
+                                batch_map_fn=shared_data.one_hot(num_classes))

@@ -1,6 +1,11 @@
-"""The text classifiers: an encoder over token ids, a pooled vector, a small head; built from shared blocks.
+"""The text classifiers: strings in, a tokenizer layer, an encoder, a pooled vector, a small head.
 
-    token ids [batch, sequence_length] -> encoder -> pooled [batch, width] -> dense_block -> softmax
+    text [batch] (tf.string) -> tokenizer -> token ids [batch, sequence_length] -> encoder -> pooled [batch, width]
+        -> dense_block -> softmax
+
+The tokenizer (keras-hub's `WordPieceTokenizer`, or BERT's preprocessor for `transfer`) is a layer of
+the model, so the model trained, the one MLflow logs (its vocabulary travels as the layer's asset in the
+`.keras` file) and the one exported are one object taking raw strings.
 
 Encoders (`config.model`):
 - `cnn`: parallel 1-D convolutions (one per kernel size, `shared.layers.conv_block`), max-pooled:
@@ -15,6 +20,7 @@ Pooling over real tokens is `MaskedPooling`: an empty message (all padding) pool
 """
 
 import keras
+import keras_hub
 
 from apps.nlp.vocabulary import PAD_ID
 from shared.layers import conv_block, dense_block, recurrent_block
@@ -50,7 +56,46 @@ class MaskedPooling(keras.layers.Layer):
         return {**super().get_config(), "mode": self.mode, "pad_id": self.pad_id}
 
 
-CUSTOM_OBJECTS = {"MaskedPooling": MaskedPooling}
+@keras.saving.register_keras_serializable(package="dlsuite_nlp")
+class BertTextInputs(keras_hub.models.BertTextClassifierPreprocessor):
+    """BERT's preprocessor (tokenizer, `[CLS] text [SEP]` packed and padded to `sequence_length`) as a layer of a
+    functional model taking strings: `text [batch] -> {token_ids, padding_mask, segment_ids}`.
+
+    keras-hub's preprocessor builds its packer from the tokenizer's special-token ids in `build` and has no
+    `compute_output_spec`, so a saved model that contains it cannot be rebuilt: Keras calls it on symbolic
+    inputs before the tokenizer's vocabulary (an asset) is loaded. Here the ids are part of the config, the
+    packer is made in `__init__` and the output spec is declared, so the `.keras` file MLflow logs reloads.
+    """
+
+    def __init__(self, tokenizer, sequence_length=512, truncate="round_robin", special_token_ids=None, **kwargs):
+        super().__init__(tokenizer, sequence_length=sequence_length, truncate=truncate, **kwargs)
+        if special_token_ids is None:
+            special_token_ids = (tokenizer.start_token_id, tokenizer.end_token_id, tokenizer.pad_token_id)
+        self.special_token_ids = [int(token_id) for token_id in special_token_ids]
+        start, end, pad = self.special_token_ids
+        self.packer = keras_hub.layers.MultiSegmentPacker(start_value=start, end_value=end, pad_value=pad,
+                                                          truncate=truncate, sequence_length=sequence_length)
+
+    def build(self, input_shape):
+        self.built = True  # the packer exists already; the tokenizer needs no build
+
+    def compute_output_spec(self, x, y=None, sample_weight=None):
+        shape = (x.shape[0], self.sequence_length)
+        return {"token_ids": keras.KerasTensor(shape, "int32"), "padding_mask": keras.KerasTensor(shape, "bool"),
+                "segment_ids": keras.KerasTensor(shape, "int32")}
+
+    def get_config(self):
+        return {**super().get_config(), "special_token_ids": self.special_token_ids}
+
+
+CUSTOM_OBJECTS = {"MaskedPooling": MaskedPooling, "BertTextInputs": BertTextInputs}
+
+
+def custom_objects():
+    """What reloading a logged classifier needs: ours, and keras-hub's (registered when it is imported, as
+    tensorflow-text's tokenizer ops are)."""
+    return {**CUSTOM_OBJECTS, "WordPieceTokenizer": keras_hub.tokenizers.WordPieceTokenizer,
+            "BertTokenizer": keras_hub.models.BertTokenizer, "BertBackbone": keras_hub.models.BertBackbone}
 
 
 # === Encoders: (token ids, config, vocabulary size) -> pooled vector ===
@@ -75,8 +120,6 @@ def rnn_encoder(token_ids, config, vocabulary_size):
 
 
 def transformer_encoder(token_ids, config, vocabulary_size):
-    import keras_hub
-
     x = keras_hub.layers.TokenAndPositionEmbedding(vocabulary_size, config.sequence_length, config.embedding_dim,
                                                    mask_zero=True, name="embedding")(token_ids)
     x = keras.layers.Dropout(config.dropout_rate, name="embedding_dropout")(x)
@@ -97,25 +140,31 @@ def classification_head(pooled, config, num_classes):
     return keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
 
 
-def build_classifier(config, vocabulary_size, num_classes):
-    """The from-scratch classifier of `config.model` over token ids `[batch, config.sequence_length]`."""
-    token_ids = keras.Input((config.sequence_length,), dtype="int32", name="token_ids")
-    pooled = ENCODERS[config.model](token_ids, config, vocabulary_size)
-    return keras.Model(token_ids, classification_head(pooled, config, num_classes), name=f"{config.model}_classifier")
+def text_input():
+    """The model input: a batch of raw strings (what serving receives)."""
+    return keras.Input((), dtype="string", name="text")
+
+
+def build_classifier(config, tokenizer, num_classes):
+    """The from-scratch classifier of `config.model`: strings `[batch]` in, `tokenizer` (a keras-hub tokenizer
+    layer padding to `config.sequence_length` with id 0) inside, class probabilities out."""
+    text = text_input()
+    token_ids = tokenizer(text)
+    pooled = ENCODERS[config.model](token_ids, config, tokenizer.vocabulary_size())
+    return keras.Model(text, classification_head(pooled, config, num_classes), name=f"{config.model}_classifier")
 
 
 # === Transfer: a pretrained BERT-style encoder under the same head ===
 
 
-def build_transfer_classifier(config, backbone, num_classes):
-    """`backbone` (a keras-hub `BertBackbone`) under the head; frozen unless `config.mode == "fine_tune"`.
-
-    Inputs are what `BertTextClassifierPreprocessor` yields: token ids, padding mask and segment ids.
-    """
+def build_transfer_classifier(config, preprocessor, backbone, num_classes):
+    """Strings in, `preprocessor` (keras-hub's `BertTextClassifierPreprocessor`: token ids, padding mask and
+    segment ids) and `backbone` (a `BertBackbone`) inside, the head on top; the backbone is frozen unless
+    `config.mode == "fine_tune"`."""
     backbone.trainable = config.mode == "fine_tune"
-    inputs = {name: keras.Input((config.sequence_length,), dtype=dtype, name=name)
-              for name, dtype in (("token_ids", "int32"), ("padding_mask", "bool"), ("segment_ids", "int32"))}
-    outputs = backbone(inputs)
+    text = text_input()
+    features = preprocessor(text)
+    outputs = backbone(features)
     pooled = MaskedPooling("first" if config.pooling == "cls" else "mean", name=f"{config.pooling}_pool")(
-        outputs["sequence_output"], inputs["token_ids"])
-    return keras.Model(inputs, classification_head(pooled, config, num_classes), name=f"transfer_{config.mode}")
+        outputs["sequence_output"], features["token_ids"])
+    return keras.Model(text, classification_head(pooled, config, num_classes), name=f"transfer_{config.mode}")

@@ -10,6 +10,7 @@ command (exit 2) and every other task still works.
 Modes (`config.mode`): `frozen` trains only the head on the pooled encoder states; `fine_tune` trains
 everything, the encoder at `encoder_learning_rate` (lower: large updates erase what pretraining
 learned) and the head at `learning_rate`, through `keras.optimizers.MultiOptimizer`.
+BERT's preprocessor (tokenizer and `[CLS] ... [SEP]` packer) is the model's first layer: strings in.
 Same reader, split (seeded), serving and metrics as `text_classification` (`apps.nlp.classifier`).
 """
 
@@ -48,7 +49,7 @@ def preprocessor(config):
     import keras_hub
 
     tokenizer = keras_hub.models.BertTokenizer.from_preset(preset_path())
-    return keras_hub.models.BertTextClassifierPreprocessor(tokenizer, sequence_length=config.sequence_length)
+    return models.BertTextInputs(tokenizer, sequence_length=config.sequence_length)
 
 
 def encoder_variables(backbone):
@@ -65,17 +66,15 @@ class TransferTask(TextClassifierTask):
         preset_path()
         return super().check_inputs(config, data_dir)
 
-    def featurizer(self, config, split):
-        return preprocessor(config), {"encoder": "all-MiniLM-L6-v2", "encoder_package": PACKAGE}
-
-    def serving_featurizer(self, config, info):
-        return preprocessor(config)
+    def text_info(self, config, split):
+        return {"encoder": "all-MiniLM-L6-v2", "encoder_package": PACKAGE}
 
     def build_model(self, config, data):
         import keras_hub
 
         backbone = keras_hub.models.BertBackbone.from_preset(preset_path())
-        model = models.build_transfer_classifier(config, backbone, len(data.info["class_names"]))
+        model = models.build_transfer_classifier(config, preprocessor(config), backbone,
+                                                 len(data.info["class_names"]))
         if config.mode == "frozen":
             return classifier.compile_classifier(model, config, data.train)
         head = build_optimizer(config, shared_data.steps_per_epoch(data.train))
@@ -87,5 +86,5 @@ class TransferTask(TextClassifierTask):
         return model
 
     def custom_objects(self):
-        return dict(models.CUSTOM_OBJECTS)
+        return models.custom_objects()
 

