@@ -127,6 +127,20 @@ def wait_for_http(url, process, timeout=120):
     raise AssertionError(f"{url} did not answer within {timeout} s")
 
 
+def post_json(url, body, timeout=60):
+    """POST `body` as JSON; return `(status, decoded JSON answer)`, for error statuses too."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
 def start_cli_server(*args):
     """Start `python -m pipelines.cli ARGS` in its own process group (stop it with stop_server)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}

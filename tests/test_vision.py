@@ -4,8 +4,6 @@ import gzip
 import json
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +13,7 @@ from apps.vision import data as vision_data
 from apps.vision import idx
 from shared import tracking
 from shared.errors import DataError
-from tests.conftest import REPO, free_port, run_cli, start_cli_server, stop_server, wait_for_http
+from tests.conftest import REPO, free_port, post_json, run_cli, start_cli_server, stop_server, wait_for_http
 
 
 def write_idx(path, array, compress=False):
@@ -213,15 +211,6 @@ def test_export_verb_writes_the_next_version(smoke_run, fashion_mnist_dir):
     compare(load_serving(summary["export_dir"])(images=images), load_serving(second)(images=images), atol=1e-6)
 
 
-def _post(url, payload):
-    request = urllib.request.Request(url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
 def test_serve_answers_tf_serving_rest_requests(smoke_run, fashion_mnist_dir):
     from shared.export import load_serving
 
@@ -235,18 +224,18 @@ def test_serve_answers_tf_serving_rest_requests(smoke_run, fashion_mnist_dir):
         images = idx.load_split(fashion_mnist_dir, "test")[0][:8]
         expected = load_serving(summary["export_dir"])(images=images)
 
-        status, rows = _post(f"{base}:predict", {"instances": images.tolist()})
+        status, rows = post_json(f"{base}:predict", {"instances": images.tolist()})
         assert status == 200
         np.testing.assert_allclose([row["probabilities"] for row in rows["predictions"]], expected["probabilities"],
                                    atol=1e-6)
         assert [row["class_names"] for row in rows["predictions"]] == [n.decode() for n in expected["class_names"]]
 
-        status, columns = _post(f"{base}/versions/1:predict", {"inputs": {"images": images.tolist()}})
+        status, columns = post_json(f"{base}/versions/1:predict", {"inputs": {"images": images.tolist()}})
         assert status == 200 and columns["outputs"]["class_ids"] == expected["class_ids"].tolist()
 
-        status, error = _post(f"{base}:predict", {"rows": []})
+        status, error = post_json(f"{base}:predict", {"rows": []})
         assert status == 400 and '"instances"' in error["error"]
-        status, error = _post(f"{base}/versions/9:predict", {"instances": images.tolist()})
+        status, error = post_json(f"{base}/versions/9:predict", {"instances": images.tolist()})
         assert status == 404 and "version 9" in error["error"]
     finally:
         stop_server(server)

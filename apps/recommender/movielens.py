@@ -133,14 +133,19 @@ def _read_tab_ratings(path):
             line = raw.rstrip("\r\n")
             if not line.strip():
                 continue
-            fields = line.split("\t")
-            if len(fields) != 4:
-                raise DataError(
-                    f"Malformed line in {path}, line {number}. Received: {line!r} ({len(fields)} tab-separated "
-                    "fields). Expected 4 tab-separated fields: user id, item id, rating, timestamp."
-                )
+            fields = _four_fields(path, number, line, line.split("\t"), "tab-separated",
+                                  "user id, item id, rating, timestamp")
             rows.append(_rating_row(path, number, fields, line, ("user id", "item id"), "ml-100k"))
     return _ratings(rows, path)
+
+
+def _four_fields(path, number, line, fields, separated, names):
+    if len(fields) != 4:
+        raise DataError(
+            f"Malformed line in {path}, line {number}. Received: {line!r} ({len(fields)} {separated} fields). "
+            f"Expected 4 {separated} fields: {names}."
+        )
+    return fields
 
 
 def _ratings(rows, path):
@@ -165,11 +170,7 @@ def _read_csv_ratings(path):
             if not fields:
                 continue
             line = ",".join(fields)
-            if len(fields) != 4:
-                raise DataError(
-                    f"Malformed line in {path}, line {number}. Received: {line!r} ({len(fields)} fields). "
-                    "Expected 4 comma-separated fields: userId, movieId, rating, timestamp."
-                )
+            _four_fields(path, number, line, fields, "comma-separated", "userId, movieId, rating, timestamp")
             rows.append(_rating_row(path, number, fields, line, ("userId", "movieId"), "csv"))
     return _ratings(rows, path)
 

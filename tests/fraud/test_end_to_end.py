@@ -5,12 +5,10 @@ scored, missing or bad fields get a 400 and the server keeps answering."""
 import json
 import re
 import threading
-import urllib.error
-import urllib.request
 
 import pytest
 
-from tests.conftest import free_port, run_cli, start_cli_server, stop_server, wait_for_http
+from tests.conftest import free_port, post_json, run_cli, start_cli_server, stop_server, wait_for_http
 from tests.fraud.tiny_data import make_csv_folder, make_handbook_folder, stream
 
 SMOKE = ("--set", "epochs=1", "--set", "hidden_units=8", "--set", "alerts_per_day=2")
@@ -44,15 +42,6 @@ def test_evaluate_scores_another_window_with_the_test_dates_as_options(trained):
     assert outside.returncode == 2 and "No transactions in the test period" in outside.stderr
 
 
-def _post(url, body):
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
 def test_serve_scores_a_transaction_and_answers_400_to_bad_fields(trained):
     folder, _tracking_uri, _summary = trained
     port = free_port()
@@ -66,7 +55,7 @@ def test_serve_scores_a_transaction_and_answers_400_to_bad_fields(trained):
             "terminal_nb_tx_30day": 300, "terminal_risk_30day": 0.01}
     try:
         wait_for_http(url, process)
-        status, answer = _post(f"{url}:predict", {"instances": [good]})
+        status, answer = post_json(f"{url}:predict", {"instances": [good]})
         assert status == 200, answer
         prediction = answer["predictions"][0]
         assert set(prediction) == {"fraud_score", "is_fraud"} and 0 <= prediction["fraud_score"] <= 1
@@ -79,8 +68,8 @@ def test_serve_scores_a_transaction_and_answers_400_to_bad_fields(trained):
                                                                        r"and <= 1"),
                 ({"instances": [{**good, "tx_amount": "a lot"}]}, r"tx_amount"),
         ):
-            status, answer = _post(f"{url}:predict", body)
+            status, answer = post_json(f"{url}:predict", body)
             assert status == 400 and re.search(message, answer["error"]), (body, status, answer)
-        assert _post(f"{url}:predict", {"instances": [good]})[0] == 200  # still serving
+        assert post_json(f"{url}:predict", {"instances": [good]})[0] == 200  # still serving
     finally:
         stop_server(process)

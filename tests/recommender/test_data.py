@@ -74,7 +74,7 @@ def test_bad_ml100k_lines_name_the_file_and_line(ml_folder, name, line, match):
 @pytest.mark.parametrize(("line", "match"), [
     ("1,10,0.0,5\n", r"Rating out of range in .*ratings\.csv, line \d+\. Received: rating='0\.0'.*multiple of 0\.5"),
     ("1,10,4.25,5\n", r"Rating out of range .*rating='4\.25'"),
-    ("1,10,4\n", r"Malformed line in .*ratings\.csv, line \d+\. Received: '1,10,4' \(3 fields\)"),
+    ("1,10,4\n", r"Malformed line in .*ratings\.csv, line \d+\. Received: '1,10,4' \(3 comma-separated fields\)"),
     ("x,10,4.0,5\n", r"Non-integer userId in .*ratings\.csv, line \d+\. Received: userId='x'"),
     ("1,999,4.0,5\n", r"Unknown movie id in .*ratings\.csv, line \d+\. Received: movie id 999 .*movies\.csv"),
 ])
