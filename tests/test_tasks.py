@@ -20,6 +20,7 @@ from tests.recommender.cases import rating_case, retrieval_case
 from tests.fraud.cases import MODELS as FRAUD_MODELS, detection_case
 from tests.vision.photo_cases import DETECTION as PHOTO_DETECTION
 from tests.tiny_data import make_movielens_folder
+from tests.vision.generative_cases import AUTOENCODER, VAE
 
 # === Vision: a few IDX files ===
 
@@ -158,6 +159,8 @@ CASES = {
     ("nlp", "transfer"): TRANSFER,
     ("nlp", "language_model"): LANGUAGE_MODEL,
     ("nlp", "translation"): TRANSLATION,
+    ("vision", "autoencoder"): AUTOENCODER,
+    ("vision", "vae"): VAE,
     ("vision", "detection"): PHOTO_DETECTION,
 }
 ALL_TASKS = [(app, task) for app in catalog.APPS for task in catalog.tasks_of(app)]

@@ -171,27 +171,33 @@ def smoke():
 
 
 def autoencoder_default():
-    """All of Fashion-MNIST, a 16-d code: benchmarks/vision_autoencoders.py (numbers in apps/vision/README.md)."""
-    return AutoencoderConfig(epochs=15, batch_size=128, learning_rate=2e-3, learning_rate_schedule="cosine",
-                             early_stopping_patience=0, validation_fraction=0.05, sample_every=3)
+    """All of Fashion-MNIST, a 16-d code, 8 epochs: benchmarks/vision_autoencoders.py (apps/vision/README.md has
+    the numbers). No early stopping: the cosine schedule decays the rate to about 0 at the last epoch."""
+    return AutoencoderConfig(epochs=8, batch_size=128, learning_rate=2e-3, learning_rate_schedule="cosine",
+                             early_stopping_patience=0, validation_fraction=0.05, sample_every=2)
 
 
 def autoencoder_smoke():
-    """A small slice, one epoch, a tiny network: seconds. For CI and trying the pipeline."""
-    return dataclasses.replace(autoencoder_default(), epochs=1, max_train_examples=2048, max_test_examples=512,
-                               filters=(8, 16), latent_dim=8, sample_every=1, num_samples=16)
+    """4,096 images twice through a tiny network at a constant rate: seconds, and it beats the mean image (one
+    epoch of 2,048 on a cosine schedule did not). For CI and trying the pipeline."""
+    return dataclasses.replace(autoencoder_default(), epochs=2, max_train_examples=4096, max_test_examples=512,
+                               learning_rate=3e-3, learning_rate_schedule="constant", filters=(8, 16), latent_dim=8,
+                               sample_every=1, num_samples=16)
 
 
 def vae_default():
-    """All of Fashion-MNIST, a 16-d latent: benchmarks/vision_autoencoders.py (numbers in apps/vision/README.md)."""
-    return VAEConfig(epochs=15, batch_size=128, learning_rate=2e-3, learning_rate_schedule="cosine",
-                     early_stopping_patience=0, validation_fraction=0.05, sample_every=3)
+    """All of Fashion-MNIST, a 16-d latent, 8 epochs: benchmarks/vision_autoencoders.py (apps/vision/README.md has
+    the numbers). No early stopping: the cosine schedule decays the rate to about 0 at the last epoch."""
+    return VAEConfig(epochs=8, batch_size=128, learning_rate=2e-3, learning_rate_schedule="cosine",
+                     early_stopping_patience=0, validation_fraction=0.05, sample_every=2)
 
 
 def vae_smoke():
-    """A small slice, one epoch, a tiny network: seconds. For CI and trying the pipeline."""
-    return dataclasses.replace(vae_default(), epochs=1, max_train_examples=2048, max_test_examples=512,
-                               filters=(8, 16), latent_dim=8, sample_every=1, num_samples=16, elbo_samples=2)
+    """4,096 images twice through a tiny network at a constant rate: seconds, and its reconstructions beat the
+    mean image (0.063 against 0.088 MSE on 2,000 test images). For CI and trying the pipeline."""
+    return dataclasses.replace(vae_default(), epochs=2, max_train_examples=4096, max_test_examples=512,
+                               learning_rate=3e-3, learning_rate_schedule="constant", filters=(8, 16), latent_dim=8,
+                               sample_every=1, num_samples=16, elbo_samples=2)
 
 
 TASKS = {"classification": TaskSpec(
@@ -199,6 +205,16 @@ TASKS = {"classification": TaskSpec(
     config_class=ClassificationConfig, presets={"default": default, "smoke": smoke},
     task_class="apps.vision.app:ClassificationTask",
 )}
+TASKS["autoencoder"] = TaskSpec(
+    description="Convolutional (denoising) autoencoder; serves reconstructions + anomaly scores, encode, decode.",
+    config_class=AutoencoderConfig, presets={"default": autoencoder_default, "smoke": autoencoder_smoke},
+    task_class="apps.vision.autoencoders:AutoencoderTask",
+)
+TASKS["vae"] = TaskSpec(
+    description="Convolutional VAE; reports the test ELBO; serves reconstructions, encode, decode, generate(seed).",
+    config_class=VAEConfig, presets={"default": vae_default, "smoke": vae_smoke},
+    task_class="apps.vision.autoencoders:VAETask",
+)
 
 
 # === Detection (apps/vision/detection.py) ===

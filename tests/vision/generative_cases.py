@@ -1,0 +1,51 @@
+"""Harness cases (`tests.harness.TaskCase`) of the generative vision tasks, on the tiny IDX folder of
+`tests.tiny_data` (64 training and 32 test images, one bright band per class)."""
+
+import gzip
+
+from shared.errors import ConfigError, DataError
+from tests.harness import BadInput, TaskCase
+from tests.tiny_data import make_idx_folder
+
+# === autoencoder and vae ===
+
+
+def _not_idx_images(folder):
+    (folder / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(b"%PDF-1.4 not an IDX file"))
+    return folder
+
+
+_TINY_NETWORK = ("batch_size=16", "filters=4,8", "latent_dim=2", "num_samples=8")
+
+AUTOENCODER = TaskCase(
+    make_data=make_idx_folder,
+    # noise_level > 0: the denoising variant and its extra metrics; latent_dim=2: the latent scatter.
+    overrides=(*_TINY_NETWORK, "noise_level=0.2"),
+    metrics=("test_reconstruction_mse", "test_reconstruction_mse_uint8", "test_denoising_mse",
+             "test_noisy_input_mse"),
+    bad_inputs=(
+        BadInput(DataError, r"No fashion_mnist IDX files in the data directory",
+                 break_data=lambda folder: (folder / "empty").mkdir() or folder / "empty"),
+        BadInput(ConfigError, r"Invalid value for config key noise_level\. Received: noise_level=1\.5",
+                 overrides=("noise_level=1.5",)),
+        BadInput(ConfigError, r"Invalid value for config key filters\. Received: filters=\(8, 16, 32\)\. "
+                              r"Expected one or two positive integers", overrides=("filters=8,16,32",)),
+        BadInput(ConfigError, r"Received: dataset='cifar10'\. Expected one of: fashion_mnist, mnist",
+                 overrides=("dataset=cifar10",)),
+    ),
+)
+
+VAE = TaskCase(
+    make_data=make_idx_folder,
+    overrides=_TINY_NETWORK,
+    metrics=("test_elbo", "test_reconstruction_nats", "test_kl_nats", "test_reconstruction_mse"),
+    bad_inputs=(
+        BadInput(DataError, r"t10k-images-idx3-ubyte\.gz is not an IDX file", break_data=_not_idx_images),
+        BadInput(ConfigError, r"Invalid value for config key latent_dim\. Received: latent_dim=0",
+                 overrides=("latent_dim=0",)),
+        BadInput(ConfigError, r"Invalid value for config key elbo_samples\. Received: elbo_samples=0",
+                 overrides=("elbo_samples=0",)),
+        BadInput(ConfigError, r"Invalid value for config key sample_every\. Received: sample_every=-1",
+                 overrides=("sample_every=-1",)),
+    ),
+)
