@@ -21,6 +21,7 @@ from tests.fraud.cases import MODELS as FRAUD_MODELS, detection_case
 from tests.vision.photo_cases import DETECTION as PHOTO_DETECTION
 from tests.tiny_data import make_movielens_folder
 from tests.vision.generative_cases import AUTOENCODER, VAE
+from tests.vision.generative_cases import DIFFUSION, GAN
 
 # === Vision: a few IDX files ===
 
@@ -161,6 +162,8 @@ CASES = {
     ("nlp", "translation"): TRANSLATION,
     ("vision", "autoencoder"): AUTOENCODER,
     ("vision", "vae"): VAE,
+    ("vision", "gan"): GAN,
+    ("vision", "diffusion"): DIFFUSION,
     ("vision", "detection"): PHOTO_DETECTION,
 }
 ALL_TASKS = [(app, task) for app in catalog.APPS for task in catalog.tasks_of(app)]

@@ -217,6 +217,153 @@ TASKS["vae"] = TaskSpec(
 )
 
 
+# === Sampling generators: GAN and diffusion (apps/vision/gan.py, apps/vision/diffusion.py) ===
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplerConfig(GenerativeConfig):
+    """What the GAN and the diffusion model share: class conditioning, and how `evaluate` scores samples.
+
+    `evaluate` draws `eval_samples` images from the served `generate` and compares them with the test images:
+    always in a cheap pixel space (4x4-pooled pixels), and with the features of a trained vision classifier when
+    `quality_classifier_run` names its MLflow run (FID, KID, class accuracy: apps/vision/quality.py)."""
+
+    conditional: bool = False  # class-conditional: `generate` takes a class_id
+    eval_samples: int = 1000
+    quality_classifier_run: typing.Optional[str] = None
+    interpolation_steps: int = 8  # images per row of the interpolation figure
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_range("eval_samples", self.eval_samples, 2, 100_000)
+        check_range("interpolation_steps", self.interpolation_steps, 2, 32)
+
+
+@dataclasses.dataclass(frozen=True)
+class GanConfig(SamplerConfig):
+    """DCGAN: a generator of transposed convolutions from a normal latent, a convolutional critic. `loss`
+    "wgan_gp" (Wasserstein critic with a gradient penalty of weight `gradient_penalty_weight`, `critic_steps` critic
+    updates per generator update) or "non_saturating" (the original GAN loss, -log D(G(z)) for the generator).
+    Both networks train with Adam(`beta_1`, `beta_2`): `learning_rate` the generator's, `critic_learning_rate`
+    the critic's (None: the same). Conditional: the generator gets a class embedding, the critic a projection
+    of it (projection discriminator)."""
+
+    loss: str = "wgan_gp"
+    latent_dim: int = 64
+    generator_filters: typing.Tuple[int, ...] = (128, 64)  # at 7x7 and 14x14, then a transposed conv to 28x28
+    critic_filters: typing.Tuple[int, ...] = (64, 128)  # stride-2 convs: 28x28 -> 14x14 -> 7x7
+    critic_steps: int = 2
+    gradient_penalty_weight: float = 10.0
+    critic_learning_rate: typing.Optional[float] = None
+    beta_1: float = 0.5
+    beta_2: float = 0.9
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_choice("loss", self.loss, ("wgan_gp", "non_saturating"))
+        for name in ("generator_filters", "critic_filters"):
+            filters = getattr(self, name)
+            if len(filters) != 2 or any(width < 1 for width in filters):
+                from shared.errors import ConfigError
+
+                raise ConfigError(
+                    f"Invalid value for config key {name}. Received: {name}={filters!r}. Expected two positive "
+                    f"integers, one per 14x14/7x7 stage. Fix: --set {name}={','.join(map(str, self.__dataclass_fields__[name].default))}."
+                )
+        check_range("critic_steps", self.critic_steps, 1, 10)
+        check_range("gradient_penalty_weight", self.gradient_penalty_weight, 0)
+        check_range("critic_learning_rate", self.critic_learning_rate, 0, low_inclusive=False)
+        check_range("beta_1", self.beta_1, 0, 1, high_inclusive=False)
+        check_range("beta_2", self.beta_2, 0, 1, high_inclusive=False)
+        if self.optimizer != "adam" or self.learning_rate_schedule != "constant":
+            from shared.errors import ConfigError
+
+            raise ConfigError(
+                f"Unsupported optimizer for the GAN. Received: optimizer={self.optimizer!r}, "
+                f"learning_rate_schedule={self.learning_rate_schedule!r}. Expected optimizer='adam' with a "
+                "'constant' learning rate: both networks train with Adam(beta_1, beta_2). Fix: --set optimizer=adam "
+                "--set learning_rate_schedule=constant (tune beta_1, beta_2, learning_rate, critic_learning_rate)."
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class DiffusionConfig(SamplerConfig):
+    """Denoising diffusion: a small U-Net predicts the noise added to an image at a random noise level (DDPM
+    training, cosine schedule in continuous time); `generate` runs `sampling_steps` deterministic DDIM steps from
+    seeded noise with the exponential moving average (`ema`) of the weights. Conditional: a class embedding joins
+    the noise-level embedding; it is dropped with probability `class_dropout` in training, so sampling can use
+    classifier-free guidance of strength `guidance_scale` (1: none)."""
+
+    filters: typing.Tuple[int, ...] = (32, 64, 96)  # U-Net widths at 28x28, 14x14, 7x7
+    blocks_per_level: int = 1
+    embedding_dim: int = 64
+    sampling_steps: int = 25
+    ema: float = 0.999
+    class_dropout: float = 0.1
+    guidance_scale: float = 2.0
+    min_signal_rate: float = 0.02
+    max_signal_rate: float = 0.95
+
+    def __post_init__(self):
+        super().__post_init__()
+        if len(self.filters) != 3 or any(width < 1 or width % 8 for width in self.filters):
+            from shared.errors import ConfigError
+
+            raise ConfigError(
+                f"Invalid value for config key filters. Received: filters={self.filters!r}. Expected three multiples "
+                "of 8, the U-Net widths at 28x28, 14x14 and 7x7 (group normalization uses groups of 8). "
+                "Fix: --set filters=32,64,96."
+            )
+        check_range("blocks_per_level", self.blocks_per_level, 1, 4)
+        check_range("embedding_dim", self.embedding_dim, 8, 1024)
+        check_range("sampling_steps", self.sampling_steps, 1, 1000)
+        check_range("ema", self.ema, 0, 1, high_inclusive=False)
+        check_range("class_dropout", self.class_dropout, 0, 1, high_inclusive=False)
+        check_range("guidance_scale", self.guidance_scale, 0)
+        check_range("min_signal_rate", self.min_signal_rate, 0, 1, low_inclusive=False, high_inclusive=False)
+        check_range("max_signal_rate", self.max_signal_rate, self.min_signal_rate, 1, low_inclusive=False,
+                    high_inclusive=False)
+
+
+def gan_default():
+    """All of Fashion-MNIST, WGAN-GP: benchmarks/vision_generative.py (numbers in apps/vision/README.md)."""
+    return GanConfig(epochs=10, batch_size=128, learning_rate=2e-4, early_stopping_patience=0,
+                     validation_fraction=0.05, sample_every=1)
+
+
+def gan_smoke():
+    """A small slice, one epoch, tiny networks: seconds. For CI and trying the pipeline."""
+    return dataclasses.replace(gan_default(), epochs=1, max_train_examples=1024, max_test_examples=256,
+                               generator_filters=(16, 8), critic_filters=(8, 16), latent_dim=8, num_samples=16,
+                               eval_samples=64, interpolation_steps=4)
+
+
+def diffusion_default():
+    """All of Fashion-MNIST, class-conditional: benchmarks/vision_generative.py (numbers in apps/vision/README.md)."""
+    return DiffusionConfig(epochs=5, batch_size=128, optimizer="adamw", learning_rate=1e-3, weight_decay=1e-4,
+                           learning_rate_schedule="cosine", early_stopping_patience=0, validation_fraction=0.05,
+                           conditional=True, sample_every=1)
+
+
+def diffusion_smoke():
+    """A small slice, one epoch, a tiny U-Net, 4 sampling steps: seconds. For CI and trying the pipeline."""
+    return dataclasses.replace(diffusion_default(), epochs=1, max_train_examples=1024, max_test_examples=256,
+                               filters=(8, 16, 16), embedding_dim=16, sampling_steps=4, num_samples=20,
+                               eval_samples=64, interpolation_steps=4, ema=0.9)
+
+
+TASKS["gan"] = TaskSpec(
+    description="DCGAN, WGAN-GP (or non-saturating), optionally class-conditional; serves generate(seed, count).",
+    config_class=GanConfig, presets={"default": gan_default, "smoke": gan_smoke},
+    task_class="apps.vision.gan:GanTask",
+)
+TASKS["diffusion"] = TaskSpec(
+    description="Small U-Net diffusion model (DDPM training, DDIM sampling, EMA); serves generate(seed, count).",
+    config_class=DiffusionConfig, presets={"default": diffusion_default, "smoke": diffusion_smoke},
+    task_class="apps.vision.diffusion:DiffusionTask",
+)
+
+
 # === Detection (apps/vision/detection.py) ===
 
 PHOTO_FORMATS = ("penn_fudan", "voc", "coco")  # apps.vision.photos.FORMATS (no import: photos.py imports numpy)

@@ -49,3 +49,35 @@ VAE = TaskCase(
                  overrides=("sample_every=-1",)),
     ),
 )
+
+# === gan and diffusion (GEN-B) ===
+
+GAN = TaskCase(
+    make_data=make_idx_folder,
+    # Conditional WGAN-GP: both networks' class inputs, the gradient penalty and the class_id signature input.
+    overrides=("batch_size=16", "conditional=true", "num_samples=10", "eval_samples=40"),
+    metrics=("test_pixel_fid", "test_pixel_kid", "test_sample_seconds"),
+    bad_inputs=(
+        BadInput(ConfigError, r"Invalid value for config key loss\. Received: loss='hinge'\. "
+                              r"Expected one of: wgan_gp, non_saturating", overrides=("loss=hinge",)),
+        BadInput(ConfigError, r"Invalid value for config key critic_filters\. Received: critic_filters=\(8,\)",
+                 overrides=("critic_filters=8",)),
+        BadInput(ConfigError, r"Unsupported optimizer for the GAN\. Received: optimizer='sgd'",
+                 overrides=("optimizer=sgd",)),
+        BadInput(DataError, r"No fashion_mnist IDX files in the data directory",
+                 break_data=lambda folder: (folder / "empty").mkdir() or folder / "empty"),
+    ),
+)
+
+DIFFUSION = TaskCase(
+    make_data=make_idx_folder,
+    overrides=("batch_size=16", "num_samples=10", "eval_samples=20", "sampling_steps=2"),
+    metrics=("test_pixel_fid", "test_pixel_kid", "test_sample_seconds"),
+    bad_inputs=(
+        BadInput(ConfigError, r"Invalid value for config key filters\. Received: filters=\(8, 12, 16\)\. "
+                              r"Expected three multiples of 8", overrides=("filters=8,12,16",)),
+        BadInput(ConfigError, r"Invalid value for config key sampling_steps\. Received: sampling_steps=0",
+                 overrides=("sampling_steps=0",)),
+        BadInput(ConfigError, r"Invalid value for config key ema\. Received: ema=1\.0", overrides=("ema=1.0",)),
+    ),
+)

@@ -1,0 +1,253 @@
+"""Task `diffusion`: a small U-Net denoising diffusion model of Fashion-MNIST/MNIST (DDPM training, DDIM sampling).
+
+Noise schedule: continuous time t in [0, 1] with cosine rates, signal = cos(a(t)), noise = sin(a(t)), the angle
+a(t) going linearly from acos(max_signal_rate) (t = 0, nearly clean) to acos(min_signal_rate) (t = 1, nearly
+pure noise); signal² + noise² = 1.
+
+    training (`Diffusion.train_step`, one batch of uint8 images or `(images, class_ids)`):
+      x0 = pixels in [-1, 1]; t ~ U(0, 1); ε ~ N(0, I); x_t = signal(t) x0 + noise(t) ε
+      the U-Net predicts ε from (x_t, noise(t)[, class id]); loss = mean squared error (DDPM's ε-objective)
+      conditional: the class id is replaced by the "no class" id with probability `class_dropout`
+      after each step: EMA weights ← ema · EMA + (1 − ema) · weights (with a warm-up: min(ema, (1+n)/(10+n)))
+    sampling (`call`: latents = x_1 ~ N(0, I) from the client's seed; deterministic DDIM, η = 0):
+      for t = 1, 1 − 1/S, ..., 1/S (S = `sampling_steps`), with the EMA network:
+        ε̂ = network(x_t, noise(t)[, class]); conditional: ε̂ = ε̂_none + w (ε̂_class − ε̂_none) (classifier-free
+        guidance, w = `guidance_scale`; both in one batch); x̂0 = clip((x_t − noise(t) ε̂) / signal(t), −1, 1)
+        x_{t−1/S} = signal(t − 1/S) x̂0 + noise(t − 1/S) ε̂
+      the images are the last x̂0
+
+U-Net: a 3x3 conv, then per level (28x28, 14x14, 7x7; widths `filters`) `blocks_per_level` residual blocks
+(GroupNorm, swish, 3x3 conv, + the embedding projected to the width, GroupNorm, swish, 3x3 conv, + the input),
+average-pooling between levels, one block at 7x7, and back up with the skips concatenated; GroupNorm, swish and a
+zero-initialized 3x3 conv to ε. The embedding: sinusoids of the noise rate through two dense layers, plus a class
+embedding (`num_classes` + 1 rows: the last is "no class").
+
+`call({"latents", "class_ids"})` is the sampler; serving is `apps/vision/sampling.py`'s. `val_loss` is the
+ε-loss of the EMA network on the validation images.
+"""
+
+import math
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from apps.vision.generative import to_float
+from apps.vision.sampling import VALUE_RANGE, SamplerTask
+from shared import data as shared_data
+from shared.optimizers import build_optimizer
+
+
+# === Networks ===
+
+
+@keras.saving.register_keras_serializable(package="dlsuite_vision")
+class NoiseEmbedding(keras.layers.Layer):
+    """Noise rates `[batch]` -> `[batch, dim]`: sin and cos of the rate at `dim / 2` log-spaced frequencies."""
+
+    def __init__(self, dim, max_frequency=1000.0, **kwargs):
+        super().__init__(**kwargs)
+        self.dim, self.max_frequency = int(dim), float(max_frequency)
+
+    def call(self, rates):
+        frequencies = ops.exp(ops.linspace(0.0, math.log(self.max_frequency), self.dim // 2))
+        angles = ops.cast(ops.expand_dims(rates, -1), "float32") * frequencies * 2.0 * math.pi
+        return ops.concatenate([ops.sin(angles), ops.cos(angles)], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape, self.dim // 2 * 2)
+
+    def get_config(self):
+        return {**super().get_config(), "dim": self.dim, "max_frequency": self.max_frequency}
+
+
+def residual_block(x, embedding, width, name):
+    shortcut = x if x.shape[-1] == width else keras.layers.Conv2D(width, 1, name=f"{name}_shortcut")(x)
+    h = keras.layers.Activation("swish")(keras.layers.GroupNormalization(8, name=f"{name}_norm1")(x))
+    h = keras.layers.Conv2D(width, 3, padding="same", name=f"{name}_conv1")(h)
+    shift = keras.layers.Reshape((1, 1, width))(keras.layers.Dense(width, name=f"{name}_embedding")(embedding))
+    h = keras.layers.Add(name=f"{name}_condition")([h, shift])
+    h = keras.layers.Activation("swish")(keras.layers.GroupNormalization(8, name=f"{name}_norm2")(h))
+    h = keras.layers.Conv2D(width, 3, padding="same", name=f"{name}_conv2")(h)
+    return keras.layers.Add(name=f"{name}_residual")([shortcut, h])
+
+
+def build_network(config, num_classes=None, name="unet"):
+    """(noisy pixels [28, 28, 1], noise rates [], class ids [] if conditional) -> predicted noise [28, 28, 1]."""
+    noisy = keras.Input((28, 28, 1), name="noisy_pixels")
+    rates = keras.Input((), name="noise_rates")
+    inputs = [noisy, rates]
+    dim = config.embedding_dim
+    embedding = NoiseEmbedding(dim, name="noise_embedding")(rates)
+    embedding = keras.layers.Dense(dim * 2, activation="swish", name="embedding_dense1")(embedding)
+    embedding = keras.layers.Dense(dim * 2, name="embedding_dense2")(embedding)
+    if num_classes:
+        class_ids = keras.Input((), dtype="int32", name="class_ids")
+        inputs.append(class_ids)
+        classes = keras.layers.Embedding(num_classes + 1, dim * 2, name="class_embedding")(class_ids)
+        embedding = keras.layers.Add(name="noise_and_class")([embedding, classes])
+    x = keras.layers.Conv2D(config.filters[0], 3, padding="same", name="stem")(noisy)
+    skips = []
+    for level, width in enumerate(config.filters):
+        for block in range(config.blocks_per_level):
+            x = residual_block(x, embedding, width, f"down{level}_{block}")
+            skips.append(x)
+        if level < len(config.filters) - 1:
+            x = keras.layers.AveragePooling2D(2, name=f"pool{level}")(x)
+    x = residual_block(x, embedding, config.filters[-1], "middle")
+    for level in reversed(range(len(config.filters))):
+        for block in range(config.blocks_per_level):
+            x = keras.layers.Concatenate(name=f"skip{level}_{block}")([x, skips.pop()])
+            x = residual_block(x, embedding, config.filters[level], f"up{level}_{block}")
+        if level > 0:
+            x = keras.layers.UpSampling2D(2, name=f"upsample{level}")(x)
+    x = keras.layers.Activation("swish")(keras.layers.GroupNormalization(8, name="out_norm")(x))
+    noise = keras.layers.Conv2D(1, 3, padding="same", kernel_initializer="zeros", name="noise")(x)
+    return keras.Model(inputs, noise, name=name)
+
+
+@keras.saving.register_keras_serializable(package="dlsuite_vision")
+class Diffusion(keras.Model):
+    """The U-Net, its EMA copy (what samples) and the schedule; `fit` on uint8 images or `(images, class_ids)`."""
+
+    def __init__(self, network, ema_network, sampling_steps=25, ema=0.999, min_signal_rate=0.02,
+                 max_signal_rate=0.95, num_classes=None, class_dropout=0.1, guidance_scale=2.0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.network, self.ema_network = network, ema_network
+        self.ema_network.trainable = False
+        self.sampling_steps, self.ema = int(sampling_steps), float(ema)
+        self.min_signal_rate, self.max_signal_rate = float(min_signal_rate), float(max_signal_rate)
+        self.num_classes, self.class_dropout = num_classes, float(class_dropout)
+        self.guidance_scale, self.seed = float(guidance_scale), seed
+        self.seed_generator = keras.random.SeedGenerator(seed, name="noise_seed")
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker]
+
+    def compile(self, optimizer, **kwargs):
+        super().compile(optimizer=optimizer, **kwargs)
+        optimizer.build(self.network.trainable_variables)  # built now, so BackupAndRestore restores its state
+
+    def get_compile_config(self):
+        return {"optimizer": keras.saving.serialize_keras_object(self.optimizer)}
+
+    def compile_from_config(self, config):
+        self.compile(optimizer=keras.saving.deserialize_keras_object(config["optimizer"]))
+
+    # === The schedule ===
+
+    def rates(self, times):
+        """`(signal rates, noise rates)` at diffusion times in [0, 1]."""
+        start, end = math.acos(self.max_signal_rate), math.acos(self.min_signal_rate)
+        angles = start + ops.cast(times, "float32") * (end - start)
+        return ops.cos(angles), ops.sin(angles)
+
+    def _network_inputs(self, noisy, noise_rates, class_ids):
+        return [noisy, noise_rates, class_ids] if self.num_classes else [noisy, noise_rates]
+
+    # === Training ===
+
+    def _noise_loss(self, data, network, training):
+        images, class_ids = data if self.num_classes else (data, None)
+        pixels = to_float(images, VALUE_RANGE)
+        batch = ops.shape(pixels)[0]
+        noise = keras.random.normal(ops.shape(pixels), seed=self.seed_generator)
+        signal_rates, noise_rates = self.rates(keras.random.uniform((batch,), seed=self.seed_generator))
+        noisy = signal_rates[:, None, None, None] * pixels + noise_rates[:, None, None, None] * noise
+        if self.num_classes and training:
+            dropped = keras.random.uniform((batch,), seed=self.seed_generator) < self.class_dropout
+            class_ids = ops.where(dropped, self.num_classes, ops.cast(class_ids, "int32"))
+        predicted = network(self._network_inputs(noisy, noise_rates, class_ids), training=training)
+        return ops.mean(ops.square(predicted - noise))
+
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            loss = self._noise_loss(data, self.network, training=True)
+        variables = self.network.trainable_variables
+        self.optimizer.apply(tape.gradient(loss, variables), variables)
+        steps = ops.cast(self.optimizer.iterations, "float32")
+        decay = ops.minimum(self.ema, (1.0 + steps) / (10.0 + steps))
+        for weight, average in zip(self.network.weights, self.ema_network.weights):
+            average.assign(decay * average + (1.0 - decay) * weight)
+        self.loss_tracker.update_state(loss)
+        return {"loss": self.loss_tracker.result()}
+
+    def test_step(self, data):
+        self.loss_tracker.update_state(self._noise_loss(data, self.ema_network, training=False))
+        return {"loss": self.loss_tracker.result()}
+
+    # === Sampling ===
+
+    def predict_noise(self, noisy, noise_rates, class_ids):
+        """The EMA network's ε̂; with classes and guidance ≠ 1, classifier-free guided (one doubled batch)."""
+        if not self.num_classes:
+            return self.ema_network([noisy, noise_rates], training=False)
+        if self.guidance_scale == 1.0:
+            return self.ema_network([noisy, noise_rates, class_ids], training=False)
+        none = ops.full_like(class_ids, self.num_classes)
+        both = self.ema_network([ops.concatenate([noisy, noisy]), ops.concatenate([noise_rates, noise_rates]),
+                                 ops.concatenate([class_ids, none])], training=False)
+        conditional, unconditional = ops.split(both, 2)
+        return unconditional + self.guidance_scale * (conditional - unconditional)
+
+    def call(self, inputs, training=False):
+        """DDIM from `latents` (x at t = 1) in `sampling_steps` steps: the last x̂0, pixels in [-1, 1]."""
+        noisy = ops.cast(inputs["latents"], "float32")
+        class_ids = ops.cast(inputs["class_ids"], "int32") if self.num_classes else None
+        batch, steps = tf.shape(noisy)[0], self.sampling_steps
+
+        def step(index, noisy, _estimate):
+            times = tf.fill([batch], 1.0 - tf.cast(index, tf.float32) / steps)
+            signal_rates, noise_rates = self.rates(times)
+            noise = self.predict_noise(noisy, noise_rates, class_ids)
+            estimate = ops.clip((noisy - noise_rates[:, None, None, None] * noise)
+                                / signal_rates[:, None, None, None], -1.0, 1.0)
+            next_signal, next_noise = self.rates(times - 1.0 / steps)
+            noisy = next_signal[:, None, None, None] * estimate + next_noise[:, None, None, None] * noise
+            return index + 1, noisy, estimate
+
+        _, _, estimate = tf.while_loop(lambda index, *_: index < steps, step,
+                                       (tf.constant(0), noisy, tf.zeros_like(noisy)))
+        return estimate
+
+    def get_config(self):
+        return {**super().get_config(), "network": keras.saving.serialize_keras_object(self.network),
+                "ema_network": keras.saving.serialize_keras_object(self.ema_network),
+                "sampling_steps": self.sampling_steps, "ema": self.ema, "min_signal_rate": self.min_signal_rate,
+                "max_signal_rate": self.max_signal_rate, "num_classes": self.num_classes,
+                "class_dropout": self.class_dropout, "guidance_scale": self.guidance_scale, "seed": self.seed}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        network = keras.saving.deserialize_keras_object(config.pop("network"))
+        ema_network = keras.saving.deserialize_keras_object(config.pop("ema_network"))
+        return cls(network, ema_network, **config)
+
+
+# === Task ===
+
+
+class DiffusionTask(SamplerTask):
+    name = "diffusion"
+
+    def latent_shape(self, config):
+        return (28, 28, 1)
+
+    def build_model(self, config, data):
+        num_classes = self.num_classes(config, data.info)
+        network = build_network(config, num_classes)
+        ema_network = build_network(config, num_classes, name="ema_unet")
+        ema_network.set_weights(network.get_weights())
+        model = Diffusion(network, ema_network, sampling_steps=config.sampling_steps, ema=config.ema,
+                          min_signal_rate=config.min_signal_rate, max_signal_rate=config.max_signal_rate,
+                          num_classes=num_classes, class_dropout=config.class_dropout,
+                          guidance_scale=config.guidance_scale, seed=config.seed, name="diffusion")
+        model.compile(optimizer=build_optimizer(config, shared_data.steps_per_epoch(data.train)))
+        model(self.model_example(data))  # builds the model (BackupAndRestore needs a built model)
+        return model
+
+    def custom_objects(self):
+        return {keras.saving.get_registered_name(cls): cls for cls in (Diffusion, NoiseEmbedding)}
