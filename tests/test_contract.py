@@ -82,8 +82,9 @@ LEARNS = {
     # scored from the raw pickles with the tests' own features, against the fraud rate (0.0085, a random ranking).
     ("fraud", "detection"): Learns(beats=lambda chance: 30 * chance),
     # Smoke (2 epochs of 4,096 images, a tiny network): served reconstructions of 2,000 test images at MSE about 0.05
-    # (autoencoder) and 0.06 (vae, posterior mean) against 0.088 for the mean training image (score: -MSE).
-    ("vision", "autoencoder"): Learns(beats=lambda chance: chance + 0.01),
+    # (autoencoder) and 0.06 (vae, posterior mean) against 0.088 for the mean training image (score: -MSE). The
+    # autoencoder's run is large: the vae's takes the same pipeline (and more signatures) through in CI.
+    ("vision", "autoencoder"): Learns(beats=lambda chance: chance + 0.01, large=True),
     ("vision", "vae"): Learns(beats=lambda chance: chance + 0.01),
 }
 # Real runs without a learning bound: LunarLander is not learned within a budget a test can afford
