@@ -26,3 +26,11 @@ class TripletLoss(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "margin": self.margin}
+
+
+def gaussian_kl(mean, log_variance):
+    """KL(N(mean, exp(log_variance)) || N(0, I)) in nats, summed over the last axis (a VAE's KL term, closed form).
+
+    `0.5 * sum(exp(log_variance) + mean**2 - 1 - log_variance)`: one value per example.
+    """
+    return 0.5 * ops.sum(ops.exp(log_variance) + ops.square(mean) - 1.0 - log_variance, axis=-1)

@@ -35,6 +35,7 @@ from apps.vision.generative import GenerativeTask, SampleGridLogger, to_float, t
 from shared import data as shared_data
 from shared.app import Endpoint, Report
 from shared.export import seed_spec, stateless_seed
+from shared.losses import gaussian_kl
 from shared.optimizers import build_optimizer
 
 PIXELS = 28 * 28
@@ -170,8 +171,7 @@ def elbo_terms(decoder, pixels, mean, log_variance, noise, training=False):
     logits = decoder(latents, training=training)
     cross_entropy = ops.binary_crossentropy(pixels, logits, from_logits=True)
     reconstruction = ops.sum(ops.reshape(cross_entropy, (ops.shape(pixels)[0], -1)), axis=-1)
-    kl = 0.5 * ops.sum(ops.exp(log_variance) + ops.square(mean) - 1.0 - log_variance, axis=-1)
-    return reconstruction, kl
+    return reconstruction, gaussian_kl(mean, log_variance)
 
 
 # === Tasks ===
