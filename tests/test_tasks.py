@@ -19,6 +19,7 @@ from tests.nlp.generation_cases import LANGUAGE_MODEL, TRANSLATION
 from tests.recommender.cases import rating_case, retrieval_case
 from tests.fraud.cases import MODELS as FRAUD_MODELS, detection_case
 from tests.vision.photo_cases import DETECTION as PHOTO_DETECTION
+from tests.vision.photo_cases import SEGMENTATION as PHOTO_SEGMENTATION
 from tests.tiny_data import make_movielens_folder
 from tests.vision.generative_cases import AUTOENCODER, VAE
 from tests.vision.generative_cases import DIFFUSION, GAN
@@ -165,6 +166,7 @@ CASES = {
     ("vision", "gan"): GAN,
     ("vision", "diffusion"): DIFFUSION,
     ("vision", "detection"): PHOTO_DETECTION,
+    ("vision", "segmentation"): PHOTO_SEGMENTATION,
 }
 ALL_TASKS = [(app, task) for app in catalog.APPS for task in catalog.tasks_of(app)]
 # Tasks whose model is chosen by config: every model through the harness too (the CASES entry is the first).

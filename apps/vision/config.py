@@ -451,3 +451,85 @@ TASKS["detection"] = TaskSpec(
     config_class=DetectionConfig, presets={"default": detection_default, "smoke": detection_smoke},
     task_class="apps.vision.detection:DetectionTask",
 )
+
+
+# === Segmentation (apps/vision/segmentation.py) ===
+
+SEGMENTATION_FORMATS = ("penn_fudan", "coco")  # the photo layouts with masks (VOC folders carry boxes only)
+
+
+@dataclasses.dataclass(frozen=True)
+class SegmentationConfig(SupervisedConfig):
+    """Foreground (pedestrian) vs background per pixel: keras-hub DeepLabV3+ on EfficientNet-Lite0.
+
+    The model takes uint8 images of any size, resizes them to `image_size` x `image_size` inside its graph,
+    and answers logits resized back to the input's height and width. ASPP (`dilation_rates`) runs on the
+    stride-32 features; the decoder joins the stride-4 ones (`projection_filters` channels).
+    """
+
+    data_format: str = "penn_fudan"  # penn_fudan, coco (with segmentation polygons/RLE); every object is foreground
+    class_names: typing.Tuple[str, ...] = ()  # COCO: the classes that count as foreground; () = every class
+    split_seed: int = 2024  # the 70/10/20 train/validation/test split (the same as detection's)
+    backbone: str = "efficientnet_lite0"
+    pretrained: bool = True  # ImageNet weights (converted once in the setup), else the same network from scratch
+    image_size: int = 320  # the side the model resizes every image to; a multiple of 32
+    dilation_rates: typing.Tuple[int, ...] = (2, 4, 6)  # ASPP on the stride-32 map (10 x 10 at 320 px)
+    projection_filters: int = 48  # the stride-4 features' channels in the decoder
+    dice_weight: float = 1.0  # loss = binary cross-entropy + dice_weight * soft Dice loss
+    random_flip: bool = True
+    random_zoom: float = 0.2  # scale jitter, a fraction of the size (keras.layers.RandomZoom, masks follow)
+    random_translation: float = 0.1
+    color_jitter: float = 0.2  # brightness and contrast, a fraction
+    threshold: float = 0.5  # probability above which serving marks a pixel as foreground
+    num_drawn: int = 8  # test images drawn with their predicted masks (the MLflow figure)
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_choice("data_format", self.data_format, SEGMENTATION_FORMATS)
+        check_choice("backbone", self.backbone, DETECTION_BACKBONES)
+        check_range("split_seed", self.split_seed, 0, 2**31 - 1)
+        check_range("image_size", self.image_size, 32, 1024)
+        if self.image_size % 32:
+            from shared.errors import ConfigError
+
+            raise ConfigError(
+                f"Invalid value for config key image_size. Received: image_size={self.image_size}. Expected a "
+                f"multiple of 32 (the backbone's stride). Fix: --set image_size={max(32, self.image_size // 32 * 32)}."
+            )
+        if not self.dilation_rates or any(rate < 1 for rate in self.dilation_rates):
+            from shared.errors import ConfigError
+
+            raise ConfigError(
+                f"Invalid value for config key dilation_rates. Received: dilation_rates={self.dilation_rates!r}. "
+                "Expected one or more positive integers. Fix: --set dilation_rates=2,4,6."
+            )
+        check_range("projection_filters", self.projection_filters, 1, 512)
+        check_range("dice_weight", self.dice_weight, 0)
+        check_range("random_zoom", self.random_zoom, 0, 0.5)
+        check_range("random_translation", self.random_translation, 0, 0.5)
+        check_range("color_jitter", self.color_jitter, 0, 1)
+        check_range("threshold", self.threshold, 0, 1, low_inclusive=False, high_inclusive=False)
+        check_range("num_drawn", self.num_drawn, 0, 64)
+
+
+def segmentation_default():
+    """Penn-Fudan pedestrians with the pretrained backbone (benchmarks/vision_segmentation.py has the numbers)."""
+    return SegmentationConfig(
+        epochs=20, batch_size=8, optimizer="adamw", learning_rate=1e-3, weight_decay=1e-4,
+        learning_rate_schedule="cosine", warmup_epochs=1, early_stopping_patience=0,
+    )
+
+
+def segmentation_smoke():
+    """Tiny images, one epoch, from scratch: seconds. For CI and trying the pipeline."""
+    return dataclasses.replace(segmentation_default(), epochs=1, warmup_epochs=0, batch_size=4, image_size=64,
+                               pretrained=False, projection_filters=8, max_train_examples=8, max_test_examples=4,
+                               num_drawn=2)
+
+
+TASKS["segmentation"] = TaskSpec(
+    description="Pedestrian vs background per pixel: DeepLabV3+ on EfficientNet-Lite0 (ImageNet or scratch); "
+                "serves uint8 images of any size -> a mask of the same size.",
+    config_class=SegmentationConfig, presets={"default": segmentation_default, "smoke": segmentation_smoke},
+    task_class="apps.vision.segmentation:SegmentationTask",
+)

@@ -1,0 +1,316 @@
+"""Vision segmentation task: photographs of any size in, a foreground (pedestrian) mask of the same size out.
+
+    photos (apps/vision/photos.py: Penn-Fudan or COCO with polygons/RLE; the seeded 70/10/20 split shared
+    with detection); the instance masks become one foreground mask (any object = 1)
+      -> tf.data: resize to image_size x image_size (images bilinear with antialiasing, masks nearest), cache,
+         shuffle, batch, augmentation that moves the masks with the pixels (keras.layers.RandomFlip /
+         RandomZoom / RandomTranslation given {"images", "segmentation_masks"}; brightness and contrast)
+      -> the model, uint8 [b, H, W, 3] of any H, W:
+         Resizing(image_size) -> the backbone's pixel scale (apps/vision/backbones.py) -> keras-hub
+         DeepLabV3Backbone (DeepLabV3+: ASPP on EfficientNet-Lite0's stride-32 map, decoder with its stride-4
+         map) -> a 1x1 conv to one logit -> ResizeToMatch (bilinear, back to H x W)
+      -> loss: binary cross-entropy + `dice_weight` x soft Dice, on the image_size x image_size logits.
+
+Serving: `serving_default(images uint8 [n, H, W, 3])` -> `masks` uint8 [n, H, W] (1 = foreground, probability
+>= config.threshold) and `probabilities` float32 [n, H, W]. Any H and W: images of different sizes go in
+separate calls (or one call per size).
+
+Metrics, on the test split's original-size images through serving, pixels pooled over the split: IoU and Dice
+of the foreground class, IoU of the background, their mean (mIoU), pixel accuracy, and the mean of per-image
+foreground IoUs. The figure overlays the predicted masks (red) and the true outlines (green) on test images.
+"""
+
+import hashlib
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from apps.vision import backbones, photos
+from shared import classifier
+from shared import data as shared_data
+from shared.app import Data, DatasetRecord, DataSource, Endpoint, Report, Task
+from shared.errors import DataError
+from shared.optimizers import build_optimizer
+
+SPP_LEVEL, LOW_LEVEL = "P5", "P2"  # DeepLabV3+: ASPP at stride 32, the decoder's detail at stride 4
+
+
+@keras.saving.register_keras_serializable(package="dlsuite_vision")
+class ResizeToMatch(keras.layers.Layer):
+    """Resizes `inputs[0]` ([b, h, w, c]) bilinearly to the height and width of `inputs[1]` ([b, H, W, ...]):
+    the model's logits back to the size of the image it was given."""
+
+    def call(self, inputs):
+        values, reference = inputs
+        # tf.image, not keras.ops.image: the target size is only known when the graph runs.
+        return tf.image.resize(values, tf.shape(reference)[1:3], method="bilinear")
+
+    def compute_output_shape(self, input_shapes):
+        values, reference = input_shapes
+        return (values[0], reference[1], reference[2], values[3])
+
+
+# === Data ===
+
+
+def foreground(mask):
+    """Instance ids (0 background, k object k) -> uint8 0/1."""
+    return (np.asarray(mask) > 0).astype(np.uint8)
+
+
+def resize_pair(image, mask, size):
+    """image uint8 [H, W, 3] -> float32 [S, S, 3] (what the model's Resizing layer computes); mask -> [S, S, 1]."""
+    pixels = tf.image.resize(tf.cast(image, tf.float32), (size, size), antialias=True)
+    mask = tf.image.resize(mask[..., None], (size, size), method="nearest")
+    return pixels, tf.cast(mask, tf.float32)
+
+
+def photo_dataset(part, config, training):
+    """Batches of `(float32 images [b, S, S, 3] in [0, 255], float32 masks [b, S, S, 1])`, augmented when training."""
+
+    def generate():
+        for image, mask in zip(part.images, part.masks):
+            yield image, foreground(mask)
+
+    dataset = tf.data.Dataset.from_generator(generate, output_signature=(
+        tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([None, None], tf.uint8)))
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(part)))
+    augment = augmentation(config) if training else None
+
+    def augmented(images, masks):
+        out = augment({"images": images, "segmentation_masks": masks})
+        return out["images"], tf.round(out["segmentation_masks"])
+
+    return shared_data.pipeline(
+        dataset, config.batch_size if training else config.batch_size * 2, shuffle=training, seed=config.seed,
+        map_fn=lambda image, mask: resize_pair(image, mask, config.image_size),
+        batch_map_fn=augmented if augment else None)
+
+
+def augmentation(config):
+    """Training-only: flips, scale jitter and shifts move the masks with the pixels (Keras 3 image layers given
+    `{"images", "segmentation_masks"}`); brightness and contrast change the pixels only. None when all are off."""
+    layers = []
+    if config.random_flip:
+        layers.append(keras.layers.RandomFlip("horizontal", seed=config.seed))
+    if config.random_zoom:
+        layers.append(keras.layers.RandomZoom((-config.random_zoom, config.random_zoom), fill_mode="constant",
+                                              seed=config.seed + 1))
+    if config.random_translation:
+        layers.append(keras.layers.RandomTranslation(config.random_translation, config.random_translation,
+                                                     fill_mode="constant", seed=config.seed + 2))
+    if config.color_jitter:
+        layers.append(keras.layers.RandomBrightness(config.color_jitter, value_range=(0, 255), seed=config.seed + 3))
+        layers.append(keras.layers.RandomContrast(config.color_jitter, value_range=(0, 255), seed=config.seed + 4))
+    if not layers:
+        return None
+
+    def apply(inputs):
+        for layer in layers:
+            inputs = layer(inputs, training=True)
+        return inputs
+
+    return apply
+
+
+def fingerprint(part):
+    digest = hashlib.sha256()
+    for name, image, mask in zip(part.names, part.images, part.masks):
+        digest.update(name.encode())
+        for array in (image, foreground(mask)):
+            digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+# === Model ===
+
+
+def build_segmenter(config):
+    """uint8 images [b, H, W, 3] of any size -> foreground logits [b, H, W, 1]; preprocessing inside."""
+    import keras_hub
+
+    shape = (config.image_size, config.image_size, 3)
+    # === Layers ===
+    images = keras.Input((None, None, 3), dtype="uint8", name="images")
+    x = keras.layers.Resizing(config.image_size, config.image_size, interpolation="bilinear", antialias=True,
+                              name="resize")(keras.ops.cast(images, "float32"))
+    x = backbones.preprocessing(config.backbone)(x)
+    encoder = backbones.backbone(config.backbone, pretrained=config.pretrained, input_shape=shape)
+    deeplab = keras_hub.models.DeepLabV3Backbone(
+        image_encoder=encoder, spatial_pyramid_pooling_key=SPP_LEVEL, low_level_feature_key=LOW_LEVEL,
+        upsampling_size=2 ** (int(SPP_LEVEL[1]) - int(LOW_LEVEL[1])), dilation_rates=list(config.dilation_rates),
+        projection_filters=config.projection_filters, image_shape=shape, name="deeplab_v3_plus")
+    x = deeplab(x)
+    logits = keras.layers.Conv2D(1, 1, name="segmentation_output")(x)
+    logits = ResizeToMatch(name="resize_to_input")([logits, images])
+    # === Functional Model ===
+    return keras.Model(images, logits, name="segmenter")
+
+
+@keras.saving.register_keras_serializable(package="dlsuite_vision")
+def dice_loss(masks, logits):
+    """1 - soft Dice of the foreground, per image."""
+    probabilities = keras.ops.sigmoid(logits)
+    intersection = keras.ops.sum(masks * probabilities, axis=(1, 2, 3))
+    total = keras.ops.sum(masks, axis=(1, 2, 3)) + keras.ops.sum(probabilities, axis=(1, 2, 3))
+    return 1.0 - (2.0 * intersection + 1.0) / (total + 1.0)
+
+
+@keras.saving.register_keras_serializable(package="dlsuite_vision")
+class SegmentationLoss(keras.losses.Loss):
+    """Binary cross-entropy on logits + `dice_weight` x soft Dice loss."""
+
+    def __init__(self, dice_weight=1.0, name="segmentation_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.dice_weight = dice_weight
+
+    def call(self, masks, logits):
+        cross_entropy = keras.ops.mean(keras.losses.binary_crossentropy(masks, logits, from_logits=True), axis=(1, 2))
+        return cross_entropy + self.dice_weight * dice_loss(masks, logits)
+
+    def get_config(self):
+        return {**super().get_config(), "dice_weight": self.dice_weight}
+
+
+# === Metrics and figures ===
+
+
+def confusion(truth, predicted):
+    """(tp, fp, fn, tn) pixel counts of the foreground class."""
+    truth, predicted = np.asarray(truth, bool), np.asarray(predicted, bool)
+    tp = int(np.sum(truth & predicted))
+    fp = int(np.sum(~truth & predicted))
+    fn = int(np.sum(truth & ~predicted))
+    return tp, fp, fn, int(truth.size) - tp - fp - fn
+
+
+def scores(counts):
+    """Metrics from summed (tp, fp, fn, tn); a ratio with an empty denominator counts as 1 (nothing to miss)."""
+    tp, fp, fn, tn = counts
+    ratio = lambda num, den: num / den if den else 1.0  # noqa: E731
+    iou, background_iou = ratio(tp, tp + fp + fn), ratio(tn, tn + fp + fn)
+    return {"iou": iou, "dice": ratio(2 * tp, 2 * tp + fp + fn), "background_iou": background_iou,
+            "miou": (iou + background_iou) / 2, "pixel_accuracy": ratio(tp + tn, tp + fp + fn + tn)}
+
+
+def draw_overlays(images, truths, predictions, ious, columns=4):
+    """A figure: each image with its predicted mask in red and the true mask's outline in green."""
+    import matplotlib.pyplot as plt
+
+    rows = max(1, int(np.ceil(len(images) / columns)))
+    figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.4 * rows), squeeze=False)
+    for axis in axes.ravel():
+        axis.axis("off")
+    for axis, image, truth, predicted, iou in zip(axes.ravel(), images, truths, predictions, ious):
+        overlay = image.astype(np.float32)
+        overlay[predicted > 0] = 0.55 * overlay[predicted > 0] + 0.45 * np.array([255.0, 0.0, 0.0])
+        axis.imshow(overlay.astype(np.uint8))
+        if truth.any() and not truth.all():
+            axis.contour(truth, levels=[0.5], colors="lime", linewidths=1.0)
+        axis.set_title(f"IoU {iou:.2f}", fontsize=8)
+    figure.suptitle("Test images: predicted mask (red), true outline (green)", fontsize=9)
+    figure.tight_layout()
+    return figure
+
+
+# === The task ===
+
+
+class SegmentationTask(Task):
+    app = "vision"
+    name = "segmentation"
+    monitor = "val_iou"
+    monitor_mode = "max"
+
+    # === Inputs ===
+
+    def check_inputs(self, config, data_dir):
+        folder = photos.resolve_source(config.data_format, data_dir)
+        index = photos.check_source(folder, config.data_format, config.class_names or None)
+        without = [record.name for record in index.records
+                   if record.mask_path is None and record.segmentations is None]
+        if without:
+            raise DataError(
+                f"Photos without masks. Received: {len(without)} of {len(index.records)} photos in {folder} "
+                f"({', '.join(without[:3])}{', ...' if len(without) > 3 else ''}) have no mask "
+                f"(data_format={config.data_format}). Expected a mask for every photo: Penn-Fudan's PedMasks, or a "
+                "COCO 'segmentation' (polygons or RLE) on every object. Fix: add them, or train `detection`, which "
+                "needs boxes only."
+            )
+        backbones.check_available(config.backbone, config.pretrained)
+        return DataSource.files(folder)
+
+    def build_data(self, config, source):
+        index = photos.check_source(source.path, config.data_format, config.class_names or None)
+        every = photos.load(index)
+        parts = {split: every.subset(indices)
+                 for split, indices in photos.split_indices(every.names, config.split_seed).items()}
+        train_limit, validation_limit, test_limit = classifier.limits(config)
+        limits = {"train": train_limit, "validation": validation_limit, "test": test_limit}
+        parts = {split: part.subset(range(min(len(part), limits[split] or len(part)))) for split, part in parts.items()}
+        for split, part in parts.items():
+            if not len(part):
+                raise DataError(
+                    f"Too few photos for a {split} split. Received: {len(every)} photos in {source.path}. Expected "
+                    "at least 10, so that the 70/10/20 split leaves one in each part. Fix: add photos.")
+        dataset_name = {"penn_fudan": photos.PENN_FUDAN}.get(config.data_format, config.data_format)
+        records = [DatasetRecord(dataset_name, source.uri, split, len(part), fingerprint(part))
+                   for split, part in parts.items()]
+        foreground_name = "pedestrian" if config.data_format == "penn_fudan" else "+".join(every.class_names)
+        return Data(
+            train=photo_dataset(parts["train"], config, training=True),
+            validation=photo_dataset(parts["validation"], config, training=False),
+            test=parts["test"], records=records,
+            info={"foreground": foreground_name, "image_size": config.image_size, "data_format": config.data_format,
+                  "threshold": config.threshold,
+                  "split_sizes": {split: len(part) for split, part in parts.items()}},
+        )
+
+    # === Model ===
+
+    def build_model(self, config, data):
+        model = build_segmenter(config)
+        model.compile(
+            optimizer=build_optimizer(config, shared_data.steps_per_epoch(data.train)),
+            loss=SegmentationLoss(config.dice_weight),
+            metrics=[keras.metrics.BinaryIoU(target_class_ids=[1], threshold=0.0, name="iou"),  # logits: 0 = p 0.5
+                     keras.metrics.BinaryAccuracy(threshold=0.0, name="pixel_accuracy")],
+            jit_compile=False,  # XLA compiles this graph for minutes on CPU and runs no faster
+        )
+        return model
+
+    def custom_objects(self):
+        return {keras.saving.get_registered_name(item): item for item in (ResizeToMatch, SegmentationLoss, dice_loss)}
+
+    # === Serving and evaluation ===
+
+    def endpoints(self, model, config, info):
+        threshold = float(info["threshold"])
+
+        def serve(images):
+            probabilities = tf.sigmoid(model(images, training=False)[..., 0])
+            return {"masks": tf.cast(probabilities >= threshold, tf.uint8), "probabilities": probabilities}
+
+        return {"serving_default": Endpoint(serve, [tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")])}
+
+    def example_inputs(self, data):
+        return {"images": data.test.images[0][None]}
+
+    def evaluate(self, serving, data, config):
+        test = data.test
+        totals, ious, predictions = np.zeros(4, np.int64), [], []
+        for image, mask in zip(test.images, test.masks):
+            predicted = serving(images=image[None])["masks"][0]
+            counts = confusion(foreground(mask), predicted)
+            totals += counts
+            ious.append(scores(counts)["iou"])
+            predictions.append(predicted)
+        report = Report(metrics={f"test_{name}": float(value) for name, value in scores(totals).items()})
+        report.metrics["test_mean_image_iou"] = float(np.mean(ious))
+        shown = min(config.num_drawn, len(test))
+        if shown:
+            report.figures["test_overlays.png"] = draw_overlays(
+                test.images[:shown], [foreground(mask) for mask in test.masks[:shown]], predictions[:shown],
+                ious[:shown])
+        return report

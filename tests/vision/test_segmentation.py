@@ -1,0 +1,87 @@
+"""The segmentation task beyond the contract harness (tests/test_tasks.py runs its TaskCase): the export answers
+images of any size in a fresh process, the metrics, and augmentation that moves the masks with the pixels."""
+
+import dataclasses
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from apps.vision.config import segmentation_smoke
+from tests.vision.photo_cases import tiny_photos
+
+REPO = __import__("pathlib").Path(__file__).resolve().parents[2]
+
+
+def test_the_export_reloaded_in_a_fresh_process_answers_images_of_two_sizes(tmp_path):
+    """An untrained smoke model (the graph is what matters): masks of each input's height and width, equal to
+    the in-memory endpoint's answers."""
+    import keras
+
+    from apps.vision import segmentation
+    from shared import export
+
+    keras.utils.set_random_seed(0)
+    config = segmentation_smoke()
+    model = segmentation.build_segmenter(config)
+    endpoints = segmentation.SegmentationTask().endpoints(model, config, {"threshold": 0.5})
+    rng = np.random.default_rng(0)
+    images = {"tall": rng.integers(0, 256, (1, 97, 61, 3), dtype=np.uint8),
+              "wide": rng.integers(0, 256, (2, 40, 130, 3), dtype=np.uint8)}
+    expected = {name: {key: np.asarray(value) for key, value in endpoints["serving_default"].fn(batch).items()}
+                for name, batch in images.items()}
+    version_dir, _ = export.export_version(model, endpoints, tmp_path / "exports", "vision-segmentation")
+    np.savez(tmp_path / "inputs.npz", **images)
+    script = (
+        "import json, sys, numpy as np\n"
+        "from shared.export import load_serving\n"
+        "serving = load_serving(sys.argv[1])\n"
+        "inputs = np.load(sys.argv[2])\n"
+        "outputs = {name: serving(images=inputs[name]) for name in inputs.files}\n"
+        "np.savez(sys.argv[3], **{f'{name}/{key}': value for name, out in outputs.items() for key, value in out.items()})\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(version_dir), str(tmp_path / "inputs.npz"),
+                    str(tmp_path / "outputs.npz")], check=True, cwd=REPO)
+    answered = np.load(tmp_path / "outputs.npz")
+    for name, batch in images.items():
+        masks, probabilities = answered[f"{name}/masks"], answered[f"{name}/probabilities"]
+        assert masks.shape == batch.shape[:3] and masks.dtype == np.uint8, (name, masks.shape)
+        assert set(np.unique(masks)) <= {0, 1}
+        np.testing.assert_allclose(probabilities, expected[name]["probabilities"], atol=1e-5)
+        np.testing.assert_array_equal(masks, (probabilities >= 0.5).astype(np.uint8))
+
+
+def test_metrics_pool_the_pixels_of_the_split():
+    from apps.vision.segmentation import confusion, scores
+
+    truth = np.array([[1, 1, 0, 0], [1, 1, 0, 0]])
+    predicted = np.array([[1, 0, 0, 0], [1, 1, 1, 0]])
+    counts = confusion(truth, predicted)
+    assert counts == (3, 1, 1, 3)
+    metrics = scores(counts)
+    assert metrics["iou"] == pytest.approx(3 / 5) and metrics["dice"] == pytest.approx(6 / 8)
+    assert metrics["background_iou"] == pytest.approx(3 / 5) and metrics["pixel_accuracy"] == pytest.approx(6 / 8)
+    assert metrics["miou"] == pytest.approx(3 / 5)
+    assert scores((0, 0, 0, 16))["iou"] == 1.0  # nothing to find, nothing found
+    assert scores(confusion(truth, np.zeros_like(truth)))["iou"] == 0.0
+
+
+def test_training_batches_move_the_masks_with_the_pixels():
+    """The tiny photos' pedestrians are bright on a dark background: after flips, zooms, shifts and colour
+    jitter, the masked pixels are still the bright ones."""
+    from apps.vision import photos, segmentation
+
+    config = dataclasses.replace(segmentation_smoke(), batch_size=12, random_zoom=0.3, random_translation=0.2)
+    made = tiny_photos(12)
+    part = photos.Photos([name for name, *_ in made], [image for _, image, _, _ in made],
+                         [boxes for _, _, boxes, _ in made], [np.zeros(len(boxes)) for _, _, boxes, _ in made],
+                         [mask for *_, mask in made], ["pedestrian"])
+    images, masks = next(iter(segmentation.photo_dataset(part, config, training=True)))
+    images, masks = images.numpy(), masks.numpy()[..., 0]
+    assert images.shape == (12, 64, 64, 3) and set(np.unique(masks)) <= {0.0, 1.0}
+    brightness = images.mean(axis=-1)
+    for image, mask in zip(brightness, masks):
+        if mask.sum() > 20:
+            assert image[mask == 1].mean() > image[mask == 0].mean() + 60
+    assert 0.02 < masks.mean() < 0.5  # foreground survived the augmentation, and it is not everywhere
