@@ -68,8 +68,8 @@ def test_unknown_app(tracking_uri):
 
 
 def test_unknown_task(tracking_uri):
-    result = run_cli("train", "vision", "--task", "detection", "--tracking-uri", tracking_uri)
-    _assert_clean_failure(result, "Unknown task", "--task detection", "classification")
+    result = run_cli("train", "vision", "--task", "captioning", "--tracking-uri", tracking_uri)
+    _assert_clean_failure(result, "Unknown task", "--task captioning", "classification")
 
 
 def test_unknown_config_key_suggests_the_right_one(tracking_uri):
