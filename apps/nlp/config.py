@@ -114,21 +114,29 @@ class TextClassificationConfig(TextDataConfig):
     num_layers: int = 2
     num_heads: int = 2
     intermediate_dim: int = 128
+    # characters: a second, character n-gram branch beside the word pieces (0 filters: none)
+    char_filters: int = 0
+    char_sequence_length: int = 256  # characters read per message (longer ones are cut)
+    char_kernel_sizes: typing.Tuple[int, ...] = (3, 5, 7)
     # head
     hidden_units: int = 64
 
     def __post_init__(self):
         super().__post_init__()
         check_range("vocabulary_size", self.vocabulary_size, 16)
+        check_range("char_filters", self.char_filters, 0)
+        check_range("char_sequence_length", self.char_sequence_length, 8, 4096)
         check_choice("model", self.model, CLASSIFIER_MODELS)
         for name in ("embedding_dim", "filters", "rnn_units", "num_layers", "num_heads", "intermediate_dim"):
             check_range(name, getattr(self, name), 1)
         check_range("hidden_units", self.hidden_units, 0)
-        if not self.kernel_sizes or any(size < 1 for size in self.kernel_sizes):
-            raise ConfigError(
-                f"Invalid value for config key kernel_sizes. Received: kernel_sizes={self.kernel_sizes!r}. "
-                "Expected one or more positive integers, e.g. --set kernel_sizes=3,4,5."
-            )
+        for name in ("kernel_sizes", "char_kernel_sizes"):
+            sizes = getattr(self, name)
+            if not sizes or any(size < 1 for size in sizes):
+                raise ConfigError(
+                    f"Invalid value for config key {name}. Received: {name}={sizes!r}. "
+                    f"Expected one or more positive integers, e.g. --set {name}=3,4,5."
+                )
         check_choice("rnn_cell", self.rnn_cell, RNN_CELLS)
         check_heads(self.embedding_dim, self.num_heads)
 
@@ -266,7 +274,7 @@ class TranslationConfig(SupervisedConfig):
     decoding: str = "greedy"
     num_beams: int = 4
     max_train_seconds: typing.Optional[float] = None
-    max_bleu_examples: typing.Optional[int] = None  # test pairs translated for BLEU/chrF (None: all)
+    max_bleu_examples: typing.Optional[int] = None  # test sentences scored for BLEU/chrF: a seeded sample (None: all)
     num_sample_translations: int = 20
     validation_fraction: float = 0.05
 

@@ -131,6 +131,23 @@ def transformer_encoder(token_ids, config, vocabulary_size):
 
 ENCODERS = {"cnn": cnn_encoder, "rnn": rnn_encoder, "transformer": transformer_encoder}
 
+CHAR_VOCABULARY = 256  # codepoints 0-254 (ASCII and Latin-1) keep their id; every other character shares 255
+
+
+def char_encoder(text, config):
+    """Character n-grams (`config.char_kernel_sizes`), max-pooled: what word pieces spell badly (`PICSFREE1`,
+    `sms.shsex.net`, `£1000`, phone numbers). keras-hub's `UnicodeCodepointTokenizer` pads with 0 and clamps
+    codepoints to `CHAR_VOCABULARY`, so any string is read."""
+    codepoints = keras_hub.tokenizers.UnicodeCodepointTokenizer(
+        sequence_length=config.char_sequence_length, lowercase=False, vocabulary_size=CHAR_VOCABULARY,
+        name="characters")(text)
+    x = keras.layers.Embedding(CHAR_VOCABULARY, 32, name="char_embedding")(codepoints)
+    x = keras.layers.SpatialDropout1D(config.dropout_rate, name="char_dropout")(x)
+    branches = [keras.layers.GlobalMaxPooling1D(name=f"char_max_pool_{size}")(
+        conv_block(x, config.char_filters, size, batch_norm=False, rank=1, name=f"char_conv_{size}"))
+        for size in config.char_kernel_sizes]
+    return branches[0] if len(branches) == 1 else keras.layers.Concatenate(name="char_ngrams")(branches)
+
 
 def classification_head(pooled, config, num_classes):
     """Dropout, an optional hidden `dense_block`, and the softmax over classes."""
@@ -151,6 +168,8 @@ def build_classifier(config, tokenizer, num_classes):
     text = text_input()
     token_ids = tokenizer(text)
     pooled = ENCODERS[config.model](token_ids, config, tokenizer.vocabulary_size())
+    if config.char_filters:
+        pooled = keras.layers.Concatenate(name="words_and_characters")([pooled, char_encoder(text, config)])
     return keras.Model(text, classification_head(pooled, config, num_classes), name=f"{config.model}_classifier")
 
 

@@ -69,10 +69,14 @@ class TransferTask(TextClassifierTask):
     def text_info(self, config, split):
         return {"encoder": "all-MiniLM-L6-v2", "encoder_package": PACKAGE}
 
-    def build_model(self, config, data):
+    def backbone(self, config):
+        """The pretrained encoder, from the installed wheel's preset folder."""
         import keras_hub
 
-        backbone = keras_hub.models.BertBackbone.from_preset(preset_path())
+        return keras_hub.models.BertBackbone.from_preset(preset_path())
+
+    def build_model(self, config, data):
+        backbone = self.backbone(config)
         model = models.build_transfer_classifier(config, preprocessor(config), backbone,
                                                  len(data.info["class_names"]))
         if config.mode == "frozen":

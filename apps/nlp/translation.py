@@ -120,13 +120,14 @@ class TranslationTask(Task):
 
     def evaluate(self, serving, data, config):
         sources, references = data.test["sources"], data.test["references"]
-        if config.max_bleu_examples:
-            sources, references = sources[:config.max_bleu_examples], references[:config.max_bleu_examples]
+        chosen = bleu_sample(len(sources), config.max_bleu_examples, config.seed)
+        sources, references = sources[chosen], [references[index] for index in chosen]
         translations = [text.decode("utf-8") for text in
                         serving.batched(config.batch_size, text=sources)["translation"]]
         bleu, chrf = corpus_scores(translations, references)
         metrics = {"test_bleu": bleu, "test_chrf": chrf, "test_sentences_scored": float(len(sources)),
-                   "test_mean_references": float(np.mean([len(refs) for refs in references]))}
+                   "test_mean_references": float(np.mean([len(refs) for refs in references])),
+                   "test_mean_source_words": float(np.mean([len(str(text).split()) for text in sources]))}
         shown = slice(0, config.num_sample_translations)
         table = {"english": [str(text) for text in sources[shown]], "translation": translations[shown],
                  "references": [" | ".join(refs) for refs in references[shown]]}
@@ -217,6 +218,14 @@ def join_pieces(text):
     """WordPiece detokenization puts spaces around punctuation: `¿ dónde está ?` -> `¿dónde está?`."""
     text = tf.strings.regex_replace(text, r" ([.,!?;:%)\]»])", r"\1")
     return tf.strings.strip(tf.strings.regex_replace(text, r"([¿¡(\[«]) ", r"\1"))
+
+
+def bleu_sample(count, limit, seed):
+    """Indices of the test sentences scored: all of them, or a seeded random `limit` of them in file order.
+    Tatoeba's file runs from short to long sentences, so the first `limit` would be the shortest ones."""
+    if not limit or count <= limit:
+        return np.arange(count)
+    return np.sort(np.random.default_rng(seed).permutation(count)[:limit])
 
 
 def corpus_scores(translations, references):

@@ -139,27 +139,30 @@ def test_worst_misclassified_lists_the_most_confident_errors_first():
 # === Models ===
 
 
-def _tiny_classifier(model, num_classes, hidden_units):
-    """A tiny classifier of `model` over a 50-piece vocabulary (`w0`..`w47`), strings in, 12 tokens."""
+def _tiny_classifier(model, num_classes, hidden_units, char_filters=0):
+    """A tiny classifier of `model` over a 50-piece vocabulary (`w0`..`w47`), strings in, 12 tokens (and, with
+    `char_filters`, the character n-gram branch over 16 characters)."""
     from apps.nlp.models import build_classifier
     from apps.nlp.vocabulary import RESERVED_TOKENS, build_tokenizer
 
     config = dataclasses.replace(text_classification_smoke(), model=model, sequence_length=12, embedding_dim=16,
-                                 filters=8, rnn_units=8, intermediate_dim=16, hidden_units=hidden_units)
+                                 filters=8, rnn_units=8, intermediate_dim=16, hidden_units=hidden_units,
+                                 char_filters=char_filters, char_sequence_length=16)
     tokenizer = build_tokenizer([*RESERVED_TOKENS, *(f"w{number}" for number in range(48))], sequence_length=12)
     return build_classifier(config, tokenizer, num_classes)
 
 
-@pytest.mark.parametrize("model", ["cnn", "rnn", "transformer"])
-def test_each_model_takes_strings_answers_empty_messages_and_reloads(model, tmp_path):
+@pytest.mark.parametrize("model, char_filters", [("cnn", 0), ("rnn", 0), ("transformer", 0), ("cnn", 4)],
+                         ids=["cnn", "rnn", "transformer", "cnn+characters"])
+def test_each_model_takes_strings_answers_empty_messages_and_reloads(model, char_filters, tmp_path):
     """The tokenizer is a layer of the model: the `.keras` file (what MLflow logs) holds its vocabulary and
-    reloads to the same answers on raw strings."""
+    reloads to the same answers on raw strings (the character branch reads any codepoint: emoji, CJK)."""
     import keras
 
     from apps.nlp.models import custom_objects
 
-    classifier = _tiny_classifier(model, num_classes=3, hidden_units=8)
-    texts = tf_strings(["", "w3 w4 w5", " ".join(f"w{number}" for number in range(12)) + " unknown words"])
+    classifier = _tiny_classifier(model, num_classes=3, hidden_units=8, char_filters=char_filters)
+    texts = tf_strings(["", "w3 w4 w5 日本 😀", " ".join(f"w{number}" for number in range(12)) + " unknown words"])
     probabilities = classifier(texts, training=False).numpy()
     assert probabilities.shape == (3, 3) and np.isfinite(probabilities).all()
     np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-5)

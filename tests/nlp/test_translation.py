@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from apps.nlp import config as nlp_config
 from apps.nlp import corpora
-from apps.nlp.translation import TranslationTask, corpus_scores, join_pieces, split_pairs
+from apps.nlp.translation import TranslationTask, bleu_sample, corpus_scores, join_pieces, split_pairs
 from shared import export
 from shared.app import DataSource
 from shared.config import apply_overrides
@@ -39,6 +39,14 @@ def test_scores_use_every_reference():
     assert corpus_scores(["El gato es negro."], [["El perro es negro.", "El gato es negro."]])[0] == pytest.approx(100)
     bleu, chrf = corpus_scores(["Hola."], [["Adiós."]])
     assert bleu < 10 and chrf < 30
+
+
+def test_bleu_scores_a_seeded_sample_of_the_whole_test_split_not_its_first_sentences():
+    chosen = bleu_sample(5000, 2000, seed=42)
+    assert len(chosen) == len(set(chosen)) == 2000 and list(chosen) == sorted(chosen)
+    assert chosen.max() > 4500 and np.array_equal(chosen, bleu_sample(5000, 2000, seed=42))  # the long end too
+    assert not np.array_equal(chosen, bleu_sample(5000, 2000, seed=43))
+    assert np.array_equal(bleu_sample(50, 2000, seed=42), np.arange(50)) and len(bleu_sample(50, None, 0)) == 50
 
 
 def test_word_pieces_are_joined_with_spanish_punctuation():
