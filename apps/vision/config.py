@@ -433,8 +433,9 @@ class DetectionConfig(SupervisedConfig):
 def detection_default():
     """Penn-Fudan pedestrians with the pretrained backbone (benchmarks/vision_detection.py has the numbers)."""
     return DetectionConfig(
-        epochs=30, batch_size=8, optimizer="adamw", learning_rate=3e-4, weight_decay=1e-4,
+        epochs=12, batch_size=8, optimizer="adamw", learning_rate=5e-4, weight_decay=1e-4,
         learning_rate_schedule="cosine", warmup_epochs=1, early_stopping_patience=0, anchor_ratios=(1.0, 2.0, 3.0),
+        image_size=256, head_convs=0,
     )
 
 

@@ -34,6 +34,7 @@ from apps.vision import backbones, photos
 from shared import classifier
 from shared import data as shared_data
 from shared.app import Data, DatasetRecord, DataSource, Endpoint, Report, Task
+from shared.errors import DataError
 from shared.optimizers import build_optimizer
 
 BOX_FORMAT = "xyxy"
@@ -151,7 +152,7 @@ def build_detector(config, num_classes):
     anchors = keras_hub.layers.AnchorGenerator(
         BOX_FORMAT, min_level=MIN_LEVEL, max_level=config.max_level, num_scales=3,
         aspect_ratios=list(config.anchor_ratios), anchor_size=config.anchor_size)
-    return keras_hub.models.RetinaNetObjectDetector(
+    detector = keras_hub.models.RetinaNetObjectDetector(
         backbone=retina, anchor_generator=anchors, num_classes=num_classes, bounding_box_format=BOX_FORMAT,
         preprocessor=keras_hub.models.RetinaNetObjectDetectorPreprocessor(image_converter=converter),
         pre_logits_num_conv_layers=config.head_convs,
@@ -159,6 +160,14 @@ def build_detector(config, num_classes):
             bounding_box_format=BOX_FORMAT, from_logits=True, iou_threshold=config.nms_iou_threshold,
             confidence_threshold=config.score_threshold, max_detections=config.max_detections),
     )
+    # keras-hub 0.32 gives the prior-probability bias (-log(99): every anchor starts at p = 0.01, RetinaNet's
+    # focal-loss initialization) to the BOX head and leaves the class head at p = 0.5: the first steps then see
+    # a huge loss from ~20k background anchors per image, and the box deltas start at -4.6. Put it back.
+    prior = detector.classification_head.prior_probability
+    detector.classification_head.prediction_layer.bias.assign(
+        np.full(detector.classification_head.prediction_layer.bias.shape, -np.log((1 - prior) / prior), np.float32))
+    detector.box_head.prediction_layer.bias.assign(np.zeros(detector.box_head.prediction_layer.bias.shape, np.float32))
+    return detector
 
 
 # === Metrics and figures ===
@@ -238,7 +247,12 @@ class DetectionTask(Task):
 
     def check_inputs(self, config, data_dir):
         folder = photos.resolve_source(config.data_format, data_dir)
-        photos.check_source(folder, config.data_format, config.class_names or None)
+        index = photos.check_source(folder, config.data_format, config.class_names or None)
+        if len(index.records) < 3:
+            raise DataError(
+                f"Too few photos. Received: {len(index.records)} in {folder}. Expected at least 3, so that the "
+                "70/10/20 train/validation/test split leaves one in each part (a useful detector needs hundreds). "
+                "Fix: add photos.")
         backbones.check_available(config.backbone, config.pretrained)
         return DataSource.files(folder)
 
@@ -250,13 +264,6 @@ class DetectionTask(Task):
         train_limit, validation_limit, test_limit = classifier.limits(config)
         limits = {"train": train_limit, "validation": validation_limit, "test": test_limit}
         parts = {split: part.subset(range(min(len(part), limits[split] or len(part)))) for split, part in parts.items()}
-        for split, part in parts.items():
-            if not len(part):
-                from shared.errors import DataError
-
-                raise DataError(
-                    f"Too few photos for a {split} split. Received: {len(every)} photos in {source.path}. Expected "
-                    "at least 10, so that the 70/10/20 split leaves one in each part. Fix: add photos.")
         max_boxes = max(1, max(len(labels) for labels in every.labels))
         dataset_name = {"penn_fudan": photos.PENN_FUDAN}.get(config.data_format, config.data_format)
         records = [DatasetRecord(dataset_name, source.uri, split, len(part), _fingerprint(part))

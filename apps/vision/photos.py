@@ -179,6 +179,9 @@ def split_indices(names, seed=SPLIT_SEED, fractions=SPLIT_FRACTIONS):
         parts["test"].extend(members[:num_test])
         parts["validation"].extend(members[num_test:num_test + num_validation])
         parts["train"].extend(members[num_test + num_validation:])
+    for split in ("test", "validation"):  # a small folder (tests, a user's few photos): one in each part at least
+        if not parts[split] and len(parts["train"]) > 1:
+            parts[split].append(parts["train"].pop())
     return {split: np.sort(np.asarray(members, dtype=np.int64)) for split, members in parts.items()}
 
 

@@ -92,7 +92,7 @@ def write_coco(folder, count=12, names=("pedestrian", "bicycle")):
         Image.fromarray(image).save(folder / "images" / f"{name}.png")
         document["images"].append({"id": number, "file_name": f"{name}.png", "height": image.shape[0],
                                    "width": image.shape[1]})
-        for k, (xmin, ymin, xmax, ymax) in enumerate(boxes):
+        for k, (xmin, ymin, xmax, ymax) in enumerate(boxes.tolist()):
             polygon = [xmin, ymin, xmax, ymin, xmax, ymax, xmin, ymax]
             document["annotations"].append({
                 "id": len(document["annotations"]) + 1, "image_id": number,

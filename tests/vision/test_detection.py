@@ -1,0 +1,105 @@
+"""The detection task beyond the harness: the export, reloaded in a fresh process, answers images of two
+different sizes (one per call and as a padded batch) in their own pixel coordinates; the letterbox both
+training and serving use; the COCO metrics on known answers."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from apps.vision import photos
+from apps.vision.detection import DetectionTask, coco_metrics, letterbox, pad_batch
+from pipelines import catalog
+from pipelines.train import resolve_config
+from tests.vision.photo_cases import write_penn_fudan
+
+REPO = Path(__file__).resolve().parents[2]
+FRESH = """
+import json, sys
+import numpy as np
+from shared.export import load_serving
+serving = load_serving(sys.argv[1])
+inputs = np.load(sys.argv[2])
+answers = {"small": serving(images=inputs["small"]), "tall": serving(images=inputs["tall"]),
+           "batch": serving["padded_batch"](images=inputs["images"], sizes=inputs["sizes"])}
+print(json.dumps({name: {key: value.astype(str if value.dtype.kind in "SO" else float).tolist()
+                         for key, value in answer.items()} for name, answer in answers.items()}))
+"""
+
+
+def test_export_answers_two_image_sizes_in_a_fresh_process(tmp_path):
+    import keras
+
+    from shared import export
+
+    _, spec = catalog.task_spec("vision", "detection")
+    # An untrained tiny model with no score threshold: every one of its max_detections boxes comes back.
+    config = resolve_config(spec, "smoke", overrides=["score_threshold=0.0", "max_detections=5"])
+    task = DetectionTask()
+    source = task.check_inputs(config, str(write_penn_fudan(tmp_path / "data", count=10)))
+    data = task.build_data(config, source)
+    keras.utils.set_random_seed(config.seed)
+    model = task.build_model(config, data)
+    endpoints = task.endpoints(model, config, data.info)
+    rng = np.random.default_rng(0)
+    small, tall = rng.integers(0, 255, (1, 70, 90, 3), np.uint8), rng.integers(0, 255, (1, 150, 48, 3), np.uint8)
+    batch = pad_batch([small[0], tall[0]])
+    in_memory = export.serve_in_memory(endpoints)
+    expected = {"small": in_memory(images=small), "tall": in_memory(images=tall),
+                "batch": in_memory["padded_batch"](**batch)}
+
+    version_dir, _ = export.export_version(model, endpoints, tmp_path / "exports", "vision-detection")
+    np.savez(tmp_path / "inputs.npz", small=small, tall=tall, **batch)
+    result = subprocess.run([sys.executable, "-c", FRESH, str(version_dir), str(tmp_path / "inputs.npz")],
+                            capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    answers = json.loads(result.stdout.strip().splitlines()[-1])
+
+    for name, image in (("small", small), ("tall", tall)):
+        got, want = answers[name], expected[name]
+        assert np.asarray(got["boxes"]).shape == (1, 5, 4) and got["num_detections"] == [5]
+        np.testing.assert_allclose(got["boxes"], want["boxes"], atol=1e-3)
+        np.testing.assert_allclose(got["scores"], want["scores"], atol=1e-5)
+        assert set(got["class_names"][0]) == {"pedestrian"} and got["class_ids"] == [[0] * 5]
+        boxes = np.asarray(got["boxes"][0])  # in the input image's pixels: inside it, not in the 64 x 64 letterbox
+        height, width = image.shape[1:3]
+        assert (boxes >= 0).all() and (boxes[:, [0, 2]] <= width).all() and (boxes[:, [1, 3]] <= height).all()
+        assert (boxes[:, 2] >= boxes[:, 0]).all() and (boxes[:, 3] >= boxes[:, 1]).all()  # clipped: may be empty
+    # The padded batch of both answers what each answers alone.
+    for key in ("boxes", "scores"):
+        np.testing.assert_allclose(answers["batch"][key], [answers["small"][key][0], answers["tall"][key][0]],
+                                   atol=1e-3)
+    assert max(np.asarray(answers["tall"]["boxes"])[0, :, 3]) > 64  # boxes reach below the letterbox's 64 rows
+
+
+def test_letterbox_resizes_the_longer_side_and_pads_bottom_right():
+    image = np.full((50, 100, 3), 200, np.uint8)
+    padded, scale = letterbox(image, (50, 100), 64)
+    padded = np.asarray(padded)
+    assert padded.shape == (64, 64, 3) and padded.dtype == np.uint8
+    np.testing.assert_allclose(np.asarray(scale), [0.64, 0.64])
+    assert (padded[:32] == 200).all() and (padded[32:] == 0).all()
+
+
+def test_coco_metrics_on_known_answers():
+    truth = photos.Photos(
+        names=["a", "b"], images=[np.zeros((100, 100, 3), np.uint8)] * 2, masks=[None, None], class_names=["p"],
+        boxes=[np.array([[10, 10, 30, 60]], np.float32), np.array([[50, 20, 80, 90], [5, 5, 20, 40]], np.float32)],
+        labels=[np.zeros(1, np.int32), np.zeros(2, np.int32)])
+
+    def predicted(boxes, scores):
+        return {"boxes": np.asarray(boxes, np.float32), "scores": np.asarray(scores, np.float32),
+                "class_ids": np.zeros(len(scores), np.int32)}
+
+    perfect = [predicted(truth.boxes[0], [0.9]), predicted(truth.boxes[1], [0.8, 0.7])]
+    scores = coco_metrics(truth, perfect, 1)
+    assert scores["map"] == pytest.approx(1.0) and scores["ap50"] == pytest.approx(1.0)
+    assert scores["ar100"] == pytest.approx(1.0)
+    # Shifted by 6 and 12 px: IoU 0.54 and 0.71, so found at IoU 0.5 but not at 0.75; one object missed entirely.
+    shifted = [predicted(truth.boxes[0] + [6, 0, 6, 0], [0.9]), predicted(truth.boxes[1][:1] + [0, 12, 0, 12], [0.8])]
+    scores = coco_metrics(truth, shifted, 1)
+    assert scores["ap50"] == pytest.approx(2 / 3, abs=0.01) and scores["ap75"] == 0.0
+    assert coco_metrics(truth, [predicted(np.zeros((0, 4)), []), predicted(np.zeros((0, 4)), [])], 1)["map"] == 0.0

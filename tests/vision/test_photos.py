@@ -1,0 +1,158 @@
+"""The photo readers (apps/vision/photos.py): Penn-Fudan on the real folder, VOC and COCO on tiny written files,
+the seeded split both photo tasks share, and bad folders refused with a DataError before any work."""
+
+import json
+
+import numpy as np
+import pytest
+
+from apps.vision import photos
+from shared.errors import DataError
+from tests.vision.photo_cases import tiny_photos, write_coco, write_penn_fudan, write_voc
+
+
+@pytest.fixture(scope="module")
+def penn_fudan(data_root):
+    folder = data_root / photos.PENN_FUDAN
+    return folder, photos.load(photos.check_source(folder, "penn_fudan"))
+
+
+def test_penn_fudan_real_folder_counts_boxes_and_masks(penn_fudan):
+    folder, every = penn_fudan
+    assert len(every) == 170 and every.num_objects == 423  # the dataset README's counts
+    assert every.class_names == ["pedestrian"] and all((labels == 0).all() for labels in every.labels)
+    assert sum(name.startswith("PennPed") for name in every.names) == 96
+    first = every.names.index("FudanPed00001")
+    # Annotation/FudanPed00001.txt: (160, 182) - (302, 431) and (420, 171) - (535, 486), 1-based inclusive.
+    np.testing.assert_array_equal(every.boxes[first], [[159, 181, 302, 431], [419, 170, 535, 486]])
+    assert every.images[first].shape == (536, 559, 3) and every.images[first].dtype == np.uint8
+    assert every.masks[first].shape == (536, 559)
+    # The README: for 407 of the 423 pedestrians the box is the mask's tight box (0-based edges here).
+    exact = 0
+    for boxes, mask in zip(every.boxes, every.masks):
+        for k, box in enumerate(boxes, 1):
+            rows, columns = np.nonzero(mask == k)
+            exact += np.array_equal(box, [columns.min(), rows.min(), columns.max() + 1, rows.max() + 1])
+    assert exact == 407
+
+
+def test_split_is_seeded_70_10_20_and_keeps_both_sites_everywhere(penn_fudan):
+    _, every = penn_fudan
+    parts = photos.split_indices(every.names)
+    assert {split: len(indices) for split, indices in parts.items()} == {"train": 119, "validation": 17, "test": 34}
+    assert sorted(np.concatenate(list(parts.values())).tolist()) == list(range(170))  # disjoint and complete
+    for indices in parts.values():
+        assert {every.names[i][:4] for i in indices} == {"Fuda", "Penn"}
+    again, other = photos.split_indices(every.names), photos.split_indices(every.names, seed=7)
+    assert all(np.array_equal(parts[split], again[split]) for split in parts)
+    assert not np.array_equal(parts["test"], other["test"])
+
+
+def test_penn_fudan_written_folder_round_trips(tmp_path):
+    write_penn_fudan(tmp_path, count=6)
+    every = photos.load(photos.check_source(tmp_path / "PennFudanPed", "penn_fudan"))  # the inner folder works too
+    for (name, image, boxes, mask), got in zip(sorted(tiny_photos(6), key=lambda photo: photo[0]), range(6)):
+        assert every.names[got] == name
+        np.testing.assert_array_equal(every.images[got], image)
+        np.testing.assert_array_equal(every.boxes[got], boxes)
+        np.testing.assert_array_equal(every.masks[got], mask)
+
+
+def test_voc_reader(tmp_path):
+    write_voc(tmp_path, count=4)
+    index = photos.check_source(tmp_path, "voc")
+    every = photos.load(index)
+    assert every.class_names == ["bicycle", "pedestrian"] and every.masks == [None] * 4
+    truth = {name: (image, boxes) for name, image, boxes, _ in tiny_photos(4)}
+    for number, name in enumerate(every.names):
+        np.testing.assert_array_equal(every.images[number], truth[name][0])
+        np.testing.assert_array_equal(every.boxes[number], truth[name][1])  # VOC's 1-based inclusive -> edges
+    # write_voc names object k of photo n ("pedestrian", "bicycle")[(n + k) % 2]
+    np.testing.assert_array_equal(every.labels[every.names.index("FudanPed00002")], [0, 1])
+    only = photos.check_source(tmp_path, "voc", class_names=("pedestrian", "bicycle"))
+    assert only.class_names == ["pedestrian", "bicycle"]
+
+
+def test_coco_reader_with_polygon_masks(tmp_path):
+    write_coco(tmp_path, count=4)
+    every = photos.load(photos.check_source(tmp_path, "coco"))
+    assert every.class_names == ["pedestrian", "bicycle"]  # by category id (10, 20), not by name
+    for number, (name, image, boxes, mask) in enumerate(tiny_photos(4)):
+        assert every.names[number] == name
+        np.testing.assert_array_equal(every.images[number], image)
+        np.testing.assert_allclose(every.boxes[number], boxes)  # [x, y, w, h] -> edges
+        assert np.mean(every.masks[number] == mask) > 0.97  # the rectangle polygons, rasterized by pycocotools
+        assert set(np.unique(every.masks[number])) == set(range(len(boxes) + 1))
+    np.testing.assert_array_equal(every.labels[1], [0, 1])  # image id 2: category 10 * ((2 + k) % 2 + 1)
+
+
+def _edit_json(folder, change):
+    path = folder / "annotations.json"
+    document = json.loads(path.read_text())
+    change(document)
+    path.write_text(json.dumps(document))
+
+
+@pytest.mark.parametrize(("layout", "breaks", "message"), [
+    ("voc", lambda folder: (folder / "JPEGImages" / "PennPed00001.png").unlink(),
+     r"Image named by a VOC annotation is missing\. Received: PennPed00001\.xml names PennPed00001\.png"),
+    ("voc", lambda folder: (folder / "Annotations" / "PennPed00001.xml").write_text("<annotation><filename>"),
+     r"Unreadable VOC annotation\. Received: .*PennPed00001\.xml"),
+    ("voc", lambda folder: [path.unlink() for path in (folder / "Annotations").glob("*.xml")],
+     r"No VOC annotations in the data directory"),
+    ("coco", lambda folder: (folder / "annotations.json").unlink(), r"No COCO annotation file in the data directory"),
+    ("coco", lambda folder: (folder / "annotations.json").write_text("{}"),
+     r"Not a COCO annotation file\. Received: .*annotations\.json \(KeyError"),
+    ("coco", lambda folder: _edit_json(folder, lambda doc: doc["annotations"][0].update(bbox=[100, 0, 500, 10])),
+     r"Box outside its image\. Received: PennPed00001\.png box 1"),
+    ("coco", lambda folder: _edit_json(folder, lambda doc: doc["annotations"][0].update(category_id=99)),
+     r"Bad COCO annotation\. Received: annotations\[0\] has image_id=1, category_id=99"),
+    ("coco", lambda folder: _edit_json(folder, lambda doc: doc["images"][0].update(width=999)),
+     r"Image size disagrees with the COCO file\. Received: PennPed00001\.png is 128 x 96 px"),
+])
+def test_bad_voc_and_coco_folders_are_refused(tmp_path, layout, breaks, message):
+    folder = {"voc": write_voc, "coco": write_coco}[layout](tmp_path, count=3)
+    breaks(folder)
+    with pytest.raises(DataError, match=message):
+        photos.check_source(folder, layout)
+
+
+def test_unknown_class_and_wrong_format_are_refused(tmp_path):
+    write_voc(tmp_path, count=3)
+    with pytest.raises(DataError, match=r"Unknown class in a VOC annotation\. Received: .* has 'bicycle'\. "
+                                        r"Expected one of: pedestrian\. Fix: --set class_names=pedestrian,bicycle"):
+        photos.check_source(tmp_path, "voc", class_names=("pedestrian",))
+    with pytest.raises(DataError, match=r"No Penn-Fudan folder in the data directory"):
+        photos.check_source(tmp_path, "penn_fudan")
+
+
+def test_penn_fudan_checksums_and_mask_ids(tmp_path):
+    write_penn_fudan(tmp_path, count=3)
+    listed = ["PennFudanPed/PNGImages/PennPed00001.png", "PennFudanPed/PedMasks/PennPed00001_mask.png"]
+    import hashlib
+
+    sums = [f"{hashlib.sha256((tmp_path / name).read_bytes()).hexdigest()}  {name}" for name in listed]
+    (tmp_path / "SHA256SUMS").write_text("\n".join(sums) + "\n")
+    photos.check_source(tmp_path, "penn_fudan")  # matches
+    with open(tmp_path / listed[0], "ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(DataError, match=r"Checksum mismatch for .*PennPed00001\.png"):
+        photos.check_source(tmp_path, "penn_fudan")
+    (tmp_path / "SHA256SUMS").unlink()
+    write_penn_fudan(tmp_path, count=3)
+    from PIL import Image
+
+    mask = np.zeros((96, 128), np.uint8)
+    mask[10:20, 10:20] = 3  # the annotation has 1 object
+    Image.fromarray(mask, mode="L").save(tmp_path / "PennFudanPed" / "PedMasks" / "PennPed00001_mask.png")
+    with pytest.raises(DataError, match=r"Mask ids disagree with the boxes\. Received: PennPed00001_mask\.png holds "
+                                        r"ids \[3\] for 1 boxes"):
+        photos.load(photos.check_source(tmp_path, "penn_fudan"))
+
+
+def test_missing_data_dir(tmp_path, monkeypatch):
+    monkeypatch.delenv("DLSUITE_DATA_DIR", raising=False)
+    with pytest.raises(DataError, match=r"No data directory for the photos\. Received: data_format='voc'"):
+        photos.resolve_source("voc")
+    with pytest.raises(DataError, match=r"Data directory not found\. Received: --data-dir .*nowhere"):
+        photos.resolve_source("coco", tmp_path / "nowhere")
