@@ -2,15 +2,18 @@
 
 Two halves, one definition each:
 - `aggregates(frame, delay_days)` (pandas, on the transaction history): per transaction, the customer's
-  number of transactions and mean amount over the last 1, 7 and 30 days (the transaction itself included), and
-  the terminal's number of transactions and fraud rate ("risk") over 1, 7 and 30 days ending `delay_days`
-  before it: fraud labels are only known a week later. Every window ends at the transaction or earlier, so no
-  feature looks at the future (`tests/fraud/test_features.py` plants a future fraud to check it). A payment
-  system keeps these counters per card and terminal and sends them with each transaction (AGGREGATES).
+  number of transactions and mean amount over the last 1, 7 and 30 days and the spread of its amounts (standard
+  deviation, median, maximum) over the last 7 and 30 days (the transaction itself included), and the terminal's
+  number of transactions and fraud rate ("risk") over 1, 7 and 30 days ending `delay_days` before it: fraud
+  labels are only known a week later. Every window ends at the transaction or earlier, so no feature looks at
+  the future (`tests/fraud/test_features.py` plants a future fraud to check it). A payment system keeps these
+  per card and terminal (counters, and the card's amounts of the last 30 days for the spread) and sends them
+  with each transaction (AGGREGATES).
 - `TransactionFeatures` (a Keras layer, inside every model): from the raw fields (the timestamp string and the
   amount) and the aggregates, the model's numeric features: the weekend and night flags, log amounts, the
-  amount against the customer's means, log counts and the terminal risks. Training, `evaluate` and the exported
-  SavedModel run this same layer, so the served features are the trained ones.
+  amount against the customer's means, medians and maxima, its z-score against the customer's spread, log counts
+  and the terminal risks. Training, `evaluate` and the exported SavedModel run this same layer, so the served
+  features are the trained ones.
 `history(frame, length)` gives the sequence model the customer's previous `length` transactions.
 """
 
@@ -22,7 +25,10 @@ import tensorflow as tf
 WINDOWS = (1, 7, 30)
 CUSTOMER = [f"customer_{kind}_{days}day" for days in WINDOWS for kind in ("nb_tx", "avg_amount")]
 TERMINAL = [f"terminal_{kind}_{days}day" for days in WINDOWS for kind in ("nb_tx", "risk")]
-AGGREGATES = CUSTOMER + TERMINAL
+SPREAD_WINDOWS = (7, 30)  # the card's usual amounts, against which a compromised card's inflated ones stand out
+SPREAD = {"std": "std", "median": "median", "max": "max"}  # aggregate kind -> pandas rolling method
+CUSTOMER_SPREAD = [f"customer_{kind}_amount_{days}day" for days in SPREAD_WINDOWS for kind in SPREAD]
+AGGREGATES = CUSTOMER + TERMINAL + CUSTOMER_SPREAD
 DATETIME_PATTERN = r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}"
 DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 NIGHT_LAST_HOUR = 6  # the handbook's night: 00:00 to 06:59
@@ -31,11 +37,13 @@ NIGHT_LAST_HOUR = 6  # the handbook's night: 00:00 to 06:59
 # === Aggregates over the history (pandas) ===
 
 
-def _rolling_sum(frame, key, column, days):
-    """Per `key`, the sum of `column` over the `days` days ending at each transaction (itself included).
+def _rolling(frame, key, column, days, method="sum"):
+    """Per `key`, the sum (or another pandas rolling `method`) of `column` over the `days` days ending at each
+    transaction (itself included).
 
     Groups come out sorted by key, each in the frame's (time) order: the stable argsort of the keys."""
-    rolled = frame.groupby(key, sort=True).rolling(f"{days}D", on="TX_DATETIME")[column].sum().to_numpy()
+    window = frame.groupby(key, sort=True).rolling(f"{days}D", on="TX_DATETIME")[column]
+    rolled = (window.std(ddof=0) if method == "std" else getattr(window, method)()).to_numpy()
     result = np.empty(len(frame))
     result[np.argsort(frame[key].to_numpy(), kind="stable")] = rolled
     return result
@@ -46,15 +54,19 @@ def aggregates(frame, delay_days):
     frame = frame.assign(ONE=1.0)
     result = {}
     for days in WINDOWS:
-        count = _rolling_sum(frame, "CUSTOMER_ID", "ONE", days)
+        count = _rolling(frame, "CUSTOMER_ID", "ONE", days)
         result[f"customer_nb_tx_{days}day"] = count
-        result[f"customer_avg_amount_{days}day"] = _rolling_sum(frame, "CUSTOMER_ID", "TX_AMOUNT", days) / count
+        result[f"customer_avg_amount_{days}day"] = _rolling(frame, "CUSTOMER_ID", "TX_AMOUNT", days) / count
+    for days in SPREAD_WINDOWS:  # population standard deviation (0 for one transaction), median, maximum
+        for kind, method in SPREAD.items():
+            result[f"customer_{kind}_amount_{days}day"] = np.maximum(
+                _rolling(frame, "CUSTOMER_ID", "TX_AMOUNT", days, method), 0.0)
     frame = frame.assign(FRAUD=frame["TX_FRAUD"].astype(np.float64))
-    delayed_tx = _rolling_sum(frame, "TERMINAL_ID", "ONE", delay_days) if delay_days else 0.0
-    delayed_fraud = _rolling_sum(frame, "TERMINAL_ID", "FRAUD", delay_days) if delay_days else 0.0
+    delayed_tx = _rolling(frame, "TERMINAL_ID", "ONE", delay_days) if delay_days else 0.0
+    delayed_fraud = _rolling(frame, "TERMINAL_ID", "FRAUD", delay_days) if delay_days else 0.0
     for days in WINDOWS:  # (t - delay - days, t - delay]: the window ending where labels become known
-        count = _rolling_sum(frame, "TERMINAL_ID", "ONE", delay_days + days) - delayed_tx
-        frauds = _rolling_sum(frame, "TERMINAL_ID", "FRAUD", delay_days + days) - delayed_fraud
+        count = _rolling(frame, "TERMINAL_ID", "ONE", delay_days + days) - delayed_tx
+        frauds = _rolling(frame, "TERMINAL_ID", "FRAUD", delay_days + days) - delayed_fraud
         result[f"terminal_nb_tx_{days}day"] = count
         result[f"terminal_risk_{days}day"] = np.divide(frauds, count, out=np.zeros(len(frame)), where=count > 0)
     return pd.DataFrame({name: np.round(result[name], 6).astype(np.float32) for name in AGGREGATES})
@@ -120,7 +132,10 @@ class TransactionFeatures(keras.layers.Layer):
 
     NAMES = ["log_amount", "weekend", "night",
              *[f"log_{name}" for name in CUSTOMER], *[f"log_amount_over_avg_{days}day" for days in WINDOWS],
-             *[f"log_{name}" if "nb_tx" in name else name for name in TERMINAL]]
+             *[f"log_{name}" if "nb_tx" in name else name for name in TERMINAL],
+             *[name for days in SPREAD_WINDOWS for name in (
+                 f"amount_z_score_{days}day", f"log_amount_over_median_{days}day", f"log_max_over_amount_{days}day")]]
+    Z_SCORE_RANGE = (-10.0, 50.0)  # (amount - mean) / (std + 1), clipped: a first large payment has no spread yet
 
     def call(self, inputs):
         log_amount = tf.math.log1p(tf.cast(inputs["tx_amount"], tf.float32))
@@ -131,6 +146,12 @@ class TransactionFeatures(keras.layers.Layer):
                     for days in WINDOWS]
         columns += [tf.math.log1p(tf.cast(inputs[name], tf.float32)) if "nb_tx" in name
                     else tf.cast(inputs[name], tf.float32) for name in TERMINAL]
+        amount = tf.cast(inputs["tx_amount"], tf.float32)
+        for days in SPREAD_WINDOWS:
+            mean, std, median, maximum = (tf.cast(inputs[f"customer_{kind}_amount_{days}day"], tf.float32)
+                                          for kind in ("avg", "std", "median", "max"))
+            columns += [tf.clip_by_value((amount - mean) / (std + 1.0), *self.Z_SCORE_RANGE),
+                        log_amount - tf.math.log1p(median), tf.math.log1p(maximum) - log_amount]
         return tf.stack(columns, axis=-1)
 
     def compute_output_shape(self, input_shape):

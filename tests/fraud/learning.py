@@ -40,16 +40,40 @@ def _window_sums(keys, seconds, values, low, high):
     return totals[upper] - totals[np.minimum(lower, upper)]
 
 
-def _features(frame, delay_days=7):
-    """The handbook's 12 aggregates (its notebooks' definitions, `rolling(f"{days}d")` per card and terminal)."""
+def _window_statistics(keys, seconds, values, low, rows):
+    """For each of `rows`, the population standard deviation, median and maximum of `values` over the rows of its
+    key with time in (t - low, t] (the row itself and its key's earlier rows): one slice of the key-and-time-sorted
+    line per row."""
+    line = keys.astype(np.float64) * 1e9 + seconds
+    order = np.lexsort((np.arange(len(line)), line))
+    ordered, sorted_values = line[order], values[order]
+    position = np.empty(len(line), dtype=np.int64)
+    position[order] = np.arange(len(line))
+    lower = np.searchsorted(ordered, line - low, side="right")
+    deviations, medians, maxima = np.zeros(len(line)), np.zeros(len(line)), np.zeros(len(line))
+    for row in np.flatnonzero(rows):
+        window = sorted_values[lower[row]:position[row] + 1]
+        deviations[row], medians[row], maxima[row] = np.std(window), np.median(window), window.max()
+    return deviations, medians, maxima
+
+
+def _features(frame, delay_days=7, rows=None):
+    """The handbook's 12 aggregates (its notebooks' definitions, `rolling(f"{days}d")` per card and terminal),
+    and the card's amount spread over 7 and 30 days (standard deviation, median and maximum of each window's
+    amounts, for `rows` only: a boolean mask, default all)."""
     seconds = (frame["TX_DATETIME"] - pd.Timestamp("2018-01-01")).dt.total_seconds().to_numpy()
     customers, terminals = frame["CUSTOMER_ID"].to_numpy(np.int64), frame["TERMINAL_ID"].to_numpy(np.int64)
     ones, amounts = np.ones(len(frame)), frame["TX_AMOUNT"].to_numpy(np.float64)
     frauds, day, delay = frame["TX_FRAUD"].to_numpy(np.float64), 86400.0, delay_days * 86400.0
+    rows = np.ones(len(frame), dtype=bool) if rows is None else np.asarray(rows, dtype=bool)
     for days in (1, 7, 30):
         count = _window_sums(customers, seconds, ones, days * day, 0)
         frame[f"customer_nb_tx_{days}day"] = count
         frame[f"customer_avg_amount_{days}day"] = _window_sums(customers, seconds, amounts, days * day, 0) / count
+        if days in (7, 30):
+            for kind, values in zip(("std", "median", "max"),
+                                    _window_statistics(customers, seconds, amounts, days * day, rows)):
+                frame[f"customer_{kind}_amount_{days}day"] = values
         count = _window_sums(terminals, seconds, ones, delay + days * day, delay)
         frame[f"terminal_nb_tx_{days}day"] = count
         risk = _window_sums(terminals, seconds, frauds, delay + days * day, delay) / np.maximum(count, 1)
@@ -63,7 +87,8 @@ def fraud_average_precision(export_dir, data_root, test_start="2018-08-08", test
     folder = next(path for path in (Path(data_root), Path(data_root) / "fraud_handbook") if (path / "SHA256SUMS").is_file())
     first, last = datetime.date.fromisoformat(test_start), datetime.date.fromisoformat(test_end)
     frame = _read(folder, first - datetime.timedelta(days=37), last)
-    frame = _features(frame.reset_index(drop=True))
+    frame = frame.reset_index(drop=True)
+    frame = _features(frame, rows=(frame["TX_DATETIME"].dt.date >= first).to_numpy())
     test = frame[frame["TX_DATETIME"].dt.date >= first].sort_values("TX_DATETIME")
     signature = tf.saved_model.load(str(export_dir)).signatures["serving_default"]
     names = [name for name in signature.structured_input_signature[1] if name not in ("tx_datetime", "tx_amount")]

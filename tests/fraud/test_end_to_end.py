@@ -52,7 +52,9 @@ def test_serve_scores_a_transaction_and_answers_400_to_bad_fields(trained):
             "customer_avg_amount_1day": 180.0, "customer_nb_tx_7day": 9, "customer_avg_amount_7day": 61.2,
             "customer_nb_tx_30day": 35, "customer_avg_amount_30day": 58.9, "terminal_nb_tx_1day": 12,
             "terminal_risk_1day": 0.0, "terminal_nb_tx_7day": 80, "terminal_risk_7day": 0.0125,
-            "terminal_nb_tx_30day": 300, "terminal_risk_30day": 0.01}
+            "terminal_nb_tx_30day": 300, "terminal_risk_30day": 0.01, "customer_std_amount_7day": 80.1,
+            "customer_median_amount_7day": 40.0, "customer_max_amount_7day": 310.5, "customer_std_amount_30day": 45.3,
+            "customer_median_amount_30day": 52.0, "customer_max_amount_30day": 310.5}
     try:
         wait_for_http(url, process)
         status, answer = post_json(f"{url}:predict", {"instances": [good]})
