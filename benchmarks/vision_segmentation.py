@@ -3,8 +3,8 @@
 For each backbone initialization (`--set pretrained=true`, then `false`; the same recipe otherwise) and seed:
 the served model's pedestrian IoU and Dice, background IoU, mIoU and pixel accuracy on the 34 test photographs
 at their original sizes, the per-image mean IoU, the epoch times, the training time, the wall time of the whole
-`dlsuite train` run (data, training, evaluation, MLflow logging), the machine's load average before and after,
-and the command. Target: pedestrian IoU >= 0.80 with the pretrained backbone; each run <= ~20 minutes.
+`dlsuite train` run (data, training, evaluation, MLflow logging), its CPU seconds, the machine's load average
+before and after, and the command. Target: pedestrian IoU >= 0.80 with the pretrained backbone; each run <= ~20 minutes.
 
     nice -n 5 .venv/bin/python benchmarks/vision_segmentation.py [--inits pretrained scratch] [--seeds 42]
         [--set key=value ...] [--tracking-uri URI]
@@ -16,6 +16,7 @@ $DLSUITE_DATA_DIR/penn_fudan_ped (or --data-dir).
 import argparse
 import json
 import os
+import resource
 import sys
 from pathlib import Path
 
@@ -26,6 +27,11 @@ from timing import timed_train  # noqa: E402
 
 TARGET_IOU = 0.80
 METRICS = ("test_iou", "test_dice", "test_background_iou", "test_miou", "test_pixel_accuracy", "test_mean_image_iou")
+
+
+def _cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main():
@@ -41,6 +47,7 @@ def main():
     for init in args.inits:
         for seed in args.seeds:
             load_before = os.getloadavg()
+            cpu_before = _cpu_seconds()
             run = timed_train("vision", "segmentation", overrides=[f"pretrained={init == 'pretrained'}",
                                                                    *args.overrides],
                               seed=seed, data_dir=args.data_dir, tracking_uri=args.tracking_uri,
@@ -53,6 +60,8 @@ def main():
                 "epoch_seconds": [round(seconds, 1) for seconds in run.history["epoch_seconds"]],
                 "val_iou_by_epoch": [round(value, 3) for value in run.history["val_iou"]],
                 "total_wall_seconds": run.wall_seconds,
+                # CPU time of this process (all threads): what the run cost whatever the machine's load
+                "cpu_seconds": round(_cpu_seconds() - cpu_before, 1),
                 "load_average_before": [round(value, 2) for value in load_before],
                 "load_average_after": [round(value, 2) for value in os.getloadavg()],
                 "image_size": run.summary["config"]["image_size"], "run_id": run.summary["run_id"],

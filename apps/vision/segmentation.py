@@ -29,6 +29,7 @@ import tensorflow as tf
 from apps.vision import backbones, photos
 from shared import classifier
 from shared import data as shared_data
+from shared import layers
 from shared.app import Data, DatasetRecord, DataSource, Endpoint, Report, Task
 from shared.errors import DataError
 from shared.optimizers import build_optimizer
@@ -128,8 +129,6 @@ def fingerprint(part):
 
 def build_segmenter(config):
     """uint8 images [b, H, W, 3] of any size -> foreground logits [b, H, W, 1]; preprocessing inside."""
-    import keras_hub
-
     shape = (config.image_size, config.image_size, 3)
     # === Layers ===
     images = keras.Input((None, None, 3), dtype="uint8", name="images")
@@ -137,15 +136,37 @@ def build_segmenter(config):
                               name="resize")(keras.ops.cast(images, "float32"))
     x = backbones.preprocessing(config.backbone)(x)
     encoder = backbones.backbone(config.backbone, pretrained=config.pretrained, input_shape=shape)
+    logits = (unet_head if config.head == "unet" else deeplab_head)(config, encoder, shape)(x)
+    logits = ResizeToMatch(name="resize_to_input")([logits, images])
+    # === Functional Model ===
+    return keras.Model(images, logits, name="segmenter")
+
+
+def unet_head(config, encoder, shape):
+    """A U-Net decoder on the encoder's pyramid (shared conv blocks): P5 reduced by a 1x1 conv, then at each of
+    P4, P3, P2 a 2x bilinear upsampling, the skip features concatenated and a 3x3 conv block; logits at stride 4."""
+    inputs = keras.Input(shape, name="pixels")
+    features = keras.Model(encoder.inputs, encoder.pyramid_outputs, name="encoder")(inputs)
+    x = layers.conv_block(features["P5"], config.decoder_filters[0], kernel_size=1, name="decoder_P5")
+    for level, filters in zip(("P4", "P3", "P2"), config.decoder_filters[1:]):
+        x = keras.layers.UpSampling2D(2, interpolation="bilinear", name=f"decoder_{level}_up")(x)
+        x = keras.layers.Concatenate(name=f"decoder_{level}_skip")([x, features[level]])
+        x = layers.conv_block(x, filters, name=f"decoder_{level}")
+    logits = keras.layers.Conv2D(1, 1, name="segmentation_output")(x)
+    return keras.Model(inputs, logits, name="unet")
+
+
+def deeplab_head(config, encoder, shape):
+    """keras-hub's DeepLabV3+ (ASPP with 256 channels on P5, the decoder joining P2) and a 1x1 conv to logits."""
+    import keras_hub
+
+    inputs = keras.Input(shape, name="pixels")
     deeplab = keras_hub.models.DeepLabV3Backbone(
         image_encoder=encoder, spatial_pyramid_pooling_key=SPP_LEVEL, low_level_feature_key=LOW_LEVEL,
         upsampling_size=2 ** (int(SPP_LEVEL[1]) - int(LOW_LEVEL[1])), dilation_rates=list(config.dilation_rates),
         projection_filters=config.projection_filters, image_shape=shape, name="deeplab_v3_plus")
-    x = deeplab(x)
-    logits = keras.layers.Conv2D(1, 1, name="segmentation_output")(x)
-    logits = ResizeToMatch(name="resize_to_input")([logits, images])
-    # === Functional Model ===
-    return keras.Model(images, logits, name="segmenter")
+    logits = keras.layers.Conv2D(1, 1, name="segmentation_output")(deeplab(inputs))
+    return keras.Model(inputs, logits, name="deeplab")
 
 
 @keras.saving.register_keras_serializable(package="dlsuite_vision")

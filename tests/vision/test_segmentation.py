@@ -34,12 +34,13 @@ def test_the_export_reloaded_in_a_fresh_process_answers_images_of_two_sizes(tmp_
     version_dir, _ = export.export_version(model, endpoints, tmp_path / "exports", "vision-segmentation")
     np.savez(tmp_path / "inputs.npz", **images)
     script = (
-        "import json, sys, numpy as np\n"
+        "import sys\nimport numpy as np\n"
         "from shared.export import load_serving\n"
         "serving = load_serving(sys.argv[1])\n"
         "inputs = np.load(sys.argv[2])\n"
         "outputs = {name: serving(images=inputs[name]) for name in inputs.files}\n"
-        "np.savez(sys.argv[3], **{f'{name}/{key}': value for name, out in outputs.items() for key, value in out.items()})\n"
+        "np.savez(sys.argv[3], **{f'{name}/{key}': value\n"
+        "                         for name, out in outputs.items() for key, value in out.items()})\n"
     )
     subprocess.run([sys.executable, "-c", script, str(version_dir), str(tmp_path / "inputs.npz"),
                     str(tmp_path / "outputs.npz")], check=True, cwd=REPO)
