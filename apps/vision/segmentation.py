@@ -6,14 +6,16 @@
          shuffle, batch, augmentation that moves the masks with the pixels (keras.layers.RandomFlip /
          RandomZoom / RandomTranslation given {"images", "segmentation_masks"}; brightness and contrast)
       -> the model, uint8 [b, H, W, 3] of any H, W:
-         Resizing(image_size) -> the backbone's pixel scale (apps/vision/backbones.py) -> keras-hub
-         DeepLabV3Backbone (DeepLabV3+: ASPP on EfficientNet-Lite0's stride-32 map, decoder with its stride-4
-         map) -> a 1x1 conv to one logit -> ResizeToMatch (bilinear, back to H x W)
+         Resizing(image_size) -> the backbone's pixel scale (apps/vision/backbones.py) -> EfficientNet-Lite0
+         (ImageNet weights or from scratch) -> head "unet" (default: shared conv blocks climbing P5 -> P4 ->
+         P3 -> P2 with skip connections) or "deeplabv3plus" (keras-hub's DeepLabV3Backbone: ASPP on the
+         stride-32 map, decoder with the stride-4 map) -> a 1x1 conv to one logit at stride 4
+         -> ResizeToMatch (bilinear, back to H x W)
       -> loss: binary cross-entropy + `dice_weight` x soft Dice, on the image_size x image_size logits.
 
 Serving: `serving_default(images uint8 [n, H, W, 3])` -> `masks` uint8 [n, H, W] (1 = foreground, probability
->= config.threshold) and `probabilities` float32 [n, H, W]. Any H and W: images of different sizes go in
-separate calls (or one call per size).
+>= config.threshold) and `probabilities` float32 [n, H, W]. Any H and W; images of different sizes go in
+separate calls.
 
 Metrics, on the test split's original-size images through serving, pixels pooled over the split: IoU and Dice
 of the foreground class, IoU of the background, their mean (mIoU), pixel accuracy, and the mean of per-image
