@@ -145,7 +145,8 @@ def build_detector(config, num_classes):
     shape = (config.image_size, config.image_size, 3)
     encoder = backbones.backbone(config.backbone, pretrained=config.pretrained, input_shape=shape)
     retina = keras_hub.models.RetinaNetBackbone(image_encoder=encoder, min_level=MIN_LEVEL,
-                                                max_level=config.max_level, use_p5=False, image_shape=shape)
+                                                max_level=config.max_level, use_p5=False, image_shape=shape,
+                                                use_fpn_batch_norm=config.fpn_batch_norm)
     pixels = backbones.preprocessing(config.backbone)  # the scale the backbone was trained with
     converter = keras_hub.layers.RetinaNetImageConverter(scale=pixels.scale, offset=pixels.offset,
                                                          bounding_box_format=BOX_FORMAT)
@@ -160,14 +161,23 @@ def build_detector(config, num_classes):
             bounding_box_format=BOX_FORMAT, from_logits=True, iou_threshold=config.nms_iou_threshold,
             confidence_threshold=config.score_threshold, max_detections=config.max_detections),
     )
-    # keras-hub 0.32 gives the prior-probability bias (-log(99): every anchor starts at p = 0.01, RetinaNet's
-    # focal-loss initialization) to the BOX head and leaves the class head at p = 0.5: the first steps then see
-    # a huge loss from ~20k background anchors per image, and the box deltas start at -4.6. Put it back.
-    prior = detector.classification_head.prior_probability
-    detector.classification_head.prediction_layer.bias.assign(
-        np.full(detector.classification_head.prediction_layer.bias.shape, -np.log((1 - prior) / prior), np.float32))
-    detector.box_head.prediction_layer.bias.assign(np.zeros(detector.box_head.prediction_layer.bias.shape, np.float32))
+    retinanet_initialization(detector)
     return detector
+
+
+def retinanet_initialization(detector, seed=0):
+    """The RetinaNet paper's initialization of the two heads' output convolutions (Lin et al. 2017, section 4.1):
+    weights N(0, 0.01), box bias 0, class bias -log((1 - 0.01) / 0.01) so every anchor starts at p = 0.01.
+
+    keras-hub 0.32 gives the prior bias to the BOX head (box deltas start at -4.6) and leaves the class head at
+    p = 0.5, with Glorot-scale weights: on this data the first batch then had class logits up to 85 and a loss
+    of about 1,350 (pretrained backbone), whose gradients wreck the pretrained features in the first epoch."""
+    rng = np.random.default_rng(seed)
+    prior = detector.classification_head.prior_probability
+    for head, bias in ((detector.classification_head, -np.log((1 - prior) / prior)), (detector.box_head, 0.0)):
+        layer = head.prediction_layer
+        layer.kernel.assign(rng.normal(0.0, 0.01, layer.kernel.shape).astype(np.float32))
+        layer.bias.assign(np.full(layer.bias.shape, bias, np.float32))
 
 
 # === Metrics and figures ===
