@@ -4,9 +4,11 @@ Steps, in order (each prints one JSON line):
 1. classifier: the feature extractor of `apps/vision/quality.py`, a `vision/classification` run on the same
    dataset, trained once and then found again by its tag `dlsuite.quality_classifier=<dataset>` (cached by run
    id in the MLflow store; `--classifier-run-id` picks one);
-2. yardstick: FID/KID between 10,000 training images and the 10,000 test images in its feature space;
+2. yardstick: FID/KID between 10,000 (and 2,000) training images and the 10,000 test images in its feature
+   space (FID's bias depends on the sample count: compare a model with the yardstick of its count);
 3. one `dlsuite train` per model (`--models gan diffusion`), through the pipeline, with
-   `quality_classifier_run` set so the run's own evaluation scores `--samples` generated images against the
+   `quality_classifier_run` set so the run's own evaluation scores `--samples` generated images (or the model's
+   `eval_samples` given with `--set`) against the
    test set: FID, KID, and for conditional models the classifier's accuracy on the images of each class;
    wall time of the whole run and training time (the sum of epoch times).
 The load average is printed with every line: the machine is shared.
@@ -80,6 +82,8 @@ def main():
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--samples", type=int, default=10_000, help="generated images scored per model")
     parser.add_argument("--skip-yardstick", action="store_true")
+    parser.add_argument("--yardstick-counts", type=int, nargs="+", default=[10_000, 2_000],
+                        help="training images compared with the test set, one yardstick per count")
     args = parser.parse_args()
 
     classifier_run, trained = find_or_train_classifier(args.dataset, args.seed, args.tracking_uri,
@@ -94,17 +98,20 @@ def main():
         classifier = quality.load_classifier(classifier_run)
         arrays = vision_data.load_arrays(args.dataset, vision_data.resolve_source(args.dataset))
         test_images, test_labels = arrays["test"]
-        yardstick = quality.real_vs_real(classifier, arrays["train"][0], test_images, count=len(test_images),
-                                         seed=args.seed)
         accuracy = float((classifier.predict(test_images) == test_labels).mean())
-        emit({"step": "yardstick", "classifier_run": classifier_run, "classifier_test_accuracy": round(accuracy, 4),
-              **{key: round(value, 5) for key, value in yardstick.items() if "class_accuracy" not in key},
-              "seconds": round(time.perf_counter() - started, 1)})
+        test_features = classifier.features(test_images)
+        for count in args.yardstick_counts:  # FID's bias depends on the sample count: one yardstick per count used
+            yardstick = quality.real_vs_real(classifier, arrays["train"][0], test_images, count=count, seed=args.seed,
+                                             test_features=test_features)
+            emit({"step": "yardstick", "train_images": count, "test_images": len(test_images),
+                  "classifier_run": classifier_run, "classifier_test_accuracy": round(accuracy, 4),
+                  **{key: round(value, 5) for key, value in yardstick.items() if "class_accuracy" not in key},
+                  "seconds": round(time.perf_counter() - started, 1)})
 
     for model in args.models:
-        overrides = [pair.split(":", 1)[1] for pair in args.overrides if pair.startswith(f"{model}:")]
-        overrides += [f"quality_classifier_run={classifier_run}", f"eval_samples={args.samples}",
-                      f"dataset={args.dataset}"]
+        overrides = [f"quality_classifier_run={classifier_run}", f"eval_samples={args.samples}",
+                     f"dataset={args.dataset}"]  # `--set model:key=value` pairs come after: they win
+        overrides += [pair.split(":", 1)[1] for pair in args.overrides if pair.startswith(f"{model}:")]
         run = timed_train("vision", model, preset="default", overrides=overrides, seed=args.seed,
                           tracking_uri=args.tracking_uri)
         metrics = run.summary["metrics"]
