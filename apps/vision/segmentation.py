@@ -141,7 +141,17 @@ def build_segmenter(config):
     logits = (unet_head if config.head == "unet" else deeplab_head)(config, encoder, shape)(x)
     logits = ResizeToMatch(name="resize_to_input")([logits, images])
     # === Functional Model ===
-    return keras.Model(images, logits, name="segmenter")
+    model = keras.Model(images, logits, name="segmenter")
+    for layer in batch_norm_layers(model):
+        layer.momentum = config.batch_norm_momentum
+    return model
+
+
+def batch_norm_layers(layer):
+    """Every BatchNormalization layer inside `layer`, nested models included."""
+    if isinstance(layer, keras.layers.BatchNormalization):
+        return [layer]
+    return [found for inner in getattr(layer, "layers", []) for found in batch_norm_layers(inner)]
 
 
 def unet_head(config, encoder, shape):
