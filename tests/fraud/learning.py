@@ -42,19 +42,21 @@ def _window_sums(keys, seconds, values, low, high):
 
 def _window_statistics(keys, seconds, values, low, rows):
     """For each of `rows`, the population standard deviation, median and maximum of `values` over the rows of its
-    key with time in (t - low, t] (the row itself and its key's earlier rows): one slice of the key-and-time-sorted
-    line per row."""
+    key with time in (t - low, t] (the row itself and its key's earlier rows): one sorted slice of the
+    key-and-time-sorted line per row (np.std and np.median cost more than the arithmetic on 130,000 small windows)."""
     line = keys.astype(np.float64) * 1e9 + seconds
     order = np.lexsort((np.arange(len(line)), line))
     ordered, sorted_values = line[order], values[order]
     position = np.empty(len(line), dtype=np.int64)
     position[order] = np.arange(len(line))
     lower = np.searchsorted(ordered, line - low, side="right")
-    deviations, medians, maxima = np.zeros(len(line)), np.zeros(len(line)), np.zeros(len(line))
+    statistics = np.zeros((3, len(line)))
     for row in np.flatnonzero(rows):
-        window = sorted_values[lower[row]:position[row] + 1]
-        deviations[row], medians[row], maxima[row] = np.std(window), np.median(window), window.max()
-    return deviations, medians, maxima
+        window = np.sort(sorted_values[lower[row]:position[row] + 1])
+        size = len(window)
+        deviation = np.sqrt(np.square(window - window.sum() / size).sum() / size)
+        statistics[:, row] = deviation, 0.5 * (window[(size - 1) // 2] + window[size // 2]), window[-1]
+    return statistics
 
 
 def _features(frame, delay_days=7, rows=None):
