@@ -67,10 +67,11 @@ def main():
                 "image_size": run.summary["config"]["image_size"], "run_id": run.summary["run_id"],
             })
             print(json.dumps(results[-1]), flush=True)
+    pretrained = [result for result in results if result["init"] == "pretrained"]
     summary = {
         "test_iou": {f"{result['init']}/{result['seed']}": result["test_iou"] for result in results},
-        "target_met_pretrained": all(result["test_iou"] >= TARGET_IOU for result in results
-                                     if result["init"] == "pretrained"),
+        "target_met_pretrained": (all(result["test_iou"] >= TARGET_IOU for result in pretrained) if pretrained
+                                  else None),
         "cores": os.cpu_count(),
         "command": " ".join(["nice -n 5 .venv/bin/python", *sys.argv]),
     }
