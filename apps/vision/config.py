@@ -294,7 +294,7 @@ class DiffusionConfig(SamplerConfig):
     the noise-level embedding; it is dropped with probability `class_dropout` in training, so sampling can use
     classifier-free guidance of strength `guidance_scale` (1: none)."""
 
-    filters: typing.Tuple[int, ...] = (32, 64, 96)  # U-Net widths at 28x28, 14x14, 7x7
+    filters: typing.Tuple[int, ...] = (32, 64, 96)  # U-Net widths at 28x28, 14x14, 7x7 (two: no 7x7 level)
     blocks_per_level: int = 1
     embedding_dim: int = 64
     sampling_steps: int = 25
@@ -306,13 +306,13 @@ class DiffusionConfig(SamplerConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if len(self.filters) != 3 or any(width < 1 or width % 8 for width in self.filters):
+        if len(self.filters) not in (2, 3) or any(width < 1 or width % 8 for width in self.filters):
             from shared.errors import ConfigError
 
             raise ConfigError(
-                f"Invalid value for config key filters. Received: filters={self.filters!r}. Expected three multiples "
-                "of 8, the U-Net widths at 28x28, 14x14 and 7x7 (group normalization uses groups of 8). "
-                "Fix: --set filters=32,64,96."
+                f"Invalid value for config key filters. Received: filters={self.filters!r}. Expected two or three "
+                "multiples of 8, the U-Net widths at 28x28, 14x14 (and 7x7) (group normalization uses groups of 8). "
+                "Fix: --set filters=16,32,64."
             )
         check_range("blocks_per_level", self.blocks_per_level, 1, 4)
         check_range("embedding_dim", self.embedding_dim, 8, 1024)
@@ -353,7 +353,7 @@ def diffusion_default():
 def diffusion_smoke():
     """A small slice, one epoch, a tiny U-Net, 4 sampling steps: seconds. For CI and trying the pipeline."""
     return dataclasses.replace(diffusion_default(), epochs=1, max_train_examples=1024, max_test_examples=256,
-                               filters=(8, 16, 16), embedding_dim=16, sampling_steps=4, num_samples=20,
+                               filters=(8, 16), embedding_dim=16, sampling_steps=4, num_samples=20,
                                eval_samples=64, interpolation_steps=4, ema=0.9)
 
 

@@ -75,7 +75,7 @@ DIFFUSION = TaskCase(
     metrics=("test_pixel_fid", "test_pixel_kid", "test_sample_seconds"),
     bad_inputs=(
         BadInput(ConfigError, r"Invalid value for config key filters\. Received: filters=\(8, 12, 16\)\. "
-                              r"Expected three multiples of 8", overrides=("filters=8,12,16",)),
+                              r"Expected two or three multiples of 8", overrides=("filters=8,12,16",)),
         BadInput(ConfigError, r"Invalid value for config key sampling_steps\. Received: sampling_steps=0",
                  overrides=("sampling_steps=0",)),
         BadInput(ConfigError, r"Invalid value for config key ema\. Received: ema=1\.0", overrides=("ema=1.0",)),

@@ -11,7 +11,7 @@ import numpy as np
 from tests.conftest import REPO
 from tests.tiny_data import make_idx_folder
 
-OVERRIDES = ["batch_size=16", "epochs=3"]
+OVERRIDES = ["batch_size=16", "epochs=3", "critic_steps=1"]  # one critic update per batch: a smaller graph
 
 # The child trains the smoke GAN through the task's own `fit` (model.fit + BackupAndRestore), saves both optimizers'
 # variables after epoch 2 has been checkpointed, says so, and waits at the start of epoch 3 to be killed.
