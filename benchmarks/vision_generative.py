@@ -123,7 +123,8 @@ def main():
                  if "test_class_accuracy" in metrics else {}),
               "sample_seconds": round(metrics.get("test_sample_seconds", float("nan")), 1),
               "epochs": run.epochs, "training_seconds": run.training_seconds, "wall_seconds": run.wall_seconds})
-    print("command:", " ".join(["nice -n 5 .venv/bin/python", *sys.argv]), f"(seed {args.seed}; cores {os.cpu_count()})")
+    print("command:", " ".join(["nice -n 5 .venv/bin/python", *sys.argv]),
+          f"(seed {args.seed}; cores {os.cpu_count()})")
 
 
 if __name__ == "__main__":

@@ -268,7 +268,7 @@ class GanConfig(SamplerConfig):
 
                 raise ConfigError(
                     f"Invalid value for config key {name}. Received: {name}={filters!r}. Expected two positive "
-                    f"integers, one per 14x14/7x7 stage. Fix: --set {name}={','.join(map(str, self.__dataclass_fields__[name].default))}."
+                    f"integers, one per 14x14/7x7 stage. Fix: --set {name}={'64,32' if name[0] == 'g' else '32,64'}."
                 )
         check_range("critic_steps", self.critic_steps, 1, 10)
         check_range("gradient_penalty_weight", self.gradient_penalty_weight, 0)

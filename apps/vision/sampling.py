@@ -124,8 +124,9 @@ class SamplerTask(GenerativeTask):
         started = time.perf_counter()
         generated, class_ids = draw(serving, config.eval_samples, num_classes, first_seed=config.seed + 1)
         sample_seconds = time.perf_counter() - started
-        pixel_kid, _ = quality.kid(quality.pixel_features(generated), quality.pixel_features(test_images))
-        metrics = {"test_pixel_fid": quality.fid(quality.pixel_features(generated), quality.pixel_features(test_images)),
+        generated_pixels, test_pixels = quality.pixel_features(generated), quality.pixel_features(test_images)
+        pixel_kid, _ = quality.kid(generated_pixels, test_pixels)
+        metrics = {"test_pixel_fid": quality.fid(generated_pixels, test_pixels),
                    "test_pixel_kid": pixel_kid, "test_sample_seconds": sample_seconds,
                    "test_samples_per_second": len(generated) / max(sample_seconds, 1e-9)}
         if config.quality_classifier_run:

@@ -96,7 +96,10 @@ def test_sampling_uses_the_ema_weights_the_configured_steps_and_the_class(tmp_pa
     assert 0 < np.abs(ema_after[index] - network[index]).max() < np.abs(ema_before[index] - network[index]).max()
 
     latents = np.random.default_rng(0).standard_normal((3, 28, 28, 1)).astype(np.float32)
-    sample = lambda class_ids: np.asarray(model({"latents": latents, "class_ids": np.array(class_ids, np.int32)}))  # noqa: E731
+
+    def sample(class_ids):
+        return np.asarray(model({"latents": latents, "class_ids": np.array(class_ids, np.int32)}))
+
     reference = sample([1, 1, 1])
     assert reference.shape == (3, 28, 28, 1) and np.abs(reference).max() <= 1.0
     assert np.abs(sample([2, 2, 2]) - reference).max() > 1e-4  # the class conditions the samples
