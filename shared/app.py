@@ -27,7 +27,8 @@ How the six apps plug in:
 - vision, speech, nlp, fraud: the default `fit` (keras `model.fit` with BackupAndRestore for
   resume). The model takes raw inputs (uint8 pixels, waveforms, strings, typed columns): its
   preprocessing is a Keras layer inside it, so the logged model, the export and the benchmark
-  run one object.
+  run one object. Exceptions: nlp's translation and language models train on token ids (teacher forcing
+  feeds the target's tokens); their endpoints tokenize the strings, so serving still takes raw text.
 - recommender: several named id inputs; `Data.train` yields dicts; `metric_callbacks` ranks the
   catalogue for the validation users each epoch (early stopping watches it); `after_fit` computes the
   candidate index serving retrieves from.
