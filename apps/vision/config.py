@@ -376,39 +376,27 @@ DETECTION_BACKBONES = ("efficientnet_lite0",)  # apps.vision.backbones.BACKBONES
 
 
 @dataclasses.dataclass(frozen=True)
-class DetectionConfig(SupervisedConfig):
-    """Object detection on photographs: keras-hub RetinaNet (FPN P3-P7, focal loss) on EfficientNet-Lite0.
+class PhotoConfig(SupervisedConfig):
+    """What detection and segmentation share: the photo layout, the seeded split, the backbone, the input size
+    and the augmentations (`apps.vision.photos`)."""
 
-    Images are letterboxed (resized so the longer side is `image_size`, padded at the bottom/right) inside
-    tf.data; serving does the same in its graph and maps the boxes back to the input's pixels.
-    """
+    FORMATS = PHOTO_FORMATS  # the layouts the task reads
 
     data_format: str = "penn_fudan"  # penn_fudan, voc, coco (apps/vision/README.md: the layouts)
-    class_names: typing.Tuple[str, ...] = ()  # VOC/COCO: the classes to learn, in order; () = every class found
-    split_seed: int = 2024  # the 70/10/20 train/validation/test split (the same for segmentation)
+    class_names: typing.Tuple[str, ...] = ()  # VOC/COCO: the classes to learn (segmentation: foreground); () = all found
+    split_seed: int = 2024  # the 70/10/20 train/validation/test split (the same for both tasks)
     backbone: str = "efficientnet_lite0"
     pretrained: bool = True  # ImageNet weights (converted once in the setup), else the same network from scratch
-    image_size: int = 320  # training and serving resolution (the longer side); a multiple of 32
-    head_convs: int = 2  # convolutions before each RetinaNet head's output (keras-hub's default is 4)
-    max_level: int = 6  # the coarsest FPN level (stride 2**max_level); levels start at P3
-    # Batch norm after the FPN's convolutions: the pretrained backbone's P3/P4 maps are about 3x larger than a fresh
-    # network's, which without it start the heads at class logits up to 15 (a loss of ~40 instead of ~7).
-    fpn_batch_norm: bool = True
-    anchor_ratios: typing.Tuple[float, ...] = (0.5, 1.0, 2.0)  # anchor height / width (pedestrians: about 2.5)
-    anchor_size: float = 4.0  # the base anchor side in strides of its level (P3: 4 x 8 = 32 px)
+    image_size: int = 320  # training and serving resolution; a multiple of 32
     random_flip: bool = True
-    random_zoom: float = 0.2  # box-aware scale jitter (keras.layers.RandomZoom), a fraction of the size
-    random_translation: float = 0.1  # box-aware shift (keras.layers.RandomTranslation), a fraction of the size
+    random_zoom: float = 0.2  # scale jitter, a fraction of the size (keras.layers.RandomZoom; boxes and masks follow)
+    random_translation: float = 0.1  # shifts, a fraction of the size (boxes and masks follow)
     color_jitter: float = 0.2  # brightness and contrast, a fraction
-    score_threshold: float = 0.05  # detections below it are dropped in the serving graph (COCO AP needs low ones)
-    nms_iou_threshold: float = 0.5
-    max_detections: int = 50
-    draw_threshold: float = 0.5  # the boxes drawn on the test images (the figure), not what serving returns
-    num_drawn: int = 8  # test images drawn with their predictions
+    num_drawn: int = 8  # test images drawn with their predictions (the MLflow figure)
 
     def __post_init__(self):
         super().__post_init__()
-        check_choice("data_format", self.data_format, PHOTO_FORMATS)
+        check_choice("data_format", self.data_format, self.FORMATS)
         check_choice("backbone", self.backbone, DETECTION_BACKBONES)
         check_range("split_seed", self.split_seed, 0, 2**31 - 1)
         check_range("image_size", self.image_size, 32, 1024)
@@ -419,6 +407,35 @@ class DetectionConfig(SupervisedConfig):
                 f"Invalid value for config key image_size. Received: image_size={self.image_size}. Expected a "
                 f"multiple of 32 (the backbone's stride). Fix: --set image_size={max(32, self.image_size // 32 * 32)}."
             )
+        check_range("random_zoom", self.random_zoom, 0, 0.5)
+        check_range("random_translation", self.random_translation, 0, 0.5)
+        check_range("color_jitter", self.color_jitter, 0, 1)
+        check_range("num_drawn", self.num_drawn, 0, 64)
+
+
+@dataclasses.dataclass(frozen=True)
+class DetectionConfig(PhotoConfig):
+    """Object detection on photographs: keras-hub RetinaNet (FPN P3-P7, focal loss) on EfficientNet-Lite0.
+
+    Images are letterboxed (resized so the longer side is `image_size`, padded at the bottom/right) inside
+    tf.data; serving does the same in its graph and maps the boxes back to the input's pixels.
+    """
+
+    image_size: int = 320  # training and serving resolution (the longer side); a multiple of 32
+    head_convs: int = 2  # convolutions before each RetinaNet head's output (keras-hub's default is 4)
+    max_level: int = 6  # the coarsest FPN level (stride 2**max_level); levels start at P3
+    # Batch norm after the FPN's convolutions: the pretrained backbone's P3/P4 maps are about 3x larger than a fresh
+    # network's, which without it start the heads at class logits up to 15 (a loss of ~40 instead of ~7).
+    fpn_batch_norm: bool = True
+    anchor_ratios: typing.Tuple[float, ...] = (0.5, 1.0, 2.0)  # anchor height / width (pedestrians: about 2.5)
+    anchor_size: float = 4.0  # the base anchor side in strides of its level (P3: 4 x 8 = 32 px)
+    score_threshold: float = 0.05  # detections below it are dropped in the serving graph (COCO AP needs low ones)
+    nms_iou_threshold: float = 0.5
+    max_detections: int = 50
+    draw_threshold: float = 0.5  # the boxes drawn on the test images (the figure), not what serving returns
+
+    def __post_init__(self):
+        super().__post_init__()
         check_range("head_convs", self.head_convs, 0, 4)
         check_range("max_level", self.max_level, 5, 7)
         if not self.anchor_ratios or min(self.anchor_ratios) <= 0:
@@ -428,14 +445,10 @@ class DetectionConfig(SupervisedConfig):
                 f"Invalid value for config key anchor_ratios. Received: anchor_ratios={self.anchor_ratios!r}. "
                 "Expected one or more positive height/width ratios. Fix: --set anchor_ratios=0.5,1,2.")
         check_range("anchor_size", self.anchor_size, 0.5, 16)
-        check_range("random_zoom", self.random_zoom, 0, 0.5)
-        check_range("random_translation", self.random_translation, 0, 0.5)
-        check_range("color_jitter", self.color_jitter, 0, 1)
         check_range("score_threshold", self.score_threshold, 0, 1)
         check_range("nms_iou_threshold", self.nms_iou_threshold, 0, 1, low_inclusive=False)
         check_range("max_detections", self.max_detections, 1, 1000)
         check_range("draw_threshold", self.draw_threshold, 0, 1)
-        check_range("num_drawn", self.num_drawn, 0, 64)
 
 
 def detection_default():
@@ -468,7 +481,7 @@ SEGMENTATION_FORMATS = ("penn_fudan", "coco")  # the photo layouts with masks (V
 
 
 @dataclasses.dataclass(frozen=True)
-class SegmentationConfig(SupervisedConfig):
+class SegmentationConfig(PhotoConfig):
     """Foreground (pedestrian) vs background per pixel: a U-Net decoder (or keras-hub's DeepLabV3+) on
     EfficientNet-Lite0.
 
@@ -479,11 +492,8 @@ class SegmentationConfig(SupervisedConfig):
     three times the U-Net's compute at the same size.
     """
 
-    data_format: str = "penn_fudan"  # penn_fudan, coco (with segmentation polygons/RLE); every object is foreground
-    class_names: typing.Tuple[str, ...] = ()  # COCO: the classes that count as foreground; () = every class
-    split_seed: int = 2024  # the 70/10/20 train/validation/test split (the same as detection's)
-    backbone: str = "efficientnet_lite0"
-    pretrained: bool = True  # ImageNet weights (converted once in the setup), else the same network from scratch
+    FORMATS = SEGMENTATION_FORMATS  # the photo layouts with masks
+
     image_size: int = 320  # the side the model resizes every image to; a multiple of 32
     head: str = "unet"  # "unet" (a light decoder of shared conv blocks) or "deeplabv3plus" (keras-hub's)
     decoder_filters: typing.Tuple[int, ...] = (96, 64, 48, 32)  # unet: widths at strides 32, 16, 8, 4
@@ -493,26 +503,10 @@ class SegmentationConfig(SupervisedConfig):
     # Every batch norm layer's: Keras's 0.99 leaves the moving statistics mostly at their starting values after
     # the ~100 steps a Penn-Fudan run has (0.99**100 = 0.37), so validation disagreed with training.
     batch_norm_momentum: float = 0.9
-    random_flip: bool = True
-    random_zoom: float = 0.2  # scale jitter, a fraction of the size (keras.layers.RandomZoom, masks follow)
-    random_translation: float = 0.1
-    color_jitter: float = 0.2  # brightness and contrast, a fraction
     threshold: float = 0.5  # probability above which serving marks a pixel as foreground
-    num_drawn: int = 8  # test images drawn with their predicted masks (the MLflow figure)
 
     def __post_init__(self):
         super().__post_init__()
-        check_choice("data_format", self.data_format, SEGMENTATION_FORMATS)
-        check_choice("backbone", self.backbone, DETECTION_BACKBONES)
-        check_range("split_seed", self.split_seed, 0, 2**31 - 1)
-        check_range("image_size", self.image_size, 32, 1024)
-        if self.image_size % 32:
-            from shared.errors import ConfigError
-
-            raise ConfigError(
-                f"Invalid value for config key image_size. Received: image_size={self.image_size}. Expected a "
-                f"multiple of 32 (the backbone's stride). Fix: --set image_size={max(32, self.image_size // 32 * 32)}."
-            )
         check_choice("head", self.head, ("unet", "deeplabv3plus"))
         if len(self.decoder_filters) != 4 or any(width < 1 for width in self.decoder_filters):
             from shared.errors import ConfigError
@@ -532,11 +526,7 @@ class SegmentationConfig(SupervisedConfig):
         check_range("projection_filters", self.projection_filters, 1, 512)
         check_range("dice_weight", self.dice_weight, 0)
         check_range("batch_norm_momentum", self.batch_norm_momentum, 0, 1, high_inclusive=False)
-        check_range("random_zoom", self.random_zoom, 0, 0.5)
-        check_range("random_translation", self.random_translation, 0, 0.5)
-        check_range("color_jitter", self.color_jitter, 0, 1)
         check_range("threshold", self.threshold, 0, 1, low_inclusive=False, high_inclusive=False)
-        check_range("num_drawn", self.num_drawn, 0, 64)
 
 
 def segmentation_default():

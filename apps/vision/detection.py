@@ -23,18 +23,14 @@ the test split's original-size images through `serving_default`; the figure draw
 """
 
 import contextlib
-import hashlib
 import io
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from apps.vision import backbones, photos
-from shared import classifier
 from shared import data as shared_data
-from shared.app import Data, DatasetRecord, DataSource, Endpoint, Report, Task
-from shared.errors import DataError
+from shared.app import Data, Endpoint, Report
 from shared.optimizers import build_optimizer
 
 BOX_FORMAT = "xyxy"
@@ -84,7 +80,7 @@ def photo_dataset(part, config, max_boxes, training):
         labels = tf.pad(labels, [[0, max_boxes - count]], constant_values=-1)
         return padded, {"boxes": tf.ensure_shape(boxes, [max_boxes, 4]), "labels": tf.ensure_shape(labels, [max_boxes])}
 
-    augment = augmentation(config) if training else None
+    augment = photos.augmentation(config, bounding_box_format=BOX_FORMAT) if training else None
 
     def to_float(images, targets):
         images = tf.cast(images, tf.float32)
@@ -95,44 +91,6 @@ def photo_dataset(part, config, max_boxes, training):
 
     return shared_data.pipeline(dataset, config.batch_size if training else config.batch_size * 2, shuffle=training,
                                 seed=config.seed, map_fn=prepare, batch_map_fn=to_float)
-
-
-def augmentation(config):
-    """Training-only, box-aware: flips, scale jitter and shifts move the boxes with the pixels (Keras 3 image
-    layers given `bounding_box_format`); brightness and contrast leave them. Returns `f({"images",
-    "bounding_boxes"}) -> same`, or None when every augmentation is off."""
-    layers = []
-    if config.random_flip:
-        layers.append(keras.layers.RandomFlip("horizontal", seed=config.seed))
-    if config.random_zoom:
-        layers.append(keras.layers.RandomZoom((-config.random_zoom, config.random_zoom), fill_mode="constant",
-                                              seed=config.seed + 1))
-    if config.random_translation:
-        layers.append(keras.layers.RandomTranslation(config.random_translation, config.random_translation,
-                                                     fill_mode="constant", seed=config.seed + 2))
-    if config.color_jitter:
-        layers.append(keras.layers.RandomBrightness(config.color_jitter, value_range=(0, 255), seed=config.seed + 3))
-        layers.append(keras.layers.RandomContrast(config.color_jitter, value_range=(0, 255), seed=config.seed + 4))
-    if not layers:
-        return None
-    for layer in layers:
-        layer.bounding_box_format = BOX_FORMAT
-
-    def apply(inputs):
-        for layer in layers:
-            inputs = layer(inputs, training=True)
-        return inputs
-
-    return apply
-
-
-def _fingerprint(part):
-    digest = hashlib.sha256()
-    for name, image, boxes, labels in zip(part.names, part.images, part.boxes, part.labels):
-        digest.update(name.encode())
-        for array in (image, boxes, labels):
-            digest.update(np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest()
 
 
 # === Model ===
@@ -247,37 +205,19 @@ def draw_detections(images, truths, predictions, class_names, threshold, columns
 # === The task ===
 
 
-class DetectionTask(Task):
-    app = "vision"
+class DetectionTask(photos.PhotoTask):
     name = "detection"
     monitor = "val_loss"
     monitor_mode = "min"
 
     # === Inputs ===
 
-    def check_inputs(self, config, data_dir):
-        folder = photos.resolve_source(config.data_format, data_dir)
-        index = photos.check_source(folder, config.data_format, config.class_names or None)
-        if len(index.records) < 3:
-            raise DataError(
-                f"Too few photos. Received: {len(index.records)} in {folder}. Expected at least 3, so that the "
-                "70/10/20 train/validation/test split leaves one in each part (a useful detector needs hundreds). "
-                "Fix: add photos.")
-        backbones.check_available(config.backbone, config.pretrained)
-        return DataSource.files(folder)
+    def fingerprint_arrays(self, part):
+        return zip(part.images, part.boxes, part.labels)
 
     def build_data(self, config, source):
-        index = photos.check_source(source.path, config.data_format, config.class_names or None)
-        every = photos.load(index)
-        parts = {split: every.subset(indices)
-                 for split, indices in photos.split_indices(every.names, config.split_seed).items()}
-        train_limit, validation_limit, test_limit = classifier.limits(config)
-        limits = {"train": train_limit, "validation": validation_limit, "test": test_limit}
-        parts = {split: part.subset(range(min(len(part), limits[split] or len(part)))) for split, part in parts.items()}
+        every, parts, records = self.split(config, source)
         max_boxes = max(1, max(len(labels) for labels in every.labels))
-        dataset_name = {"penn_fudan": photos.PENN_FUDAN}.get(config.data_format, config.data_format)
-        records = [DatasetRecord(dataset_name, source.uri, split, len(part), _fingerprint(part))
-                   for split, part in parts.items()]
         return Data(
             train=photo_dataset(parts["train"], config, max_boxes, training=True),
             validation=photo_dataset(parts["validation"], config, max_boxes, training=False),

@@ -22,17 +22,15 @@ of the foreground class, IoU of the background, their mean (mIoU), pixel accurac
 foreground IoUs. The figure overlays the predicted masks (red) and the true outlines (green) on test images.
 """
 
-import hashlib
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from apps.vision import backbones, photos
-from shared import classifier
 from shared import data as shared_data
 from shared import layers
-from shared.app import Data, DatasetRecord, DataSource, Endpoint, Report, Task
+from shared.app import Data, Endpoint, Report
 from shared.errors import DataError
 from shared.optimizers import build_optimizer
 
@@ -79,7 +77,7 @@ def photo_dataset(part, config, training):
     dataset = tf.data.Dataset.from_generator(generate, output_signature=(
         tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([None, None], tf.uint8)))
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(part)))
-    augment = augmentation(config) if training else None
+    augment = photos.augmentation(config) if training else None
 
     def augmented(images, masks):
         out = augment({"images": images, "segmentation_masks": masks})
@@ -89,41 +87,6 @@ def photo_dataset(part, config, training):
         dataset, config.batch_size if training else config.batch_size * 2, shuffle=training, seed=config.seed,
         map_fn=lambda image, mask: resize_pair(image, mask, config.image_size),
         batch_map_fn=augmented if augment else None)
-
-
-def augmentation(config):
-    """Training-only: flips, scale jitter and shifts move the masks with the pixels (Keras 3 image layers given
-    `{"images", "segmentation_masks"}`); brightness and contrast change the pixels only. None when all are off."""
-    layers = []
-    if config.random_flip:
-        layers.append(keras.layers.RandomFlip("horizontal", seed=config.seed))
-    if config.random_zoom:
-        layers.append(keras.layers.RandomZoom((-config.random_zoom, config.random_zoom), fill_mode="constant",
-                                              seed=config.seed + 1))
-    if config.random_translation:
-        layers.append(keras.layers.RandomTranslation(config.random_translation, config.random_translation,
-                                                     fill_mode="constant", seed=config.seed + 2))
-    if config.color_jitter:
-        layers.append(keras.layers.RandomBrightness(config.color_jitter, value_range=(0, 255), seed=config.seed + 3))
-        layers.append(keras.layers.RandomContrast(config.color_jitter, value_range=(0, 255), seed=config.seed + 4))
-    if not layers:
-        return None
-
-    def apply(inputs):
-        for layer in layers:
-            inputs = layer(inputs, training=True)
-        return inputs
-
-    return apply
-
-
-def fingerprint(part):
-    digest = hashlib.sha256()
-    for name, image, mask in zip(part.names, part.images, part.masks):
-        digest.update(name.encode())
-        for array in (image, foreground(mask)):
-            digest.update(np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest()
 
 
 # === Model ===
@@ -250,17 +213,14 @@ def draw_overlays(images, truths, predictions, ious, columns=4):
 # === The task ===
 
 
-class SegmentationTask(Task):
-    app = "vision"
+class SegmentationTask(photos.PhotoTask):
     name = "segmentation"
     monitor = "val_iou"
     monitor_mode = "max"
 
     # === Inputs ===
 
-    def check_inputs(self, config, data_dir):
-        folder = photos.resolve_source(config.data_format, data_dir)
-        index = photos.check_source(folder, config.data_format, config.class_names or None)
+    def check_photos(self, index, folder, config):
         without = [record.name for record in index.records
                    if record.mask_path is None and record.segmentations is None]
         if without:
@@ -271,25 +231,12 @@ class SegmentationTask(Task):
                 "COCO 'segmentation' (polygons or RLE) on every object. Fix: add them, or train `detection`, which "
                 "needs boxes only."
             )
-        backbones.check_available(config.backbone, config.pretrained)
-        return DataSource.files(folder)
+
+    def fingerprint_arrays(self, part):
+        return ((image, foreground(mask)) for image, mask in zip(part.images, part.masks))
 
     def build_data(self, config, source):
-        index = photos.check_source(source.path, config.data_format, config.class_names or None)
-        every = photos.load(index)
-        parts = {split: every.subset(indices)
-                 for split, indices in photos.split_indices(every.names, config.split_seed).items()}
-        train_limit, validation_limit, test_limit = classifier.limits(config)
-        limits = {"train": train_limit, "validation": validation_limit, "test": test_limit}
-        parts = {split: part.subset(range(min(len(part), limits[split] or len(part)))) for split, part in parts.items()}
-        for split, part in parts.items():
-            if not len(part):
-                raise DataError(
-                    f"Too few photos for a {split} split. Received: {len(every)} photos in {source.path}. Expected "
-                    "at least 10, so that the 70/10/20 split leaves one in each part. Fix: add photos.")
-        dataset_name = {"penn_fudan": photos.PENN_FUDAN}.get(config.data_format, config.data_format)
-        records = [DatasetRecord(dataset_name, source.uri, split, len(part), fingerprint(part))
-                   for split, part in parts.items()]
+        every, parts, records = self.split(config, source)
         foreground_name = "pedestrian" if config.data_format == "penn_fudan" else "+".join(every.class_names)
         return Data(
             train=photo_dataset(parts["train"], config, training=True),
