@@ -87,9 +87,13 @@ LEARNS = {
     ("vision", "autoencoder"): Learns(beats=lambda chance: chance + 0.01, large=True),
     ("vision", "vae"): Learns(beats=lambda chance: chance + 0.01),
 }
-# Real runs without a learning bound: LunarLander is not learned within a budget a test can afford
-# (apps/gaming_rl/README.md: -737 after 131k PPO steps, below random's about -180).
-NO_BOUND = {("gaming_rl", "lunarlander-dqn"), ("gaming_rl", "lunarlander-ppo")}
+# Real runs without a learning bound (large): LunarLander is not learned within a budget a test can afford
+# (apps/gaming_rl/README.md: -737 after 131k PPO steps, below random's about -180). The GAN, diffusion, detection
+# and segmentation runs have no scorer of the tests' own yet (FID needs a trained classifier; AP and IoU a reader of
+# the boxes and masks independent of apps/vision/photos.py): their smoke presets go through the harness
+# (tests/test_tasks.py) and the fresh-process tests in CI, and what they learn is measured by their benchmarks.
+NO_BOUND = {("gaming_rl", "lunarlander-dqn"), ("gaming_rl", "lunarlander-ppo"), ("vision", "gan"),
+            ("vision", "diffusion"), ("vision", "detection"), ("vision", "segmentation")}
 ALL_TASKS = [(app, task) for app in catalog.APPS for task in catalog.tasks_of(app)]
 
 
@@ -107,6 +111,8 @@ def test_real_run_keeps_the_contract_and_learns(app, task, tracking_uri, tmp_pat
                     "made and which score it must beat.")
     learns = LEARNS.get((app, task), Learns(overrides=RL_TEST if app == "gaming_rl" else ()))
     data_dir = request.getfixturevalue("fashion_mnist_dir" if app == "vision" else "data_root")
+    if task in ("detection", "segmentation"):  # photographs, not Fashion-MNIST
+        data_dir = request.getfixturevalue("data_root") / "penn_fudan_ped"
     summary = _train_and_check_the_run(app, task, learns, data_dir, tracking_uri, tmp_path)
     if (app, task) in NO_BOUND:
         return
