@@ -204,10 +204,11 @@ class GanTask(SamplerTask):
                     gradient_penalty_weight=config.gradient_penalty_weight, conditional=bool(num_classes),
                     seed=config.seed, name="gan")
         model.compile(
+            # Named, so their variables' paths do not depend on how many optimizers the process made before.
             generator_optimizer=keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1,
-                                                      beta_2=config.beta_2),
+                                                      beta_2=config.beta_2, name="generator_adam"),
             critic_optimizer=keras.optimizers.Adam(config.critic_learning_rate or config.learning_rate,
-                                                   beta_1=config.beta_1, beta_2=config.beta_2))
+                                                   beta_1=config.beta_1, beta_2=config.beta_2, name="critic_adam"))
         model(self.model_example(data))  # builds the model (BackupAndRestore needs a built model)
         return model
 
