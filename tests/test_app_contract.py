@@ -248,6 +248,7 @@ def test_time_split_keeps_train_before_validation_before_test_with_a_gap():
 # 8. A run's data source is a real place: a TFDS-sourced run resumes and evaluates.
 
 
+@pytest.mark.large  # CI time budget: covered in part by faster tests; run with --run-large
 def test_a_tfds_sourced_run_records_its_source_resumes_and_evaluates(tracking_uri, tmp_path, monkeypatch):
     import tensorflow_datasets as tfds
 

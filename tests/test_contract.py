@@ -47,7 +47,7 @@ RL_TEST = ("test_episodes=20", "gif_max_frames=0")
 LEARNS = {
     ("vision", "classification"): Learns(),  # smoke: 0.55 accuracy on 2,000 test images (chance 0.11)
     # Smoke (1,024 clips, 4 epochs): about 0.6 accuracy (chance 0.1); one epoch of 256 clips stayed at 0.13.
-    ("speech", "digits"): Learns(),
+    ("speech", "digits"): Learns(large=True),  # CI time: the harness covers the smoke preset
     # Smoke CTC emits nothing yet (any budget under ~8 epochs of 1,000 utterances); this: 0.72 digit accuracy
     # against 0.11 for random strings, about 140 s.
     ("speech", "digit_strings"): Learns(
@@ -64,7 +64,7 @@ LEARNS = {
         ("acrobot-ppo", _beats_random_return(0.3)), ("mountaincar-dqn", _beats_random_return(0.2)),
         ("frozenlake-dqn", _beats_random_return(0.0, at_least=0.3)))},
     # Smoke (20,000 of u1.base, 3 epochs): RMSE 1.01 on u1.test against 1.15 for the training mean.
-    ("recommender", "rating"): Learns(beats=lambda chance: chance + 0.08),
+    ("recommender", "rating"): Learns(beats=lambda chance: chance + 0.08, large=True),  # CI time
     # Smoke on ua (20,000 ratings, 3 epochs): Recall@10 0.058 on ua.test against 0.006 for random unrated movies.
     ("recommender", "retrieval"): Learns(overrides=("split=ua",), beats=lambda chance: 5 * chance),
     # Smoke (3 epochs of the CNN, about 40 s): spam F1 about 0.95 over the whole collection; "all spam" scores 0.24.
@@ -73,7 +73,7 @@ LEARNS = {
     ("nlp", "transfer"): Learns(preset="default", beats=lambda chance: chance + 0.5, large=True),
     # Smoke (2 epochs of 256 windows, a 1-layer 32-wide transformer) against 4.17 nats/char for a uniform guess over
     # the 65 characters; on tiny data the same preset went from 4.2 to 3.3 in 16 steps.
-    ("nlp", "language_model"): Learns(beats=lambda chance: chance + 0.5),
+    ("nlp", "language_model"): Learns(beats=lambda chance: chance + 0.5, large=True),  # CI time
     # Smoke (2,000 pairs, 2 epochs) learns nothing a metric sees; the default preset for 5 minutes must beat
     # copying the English sentence by 5 chrF (the 20-minute benchmark: apps/nlp/README.md).
     ("nlp", "translation"): Learns(preset="default", overrides=("max_train_seconds=300", "max_bleu_examples=300"),
@@ -85,7 +85,7 @@ LEARNS = {
     # (autoencoder) and 0.06 (vae, posterior mean) against 0.088 for the mean training image (score: -MSE). The
     # autoencoder's run is large: the vae's takes the same pipeline (and more signatures) through in CI.
     ("vision", "autoencoder"): Learns(beats=lambda chance: chance + 0.01, large=True),
-    ("vision", "vae"): Learns(beats=lambda chance: chance + 0.01),
+    ("vision", "vae"): Learns(beats=lambda chance: chance + 0.01, large=True),  # CI time
 }
 # Real runs without a learning bound (large): LunarLander is not learned within a budget a test can afford
 # (apps/gaming_rl/README.md: -737 after 131k PPO steps, below random's about -180). The GAN, diffusion, detection

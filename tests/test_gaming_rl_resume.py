@@ -13,6 +13,7 @@ import sys
 
 import mlflow
 import numpy as np
+import pytest
 
 from tests.conftest import REPO, run_cli
 
@@ -42,6 +43,7 @@ def _history(client, run_id, key):
     return sorted((metric.step, metric.value) for metric in client.get_metric_history(run_id, key))
 
 
+@pytest.mark.large  # CI time budget: covered in part by faster tests; run with --run-large
 def test_killed_run_resumes_in_the_same_run_and_matches_an_uninterrupted_run(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
     common = ["--tracking-uri", uri, "--export-dir", str(tmp_path / "exports")]

@@ -244,6 +244,7 @@ def test_a_diverging_trial_fails_its_run_and_the_search_goes_on(tracking_uri, ti
     assert len(_children(tracking_uri, summary["parent_run_id"])) == 3
 
 
+@pytest.mark.large  # CI time budget: covered in part by faster tests; run with --run-large
 def test_every_trial_diverging_fails_the_tune(tracking_uri, tiny_fashion_mnist, capsys):
     code = cli.main(["tune", "vision", *DIVERGING, "--search", "learning_rate=1e29|1e30", "--trials", "2",
                      "--data-dir", str(tiny_fashion_mnist), "--tracking-uri", tracking_uri])
@@ -380,6 +381,7 @@ def test_median_pruning_stops_a_trial_worse_than_the_earlier_ones(tracking_uri, 
     assert "PRUNED after epoch 1" in capsys.readouterr().out
 
 
+@pytest.mark.large  # CI time budget: covered in part by faster tests; run with --run-large
 def test_no_pruner_lets_every_trial_finish(tracking_uri, monkeypatch):
     monkeypatch.setattr(catalog, "load_task", lambda spec: _FakeTask())
     monkeypatch.setattr(train_lib, "train", _curve_trainer([[0.5, 0.8, 0.85]] * 5 + [[0.5, 0.3, 0.35]]))
