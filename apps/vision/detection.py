@@ -28,7 +28,7 @@ import io
 import numpy as np
 import tensorflow as tf
 
-from apps.vision import backbones, photos
+from apps.vision import backbones, photo_task
 from shared import data as shared_data
 from shared.app import Data, Endpoint, Report
 from shared.optimizers import build_optimizer
@@ -80,7 +80,7 @@ def photo_dataset(part, config, max_boxes, training):
         labels = tf.pad(labels, [[0, max_boxes - count]], constant_values=-1)
         return padded, {"boxes": tf.ensure_shape(boxes, [max_boxes, 4]), "labels": tf.ensure_shape(labels, [max_boxes])}
 
-    augment = photos.augmentation(config, bounding_box_format=BOX_FORMAT) if training else None
+    augment = photo_task.augmentation(config, bounding_box_format=BOX_FORMAT) if training else None
 
     def to_float(images, targets):
         images = tf.cast(images, tf.float32)
@@ -205,7 +205,7 @@ def draw_detections(images, truths, predictions, class_names, threshold, columns
 # === The task ===
 
 
-class DetectionTask(photos.PhotoTask):
+class DetectionTask(photo_task.PhotoTask):
     name = "detection"
     monitor = "val_loss"
     monitor_mode = "min"

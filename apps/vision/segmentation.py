@@ -27,7 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from apps.vision import backbones, photos
+from apps.vision import backbones, photo_task
 from shared import data as shared_data
 from shared import layers
 from shared.app import Data, Endpoint, Report
@@ -77,7 +77,7 @@ def photo_dataset(part, config, training):
     dataset = tf.data.Dataset.from_generator(generate, output_signature=(
         tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([None, None], tf.uint8)))
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(part)))
-    augment = photos.augmentation(config) if training else None
+    augment = photo_task.augmentation(config) if training else None
 
     def augmented(images, masks):
         out = augment({"images": images, "segmentation_masks": masks})
@@ -213,7 +213,7 @@ def draw_overlays(images, truths, predictions, ious, columns=4):
 # === The task ===
 
 
-class SegmentationTask(photos.PhotoTask):
+class SegmentationTask(photo_task.PhotoTask):
     name = "segmentation"
     monitor = "val_iou"
     monitor_mode = "max"
