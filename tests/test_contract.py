@@ -111,7 +111,7 @@ def test_real_run_keeps_the_contract_and_learns(app, task, tracking_uri, tmp_pat
                     "made and which score it must beat.")
     learns = LEARNS.get((app, task), Learns(overrides=RL_TEST if app == "gaming_rl" else ()))
     data_dir = request.getfixturevalue("fashion_mnist_dir" if app == "vision" else "data_root")
-    if task in ("detection", "segmentation"):  # photographs, not Fashion-MNIST
+    if (app, task) in (("vision", "detection"), ("vision", "segmentation")):  # photographs, not Fashion-MNIST
         data_dir = request.getfixturevalue("data_root") / "penn_fudan_ped"
     summary = _train_and_check_the_run(app, task, learns, data_dir, tracking_uri, tmp_path)
     if (app, task) in NO_BOUND:
