@@ -106,8 +106,9 @@ def tune(app, task=None, preset="default", config_file=None, overrides=(), searc
         objective = _Objective(train_lib, trial_args, list(overrides), space, runner, study_name, experiment_name)
         progress = _Progress(client, parent_id, runner.monitor, trials, previous_trials)
         try:
-            study.optimize(objective, n_trials=trials, timeout=timeout, catch=(Exception,), callbacks=[progress],
-                           gc_after_trial=True)
+            # No gc_after_trial: each trial starts with keras' clear_session, which collects already (a second
+            # full collection per trial cost seconds in a process holding many traced graphs).
+            study.optimize(objective, n_trials=trials, timeout=timeout, catch=(Exception,), callbacks=[progress])
         finally:
             _log_study(client, parent_id, study, runner.monitor, direction)
         invocation = dict(app=app, task=task_name, preset=preset, data_dir=data_dir, tracking_uri=tracking_uri,
