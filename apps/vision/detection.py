@@ -5,7 +5,8 @@
          cache, shuffle, batch, box-aware augmentation (keras.layers.RandomFlip / RandomZoom /
          RandomTranslation with bounding_box_format="xyxy", brightness and contrast)
       -> keras_hub.models.RetinaNetObjectDetector: its preprocessor scales pixels to the backbone's [-1, 1];
-         EfficientNet-Lite0 (apps/vision/backbones.py: ImageNet weights or from scratch) -> FPN P3..P{max_level}
+         EfficientNet-Lite0 (apps/vision/backbones.py: ImageNet weights or from scratch; or ResNet-18 from scratch)
+         -> FPN P3..P{max_level}
          -> box and class heads; focal loss + Huber loss on anchors (keras-hub's RetinaNetLabelEncoder)
       -> serving graph: letterbox each image, the detector, keras-hub's NonMaxSuppression with the score
          threshold, boxes mapped back to the input image's pixels.

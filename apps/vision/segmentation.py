@@ -7,9 +7,10 @@
          RandomZoom / RandomTranslation given {"images", "segmentation_masks"}; brightness and contrast)
       -> the model, uint8 [b, H, W, 3] of any H, W:
          Resizing(image_size) -> the backbone's pixel scale (apps/vision/backbones.py) -> EfficientNet-Lite0
-         (ImageNet weights or from scratch) -> head "unet" (default: shared conv blocks climbing P5 -> P4 ->
-         P3 -> P2 with skip connections) or "deeplabv3plus" (keras-hub's DeepLabV3Backbone: ASPP on the
-         stride-32 map, decoder with the stride-4 map) -> a 1x1 conv to one logit at stride 4
+         (ImageNet weights or from scratch; or ResNet-18 from scratch) -> head "unet" (default: shared conv
+         blocks climbing P5 -> P4 -> P3 -> P2 with skip connections) or "deeplabv3plus" (keras-hub's
+         DeepLabV3Backbone: ASPP on the stride-32 map, decoder with the stride-4 map) -> a 1x1 conv to one
+         logit at stride 4
          -> ResizeToMatch (bilinear, back to H x W)
       -> loss: binary cross-entropy + `dice_weight` x soft Dice, on the image_size x image_size logits.
 

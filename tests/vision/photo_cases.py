@@ -147,6 +147,8 @@ DETECTION = TaskCase(
         BadInput(ConfigError, r"Received: data_format='yolo'\. Expected one of: penn_fudan, voc, coco",
                  overrides=("data_format=yolo",)),
         BadInput(ConfigError, r"Received: image_size=100\. Expected a multiple of 32", overrides=("image_size=100",)),
+        BadInput(ConfigError, r"No pretrained weights for this backbone here\. Received: backbone='resnet18' with "
+                              r"pretrained=True\. .*Fix: --set pretrained=false", overrides=("pretrained=true",)),
     ),
 )
 
@@ -184,5 +186,7 @@ SEGMENTATION = TaskCase(
                  overrides=("data_format=voc",)),
         BadInput(ConfigError, r"Received: image_size=100\. Expected a multiple of 32", overrides=("image_size=100",)),
         BadInput(ConfigError, r"Received: threshold=1\.5", overrides=("threshold=1.5",)),
+        BadInput(ConfigError, r"Received: backbone='resnet50'\. Expected one of: efficientnet_lite0, resnet18",
+                 overrides=("backbone=resnet50",)),
     ),
 )
