@@ -58,12 +58,11 @@ def test_sigkill_after_second_epoch_then_resume(tracking_uri, tmp_path, fashion_
     assert not checkpoint_dir(tracking_uri, run_id).exists()  # a FINISHED run keeps no checkpoint
 
 
-def test_resuming_a_finished_run_is_refused(tracking_uri, tmp_path, fashion_mnist_dir):
+def test_resuming_a_finished_run_is_refused(tracking_uri, fashion_mnist_dir):
     from pipelines.train import train
 
     summary = train("vision", preset="smoke", data_dir=str(fashion_mnist_dir), tracking_uri=tracking_uri,
-                    export_root=str(tmp_path / "exports"),
-                    overrides=["max_train_examples=256", "max_test_examples=64"])
+                    export=False, overrides=["max_train_examples=256", "max_test_examples=64"])  # FINISHED is enough
     result = run_cli("train", "vision", "--resume", summary["run_id"], "--tracking-uri", tracking_uri)
     assert result.returncode == 2
     assert f"Run {summary['run_id']} already FINISHED; nothing to resume" in result.stderr
