@@ -60,8 +60,8 @@ import numpy as np
 from apps.vision import torch_pickle
 from shared.errors import DataError
 
-BACKBONES = ("efficientnet_lite0", "resnet18")  # apps.vision.config.DETECTION_BACKBONES
-PRETRAINED = ("efficientnet_lite0",)  # apps.vision.config.PRETRAINED_BACKBONES
+BACKBONES = ("efficientnet_lite0", "resnet18")  # apps.vision.photo_config.DETECTION_BACKBONES
+PRETRAINED = ("efficientnet_lite0",)  # apps.vision.photo_config.PRETRAINED_BACKBONES
 RESNET18 = dict(input_conv_filters=[64], input_conv_kernel_sizes=[7], stackwise_num_filters=[64, 128, 256, 512],
                 stackwise_num_blocks=[2, 2, 2, 2], stackwise_num_strides=[1, 2, 2, 2], block_type="basic_block",
                 use_pre_activation=False)

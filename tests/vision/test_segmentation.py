@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from apps.vision.config import segmentation_smoke
+from apps.vision.photo_config import segmentation_smoke
 from tests.vision.photo_cases import tiny_photos
 
 REPO = __import__("pathlib").Path(__file__).resolve().parents[2]
