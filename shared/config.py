@@ -72,6 +72,16 @@ def check_finite_fields(config):
         check_finite(field.name, getattr(config, field.name), example=example)
 
 
+def check_heads(embedding_dim, num_heads):
+    """Attention splits `embedding_dim` across `num_heads`: it must divide evenly."""
+    if embedding_dim % num_heads:
+        raise ConfigError(
+            f"Invalid value for config key num_heads. Received: num_heads={num_heads} with embedding_dim="
+            f"{embedding_dim}. Expected a divisor of embedding_dim. Fix it with --set num_heads=<divisor>, e.g. "
+            f"--set num_heads={max(d for d in range(1, min(num_heads, embedding_dim) + 1) if embedding_dim % d == 0)}."
+        )
+
+
 def check_choice(name, value, choices):
     """Raise ConfigError unless `value` is one of `choices`."""
     if value not in choices:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from apps.nlp import config as nlp_config
+from apps.nlp import generation_config as nlp_config
 from apps.nlp import corpora
 from apps.nlp.characters import START, UNKNOWN, CharacterTokenizer, learn_vocabulary
 from apps.nlp.language_model import LanguageModelTask, line_chunks, windows
