@@ -26,15 +26,14 @@ fails with a `DataError` before a run opens; `load` decodes the pixels. `split_i
 70/10/20 train/validation/test split both tasks use, stratified by the name's site prefix (Penn-Fudan:
 `FudanPed`, `PennPed`) so both sites are in every part.
 
-What both tasks share on the contract (the base task, the augmentation) is in `apps/vision/photo_task.py`.
+The VOC and COCO readers are in `apps/vision/photo_formats.py`; what both tasks share on the contract (the
+base task, the augmentation) is in `apps/vision/photo_task.py`.
 """
 
 import dataclasses
 import hashlib
-import json
 import os
 import re
-import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import numpy as np
@@ -113,7 +112,7 @@ def resolve_source(data_format, data_dir=None):
         if not folder.is_dir():
             raise DataError(
                 f"Data directory not found. Received: --data-dir {data_dir}. Expected a folder in the "
-                f"{data_format} layout ({_LAYOUTS[data_format]}). Fix the path"
+                f"{data_format} layout ({LAYOUTS[data_format]}). Fix the path"
                 + (", or omit --data-dir to use $DLSUITE_DATA_DIR/penn_fudan_ped." if data_format == "penn_fudan"
                    else ".")
             )
@@ -125,12 +124,12 @@ def resolve_source(data_format, data_dir=None):
     raise DataError(
         f"No data directory for the photos. Received: data_format={data_format!r}, no --data-dir, "
         f"DLSUITE_DATA_DIR={os.environ.get('DLSUITE_DATA_DIR')!r}. Expected a folder in the {data_format} layout "
-        f"({_LAYOUTS[data_format]}). Fix: pass --data-dir <folder>"
+        f"({LAYOUTS[data_format]}). Fix: pass --data-dir <folder>"
         + (" or export DLSUITE_DATA_DIR=<folder holding penn_fudan_ped/>." if data_format == "penn_fudan" else ".")
     )
 
 
-_LAYOUTS = {
+LAYOUTS = {
     "penn_fudan": "PennFudanPed/PNGImages/*.png, PennFudanPed/PedMasks/*_mask.png, PennFudanPed/Annotation/*.txt",
     "voc": "Annotations/*.xml and JPEGImages/ with the images they name",
     "coco": "annotations.json (or one *.json in the folder or in annotations/) and images/",
@@ -142,10 +141,10 @@ def check_source(folder, data_format, class_names=None):
     folder = Path(folder)
     if data_format == "penn_fudan":
         return _check_penn_fudan(folder)
-    if data_format == "voc":
-        return _check_voc(folder, class_names)
-    if data_format == "coco":
-        return _check_coco(folder, class_names)
+    if data_format in ("voc", "coco"):
+        from apps.vision import photo_formats  # it builds this module's Records: imported when used
+
+        return (photo_formats.check_voc if data_format == "voc" else photo_formats.check_coco)(folder, class_names)
     raise DataError(f"Unknown photo data format. Received: data_format={data_format!r}. "
                     f"Expected one of: {', '.join(FORMATS)}.")
 
@@ -159,7 +158,9 @@ def load(index):
         if record.mask_path is not None:
             masks.append(_read_mask(record))
         elif record.segmentations is not None:
-            masks.append(_rasterize(record))
+            from apps.vision import photo_formats
+
+            masks.append(photo_formats.rasterize(record))
         else:
             masks.append(None)
     return Photos([record.name for record in index.records], images, [record.boxes for record in index.records],
@@ -231,14 +232,14 @@ def _check_penn_fudan(folder):
                                 f"Expected <name>.png, PedMasks/<name>_mask.png and Annotation/<name>.txt for every "
                                 "photo. Fix: restore the file or remove the photo.")
         width, height, boxes = parse_pascal_v1(annotation)
-        actual = _image_size(image_path)
+        actual = image_size(image_path)
         if actual != (height, width):
             raise DataError(f"Image size disagrees with its annotation. Received: {image_path.name} is "
                             f"{actual[1]} x {actual[0]} px, {annotation.name} says {width} x {height}. Expected the "
                             "same size. Fix: restore the original files.")
-        if _image_size(mask_path) != actual:
+        if image_size(mask_path) != actual:
             raise DataError(f"Mask size disagrees with its image. Received: {mask_path.name} is "
-                            f"{_image_size(mask_path)[::-1]} (W, H), {image_path.name} is {actual[::-1]}. "
+                            f"{image_size(mask_path)[::-1]} (W, H), {image_path.name} is {actual[::-1]}. "
                             "Expected the same size. Fix: restore the original mask.")
         records.append(Record(stem, image_path, actual, boxes, np.zeros(len(boxes), np.int32), mask_path=mask_path))
     return Index(root, "penn_fudan", records, list(PENN_FUDAN_CLASSES))
@@ -308,159 +309,10 @@ def _sha256(path, _cache={}):  # noqa: B006 - memo by (path, size, mtime): check
     return _cache[key]
 
 
-# === PASCAL VOC ===
-
-
-def _check_voc(folder, class_names=None):
-    annotations = sorted((folder / "Annotations").glob("*.xml"))
-    if not annotations:
-        raise DataError(f"No VOC annotations in the data directory. Received: {folder} has no Annotations/*.xml. "
-                        f"Expected the PASCAL VOC layout: {_LAYOUTS['voc']}. Fix: --data-dir <the VOC folder>, "
-                        "or --set data_format=coco / penn_fudan.")
-    parsed = []
-    for path in annotations:
-        try:
-            root = ElementTree.parse(path).getroot()
-        except ElementTree.ParseError as error:
-            raise DataError(f"Unreadable VOC annotation. Received: {path}: {error}. Expected PASCAL VOC XML. "
-                            "Fix: repair or remove the file.") from None
-        filename = root.findtext("filename")
-        if not filename:
-            raise DataError(f"VOC annotation without <filename>. Received: {path}. Expected <filename> naming an "
-                            "image in JPEGImages/. Fix: add it.")
-        image_path = folder / "JPEGImages" / filename
-        if not image_path.is_file():
-            raise DataError(f"Image named by a VOC annotation is missing. Received: {path.name} names {filename}; "
-                            f"{image_path} does not exist. Expected it in JPEGImages/. Fix: add the image.")
-        objects = []
-        for number, item in enumerate(root.iter("object"), 1):
-            name, box = (item.findtext("name") or "").strip(), item.find("bndbox")
-            try:
-                corners = [float(box.findtext(key)) for key in ("xmin", "ymin", "xmax", "ymax")]
-            except (AttributeError, TypeError, ValueError):
-                raise DataError(f"Bad VOC object. Received: {path.name} object {number} ({name or 'no name'}) has no "
-                                "numeric <bndbox> xmin/ymin/xmax/ymax. Expected four numbers. Fix: correct it.") from None
-            if not name:
-                raise DataError(f"Bad VOC object. Received: {path.name} object {number} has no <name>. Expected a class "
-                                "name. Fix: add <name>.")
-            objects.append((name, corners))
-        parsed.append((path, image_path, objects))
-    names = list(class_names) if class_names else sorted({name for *_, objects in parsed for name, _ in objects})
-    if not names:
-        raise DataError(f"No objects in the VOC annotations. Received: {len(parsed)} files in {folder / 'Annotations'} "
-                        "without one <object>. Expected at least one labelled box. Fix: annotate the images.")
-    records = []
-    for path, image_path, objects in parsed:
-        size = _image_size(image_path)
-        unknown = [name for name, _ in objects if name not in names]
-        if unknown:
-            raise DataError(f"Unknown class in a VOC annotation. Received: {path.name} has {unknown[0]!r}. Expected one "
-                            f"of: {', '.join(names)}. Fix: --set class_names={','.join(names + [unknown[0]])} or "
-                            "relabel the object.")
-        boxes = np.asarray([corners for _, corners in objects], np.float32).reshape(-1, 4)
-        boxes[:, :2] -= 1  # VOC corners are 1-based and inclusive
-        _check_boxes(boxes, size, path.name, "VOC <bndbox> corners within 1..width, 1..height, min <= max")
-        records.append(Record(path.stem, image_path, size, boxes,
-                              np.asarray([names.index(name) for name, _ in objects], np.int32)))
-    return Index(folder, "voc", records, names)
-
-
-# === COCO ===
-
-
-def coco_json(folder):
-    """The COCO-style annotation file of `folder`."""
-    if (folder / "annotations.json").is_file():
-        return folder / "annotations.json"
-    candidates = sorted(folder.glob("*.json")) or sorted((folder / "annotations").glob("*.json"))
-    if len(candidates) != 1:
-        raise DataError(f"{'No' if not candidates else 'More than one'} COCO annotation file in the data directory. "
-                        f"Received: {folder} with {[path.name for path in candidates]}. Expected annotations.json, or "
-                        "exactly one *.json in the folder or in annotations/. Fix: name the file annotations.json.")
-    return candidates[0]
-
-
-def _check_coco(folder, class_names=None):
-    path = coco_json(folder)
-    try:
-        document = json.loads(path.read_text())
-        images, annotations, categories = document["images"], document["annotations"], document["categories"]
-    except (ValueError, KeyError, TypeError) as error:
-        raise DataError(f"Not a COCO annotation file. Received: {path} ({type(error).__name__}: {error}). Expected a "
-                        "JSON object with 'images', 'annotations' and 'categories' lists. Fix: export COCO JSON.") from None
-    categories = sorted(categories, key=lambda category: category["id"])
-    names = [category["name"] for category in categories]
-    if class_names:
-        missing = [name for name in class_names if name not in names]
-        if missing:
-            raise DataError(f"Class not in the COCO categories. Received: class_names has {missing[0]!r}. Expected "
-                            f"names from {path.name}: {', '.join(names)}. Fix: --set class_names=... with those.")
-        names = list(class_names)
-    label_of = {category["id"]: names.index(category["name"]) for category in categories
-                if category["name"] in names}
-    known_ids = {category["id"] for category in categories}
-    by_image = {}
-    for number, annotation in enumerate(annotations):
-        if annotation.get("image_id") is None or annotation.get("category_id") not in known_ids:
-            raise DataError(f"Bad COCO annotation. Received: annotations[{number}] has image_id="
-                            f"{annotation.get('image_id')!r}, category_id={annotation.get('category_id')!r}. "
-                            f"Expected an image id and a category id from categories ({sorted(known_ids)}). "
-                            "Fix: correct the annotation.")
-        if annotation.get("iscrowd") or annotation["category_id"] not in label_of:
-            continue
-        by_image.setdefault(annotation["image_id"], []).append(annotation)
-    image_folder = folder / "images" if (folder / "images").is_dir() else folder
-    records, seen = [], set()
-    for entry in images:
-        image_id, file_name = entry.get("id"), entry.get("file_name")
-        if image_id is None or not file_name or image_id in seen:
-            raise DataError(f"Bad COCO image entry. Received: {entry}. Expected a unique 'id' and a 'file_name'. "
-                            "Fix: correct the images list.")
-        seen.add(image_id)
-        image_path = image_folder / file_name
-        if not image_path.is_file():
-            raise DataError(f"Image named by the COCO file is missing. Received: {file_name} (image id {image_id}); "
-                            f"{image_path} does not exist. Expected it in {image_folder}. Fix: add the image.")
-        size = _image_size(image_path)
-        if (entry.get("height"), entry.get("width")) not in ((None, None), size):
-            raise DataError(f"Image size disagrees with the COCO file. Received: {file_name} is {size[1]} x {size[0]} "
-                            f"px, the JSON says {entry.get('width')} x {entry.get('height')}. Expected the same. "
-                            "Fix: correct width/height.")
-        objects = by_image.get(image_id, [])
-        try:
-            boxes = np.asarray([[float(v) for v in annotation["bbox"]] for annotation in objects],
-                               np.float32).reshape(-1, 4)
-        except (KeyError, TypeError, ValueError):
-            raise DataError(f"Bad COCO bbox. Received: an annotation of image {file_name} without a numeric "
-                            "'bbox' [x, y, width, height]. Expected four numbers. Fix: correct it.") from None
-        boxes[:, 2:] += boxes[:, :2]  # [x, y, w, h] -> [xmin, ymin, xmax, ymax]
-        _check_boxes(boxes, size, file_name, "COCO bbox [x, y, w, h] with w, h > 0 inside the image")
-        segmentations = [annotation.get("segmentation") for annotation in objects]
-        records.append(Record(Path(file_name).stem, image_path, size, boxes,
-                              np.asarray([label_of[annotation["category_id"]] for annotation in objects], np.int32),
-                              segmentations=segmentations if objects and all(segmentations) else None))
-    if not records:
-        raise DataError(f"No images in the COCO file. Received: {path} with an empty 'images' list. Expected at least "
-                        "one image. Fix: export the images too.")
-    return Index(folder, "coco", records, names)
-
-
-def _rasterize(record):
-    """Instance ids from COCO polygons / RLE (pycocotools): 0 background, k = object k."""
-    from pycocotools import mask as mask_utils
-
-    height, width = record.size
-    mask = np.zeros((height, width), np.uint8)
-    for number, segmentation in enumerate(record.segmentations, 1):
-        rles = mask_utils.frPyObjects(segmentation, height, width)
-        mask[mask_utils.decode(mask_utils.merge(rles) if isinstance(rles, list) else rles) > 0] = number
-    return mask
-
-
 # === Images ===
 
 
-def _check_boxes(boxes, size, where, expected):
+def check_boxes(boxes, size, where, expected):
     height, width = size
     bad = (boxes[:, 0] < 0) | (boxes[:, 1] < 0) | (boxes[:, 2] > width) | (boxes[:, 3] > height) | (
         boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])
@@ -470,7 +322,7 @@ def _check_boxes(boxes, size, where, expected):
                         f"Expected {expected}. Fix: correct the box.")
 
 
-def _image_size(path):
+def image_size(path):
     """(height, width) from the file header."""
     from PIL import Image, UnidentifiedImageError
 
