@@ -2,13 +2,12 @@
 fingerprint the photos `apps/vision/photos.py` reads) and the training augmentation (boxes or masks move with
 the pixels)."""
 
-import hashlib
-
 import keras
 import numpy as np
 
 from apps.vision import backbones, photos
 from shared import classifier
+from shared import data as shared_data
 from shared.app import DatasetRecord, DataSource, Task
 from shared.errors import DataError
 
@@ -55,12 +54,10 @@ class PhotoTask(Task):
         return every, parts, records
 
     def fingerprint(self, part):
-        digest = hashlib.sha256()
-        for name, arrays in zip(part.names, self.fingerprint_arrays(part)):
-            digest.update(name.encode())
-            for array in arrays:
-                digest.update(np.ascontiguousarray(array).tobytes())
-        return digest.hexdigest()
+        """SHA-256 over each photo's name and arrays, in order (`shared.data.fingerprint_arrays`)."""
+        return shared_data.fingerprint_arrays(*(
+            item for name, arrays in zip(part.names, self.fingerprint_arrays(part))
+            for item in (np.frombuffer(name.encode(), np.uint8), *arrays)))
 
 
 def augmentation(config, bounding_box_format=None):
