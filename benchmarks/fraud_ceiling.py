@@ -20,7 +20,6 @@ SHA-256 matches SHA256SUMS (apps.fraud.transactions).
 """
 
 import argparse
-import datetime
 import io
 import json
 import os
@@ -91,10 +90,7 @@ def main():
     labels, customers = frame["TX_FRAUD"].to_numpy(np.int64), frame["CUSTOMER_ID"].to_numpy(np.int64)
     days = frame["TX_DATETIME"].dt.normalize().to_numpy()
     rows = np.flatnonzero((days >= np.datetime64(start)) & (days <= np.datetime64(end)))
-    length = (spans["train"][1] - spans["train"][0]).days + 1
-    known_from = (start - datetime.timedelta(days=config.delay_days + length),
-                  start - datetime.timedelta(days=config.delay_days + 1))
-    rows = rows[~fraud_data.known_compromised(days, customers, labels, rows, known_from)]
+    rows = rows[~fraud_data.known_compromised(days, customers, labels, rows, fraud_data.known_period(config, start))]
     test_labels, test_customers, test_days = labels[rows], customers[rows], days[rows]
     invisible = invisible_frauds(frame, rows, config.delay_days)
     counts = {"test_transactions": len(rows), "frauds": int(test_labels.sum()), "invisible_frauds": int(invisible.sum()),

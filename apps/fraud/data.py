@@ -109,15 +109,21 @@ def load(config, layout, files):
     for name, (start, end) in spans.items():
         rows = np.flatnonzero((days >= np.datetime64(start)) & (days <= np.datetime64(end)))
         if config.drop_known_compromised and (name == "test" or "validation" in name):
-            length = (spans["train"][1] - spans["train"][0]).days + 1  # the labelled days before, as in training
-            known_from = (start - _days(config.delay_days + length), start - _days(config.delay_days + 1))
-            rows = rows[~known_compromised(days, customers, labels, rows, known_from)]
+            rows = rows[~known_compromised(days, customers, labels, rows, known_period(config, start))]
         windows[name] = Window(name, start, end, {key: value[rows] for key, value in inputs.items()}, labels[rows],
                                customers[rows], days[rows])
     if not len(windows["test"]):
         raise DataError(f"No transactions in the test period. Received: test_start={config.test_start}, test_end="
                         f"{config.test_end}. Expected test dates inside the data; fix them with --set.")
     return windows
+
+
+def known_period(config, start):
+    """The labelled days before a test or validation period starting on `start`: as many as the training period
+    has, ending a delay before `start` (the `known_from` of `known_compromised`)."""
+    train_start, train_end = periods(config)["train"]
+    length = (train_end - train_start).days + 1
+    return start - _days(config.delay_days + length), start - _days(config.delay_days + 1)
 
 
 def known_compromised(days, customers, labels, rows, known_from):
