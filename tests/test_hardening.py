@@ -216,10 +216,10 @@ def test_malformed_sha256sums_line_is_a_data_error(tmp_path, line):
 
 
 def test_every_shared_dataset_checksum_file_parses(data_root):
-    from apps.speech import fsdd
+    from shared import checksums
 
     for sums in sorted(data_root.glob("*/SHA256SUMS")):
-        assert fsdd.read_sha256sums(sums), sums
+        assert checksums.read_sums(sums), sums
 
 
 def test_unknown_tracking_uri_scheme_names_the_supported_ones(tracking_uri):

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from shared import checksums
 from shared.errors import DataError
 
 DATASET = "fraud_handbook"
@@ -75,15 +76,7 @@ def read_sums(folder, files):
     """`{absolute path: sha256}` from the SHA256SUMS beside the files or in their parent folder."""
     for place in {files[0].parent, files[0].parent.parent}:
         if (place / SUMS).is_file():
-            sums = {}
-            for number, line in enumerate((place / SUMS).read_text().splitlines(), start=1):
-                digest, _, name = line.strip().partition("  ")
-                if line.strip() and (len(digest) != 64 or not name):
-                    raise DataError(f"Malformed line in {place / SUMS}, line {number}. Received: {line!r}. Expected "
-                                    "`sha256sum` output: 64 hex digits, two spaces, the file's relative path.")
-                if name:
-                    sums[(place / name.lstrip("*")).resolve()] = digest.lower()
-            return sums
+            return checksums.read_sums(place / SUMS)
     raise DataError(f"No {SUMS} beside the pickles. Received: pickles in {files[0].parent} and no {SUMS} there or in "
                     f"{files[0].parent.parent}. Expected the `sha256sum` list of the files: pickles are only opened "
                     "once their checksum matches, because unpickling runs code. Use CSV or Parquet for other data.")
@@ -96,11 +89,10 @@ def verified_bytes(path, sums):
         raise DataError(f"Refusing to open pickle {path}: it is not listed in {SUMS}. Received: an unlisted .pkl file. "
                         "Expected only the handbook's checksummed pickles: unpickling runs code. Convert your own "
                         "data to CSV or Parquet with the columns " + ", ".join(COLUMNS) + ".")
-    content = Path(path).read_bytes()
+    content = Path(path).read_bytes()  # hashed and unpickled from the same bytes
     actual = hashlib.sha256(content).hexdigest()
     if actual != expected:
-        raise DataError(f"Checksum mismatch for {path}: refusing to unpickle it. Received: sha256 {actual}. Expected "
-                        f"{expected} (from {SUMS}). The file was changed or corrupted; restore the original.")
+        raise checksums.mismatch_error(path, actual, expected, SUMS, ": refusing to unpickle it")
     return content
 
 

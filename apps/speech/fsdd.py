@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from apps.speech.config import SAMPLE_RATE
+from shared import checksums
 from shared.errors import DataError
 
 TFDS = "tfds"
@@ -69,46 +70,10 @@ def check_source(source):
     folder = Path(source)
     sums = folder / "SHA256SUMS"
     if sums.is_file():
-        for expected, name in read_sha256sums(sums):
-            path = folder / name
-            if not path.is_file():
-                raise DataError(
-                    f"File listed in SHA256SUMS is missing. Received: {path} does not exist. Expected every "
-                    f"file of {sums}. Restore the dataset (see {folder}/README.md)."
-                )
-            actual = hashlib.sha256(path.read_bytes()).hexdigest()
-            if actual != expected:
-                raise DataError(
-                    f"Checksum mismatch for {path}. Received: sha256={actual}. Expected: {expected} (from {sums}). "
-                    "The file is corrupted or was changed; restore it from the dataset's source."
-                )
+        checksums.verify(sums)
     paths = list_wavs(folder)
     for path in paths:
         check_wav_header(path)
-
-
-SUMS_LINE = re.compile(r"^([0-9a-fA-F]{64}) [ *](.+)$")
-
-
-def read_sha256sums(sums):
-    """`[(sha256, relative path)]` from a `sha256sum` output file; a malformed line is a DataError naming it."""
-    try:
-        text = Path(sums).read_text()
-    except (OSError, UnicodeDecodeError) as error:
-        raise DataError(f"Cannot read {sums}: {error}. Expected `sha256sum` output; restore the file.") from None
-    entries = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        match = SUMS_LINE.match(line.rstrip("\r"))
-        if match is None:
-            raise DataError(
-                f"Malformed line in {sums}, line {number}. Received: {line[:120]!r}. Expected `sha256sum` output: "
-                "64 hex digits, two spaces, a path (e.g. '228ab6...5240  recordings/0_george_0.wav'). "
-                "Fix: restore the file from the dataset's source (regenerating it would bless corrupted files)."
-            )
-        entries.append((match.group(1).lower(), match.group(2)))
-    return entries
 
 
 def list_wavs(folder):

@@ -31,13 +31,13 @@ base task, the augmentation) is in `apps/vision/photo_task.py`.
 """
 
 import dataclasses
-import hashlib
 import os
 import re
 from pathlib import Path
 
 import numpy as np
 
+from shared import checksums
 from shared.errors import DataError
 
 FORMATS = ("penn_fudan", "voc", "coco")
@@ -216,7 +216,7 @@ def _check_penn_fudan(folder):
     root = penn_fudan_root(folder)
     sums = root.parent / "SHA256SUMS"
     if sums.is_file():
-        verify_checksums(sums)
+        checksums.verify(sums)
     image_paths = sorted(path for path in (root / "PNGImages").iterdir() if path.suffix.lower() == ".png")
     if not image_paths:
         raise DataError(f"No images in the Penn-Fudan folder. Received: {root / 'PNGImages'} holds no .png file. "
@@ -279,34 +279,6 @@ def _read_mask(record):
                         f"{sorted(ids)[:10]} for {len(record.boxes)} boxes. Expected 0 (background) and 1..N, "
                         "id k for object k. Fix: restore the original mask.")
     return mask
-
-
-def verify_checksums(sums):
-    """Check every file `SHA256SUMS` lists (names relative to its folder)."""
-    base = Path(sums).parent
-    for line_number, line in enumerate(Path(sums).read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        parts = line.split(maxsplit=1)
-        if len(parts) != 2 or len(parts[0]) != 64:
-            raise DataError(f"Malformed SHA256SUMS line. Received: line {line_number} of {sums}: {line!r}. Expected "
-                            "'<64 hex digits>  <path>'. Fix: regenerate it with sha256sum.")
-        digest, name = parts[0].lower(), parts[1].lstrip("*")
-        path = base / name
-        if not path.is_file():
-            raise DataError(f"File listed in SHA256SUMS is missing. Received: {path} does not exist. Expected every "
-                            f"listed file. Fix: restore it, or remove its line from {sums}.")
-        if _sha256(path) != digest:
-            raise DataError(f"Checksum mismatch for {path}. Received: sha256 {_sha256(path)}. Expected {digest} "
-                            f"(from {sums}). Fix: restore the original file.")
-
-
-def _sha256(path, _cache={}):  # noqa: B006 - memo by (path, size, mtime): check_inputs and build_data both verify
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    if key not in _cache:
-        _cache[key] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return _cache[key]
 
 
 # === Images ===

@@ -108,14 +108,6 @@ def _refuse(path, reason, what, fix):
     )
 
 
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def read_state_dict(path, sha256, what="the expected weights", fix="get the file again"):
     """`{name: numpy array}` from a legacy PyTorch pickle, after its SHA-256 matches; DataError otherwise
     (`what` names the expected file and `fix` says how to get it, in the error).
@@ -125,13 +117,13 @@ def read_state_dict(path, sha256, what="the expected weights", fix="get the file
     then each storage in that order as an int64 element count and its raw little-endian elements.
     """
     path = Path(path)
-    actual = sha256_of(path)
+    raw = path.read_bytes()  # hashed and unpickled from the same bytes
+    actual = hashlib.sha256(raw).hexdigest()
     if actual != sha256:
         raise DataError(
             f"Checksum mismatch for the pretrained weights. Received: {path} with SHA-256 {actual}. Expected "
             f"{sha256} ({what}). The file was not opened. Fix: {fix}."
         )
-    raw = path.read_bytes()
     handle = io.BytesIO(raw)
     try:
         unpickler_storages = {}

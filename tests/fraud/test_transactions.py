@@ -35,7 +35,7 @@ def test_a_pickle_whose_checksum_does_not_match_is_refused_before_it_is_opened(t
     for read in (lambda: transactions.check(found, layout, files, *PERIOD),
                  lambda: transactions.load(layout, files, *PERIOD)):
         with pytest.raises(DataError, match=r"Checksum mismatch for .*2018-07-26\.pkl: refusing to unpickle it\. "
-                                            r"Received: sha256 [0-9a-f]{64}\. Expected [0-9a-f]{64}"):
+                                            r"Received: sha256=[0-9a-f]{64}\. Expected: [0-9a-f]{64}"):
             read()
         assert not marker.exists()
     # The planted file is a real threat: listed in SHA256SUMS, the same reader opens it and the marker appears.
