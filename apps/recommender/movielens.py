@@ -126,16 +126,21 @@ def read_ratings_file(path):
     return _cached(_read_tab_ratings, path)
 
 
-def _read_tab_ratings(path):
-    rows = []
-    with open(path, encoding="ascii", errors="replace") as handle:
+def _lines(path, encoding, errors="strict"):
+    """`(line number, line)` of a text file's non-blank lines, line endings removed (1-based, as errors quote them)."""
+    with open(path, encoding=encoding, errors=errors) as handle:
         for number, raw in enumerate(handle, 1):
             line = raw.rstrip("\r\n")
-            if not line.strip():
-                continue
-            fields = _four_fields(path, number, line, line.split("\t"), "tab-separated",
-                                  "user id, item id, rating, timestamp")
-            rows.append(_rating_row(path, number, fields, line, ("user id", "item id"), "ml-100k"))
+            if line.strip():
+                yield number, line
+
+
+def _read_tab_ratings(path):
+    rows = []
+    for number, line in _lines(path, "ascii", errors="replace"):
+        fields = _four_fields(path, number, line, line.split("\t"), "tab-separated",
+                              "user id, item id, rating, timestamp")
+        rows.append(_rating_row(path, number, fields, line, ("user id", "item id"), "ml-100k"))
     return _ratings(rows, path)
 
 
@@ -196,16 +201,12 @@ def read_catalogue(folder, layout):
 
 def _read_genres(path):
     names = {}
-    with open(path, encoding="iso-8859-1") as handle:
-        for number, raw in enumerate(handle, 1):
-            line = raw.rstrip("\r\n")
-            if not line.strip():
-                continue
-            fields = line.split("|")
-            if len(fields) != 2:
-                raise DataError(f"Malformed line in {path}, line {number}. Received: {line!r}. "
-                                "Expected 'name|index', e.g. 'Action|1'.")
-            names[_integer(path, number, "genre index", fields[1], line)] = fields[0]
+    for number, line in _lines(path, "iso-8859-1"):
+        fields = line.split("|")
+        if len(fields) != 2:
+            raise DataError(f"Malformed line in {path}, line {number}. Received: {line!r}. "
+                            "Expected 'name|index', e.g. 'Action|1'.")
+        names[_integer(path, number, "genre index", fields[1], line)] = fields[0]
     if sorted(names) != list(range(len(names))) or not names:
         raise DataError(f"Genre indices in {path} are not 0..N-1. Received: {sorted(names)}. Expected 0, 1, 2, ...")
     return [names[index] for index in range(len(names))]
@@ -213,25 +214,21 @@ def _read_genres(path):
 
 def _read_items(path, num_genres):
     ids, titles, flags, years = [], [], [], []
-    with open(path, encoding="iso-8859-1") as handle:
-        for number, raw in enumerate(handle, 1):
-            line = raw.rstrip("\r\n")
-            if not line.strip():
-                continue
-            fields = line.split("|")
-            if len(fields) != 5 + num_genres:
-                raise DataError(
-                    f"Malformed line in {path}, line {number}. Received: {line!r} ({len(fields)} '|'-separated "
-                    f"fields). Expected {5 + num_genres}: movie id, title, release date, video release date, IMDb URL "
-                    f"and {num_genres} genre flags (0/1)."
-                )
-            ids.append(_integer(path, number, "movie id", fields[0], line))
-            titles.append(fields[1])
-            if any(flag not in ("0", "1") for flag in fields[5:]):
-                raise DataError(f"Malformed genre flags in {path}, line {number}. Received: {fields[5:]}. "
-                                f"Expected {num_genres} flags, each 0 or 1.")
-            flags.append([int(flag) for flag in fields[5:]])
-            years.append(_year(fields[2][-4:] if fields[2] else "", fields[1]))
+    for number, line in _lines(path, "iso-8859-1"):
+        fields = line.split("|")
+        if len(fields) != 5 + num_genres:
+            raise DataError(
+                f"Malformed line in {path}, line {number}. Received: {line!r} ({len(fields)} '|'-separated "
+                f"fields). Expected {5 + num_genres}: movie id, title, release date, video release date, IMDb URL "
+                f"and {num_genres} genre flags (0/1)."
+            )
+        ids.append(_integer(path, number, "movie id", fields[0], line))
+        titles.append(fields[1])
+        if any(flag not in ("0", "1") for flag in fields[5:]):
+            raise DataError(f"Malformed genre flags in {path}, line {number}. Received: {fields[5:]}. "
+                            f"Expected {num_genres} flags, each 0 or 1.")
+        flags.append([int(flag) for flag in fields[5:]])
+        years.append(_year(fields[2][-4:] if fields[2] else "", fields[1]))
     _check_unique(path, ids, "movie id")
     return (np.array(ids, np.int64), np.array(titles, str), np.array(flags, np.float32).reshape(-1, num_genres),
             np.array(years, np.float32))
@@ -253,21 +250,17 @@ def _check_unique(path, ids, what):
 
 def _read_users(path):
     ids, ages, genders, occupations = [], [], [], []
-    with open(path, encoding="iso-8859-1") as handle:
-        for number, raw in enumerate(handle, 1):
-            line = raw.rstrip("\r\n")
-            if not line.strip():
-                continue
-            fields = line.split("|")
-            if len(fields) != 5 or fields[2] not in ("M", "F"):
-                raise DataError(
-                    f"Malformed line in {path}, line {number}. Received: {line!r}. Expected 5 '|'-separated fields: "
-                    "user id, age, gender (M or F), occupation, zip code."
-                )
-            ids.append(_integer(path, number, "user id", fields[0], line))
-            ages.append(_integer(path, number, "age", fields[1], line))
-            genders.append(1.0 if fields[2] == "F" else 0.0)
-            occupations.append(fields[3])
+    for number, line in _lines(path, "iso-8859-1"):
+        fields = line.split("|")
+        if len(fields) != 5 or fields[2] not in ("M", "F"):
+            raise DataError(
+                f"Malformed line in {path}, line {number}. Received: {line!r}. Expected 5 '|'-separated fields: "
+                "user id, age, gender (M or F), occupation, zip code."
+            )
+        ids.append(_integer(path, number, "user id", fields[0], line))
+        ages.append(_integer(path, number, "age", fields[1], line))
+        genders.append(1.0 if fields[2] == "F" else 0.0)
+        occupations.append(fields[3])
     _check_unique(path, ids, "user id")
     names = sorted(set(occupations))
     return (np.array(ids, np.int64), np.array(ages, np.float32), np.array(genders, np.float32),
