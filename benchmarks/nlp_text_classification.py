@@ -3,7 +3,8 @@
 Each run is the model's preset (`--preset cnn|rnn|transformer`: the default preset with that model) through
 `pipelines.train.train`, so it reads, splits (stratified by the seed: each seed is another split and another
 initialization), learns the vocabulary, trains with early stopping and evaluates on the held-out test split.
-Printed per run: accuracy, MCC, spam precision/recall/F1, average precision, epochs, training and wall time.
+Printed per run: accuracy, MCC, spam precision/recall/F1, average precision, the best validation loss (what a
+change of recipe is judged by), epochs, training and wall time.
 Then the mean and spread per model, the command, and whether the issue's target holds for the best model
 (MCC >= 0.93 and spam F1 >= 0.94, every seed). Exports are skipped unless `--export` (the tests check them).
 The machine is shared: wall times depend on the load (printed: the 1-minute load average per run).
@@ -31,11 +32,11 @@ METRICS = ("accuracy", "mcc", "precision_spam", "recall_spam", "f1_spam", "avera
 def train_run(task, preset, overrides, seed, args):
     """One `dlsuite train` run: `(metrics, timing)`, the metrics without their `test_` prefix."""
     run = timed_train("nlp", task, preset=preset, overrides=overrides, seed=seed, data_dir=args.data_dir,
-                      tracking_uri=args.tracking_uri, export=args.export)
+                      tracking_uri=args.tracking_uri, export=args.export, history_keys=("val_loss",))
     summary = run.summary
     metrics = {name: round(summary["metrics"][f"test_{name}"], 4) for name in METRICS
                if f"test_{name}" in summary["metrics"]}
-    timing = {"epochs": run.epochs, "training_seconds": run.training_seconds,
+    timing = {"best_val_loss": round(min(run.history["val_loss"]), 4), "epochs": run.epochs, "training_seconds": run.training_seconds,
               "wall_seconds": run.wall_seconds, "load_average_1min": round(os.getloadavg()[0], 2),
               "seed": summary["config"]["seed"], "run_id": summary["run_id"]}
     return metrics, timing
