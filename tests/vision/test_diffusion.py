@@ -108,3 +108,29 @@ def test_sampling_uses_the_ema_weights_the_configured_steps_and_the_class(tmp_pa
     np.testing.assert_allclose(sample([1, 1, 1]), reference, atol=1e-6)
     model.sampling_steps = config.sampling_steps + 3  # a read at call time: DDIM with more steps
     assert np.abs(sample([1, 1, 1]) - reference).max() > 1e-4
+
+
+def test_a_ddim_step_renoises_with_the_noise_that_agrees_with_the_clipped_estimate(tmp_path):
+    task, config, data = smoke_task("diffusion", make_idx_folder(tmp_path / "data"))
+    model = task.build_model(config, data)
+    times, next_times = np.array([0.8, 0.8], np.float32), np.array([0.6, 0.6], np.float32)
+    signal, noise_rate = (np.asarray(rate)[:, None, None, None] for rate in model.rates(times))
+    next_signal, next_noise = (np.asarray(rate)[:, None, None, None] for rate in model.rates(next_times))
+    noisy = np.random.default_rng(0).standard_normal((2, 28, 28, 1)).astype(np.float32)
+
+    # Inside the pixel range nothing is clipped: the step is plain DDIM with the predicted noise.
+    clean = np.random.default_rng(1).uniform(-0.9, 0.9, noisy.shape).astype(np.float32)
+    predicted = (noisy - signal * clean) / noise_rate
+    stepped, estimate = (np.asarray(value) for value in model.ddim_step(noisy, predicted, times, next_times))
+    np.testing.assert_allclose(estimate, clean, atol=1e-5)
+    np.testing.assert_allclose(stepped, next_signal * clean + next_noise * predicted, atol=1e-4)
+
+    # A guided prediction that overshoots puts x0 far outside [-1, 1]: x0 is clipped, and the noise the next x is
+    # built with is the one that agrees with the clipped x0, not the overshoot, which the clip would otherwise
+    # feed back into the next step (saturated blobs).
+    overshoot = predicted - 5.0
+    stepped, estimate = (np.asarray(value) for value in model.ddim_step(noisy, overshoot, times, next_times))
+    assert estimate.min() >= -1.0 and estimate.max() <= 1.0 and np.isclose(estimate, 1.0).mean() > 0.9
+    agreeing = (noisy - signal * estimate) / noise_rate
+    np.testing.assert_allclose(stepped, next_signal * estimate + next_noise * agreeing, atol=1e-4)
+    assert np.abs(stepped - (next_signal * estimate + next_noise * overshoot)).max() > 1.0
