@@ -72,6 +72,26 @@ def check_finite_fields(config):
         check_finite(field.name, getattr(config, field.name), example=example)
 
 
+_COUNTS = ("zero", "one", "two", "three", "four")
+
+
+def check_sizes(name, values, example, *, count=(1, None), meaning=""):
+    """Raise ConfigError unless `values` is a tuple of positive integers (layer widths, kernel sizes, dilation
+    rates) whose length is within `count` (low, high; None: no upper bound). `meaning` says what they are,
+    `example` is a valid value for the fix, e.g. "32,64"."""
+    low, high = count
+    if low <= len(values) and (high is None or len(values) <= high) and all(value >= 1 for value in values):
+        return
+    bounds = [n for n in (low, high) if n is not None]
+    words = [_COUNTS[n] for n in bounds] if max(bounds) < len(_COUNTS) else [str(n) for n in bounds]
+    how_many = (f"{words[0]} or more" if high is None else words[0] if low == high
+                else " or ".join(words) if high == low + 1 else " to ".join(words))
+    raise ConfigError(
+        f"Invalid value for config key {name}. Received: {name}={tuple(values)!r}. Expected {how_many} positive "
+        f"integers{meaning}. Fix: --set {name}={example}."
+    )
+
+
 def check_heads(embedding_dim, num_heads):
     """Attention splits `embedding_dim` across `num_heads`: it must divide evenly."""
     if embedding_dim % num_heads:

@@ -68,3 +68,22 @@ def test_mirror_images_follow_the_dataset():
     assert not dataclasses.replace(default(), test_time_flip=False).averages_mirror
     with pytest.raises(ConfigError, match=r"Received: test_time_flip=True with random_flip=None \(dataset=mnist\)"):
         dataclasses.replace(mnist, test_time_flip=True)
+
+
+
+@pytest.mark.parametrize("values, count, expected", [
+    ((), (1, None), r"Received: filters=\(\)\. Expected one or more positive integers\. Fix: --set filters=32,64\."),
+    ((32, 0), (1, None), r"Received: filters=\(32, 0\)\. Expected one or more positive integers"),
+    ((8, 16, 32), (1, 2), r"Expected one or two positive integers"),
+    ((8,), (2, 2), r"Expected two positive integers"),
+    ((1,), (2, 6), r"Expected 2 to 6 positive integers"),
+])
+def test_sizes_must_be_positive_integers_as_many_as_allowed(values, count, expected):
+    with pytest.raises(ConfigError, match=r"^Invalid value for config key filters\. .*" + expected):
+        config_lib.check_sizes("filters", values, "32,64", count=count)
+
+
+def test_sizes_within_the_allowed_count_pass():
+    config_lib.check_sizes("filters", (32, 64), "32,64", count=(1, 2))
+    config_lib.check_sizes("filters", (96, 64, 48, 32), "96,64,48,32", count=(4, 4))
+    config_lib.check_sizes("hidden_units", (), "64", count=(0, None))

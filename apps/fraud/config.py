@@ -11,7 +11,7 @@ import dataclasses
 import datetime
 import typing
 
-from shared.config import SupervisedConfig, TaskSpec, check_choice, check_range
+from shared.config import SupervisedConfig, TaskSpec, check_choice, check_range, check_sizes
 from shared.errors import ConfigError
 
 MODELS = ("supervised", "autoencoder", "vae", "sequence")
@@ -78,10 +78,7 @@ class FraudConfig(SupervisedConfig):
         check_range("validation_days", self.validation_days, 1, 60)
         check_range("validation_folds", self.validation_folds, 1, 10)
         check_choice("model", self.model, MODELS)
-        if not self.hidden_units or any(units < 1 for units in self.hidden_units):
-            raise ConfigError(f"Invalid value for config key hidden_units. Received: hidden_units="
-                              f"{self.hidden_units!r}. Expected one or more positive integers, e.g. "
-                              "--set hidden_units=500,100.")
+        check_sizes("hidden_units", self.hidden_units, "500,100")
         check_range("dropout_rate", self.dropout_rate, 0, 1, high_inclusive=False)
         check_range("ensemble_size", self.ensemble_size, 1, 20)
         if self.ensemble_size > 1 and self.imbalance == "class_weight":

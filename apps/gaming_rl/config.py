@@ -8,7 +8,7 @@ import dataclasses
 import functools
 import typing
 
-from shared.config import BaseConfig, TaskSpec, check_choice, check_range
+from shared.config import BaseConfig, TaskSpec, check_choice, check_range, check_sizes
 from shared.errors import ConfigError
 from shared.optimizers import ACTIVATIONS
 
@@ -44,10 +44,7 @@ class RLConfig(BaseConfig):
         check_range("eval_episodes", self.eval_episodes, 1)
         check_range("test_episodes", self.test_episodes, 1)
         check_range("solved_patience", self.solved_patience, 1)
-        if not self.hidden_units or any(units < 1 for units in self.hidden_units):
-            raise ConfigError(f"Invalid value for config key hidden_units. Received: hidden_units="
-                              f"{self.hidden_units!r}. Expected one or more positive integers, "
-                              "e.g. --set hidden_units=64,64.")
+        check_sizes("hidden_units", self.hidden_units, "64,64")
         check_choice("activation", self.activation, ACTIVATIONS)
         check_range("learning_rate", self.learning_rate, 0, low_inclusive=False)
         check_range("gamma", self.gamma, 0, 1)

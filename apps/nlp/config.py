@@ -12,7 +12,7 @@ import dataclasses
 import typing
 
 from apps.nlp.generation_config import GENERATION_TASKS
-from shared.config import SupervisedConfig, TaskSpec, check_choice, check_heads, check_range
+from shared.config import SupervisedConfig, TaskSpec, check_choice, check_heads, check_range, check_sizes
 from shared.errors import ConfigError
 
 # === Text classification and transfer ===
@@ -122,12 +122,7 @@ class TextClassificationConfig(TextDataConfig):
             check_range(name, getattr(self, name), 1)
         check_range("hidden_units", self.hidden_units, 0)
         for name in ("kernel_sizes", "char_kernel_sizes"):
-            sizes = getattr(self, name)
-            if not sizes or any(size < 1 for size in sizes):
-                raise ConfigError(
-                    f"Invalid value for config key {name}. Received: {name}={sizes!r}. "
-                    f"Expected one or more positive integers, e.g. --set {name}=3,4,5."
-                )
+            check_sizes(name, getattr(self, name), "3,4,5")
         check_choice("rnn_cell", self.rnn_cell, RNN_CELLS)
         check_heads(self.embedding_dim, self.num_heads)
 

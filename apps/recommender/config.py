@@ -8,7 +8,7 @@ Two tasks on MovieLens ratings (`apps/recommender/README.md` tells the story):
 import dataclasses
 import typing
 
-from shared.config import SupervisedConfig, TaskSpec, check_choice, check_range
+from shared.config import SupervisedConfig, TaskSpec, check_choice, check_range, check_sizes
 from shared.errors import ConfigError
 from shared.optimizers import ACTIVATIONS
 
@@ -45,12 +45,7 @@ class RecommenderConfig(SupervisedConfig):
         check_range("test_fraction", self.test_fraction, 0, 1, low_inclusive=False, high_inclusive=False)
         check_range("split_seed", self.split_seed, 0, 2**31 - 1)
         check_range("embedding_dim", self.embedding_dim, 1)
-        if any(units < 1 for units in self.hidden_units):
-            raise ConfigError(
-                f"Invalid value for config key hidden_units. Received: hidden_units={self.hidden_units!r}. "
-                "Expected zero or more positive integers, e.g. --set hidden_units=64,32 (or --set hidden_units= "
-                "for none)."
-            )
+        check_sizes("hidden_units", self.hidden_units, "64,32 (or --set hidden_units= for none)", count=(0, None))
         check_choice("activation", self.activation, ACTIVATIONS)
         check_range("dropout_rate", self.dropout_rate, 0, 1, high_inclusive=False)
         check_range("l2", self.l2, 0)

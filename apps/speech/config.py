@@ -7,7 +7,7 @@ fixed-length window -> log-mel spectrogram) and the data split; each adds its mo
 import dataclasses
 import typing
 
-from shared.config import SupervisedConfig, TaskSpec, check_choice, check_range
+from shared.config import SupervisedConfig, TaskSpec, check_choice, check_range, check_sizes
 from shared.errors import ConfigError
 from shared.optimizers import ACTIVATIONS
 
@@ -65,11 +65,7 @@ class SpeechConfig(SupervisedConfig):
                 "Expected two numbers low,high with low <= high (e.g. --set noise_snr_db=10,40), "
                 "or an empty value for no noise."
             )
-        if not self.filters or any(width < 1 for width in self.filters):
-            raise ConfigError(
-                f"Invalid value for config key filters. Received: filters={self.filters!r}. "
-                "Expected one or more positive integers, e.g. --set filters=32,64,128."
-            )
+        check_sizes("filters", self.filters, "32,64,128")
         check_choice("rnn_cell", self.rnn_cell, CELLS)
         check_range("rnn_units", self.rnn_units, 1)
         check_choice("activation", self.activation, ACTIVATIONS)

@@ -3,7 +3,7 @@
 import dataclasses
 import typing
 
-from shared.config import SupervisedConfig, TaskSpec, check_choice, check_range
+from shared.config import SupervisedConfig, TaskSpec, check_choice, check_range, check_sizes
 from shared.optimizers import ACTIVATIONS
 
 DATASETS = ("fashion_mnist", "mnist")
@@ -49,8 +49,7 @@ class ClassificationConfig(SupervisedConfig):
     def __post_init__(self):
         super().__post_init__()
         check_choice("dataset", self.dataset, DATASETS)
-        if not self.filters or any(width < 1 for width in self.filters):
-            raise_filters(self.filters)
+        check_sizes("filters", self.filters, "32,64,128")
         if len(self.convs_per_stage) not in (1, len(self.filters)) or not all(
                 1 <= count <= 4 for count in self.convs_per_stage):
             from shared.errors import ConfigError
@@ -107,13 +106,8 @@ class AutoencoderConfig(GenerativeConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if not self.filters or len(self.filters) > 2 or any(width < 1 for width in self.filters):
-            from shared.errors import ConfigError
-
-            raise ConfigError(
-                f"Invalid value for config key filters. Received: filters={self.filters!r}. Expected one or two "
-                "positive integers, one per stride-2 stage (28x28 -> 14x14 -> 7x7). Fix: --set filters=32,64."
-            )
+        check_sizes("filters", self.filters, "32,64", count=(1, 2),
+                    meaning=", one per stride-2 stage (28x28 -> 14x14 -> 7x7)")
         check_range("noise_level", self.noise_level, 0, 1)
 
 
@@ -128,15 +122,6 @@ class VAEConfig(AutoencoderConfig):
     def __post_init__(self):
         super().__post_init__()
         check_range("elbo_samples", self.elbo_samples, 1, 1000)
-
-
-def raise_filters(filters):
-    from shared.errors import ConfigError
-
-    raise ConfigError(
-        f"Invalid value for config key filters. Received: filters={filters!r}. "
-        "Expected one or more positive integers, e.g. --set filters=32,64,128."
-    )
 
 
 def default():
@@ -261,15 +246,8 @@ class GanConfig(SamplerConfig):
     def __post_init__(self):
         super().__post_init__()
         check_choice("loss", self.loss, ("wgan_gp", "non_saturating"))
-        for name in ("generator_filters", "critic_filters"):
-            filters = getattr(self, name)
-            if len(filters) != 2 or any(width < 1 for width in filters):
-                from shared.errors import ConfigError
-
-                raise ConfigError(
-                    f"Invalid value for config key {name}. Received: {name}={filters!r}. Expected two positive "
-                    f"integers, one per 14x14/7x7 stage. Fix: --set {name}={'64,32' if name[0] == 'g' else '32,64'}."
-                )
+        for name, example in (("generator_filters", "64,32"), ("critic_filters", "32,64")):
+            check_sizes(name, getattr(self, name), example, count=(2, 2), meaning=", one per 14x14/7x7 stage")
         check_range("critic_steps", self.critic_steps, 1, 10)
         check_range("gradient_penalty_weight", self.gradient_penalty_weight, 0)
         check_range("critic_learning_rate", self.critic_learning_rate, 0, low_inclusive=False)

@@ -4,7 +4,7 @@
 import dataclasses
 import typing
 
-from shared.config import SupervisedConfig, TaskSpec, check_choice, check_range
+from shared.config import SupervisedConfig, TaskSpec, check_choice, check_range, check_sizes
 
 # === Detection (apps/vision/detection.py) ===
 
@@ -160,21 +160,9 @@ class SegmentationConfig(PhotoConfig):
     def __post_init__(self):
         super().__post_init__()
         check_choice("head", self.head, ("unet", "deeplabv3plus"))
-        if len(self.decoder_filters) != 4 or any(width < 1 for width in self.decoder_filters):
-            from shared.errors import ConfigError
-
-            raise ConfigError(
-                f"Invalid value for config key decoder_filters. Received: decoder_filters={self.decoder_filters!r}. "
-                "Expected four positive integers, the U-Net decoder's widths at strides 32, 16, 8 and 4. "
-                "Fix: --set decoder_filters=96,64,48,32."
-            )
-        if not self.dilation_rates or any(rate < 1 for rate in self.dilation_rates):
-            from shared.errors import ConfigError
-
-            raise ConfigError(
-                f"Invalid value for config key dilation_rates. Received: dilation_rates={self.dilation_rates!r}. "
-                "Expected one or more positive integers. Fix: --set dilation_rates=2,4,6."
-            )
+        check_sizes("decoder_filters", self.decoder_filters, "96,64,48,32", count=(4, 4),
+                    meaning=", the U-Net decoder's widths at strides 32, 16, 8 and 4")
+        check_sizes("dilation_rates", self.dilation_rates, "2,4,6")
         check_range("projection_filters", self.projection_filters, 1, 512)
         check_range("dice_weight", self.dice_weight, 0)
         check_range("batch_norm_momentum", self.batch_norm_momentum, 0, 1, high_inclusive=False)
