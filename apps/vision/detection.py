@@ -26,6 +26,7 @@ the test split's original-size images through `serving_default`; the figure draw
 import contextlib
 import io
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -122,6 +123,15 @@ def build_detector(config, num_classes):
     )
     retinanet_initialization(detector)
     return detector
+
+
+def compile_detector(detector, config, optimizer):
+    """keras-hub's losses (focal loss on the class logits, Huber on the box deltas, both summed over anchors and
+    divided by the positive anchors), with the Huber loss made smooth L1 with `config.box_loss_beta`:
+    Huber(delta=beta) weighted by 1 / beta is smooth L1, whose gradient is 1 for errors above beta."""
+    detector.compile(optimizer=optimizer,
+                     box_loss=keras.losses.Huber(delta=config.box_loss_beta, reduction="sum"),
+                     loss_weights={"bbox_regression": 1.0 / config.box_loss_beta, "cls_logits": 1.0})
 
 
 def retinanet_initialization(detector, seed=0):
@@ -233,7 +243,7 @@ class DetectionTask(photo_task.PhotoTask):
 
     def build_model(self, config, data):
         model = build_detector(config, num_classes=len(data.info["class_names"]))
-        model.compile(optimizer=build_optimizer(config, shared_data.steps_per_epoch(data.train)))
+        compile_detector(model, config, build_optimizer(config, shared_data.steps_per_epoch(data.train)))
         return model
 
     # === Serving and evaluation ===

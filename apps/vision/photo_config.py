@@ -76,6 +76,10 @@ class DetectionConfig(PhotoConfig):
     fpn_batch_norm: bool = True
     anchor_ratios: typing.Tuple[float, ...] = (0.5, 1.0, 2.0)  # anchor height / width (pedestrians: about 2.5)
     anchor_size: float = 4.0  # the base anchor side in strides of its level (P3: 4 x 8 = 32 px)
+    # The box loss: smooth L1 with this beta (Keras's Huber(delta=beta) / beta) on the anchors' box deltas, as
+    # Detectron's RetinaNet (beta 0.11); torchvision's is plain L1. keras-hub's default, Huber(1.0), is beta=1:
+    # the deltas are mostly below 0.3, where Huber(1.0) is quadratic, so the box head got a tenth of the gradient.
+    box_loss_beta: float = 0.11
     score_threshold: float = 0.05  # detections below it are dropped in the serving graph (COCO AP needs low ones)
     nms_iou_threshold: float = 0.5
     max_detections: int = 50
@@ -92,6 +96,7 @@ class DetectionConfig(PhotoConfig):
                 f"Invalid value for config key anchor_ratios. Received: anchor_ratios={self.anchor_ratios!r}. "
                 "Expected one or more positive height/width ratios. Fix: --set anchor_ratios=0.5,1,2.")
         check_range("anchor_size", self.anchor_size, 0.5, 16)
+        check_range("box_loss_beta", self.box_loss_beta, 0, 1, low_inclusive=False)
         check_range("score_threshold", self.score_threshold, 0, 1)
         check_range("nms_iou_threshold", self.nms_iou_threshold, 0, 1, low_inclusive=False)
         check_range("max_detections", self.max_detections, 1, 1000)
