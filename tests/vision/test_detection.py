@@ -1,6 +1,6 @@
 """The detection task beyond the harness: the export, reloaded in a fresh process, answers images of two
 different sizes (one per call and as a padded batch) in their own pixel coordinates; the letterbox both
-training and serving use; the COCO metrics on known answers."""
+training and serving use; the smooth-L1 box loss; the COCO metrics on known answers."""
 
 import json
 import subprocess
@@ -82,6 +82,32 @@ def test_letterbox_resizes_the_longer_side_and_pads_bottom_right():
     assert padded.shape == (64, 64, 3) and padded.dtype == np.uint8
     np.testing.assert_allclose(np.asarray(scale), [0.64, 0.64])
     assert (padded[:32] == 200).all() and (padded[32:] == 0).all()
+
+
+@pytest.mark.parametrize("beta", [0.11, 1.0])
+def test_the_box_loss_is_smooth_l1_per_positive_anchor(tmp_path, beta):
+    """Box deltas off by 0.2 on every coordinate cost 0.2 - beta / 2 per positive anchor (smooth L1: gradient 1), not
+    keras-hub's Huber(1.0) 0.02 (gradient 0.2): the term the box head learns from."""
+    import dataclasses
+
+    import keras
+
+    _, spec = catalog.task_spec("vision", "detection")
+    config = dataclasses.replace(resolve_config(spec, "smoke"), box_loss_beta=beta)
+    task = DetectionTask()
+    data = task.build_data(config, task.check_inputs(config, str(write_penn_fudan(tmp_path / "data", count=10))))
+    images, targets = next(iter(data.validation))
+    keras.utils.set_random_seed(config.seed)
+    model = task.build_model(config, data)  # compiled with the config's box loss
+    deltas, labels = model.label_encoder(images=images, gt_boxes=targets["boxes"], gt_classes=targets["labels"])
+    assert float(np.sum(np.asarray(labels) >= 0)) > 0  # some anchors are matched to pedestrians
+    logits = model(images)["cls_logits"]
+
+    def loss(offset):
+        return float(model.compute_loss(images, targets, {"bbox_regression": deltas + offset, "cls_logits": logits},
+                                        None))
+
+    assert loss(0.2) - loss(0.0) == pytest.approx(0.2 - beta / 2 if beta < 0.2 else 0.5 * 0.2 ** 2, rel=1e-3)
 
 
 def test_coco_metrics_on_known_answers():
