@@ -154,6 +154,7 @@ class Task:
             mode=self.monitor_mode,
             early_stopping_patience=config.early_stopping_patience,
             reduce_lr_patience=config.reduce_lr_patience,
+            max_seconds=getattr(config, "max_train_seconds", None),  # the configs that have a wall-time budget
         )
 
     def metric_callbacks(self, config, data):

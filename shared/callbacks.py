@@ -21,8 +21,9 @@ def fit_verbosity():
     return 1 if sys.stdout.isatty() else 2
 
 
-def standard_callbacks(monitor, mode, early_stopping_patience, reduce_lr_patience=0):
-    callbacks = [NanGuard(), RunProgress()]
+def standard_callbacks(monitor, mode, early_stopping_patience, reduce_lr_patience=0, max_seconds=None):
+    """`max_seconds`: the run's wall-time budget, if it has one (the progress line's estimate stops there)."""
+    callbacks = [NanGuard(), RunProgress(max_seconds=max_seconds)]
     if early_stopping_patience:
         callbacks.append(
             keras.callbacks.EarlyStopping(
@@ -87,13 +88,15 @@ class RunProgress(keras.callbacks.Callback):
     """One line per epoch with an estimate for the whole run: `epoch 3/11 done in 41 s; about 5 min left`.
 
     Keras' progress shows one epoch; this adds the elapsed time and the mean epoch time times the
-    epochs left. The line for an epoch is printed when the next one begins (or training ends), so it
-    follows Keras' own metrics line for that epoch.
+    epochs left, or what is left of `max_seconds` when the run has a wall-time budget that ends sooner.
+    The line for an epoch is printed when the next one begins (or training ends), so it follows Keras'
+    own metrics line for that epoch.
     """
 
-    def __init__(self, print_fn=None):
+    def __init__(self, print_fn=None, max_seconds=None):
         super().__init__()
         self.print_fn = print_fn or (lambda line: print(line, flush=True))
+        self.max_seconds = max_seconds
         self.durations, self.pending, self._started = [], None, None
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -116,7 +119,10 @@ class RunProgress(keras.callbacks.Callback):
         if final or not total or epoch >= total:
             line += f"; training took {format_duration(sum(self.durations))}"
         else:
-            line += f"; about {format_duration((total - epoch) * sum(self.durations) / len(self.durations))} left"
+            left = (total - epoch) * sum(self.durations) / len(self.durations)
+            if self.max_seconds:
+                left = min(left, max(0.0, self.max_seconds - sum(self.durations)))
+            line += f"; about {format_duration(left)} left"
         self.pending = None
         self.print_fn(line)
 

@@ -471,3 +471,17 @@ def test_run_progress_prints_elapsed_and_time_left(monkeypatch):
                      "epoch 3/11 done in 38 s; training took 2 min"]  # stopped early after 120 s
     assert any(isinstance(callback, shared_callbacks.RunProgress)
                for callback in shared_callbacks.standard_callbacks("val_loss", "min", 0))
+
+
+def test_run_progress_estimates_within_a_wall_time_budget(monkeypatch):
+    # A 30-minute budget over 100 epochs of 23 minutes: what is left of the budget, not 38 hours.
+    clock = iter([0.0, 1380.0, 1380.0, 1837.0])
+    monkeypatch.setattr(shared_callbacks.time, "perf_counter", lambda: next(clock))
+    lines = []
+    progress = shared_callbacks.RunProgress(print_fn=lines.append, max_seconds=1800)
+    progress.set_params({"epochs": 100})
+    for epoch in range(2):
+        progress.on_epoch_begin(epoch)
+        progress.on_epoch_end(epoch, {})
+    progress.on_train_end()
+    assert lines == ["epoch 1/100 done in 23 min; about 7 min left", "epoch 2/100 done in 8 min; training took 31 min"]
