@@ -154,9 +154,7 @@ class SegmentationConfig(PhotoConfig):
 
     image_size: int = 320  # the side the model resizes every image to; a multiple of 32
     head: str = "unet"  # "unet" (a light decoder of shared conv blocks) or "deeplabv3plus" (keras-hub's)
-    # unet: the decoder's widths at strides 32, 16, 8, 4 and, given a fifth, 2 (EfficientNet's P1: finer outlines on
-    # large photographs, whose pixels are up to 3x smaller than the model's at 320 px)
-    decoder_filters: typing.Tuple[int, ...] = (96, 64, 48, 32)
+    decoder_filters: typing.Tuple[int, ...] = (96, 64, 48, 32)  # unet: widths at strides 32, 16, 8, 4
     dilation_rates: typing.Tuple[int, ...] = (2, 4, 6)  # deeplabv3plus: ASPP on the stride-32 map (10 x 10 at 320 px)
     projection_filters: int = 48  # deeplabv3plus: the stride-4 features' channels in the decoder
     dice_weight: float = 1.0  # loss = binary cross-entropy + dice_weight * soft Dice loss
@@ -168,17 +166,8 @@ class SegmentationConfig(PhotoConfig):
     def __post_init__(self):
         super().__post_init__()
         check_choice("head", self.head, ("unet", "deeplabv3plus"))
-        check_sizes("decoder_filters", self.decoder_filters, "96,64,48,32", count=(4, 5),
-                    meaning=", the U-Net decoder's widths at strides 32, 16, 8 and 4 (and 2, given a fifth)")
-        if len(self.decoder_filters) == 5 and self.backbone == "resnet18":
-            from shared.errors import ConfigError
-
-            raise ConfigError(
-                f"Invalid value for config key decoder_filters. Received: decoder_filters={self.decoder_filters!r} "
-                "with backbone='resnet18'. Expected four widths (strides 32 to 4): ResNet-18 has no stride-2 "
-                f"feature map to join. Fix: --set decoder_filters={','.join(map(str, self.decoder_filters[:4]))}, "
-                "or --set backbone=efficientnet_lite0."
-            )
+        check_sizes("decoder_filters", self.decoder_filters, "96,64,48,32", count=(4, 4),
+                    meaning=", the U-Net decoder's widths at strides 32, 16, 8 and 4")
         check_sizes("dilation_rates", self.dilation_rates, "2,4,6")
         check_range("projection_filters", self.projection_filters, 1, 512)
         check_range("dice_weight", self.dice_weight, 0)

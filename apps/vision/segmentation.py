@@ -8,9 +8,9 @@
       -> the model, uint8 [b, H, W, 3] of any H, W:
          Resizing(image_size) -> the backbone's pixel scale (apps/vision/backbones.py) -> EfficientNet-Lite0
          (ImageNet weights or from scratch; or ResNet-18 from scratch) -> head "unet" (default: shared conv
-         blocks climbing P5 -> P4 -> P3 -> P2 (-> P1) with skip connections) or "deeplabv3plus" (keras-hub's
+         blocks climbing P5 -> P4 -> P3 -> P2 with skip connections) or "deeplabv3plus" (keras-hub's
          DeepLabV3Backbone: ASPP on the stride-32 map, decoder with the stride-4 map) -> a 1x1 conv to one
-         logit at stride 4 (the U-Net given five decoder widths: stride 2)
+         logit at stride 4
          -> ResizeToMatch (bilinear, back to H x W)
       -> loss: binary cross-entropy + `dice_weight` x soft Dice, on the image_size x image_size logits.
 
@@ -120,12 +120,11 @@ def batch_norm_layers(layer):
 
 def unet_head(config, encoder, shape):
     """A U-Net decoder on the encoder's pyramid (shared conv blocks): P5 reduced by a 1x1 conv, then at each of
-    P4, P3, P2 (and P1, given a fifth width) a 2x bilinear upsampling, the skip features concatenated and a 3x3 conv
-    block; logits at stride 4 (or 2)."""
+    P4, P3, P2 a 2x bilinear upsampling, the skip features concatenated and a 3x3 conv block; logits at stride 4."""
     inputs = keras.Input(shape, name="pixels")
     features = keras.Model(encoder.inputs, encoder.pyramid_outputs, name="encoder")(inputs)
     x = layers.conv_block(features["P5"], config.decoder_filters[0], kernel_size=1, name="decoder_P5")
-    for level, filters in zip(("P4", "P3", "P2", "P1"), config.decoder_filters[1:]):
+    for level, filters in zip(("P4", "P3", "P2"), config.decoder_filters[1:]):
         x = keras.layers.UpSampling2D(2, interpolation="bilinear", name=f"decoder_{level}_up")(x)
         x = keras.layers.Concatenate(name=f"decoder_{level}_skip")([x, features[level]])
         x = layers.conv_block(x, filters, name=f"decoder_{level}")

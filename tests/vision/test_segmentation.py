@@ -87,16 +87,3 @@ def test_training_batches_move_the_masks_with_the_pixels():
         if mask.sum() > 20:
             assert image[mask == 1].mean() > image[mask == 0].mean() + 60
     assert 0.02 < masks.mean() < 0.5  # foreground survived the augmentation, and it is not everywhere
-
-
-def test_a_fifth_decoder_width_adds_a_stride_2_step_where_the_backbone_has_one():
-    from apps.vision.segmentation import build_segmenter
-    from shared.errors import ConfigError
-
-    config = dataclasses.replace(segmentation_smoke(), backbone="efficientnet_lite0", decoder_filters=(8, 8, 8, 8, 8))
-    model = build_segmenter(config)
-    assert "decoder_P1_conv" in [layer.name for layer in model.get_layer("unet").layers]
-    assert model(np.zeros((1, 50, 70, 3), np.uint8)).shape == (1, 50, 70, 1)
-    with pytest.raises(ConfigError, match=r"Received: decoder_filters=\(8, 8, 8, 8, 8\) with backbone='resnet18'\. "
-                                          r"Expected four widths .* Fix: --set decoder_filters=8,8,8,8,"):
-        dataclasses.replace(config, backbone="resnet18")
