@@ -88,12 +88,10 @@ def test_letterbox_resizes_the_longer_side_and_pads_bottom_right():
 def test_the_box_loss_is_smooth_l1_per_positive_anchor(tmp_path, beta):
     """Box deltas off by 0.2 on every coordinate cost 0.2 - beta / 2 per positive anchor (smooth L1: gradient 1), not
     keras-hub's Huber(1.0) 0.02 (gradient 0.2): the term the box head learns from."""
-    import dataclasses
-
     import keras
 
     _, spec = catalog.task_spec("vision", "detection")
-    config = dataclasses.replace(resolve_config(spec, "smoke"), box_loss_beta=beta)
+    config = resolve_config(spec, "smoke", overrides=[f"box_loss_beta={beta}"])
     task = DetectionTask()
     data = task.build_data(config, task.check_inputs(config, str(write_penn_fudan(tmp_path / "data", count=10))))
     images, targets = next(iter(data.validation))
