@@ -39,12 +39,13 @@ def limits(config):
 # === Model ===
 
 
-def compile_classifier(model, config, train):
+def compile_classifier(model, config, train, encoder=None):
     """Compile `model` (softmax outputs) from a `SupervisedConfig`: its optimizer and learning-rate
-    schedule over `train`'s steps per epoch, cross-entropy with the config's `label_smoothing`
-    (0 when it has none) on one-hot targets, and accuracy."""
+    schedule over `train`'s steps per epoch (a pretrained `encoder` inside it at the config's
+    `encoder_learning_rate`: `shared.optimizers.build_optimizer`), cross-entropy with the config's
+    `label_smoothing` (0 when it has none) on one-hot targets, and accuracy."""
     model.compile(
-        optimizer=build_optimizer(config, shared_data.steps_per_epoch(train)),
+        optimizer=build_optimizer(config, shared_data.steps_per_epoch(train), encoder=encoder),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=getattr(config, "label_smoothing", 0.0)),
         metrics=["accuracy"],
     )

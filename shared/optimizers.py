@@ -74,17 +74,51 @@ def get_activation(name):
     return keras.layers.Activation(name)
 
 
-def build_optimizer(config, steps_per_epoch):
-    """The optimizer of a `shared.config.SupervisedConfig`, with its learning-rate schedule."""
+def build_optimizer(config, steps_per_epoch, encoder=None):
+    """The optimizer of a `shared.config.SupervisedConfig`, with its learning-rate schedule.
+
+    `encoder`: a pretrained part of the model (a Keras layer or model) that trains at
+    `config.encoder_learning_rate` (under the same schedule), the rest at `config.learning_rate`: a
+    `keras.optimizers.MultiOptimizer` mapping the encoder's variables to their own optimizer. Without an encoder,
+    or when the config's `encoder_learning_rate` is None, one optimizer trains everything.
+    """
     import keras
 
-    learning_rate = config.learning_rate
-    if config.learning_rate_schedule == "cosine":
-        warmup_steps = config.warmup_epochs * steps_per_epoch
-        learning_rate = keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=config.learning_rate if not warmup_steps else config.learning_rate / 10,
-            decay_steps=max(1, (config.epochs - config.warmup_epochs) * steps_per_epoch),
-            warmup_target=config.learning_rate if warmup_steps else None,
-            warmup_steps=warmup_steps,
-        )
-    return get_optimizer(config.optimizer, learning_rate, weight_decay=config.weight_decay)
+    head = get_optimizer(config.optimizer, learning_rate_schedule(config, config.learning_rate, steps_per_epoch),
+                         weight_decay=config.weight_decay)
+    encoder_rate = getattr(config, "encoder_learning_rate", None)
+    if encoder is None or encoder_rate is None:
+        return head
+    body = get_optimizer(config.optimizer, learning_rate_schedule(config, encoder_rate, steps_per_epoch),
+                         weight_decay=config.weight_decay)
+    # A map of path patterns, not a function: the saved model reloads it.
+    return keras.optimizers.MultiOptimizer(keras.optimizers.OptimizerMap(head, {variables_pattern(encoder): body}))
+
+
+def learning_rate_schedule(config, learning_rate, steps_per_epoch):
+    """`learning_rate` under the config's schedule: constant, or cosine decay over the epochs after a linear
+    warmup from a tenth of it over `warmup_epochs`."""
+    import keras
+
+    if config.learning_rate_schedule != "cosine":
+        return learning_rate
+    warmup_steps = config.warmup_epochs * steps_per_epoch
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=learning_rate if not warmup_steps else learning_rate / 10,
+        decay_steps=max(1, (config.epochs - config.warmup_epochs) * steps_per_epoch),
+        warmup_target=learning_rate if warmup_steps else None,
+        warmup_steps=warmup_steps,
+    )
+
+
+def variables_pattern(layer):
+    """A regular expression matching the paths of `layer`'s variables, for `keras.optimizers.OptimizerMap`.
+
+    A variable's path starts with the name of the layer that made it (`stem_conv/kernel`,
+    `transformer_layer_0/...`), not with the names of the models around it; the pattern names those layers, so
+    it relies on no layer outside `layer` sharing a name with one inside (Keras keeps a model's layer names
+    unique)."""
+    import re
+
+    names = sorted({variable.path.split("/")[0] for variable in layer.weights})
+    return f"({'|'.join(map(re.escape, names))})/.*"

