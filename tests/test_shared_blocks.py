@@ -6,7 +6,7 @@ import pytest
 
 from shared import layers
 from shared.losses import TripletLoss
-from shared.optimizers import ACTIVATIONS, LOSSES, OPTIMIZERS, get_activation, get_loss, get_optimizer
+from shared.optimizers import ACTIVATIONS, LOSSES, OPTIMIZERS, build_optimizer, get_activation, get_loss, get_optimizer
 
 
 def test_blocks_compose_into_a_trainable_model():
@@ -159,6 +159,60 @@ def test_every_optimizer_by_name_takes_a_step(name):
     assert type(optimizer).__name__ == OPTIMIZERS[name]
     optimizer.apply_gradients([(keras.ops.ones(2), weight)])
     assert (keras.ops.convert_to_numpy(weight) < 1.0).all()
+
+
+def encoder_and_head():
+    """A two-layer model whose first layer stands for a pretrained encoder (a nested model, as in the apps)."""
+    inputs = keras.Input((3,))
+    encoder = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, name="encoder_dense")], name="encoder")
+    model = keras.Model(inputs, keras.layers.Dense(1, name="head_dense")(encoder(inputs)))
+    return model, encoder
+
+
+def split_config(encoder_learning_rate, epochs=1):
+    import types
+
+    return types.SimpleNamespace(optimizer="sgd", learning_rate=0.1, encoder_learning_rate=encoder_learning_rate,
+                                 learning_rate_schedule="constant", warmup_epochs=0, epochs=epochs, weight_decay=0.0)
+
+
+def test_a_pretrained_encoder_trains_at_its_own_learning_rate():
+    features, targets = np.random.default_rng(0).normal(size=(16, 3)).astype("float32"), np.ones((16, 1), "float32")
+    steps = {}
+    for encoder_rate in (None, 1e-3):  # None: one optimizer for everything, at 0.1
+        keras.utils.set_random_seed(1)
+        model, encoder = encoder_and_head()
+        before = [keras.ops.convert_to_numpy(w) for w in model.weights]
+        model.compile(optimizer=build_optimizer(split_config(encoder_rate), 1, encoder=encoder), loss="mse")
+        model.fit(features, targets, batch_size=16, epochs=1, shuffle=False, verbose=0)
+        steps[encoder_rate] = {w.path: keras.ops.convert_to_numpy(w) - b for w, b in zip(model.weights, before)}
+    assert type(model.optimizer).__name__ == "MultiOptimizer"
+    for path, step in steps[1e-3].items():  # SGD's first step is linear in the learning rate
+        ratio = 1e-2 if "encoder_dense/" in path else 1.0
+        assert np.abs(step).max() > 1e-4 * ratio  # every variable moved
+        np.testing.assert_allclose(step, steps[None][path] * ratio, rtol=1e-3, atol=1e-7)  # float32 differences
+    assert sum("encoder_dense/" in path for path in steps[None]) == 2  # kernel and bias
+
+
+def test_a_resumed_run_keeps_both_optimizers_state(tmp_path):
+    """BackupAndRestore (the contract's `fit`): an interrupted run with an encoder optimizer ends where an
+    uninterrupted one does only if both optimizers' momentum comes back."""
+    features = np.random.default_rng(0).normal(size=(16, 3)).astype("float32")
+    targets = features.sum(axis=1, keepdims=True)
+
+    def run(epochs, backup=None):
+        keras.utils.set_random_seed(1)
+        model, encoder = encoder_and_head()
+        model.compile(optimizer=build_optimizer(split_config(1e-2, epochs=2), 1, encoder=encoder), loss="mse")
+        callbacks = [keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False)] if backup else []
+        model.fit(features, targets, batch_size=4, epochs=epochs, shuffle=False, verbose=0, callbacks=callbacks)
+        return [keras.ops.convert_to_numpy(w) for w in model.weights]
+
+    straight = run(2)
+    run(1, backup=tmp_path / "backup")  # "killed" after its first epoch
+    resumed = run(2, backup=tmp_path / "backup")
+    for got, expected in zip(resumed, straight):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_unknown_names_are_rejected_with_the_choices():

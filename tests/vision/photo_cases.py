@@ -147,6 +147,8 @@ DETECTION = TaskCase(
         BadInput(ConfigError, r"Received: data_format='yolo'\. Expected one of: penn_fudan, voc, coco",
                  overrides=("data_format=yolo",)),
         BadInput(ConfigError, r"Received: image_size=100\. Expected a multiple of 32", overrides=("image_size=100",)),
+        BadInput(ConfigError, r"Invalid value for config key encoder_learning_rate\. Received: encoder_learning_rate=0",
+                 overrides=("encoder_learning_rate=0",)),
         BadInput(ConfigError, r"No pretrained weights for this backbone here\. Received: backbone='resnet18' with "
                               r"pretrained=True\. .*Fix: --set pretrained=false", overrides=("pretrained=true",)),
     ),

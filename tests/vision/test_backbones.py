@@ -186,3 +186,35 @@ def test_a_missing_preset_says_how_to_create_it(tmp_path, monkeypatch):
                                         r"Fix: .*python -m apps\.vision\.backbones convert.*--set pretrained=false"):
         backbones.check_available("efficientnet_lite0", pretrained=True)
     assert backbones.check_available("efficientnet_lite0", pretrained=False) is None
+
+
+@pytest.mark.parametrize("task_name", ["detection", "segmentation"])
+def test_the_backbone_trains_at_its_own_learning_rate_in_both_photo_tasks(tmp_path, task_name):
+    """`--set encoder_learning_rate=1e-4` (head at 1e-3): Adam's first step moves every weight by about its learning
+    rate, so one training step shows which optimizer each variable went to: the backbone's, and only they, at 1e-4."""
+    import keras
+
+    from apps.vision.detection import DetectionTask
+    from apps.vision.segmentation import SegmentationTask, encoder_of
+    from pipelines import catalog
+    from pipelines.train import resolve_config
+    from tests.vision.photo_cases import write_penn_fudan
+
+    _, spec = catalog.task_spec("vision", task_name)
+    config = resolve_config(spec, "smoke", overrides=[
+        "encoder_learning_rate=1e-4", "learning_rate=1e-3", "learning_rate_schedule=constant", "weight_decay=0"])
+    task = {"detection": DetectionTask, "segmentation": SegmentationTask}[task_name]()
+    data = task.build_data(config, task.check_inputs(config, str(write_penn_fudan(tmp_path / "data", count=10))))
+    keras.utils.set_random_seed(config.seed)
+    model = task.build_model(config, data)
+    encoder = encoder_of(model, config) if task_name == "segmentation" else model.backbone.image_encoder
+    in_encoder = {id(variable) for variable in encoder.trainable_variables}
+    before = [keras.ops.convert_to_numpy(variable) for variable in model.trainable_variables]
+    model.fit(data.train.take(1), epochs=1, verbose=0)  # one step
+    steps = {"encoder": [], "head": []}
+    for variable, old in zip(model.trainable_variables, before):
+        step = np.abs(keras.ops.convert_to_numpy(variable) - old).max()
+        steps["encoder" if id(variable) in in_encoder else "head"].append(step)
+    assert len(steps["encoder"]) == len(in_encoder) > 10 and len(steps["head"]) > 2
+    assert max(steps["encoder"]) < 1.01e-4 < 5e-4 < np.median(steps["head"]) <= max(steps["head"]) < 1.01e-3
+    assert np.median(steps["encoder"]) > 5e-5  # the backbone still learns
