@@ -154,7 +154,9 @@ class Task:
             mode=self.monitor_mode,
             early_stopping_patience=config.early_stopping_patience,
             reduce_lr_patience=config.reduce_lr_patience,
-            max_seconds=getattr(config, "max_train_seconds", None),  # the configs that have a wall-time budget
+            max_seconds=config.max_train_seconds,
+            learning_rate=config.learning_rate,
+            encoder_learning_rate=getattr(config, "encoder_learning_rate", None),  # tasks with a pretrained part
         )
 
     def metric_callbacks(self, config, data):

@@ -21,9 +21,14 @@ def fit_verbosity():
     return 1 if sys.stdout.isatty() else 2
 
 
-def standard_callbacks(monitor, mode, early_stopping_patience, reduce_lr_patience=0, max_seconds=None):
-    """`max_seconds`: the run's wall-time budget, if it has one (the progress line's estimate stops there)."""
+def standard_callbacks(monitor, mode, early_stopping_patience, reduce_lr_patience=0, max_seconds=None,
+                       learning_rate=None, encoder_learning_rate=None):
+    """`max_seconds`: the run's wall-time budget, if it has one: `TimeBudget` anneals the learning rate
+    (`learning_rate`, and `encoder_learning_rate` for an encoder's own optimizer) over it and stops training there,
+    and the progress line's estimate stops there."""
     callbacks = [NanGuard(), RunProgress(max_seconds=max_seconds)]
+    if max_seconds:
+        callbacks.insert(0, TimeBudget(max_seconds, learning_rate, encoder_learning_rate))
     if early_stopping_patience:
         callbacks.append(
             keras.callbacks.EarlyStopping(
@@ -37,6 +42,51 @@ def standard_callbacks(monitor, mode, early_stopping_patience, reduce_lr_patienc
                                               factor=0.5, verbose=1)
         )
     return callbacks
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Anneals the learning rate by elapsed wall time (linear warmup, then cosine to zero) and stops training
+    once `max_seconds` have passed, so a budgeted run ends with a decayed learning rate whatever the
+    machine's speed. A resumed run gets a fresh budget.
+
+    The optimizer's learning rate must be a number, not a schedule (`shared.optimizers.build_optimizer` makes it
+    one when the config has a budget). An encoder's own optimizer (named "encoder" inside a MultiOptimizer)
+    anneals from `encoder_learning_rate`, every other from `learning_rate`.
+    """
+
+    def __init__(self, max_seconds, learning_rate, encoder_learning_rate=None, warmup_fraction=0.02,
+                 clock=time.monotonic):
+        super().__init__()
+        self.max_seconds, self.learning_rate, self.warmup_fraction = max_seconds, learning_rate, warmup_fraction
+        self.encoder_learning_rate, self.clock = encoder_learning_rate, clock
+        self.start = None
+
+    def on_train_begin(self, logs=None):
+        self.start = self.clock()
+
+    def fraction(self):
+        return min(1.0, (self.clock() - self.start) / self.max_seconds)
+
+    def scale(self, fraction):
+        """The learning rate's factor at `fraction` of the budget: linear warmup, then cosine (never below 1%)."""
+        if fraction < self.warmup_fraction:
+            return max((fraction + 1e-3) / self.warmup_fraction, 0.01)
+        cosine = 0.5 * (1 + math.cos(math.pi * (fraction - self.warmup_fraction) / (1 - self.warmup_fraction)))
+        return max(cosine, 0.01)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        scale = self.scale(self.fraction())
+        for optimizer in getattr(self.model.optimizer, "optimizers", [self.model.optimizer]):
+            base = self.encoder_learning_rate if optimizer.name == "encoder" else self.learning_rate
+            optimizer.learning_rate.assign(base * scale)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.fraction() >= 1.0:
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["train_seconds"] = self.clock() - self.start
 
 
 class NanGuard(keras.callbacks.Callback):

@@ -138,6 +138,11 @@ class SupervisedConfig(BaseConfig):
     max_train_examples: typing.Optional[int] = None
     max_test_examples: typing.Optional[int] = None
     validation_fraction: float = 0.1
+    # A wall-time budget in seconds: training stops after the batch that crosses it, and the learning rate follows
+    # the clock instead of the epochs (warmup, then cosine to zero: `shared.callbacks.TimeBudget`), so the run ends
+    # annealed on a fast machine or a slow one. None: no budget.
+    max_train_seconds: typing.Optional[float] = None
+    clipnorm: typing.Optional[float] = None  # clip each gradient's norm to this (None: no clipping)
 
     def __post_init__(self):
         super().__post_init__()
@@ -159,6 +164,8 @@ class SupervisedConfig(BaseConfig):
         check_range("max_train_examples", self.max_train_examples, 1)
         check_range("max_test_examples", self.max_test_examples, 1)
         check_range("validation_fraction", self.validation_fraction, 0, 1, high_inclusive=False)
+        check_range("max_train_seconds", self.max_train_seconds, 0, low_inclusive=False)
+        check_range("clipnorm", self.clipnorm, 0, low_inclusive=False)
 
 
 # === Resolving a config from a preset and overrides ===

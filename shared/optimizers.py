@@ -29,8 +29,8 @@ LOSSES = {
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "softmax", "swish", "gelu", "linear")
 
 
-def get_optimizer(name, learning_rate, weight_decay=0.0, momentum=0.9, clipnorm=None):
-    """Return a Keras optimizer. `learning_rate` may be a float or a schedule."""
+def get_optimizer(name, learning_rate, weight_decay=0.0, momentum=0.9, clipnorm=None, label=None):
+    """Return a Keras optimizer. `learning_rate` may be a float or a schedule; `label`: the optimizer's name."""
     import keras
 
     if name not in OPTIMIZERS:
@@ -43,6 +43,8 @@ def get_optimizer(name, learning_rate, weight_decay=0.0, momentum=0.9, clipnorm=
               "weight_decay": float(weight_decay or 0.0) if name == "adamw" else (weight_decay or None)}
     if clipnorm:
         kwargs["clipnorm"] = clipnorm
+    if label:
+        kwargs["name"] = label
     if name == "sgd":
         return keras.optimizers.SGD(momentum=momentum, nesterov=True, **kwargs)
     return getattr(keras.optimizers, OPTIMIZERS[name])(**kwargs)
@@ -75,24 +77,30 @@ def get_activation(name):
 
 
 def build_optimizer(config, steps_per_epoch, encoder=None):
-    """The optimizer of a `shared.config.SupervisedConfig`, with its learning-rate schedule.
+    """The optimizer of a `shared.config.SupervisedConfig`, with its learning-rate schedule (or, under a wall-time
+    budget `max_train_seconds`, a plain rate that `shared.callbacks.TimeBudget` anneals by the clock) and its
+    gradient clipping.
 
     `encoder`: a pretrained part of the model (a Keras layer or model) that trains at
     `config.encoder_learning_rate` (under the same schedule), the rest at `config.learning_rate`: a
-    `keras.optimizers.MultiOptimizer` mapping the encoder's variables to their own optimizer. Without an encoder,
-    or when the config's `encoder_learning_rate` is None, one optimizer trains everything.
+    `keras.optimizers.MultiOptimizer` mapping the encoder's variables to their own optimizer, named "encoder".
+    Without an encoder, or when the config's `encoder_learning_rate` is None, one optimizer trains everything.
     """
     import keras
 
-    head = get_optimizer(config.optimizer, learning_rate_schedule(config, config.learning_rate, steps_per_epoch),
-                         weight_decay=config.weight_decay)
-    encoder_rate = getattr(config, "encoder_learning_rate", None)
-    if encoder is None or encoder_rate is None:
-        return head
-    body = get_optimizer(config.optimizer, learning_rate_schedule(config, encoder_rate, steps_per_epoch),
-                         weight_decay=config.weight_decay)
+    def optimizer(learning_rate, label=None):
+        if not config.max_train_seconds:
+            learning_rate = learning_rate_schedule(config, learning_rate, steps_per_epoch)
+        return get_optimizer(config.optimizer, learning_rate, weight_decay=config.weight_decay,
+                             clipnorm=config.clipnorm, label=label)
+
+    # Only the configs of tasks with a pretrained part (which pass `encoder`) have `encoder_learning_rate`.
+    if encoder is None or config.encoder_learning_rate is None:
+        return optimizer(config.learning_rate)
     # A map of path patterns, not a function: the saved model reloads it.
-    return keras.optimizers.MultiOptimizer(keras.optimizers.OptimizerMap(head, {variables_pattern(encoder): body}))
+    return keras.optimizers.MultiOptimizer(keras.optimizers.OptimizerMap(
+        optimizer(config.learning_rate),
+        {variables_pattern(encoder): optimizer(config.encoder_learning_rate, label="encoder")}))
 
 
 def learning_rate_schedule(config, learning_rate, steps_per_epoch):

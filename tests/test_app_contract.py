@@ -21,7 +21,7 @@ from pipelines import runs
 from pipelines.train import train
 from shared import data as shared_data
 from shared import export
-from shared.app import Data, DataSource, Endpoint, Task
+from shared.app import Data, Endpoint, Task
 from shared.errors import UsageError
 from tests.conftest import REPO, runs_in
 from tests.toy_app import app as toy

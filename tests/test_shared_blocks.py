@@ -169,11 +169,12 @@ def encoder_and_head():
     return model, encoder
 
 
-def split_config(encoder_learning_rate, epochs=1):
+def split_config(encoder_learning_rate, epochs=1, max_train_seconds=None):
     import types
 
     return types.SimpleNamespace(optimizer="sgd", learning_rate=0.1, encoder_learning_rate=encoder_learning_rate,
-                                 learning_rate_schedule="constant", warmup_epochs=0, epochs=epochs, weight_decay=0.0)
+                                 learning_rate_schedule="constant", warmup_epochs=0, epochs=epochs, weight_decay=0.0,
+                                 max_train_seconds=max_train_seconds, clipnorm=None)
 
 
 def test_a_pretrained_encoder_trains_at_its_own_learning_rate():
@@ -213,6 +214,35 @@ def test_a_resumed_run_keeps_both_optimizers_state(tmp_path):
     resumed = run(2, backup=tmp_path / "backup")
     for got, expected in zip(resumed, straight):
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_wall_time_budget_anneals_each_optimizer_by_the_clock_and_stops_training():
+    """`max_train_seconds`: the learning rates follow the clock (each from its own base: the encoder's 1e-2, the
+    rest's 0.1) and training stops after the batch that crosses the budget, mid-epoch."""
+    from shared.callbacks import TimeBudget
+
+    clock, seen = [0.0], []
+
+    class Recorder(keras.callbacks.Callback):  # runs after TimeBudget set the rates; each batch "takes" 25 s
+        def on_train_batch_begin(self, batch, logs=None):
+            seen.append([float(optimizer.learning_rate) for optimizer in self.model.optimizer.optimizers])
+            clock[0] += 25.0
+
+    model, encoder = encoder_and_head()
+    config = split_config(1e-2, epochs=10, max_train_seconds=100.0)
+    model.compile(optimizer=build_optimizer(config, 1, encoder=encoder), loss="mse")
+    budget = TimeBudget(100.0, config.learning_rate, config.encoder_learning_rate, clock=lambda: clock[0])
+    features = np.random.default_rng(0).normal(size=(16, 3)).astype("float32")
+    history = model.fit(features, features.sum(axis=1, keepdims=True), batch_size=2, epochs=10, verbose=0,
+                        callbacks=[budget, Recorder()])
+    assert len(seen) == 4 and int(model.optimizer.iterations) == 4  # 8 batches an epoch; stopped after 100 s
+    assert history.history["train_seconds"] == [100.0]
+    names = [optimizer.name for optimizer in model.optimizer.optimizers]
+    for fraction, rates in zip((0.0, 0.25, 0.5, 0.75), seen):
+        expected = {"encoder": 1e-2 * budget.scale(fraction)}
+        assert rates == pytest.approx([expected.get(name, 0.1 * budget.scale(fraction)) for name in names])
+    assert budget.scale(0.0) == pytest.approx(0.05) and budget.scale(0.5) == pytest.approx(0.5, abs=0.02)
+    assert seen[1][0] > seen[2][0] > seen[3][0]  # annealing
 
 
 def test_unknown_names_are_rejected_with_the_choices():

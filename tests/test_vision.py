@@ -11,7 +11,6 @@ import pytest
 
 from apps.vision import data as vision_data
 from apps.vision import idx
-from shared import tracking
 from shared.errors import DataError
 from tests.conftest import REPO, free_port, post_json, run_cli, start_cli_server, stop_server, wait_for_http
 

@@ -1,4 +1,4 @@
-"""What the two generating tasks share: in-graph decoding with keras-hub samplers and a wall-time budget.
+"""What the two generating tasks share: in-graph decoding with keras-hub samplers.
 
 Decoding runs inside the exported graph (a `tf.while_loop` in the sampler), so a client sends text and
 gets text. keras-hub's samplers draw with a `SeedGenerator` (state that changes with every call), which
@@ -8,14 +8,10 @@ request gives the same text in any process. Translation uses the deterministic g
 as they are.
 """
 
-import math
-import time
 
-import keras
 import keras_hub
 import tensorflow as tf
 
-from shared.optimizers import build_optimizer, get_optimizer
 
 
 class SeededSampler(keras_hub.samplers.Sampler):
@@ -59,54 +55,3 @@ def generated_part(buffer, start, length):
     start = tf.cast(start, tf.int32)[:, tf.newaxis]
     keep = (positions >= start) & (positions < start + tf.cast(length, tf.int32)[:, tf.newaxis])
     return tf.ragged.boolean_mask(buffer, keep)
-
-
-# === Training under a wall-time budget ===
-
-
-class TimeBudget(keras.callbacks.Callback):
-    """Anneals the learning rate by elapsed wall time (linear warmup, then cosine to zero) and stops training
-    once `max_seconds` have passed, so a budgeted run ends with a decayed learning rate whatever the
-    machine's speed. A resumed run gets a fresh budget.
-    """
-
-    def __init__(self, max_seconds, learning_rate, warmup_fraction=0.02):
-        super().__init__()
-        self.max_seconds, self.learning_rate, self.warmup_fraction = max_seconds, learning_rate, warmup_fraction
-        self.start = None
-
-    def on_train_begin(self, logs=None):
-        self.start = time.monotonic()
-
-    def fraction(self):
-        return min(1.0, (time.monotonic() - self.start) / self.max_seconds)
-
-    def on_train_batch_begin(self, batch, logs=None):
-        fraction = self.fraction()
-        if fraction < self.warmup_fraction:
-            scale = (fraction + 1e-3) / self.warmup_fraction
-        else:
-            scale = 0.5 * (1 + math.cos(math.pi * (fraction - self.warmup_fraction) / (1 - self.warmup_fraction)))
-        self.model.optimizer.learning_rate.assign(self.learning_rate * max(scale, 0.01))
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.fraction() >= 1.0:
-            self.model.stop_training = True
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs["train_seconds"] = time.monotonic() - self.start
-
-
-def optimizer_for(config, train):
-    """The config's optimizer: with a time budget its learning rate is a variable `TimeBudget` anneals,
-    otherwise the config's schedule over epochs."""
-    from shared import data as shared_data
-
-    if config.max_train_seconds:
-        return get_optimizer(config.optimizer, config.learning_rate, weight_decay=config.weight_decay, clipnorm=1.0)
-    return build_optimizer(config, shared_data.steps_per_epoch(train))
-
-
-def budget_callbacks(config):
-    return [TimeBudget(config.max_train_seconds, config.learning_rate)] if config.max_train_seconds else []

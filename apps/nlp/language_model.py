@@ -24,6 +24,7 @@ from apps.nlp.sequence_models import build_character_model
 from shared import data as shared_data
 from shared.app import Data, DatasetRecord, DataSource, Endpoint, Report, Task
 from shared.export import seed_spec
+from shared.optimizers import build_optimizer
 
 EXAMPLE_PROMPTS = ["ROMEO:", "", "Wherefore art thou, \u00e9t\u00e9 \U0001F600?"]  # the export check: empty, unseen chars
 
@@ -109,12 +110,9 @@ class LanguageModelTask(Task):
 
     def build_model(self, config, data):
         model = build_character_model(config, len(data.info["vocabulary"]))
-        model.compile(optimizer=generation.optimizer_for(config, data.train),
+        model.compile(optimizer=build_optimizer(config, shared_data.steps_per_epoch(data.train)),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         return model
-
-    def callbacks(self, config):
-        return [*generation.budget_callbacks(config), *super().callbacks(config)]
 
     def metric_callbacks(self, config, data):
         return [SampleLogger(config, data.info["vocabulary"])] if config.sample_every_epochs else []

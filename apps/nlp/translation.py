@@ -25,6 +25,7 @@ from apps.nlp import corpora, generation, vocabulary
 from apps.nlp.sequence_models import MaskedCrossentropy, build_translation_model
 from shared import data as shared_data
 from shared.app import Data, DatasetRecord, DataSource, Endpoint, Report, Task
+from shared.optimizers import build_optimizer
 
 START, END = "[START]", "[END]"
 TARGET_RESERVED = (*vocabulary.RESERVED_TOKENS, START, END)
@@ -75,12 +76,9 @@ class TranslationTask(Task):
     def build_model(self, config, data):
         model, _encoder, _decoder = build_translation_model(config, len(data.info["source_vocabulary"]),
                                                             len(data.info["target_vocabulary"]))
-        model.compile(optimizer=generation.optimizer_for(config, data.train),
+        model.compile(optimizer=build_optimizer(config, shared_data.steps_per_epoch(data.train)),
                       loss=MaskedCrossentropy(label_smoothing=config.label_smoothing))
         return model
-
-    def callbacks(self, config):
-        return [*generation.budget_callbacks(config), *super().callbacks(config)]
 
     def custom_objects(self):
         return {"dlsuite_nlp>MaskedCrossentropy": MaskedCrossentropy}
