@@ -64,6 +64,8 @@ GAN = TaskCase(
                  overrides=("critic_filters=8",)),
         BadInput(ConfigError, r"Unsupported optimizer for the GAN\. Received: optimizer='sgd'",
                  overrides=("optimizer=sgd",)),
+        BadInput(ConfigError, r"Unsupported optimizer for the GAN\. Received: .*max_train_seconds=60\.0",
+                 overrides=("max_train_seconds=60",)),
         BadInput(DataError, r"No fashion_mnist IDX files in the data directory",
                  break_data=lambda folder: (folder / "empty").mkdir() or folder / "empty"),
     ),
