@@ -216,5 +216,7 @@ def test_the_backbone_trains_at_its_own_learning_rate_in_both_photo_tasks(tmp_pa
         step = np.abs(keras.ops.convert_to_numpy(variable) - old).max()
         steps["encoder" if id(variable) in in_encoder else "head"].append(step)
     assert len(steps["encoder"]) == len(in_encoder) > 10 and len(steps["head"]) > 2
-    assert max(steps["encoder"]) < 1.01e-4 < 5e-4 < np.median(steps["head"]) <= max(steps["head"]) < 1.01e-3
+    # Adam's step is at most about its rate; near-zero gradients (and keras-hub's unused FPN norms) step less.
+    assert max(steps["encoder"]) < 1.01e-4 and 0.9e-3 < max(steps["head"]) < 1.01e-3
+    assert np.mean(np.array(steps["head"]) > 2e-4) > 0.3  # many head weights step past anything the encoder's can
     assert np.median(steps["encoder"]) > 5e-5  # the backbone still learns
