@@ -122,10 +122,9 @@ def learning_rate_schedule(config, learning_rate, steps_per_epoch):
 def variables_pattern(layer):
     """A regular expression matching the paths of `layer`'s variables, for `keras.optimizers.OptimizerMap`.
 
-    A variable's path starts with the name of the layer that made it (`stem_conv/kernel`,
-    `transformer_layer_0/...`), not with the names of the models around it; the pattern names those layers, so
-    it relies on no layer outside `layer` sharing a name with one inside (Keras keeps a model's layer names
-    unique)."""
+    It names the first component of each path: usually the layer that made the variable (`stem_conv/kernel`,
+    `transformer_layer_0/...`; a functional model adds no prefix of its own, a Sequential its name). So it relies
+    on no variable outside `layer` starting with one of those names (Keras keeps a model's layer names unique)."""
     import re
 
     names = sorted({variable.path.split("/")[0] for variable in layer.weights})
