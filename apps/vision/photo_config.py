@@ -48,8 +48,7 @@ class PhotoConfig(SupervisedConfig):
                 f"backbone with ImageNet weights: {', '.join(PRETRAINED_BACKBONES)}. Fix: --set pretrained=false, or "
                 f"--set backbone={PRETRAINED_BACKBONES[0]}."
             )
-        if self.encoder_learning_rate is not None:
-            check_range("encoder_learning_rate", self.encoder_learning_rate, 0, low_inclusive=False)
+        check_range("encoder_learning_rate", self.encoder_learning_rate, 0, low_inclusive=False)
         check_range("split_seed", self.split_seed, 0, 2**31 - 1)
         check_range("image_size", self.image_size, 32, 1024)
         if self.image_size % 32:
