@@ -26,9 +26,8 @@ def standard_callbacks(monitor, mode, early_stopping_patience, reduce_lr_patienc
     """`max_seconds`: the run's wall-time budget, if it has one: `TimeBudget` anneals the learning rate
     (`learning_rate`, and `encoder_learning_rate` for an encoder's own optimizer) over it and stops training there,
     and the progress line's estimate stops there."""
-    callbacks = [NanGuard(), RunProgress(max_seconds=max_seconds)]
-    if max_seconds:
-        callbacks.insert(0, TimeBudget(max_seconds, learning_rate, encoder_learning_rate))
+    budget = [TimeBudget(max_seconds, learning_rate, encoder_learning_rate)] if max_seconds else []
+    callbacks = [*budget, NanGuard(), RunProgress(max_seconds=max_seconds)]
     if early_stopping_patience:
         callbacks.append(
             keras.callbacks.EarlyStopping(

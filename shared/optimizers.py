@@ -4,6 +4,8 @@ The name tables are plain data so configs can validate names without importing
 TensorFlow; the factories import Keras when called.
 """
 
+import re
+
 OPTIMIZERS = {
     "sgd": "SGD",  # with momentum=0.9 (Nesterov)
     "adagrad": "Adagrad",
@@ -125,7 +127,5 @@ def variables_pattern(layer):
     It names the first component of each path: usually the layer that made the variable (`stem_conv/kernel`,
     `transformer_layer_0/...`; a functional model adds no prefix of its own, a Sequential its name). So it relies
     on no variable outside `layer` starting with one of those names (Keras keeps a model's layer names unique)."""
-    import re
-
     names = sorted({variable.path.split("/")[0] for variable in layer.weights})
     return f"({'|'.join(map(re.escape, names))})/.*"

@@ -188,8 +188,9 @@ def test_a_missing_preset_says_how_to_create_it(tmp_path, monkeypatch):
     assert backbones.check_available("efficientnet_lite0", pretrained=False) is None
 
 
-@pytest.mark.parametrize("task_name", ["detection", "segmentation"])
-def test_the_backbone_trains_at_its_own_learning_rate_in_both_photo_tasks(tmp_path, task_name):
+@pytest.mark.parametrize(("task_name", "head"), [("detection", None), ("segmentation", "unet"),
+                                               ("segmentation", "deeplabv3plus")])
+def test_the_backbone_trains_at_its_own_learning_rate_in_both_photo_tasks(tmp_path, task_name, head):
     """`--set encoder_learning_rate=1e-4` (head at 1e-3): Adam's first step moves every weight by about its learning
     rate, so one training step shows which optimizer each variable went to: the backbone's, and only they, at 1e-4."""
     import keras
@@ -202,7 +203,8 @@ def test_the_backbone_trains_at_its_own_learning_rate_in_both_photo_tasks(tmp_pa
 
     _, spec = catalog.task_spec("vision", task_name)
     config = resolve_config(spec, "smoke", overrides=[
-        "encoder_learning_rate=1e-4", "learning_rate=1e-3", "learning_rate_schedule=constant", "weight_decay=0"])
+        "encoder_learning_rate=1e-4", "learning_rate=1e-3", "learning_rate_schedule=constant", "weight_decay=0",
+        *([f"head={head}"] if head else [])])
     task = {"detection": DetectionTask, "segmentation": SegmentationTask}[task_name]()
     data = task.build_data(config, task.check_inputs(config, str(write_penn_fudan(tmp_path / "data", count=10))))
     keras.utils.set_random_seed(config.seed)
