@@ -166,6 +166,10 @@ class SegmentationConfig(PhotoConfig):
     # the ~100 steps a Penn-Fudan run has (0.99**100 = 0.37), so validation disagreed with training.
     batch_norm_momentum: float = 0.9
     threshold: float = 0.5  # probability above which serving marks a pixel as foreground
+    # Serving (and so the test metrics) averages the probabilities of each image and of its mirror image, flipped
+    # back: twice the inference compute for a smoother mask. Validation IoU +0.008 to +0.018 on three trained
+    # models (apps/vision/README.md). Training and its validation metric are unchanged.
+    test_time_flip: bool = True
 
     def __post_init__(self):
         super().__post_init__()

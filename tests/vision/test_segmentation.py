@@ -54,6 +54,29 @@ def test_the_export_reloaded_in_a_fresh_process_answers_images_of_two_sizes(tmp_
         np.testing.assert_array_equal(masks, (probabilities >= 0.5).astype(np.uint8))
 
 
+def test_serving_averages_the_image_and_its_mirror_image_when_test_time_flip_is_on():
+    """With `test_time_flip` the served probabilities are the mean of the model's on the image and, mirrored back,
+    on its mirror image; without it, the model's alone. An asymmetric input, so the two differ."""
+    import keras
+
+    from apps.vision import segmentation
+
+    keras.utils.set_random_seed(0)
+    config = segmentation_smoke()
+    model = segmentation.build_segmenter(config)
+    image = np.random.default_rng(1).integers(0, 256, (1, 50, 70, 3), dtype=np.uint8)
+    image[:, :, :20] = 255  # a bright left edge: the mirror image is another input
+    plain = 1 / (1 + np.exp(-np.asarray(model(image, training=False))[..., 0]))
+    mirror = 1 / (1 + np.exp(-np.asarray(model(image[:, :, ::-1].copy(), training=False))[..., 0]))[:, :, ::-1]
+    assert np.abs(plain - mirror).max() > 1e-3
+    task = segmentation.SegmentationTask()
+    for flip, expected in ((True, (plain + mirror) / 2), (False, plain)):
+        served = task.endpoints(model, dataclasses.replace(config, test_time_flip=flip), {"threshold": 0.5})
+        answer = served["serving_default"].fn(image)
+        np.testing.assert_allclose(np.asarray(answer["probabilities"]), expected, atol=1e-5)
+        np.testing.assert_array_equal(np.asarray(answer["masks"]), (expected >= 0.5).astype(np.uint8))
+
+
 def test_metrics_pool_the_pixels_of_the_split():
     from apps.vision.segmentation import confusion, scores
 
