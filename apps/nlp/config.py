@@ -111,13 +111,10 @@ class TextClassificationConfig(TextDataConfig):
     char_kernel_sizes: typing.Tuple[int, ...] = (3, 5, 7)
     # head
     hidden_units: int = 64
-    # members: encoders and heads over the one tokenizer, each from its own initialization, averaged
-    ensemble_size: int = 1
 
     def __post_init__(self):
         super().__post_init__()
         check_range("vocabulary_size", self.vocabulary_size, 16)
-        check_range("ensemble_size", self.ensemble_size, 1, 16)
         check_range("char_filters", self.char_filters, 0)
         check_range("char_sequence_length", self.char_sequence_length, 8, 4096)
         check_choice("model", self.model, CLASSIFIER_MODELS)

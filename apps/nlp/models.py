@@ -164,34 +164,13 @@ def text_input():
 
 def build_classifier(config, tokenizer, num_classes):
     """The from-scratch classifier of `config.model`: strings `[batch]` in, `tokenizer` (a keras-hub tokenizer
-    layer padding to `config.sequence_length` with id 0) inside, class probabilities out.
-
-    With `config.ensemble_size` N > 1, N encoders and heads (`member_0`, ... : nested models, each initialized
-    from its own draw) read the one tokenizer's ids and their probabilities are averaged; trained together on
-    the average's loss, one model to log, export and serve."""
+    layer padding to `config.sequence_length` with id 0) inside, class probabilities out."""
     text = text_input()
     token_ids = tokenizer(text)
-    if config.ensemble_size == 1:
-        return keras.Model(text, classifier_tower(text, token_ids, config, tokenizer.vocabulary_size(), num_classes),
-                           name=f"{config.model}_classifier")
-    member_inputs = {"text": text_input(), "token_ids": keras.Input((config.sequence_length,), dtype="int32",
-                                                                      name="token_ids")}
-    members = [keras.Model(member_inputs, classifier_tower(member_inputs["text"], member_inputs["token_ids"], config,
-                                                           tokenizer.vocabulary_size(), num_classes),
-                           name=f"member_{number}")
-               for number in range(config.ensemble_size)]
-    token_ids = keras.ops.cast(token_ids, "int32")  # eager keras-hub tokenizers answer numpy: one tensor type
-    probabilities = keras.layers.Average(name="probabilities")(
-        [member({"text": text, "token_ids": token_ids}) for member in members])
-    return keras.Model(text, probabilities, name=f"{config.model}_ensemble_classifier")
-
-
-def classifier_tower(text, token_ids, config, vocabulary_size, num_classes):
-    """The encoder of `config.model` on the token ids (and the character branch on the text), and the head."""
-    pooled = ENCODERS[config.model](token_ids, config, vocabulary_size)
+    pooled = ENCODERS[config.model](token_ids, config, tokenizer.vocabulary_size())
     if config.char_filters:
         pooled = keras.layers.Concatenate(name="words_and_characters")([pooled, char_encoder(text, config)])
-    return classification_head(pooled, config, num_classes)
+    return keras.Model(text, classification_head(pooled, config, num_classes), name=f"{config.model}_classifier")
 
 
 # === Transfer: a pretrained BERT-style encoder under the same head ===
