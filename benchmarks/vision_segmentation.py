@@ -4,7 +4,8 @@ For each backbone initialization (`--set pretrained=true`, then `false`; the sam
 the served model's pedestrian IoU and Dice, background IoU, mIoU and pixel accuracy on the 34 test photographs
 at their original sizes, the per-image mean IoU, the epoch times, the training time, the wall time of the whole
 `dlsuite train` run (data, training, evaluation, MLflow logging), its CPU seconds, the machine's load average
-before and after, and the command. Target: pedestrian IoU >= 0.80 with the pretrained backbone; each run <= ~20 minutes.
+before and after, and the command. Target: pedestrian IoU >= 0.80 with the pretrained backbone. The preset (416 px,
+40 epochs) takes about 40 minutes a run on 2 cores.
 
     nice -n 5 .venv/bin/python benchmarks/vision_segmentation.py [--inits pretrained scratch] [--seeds 42]
         [--set key=value ...] [--tracking-uri URI]
