@@ -67,14 +67,21 @@ class ClassificationConfig(SupervisedConfig):
         check_range("l2", self.l2, 0)
         check_range("label_smoothing", self.label_smoothing, 0, 1, high_inclusive=False)
         check_range("random_translation", self.random_translation, 0, 0.5)
-        if self.test_time_flip and not self.flips:
-            from shared.errors import ConfigError
+        check_test_time_flip(self.test_time_flip, self.flips,
+                             f"random_flip={self.random_flip} (dataset={self.dataset})")
 
-            raise ConfigError(
-                f"Invalid value for config key test_time_flip. Received: test_time_flip=True with "
-                f"random_flip={self.random_flip} (dataset={self.dataset}). Expected test_time_flip only for a model "
-                "trained on mirrored images: also --set random_flip=true, or --set test_time_flip=false."
-            )
+
+def check_test_time_flip(test_time_flip, flips, received):
+    """Averaging with the mirror image at inference is for a model trained on mirrored images (`flips`), in the
+    classifier and in segmentation; `received` says what set `flips`."""
+    if test_time_flip and not flips:
+        from shared.errors import ConfigError
+
+        raise ConfigError(
+            f"Invalid value for config key test_time_flip. Received: test_time_flip=True with {received}. "
+            "Expected test_time_flip only for a model trained on mirrored images: also --set random_flip=true, "
+            "or --set test_time_flip=false."
+        )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,8 +15,10 @@
       -> loss: binary cross-entropy + `dice_weight` x soft Dice, on the image_size x image_size logits.
 
 Serving: `serving_default(images uint8 [n, H, W, 3])` -> `masks` uint8 [n, H, W] (1 = foreground, probability
->= config.threshold) and `probabilities` float32 [n, H, W]: with `test_time_flip` (the default), the mean of the
-image's probabilities and its mirror image's, mirrored back. Any H and W; images of different sizes go in
+>= config.threshold) and `probabilities` float32 [n, H, W]: with `test_time_flip` (by default whenever training
+flips), the mean of the image's probabilities and its mirror image's, mirrored back. (The classifier does this
+inside its Keras model, `apps.vision.layers.MirrorAverage`, on probabilities; this model answers logits, which the
+loss needs, so the mean of probabilities is taken in serving.) Any H and W; images of different sizes go in
 separate calls.
 
 Metrics, on the test split's original-size images through serving, pixels pooled over the split: IoU and Dice
@@ -282,7 +284,7 @@ class SegmentationTask(photo_task.PhotoTask):
 
         def serve(images):
             probabilities = probabilities_of(images)
-            if config.test_time_flip:  # the mirror image's answer, mirrored back, averaged in
+            if config.averages_mirror:  # the mirror image's answer, mirrored back, averaged in
                 mirrored = tf.reverse(probabilities_of(tf.reverse(images, axis=[2])), axis=[2])
                 probabilities = (probabilities + mirrored) / 2
             return {"masks": tf.cast(probabilities >= threshold, tf.uint8), "probabilities": probabilities}

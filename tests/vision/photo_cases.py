@@ -188,6 +188,9 @@ SEGMENTATION = TaskCase(
                  overrides=("data_format=voc",)),
         BadInput(ConfigError, r"Received: image_size=100\. Expected a multiple of 32", overrides=("image_size=100",)),
         BadInput(ConfigError, r"Received: threshold=1\.5", overrides=("threshold=1.5",)),
+        BadInput(ConfigError, r"Received: test_time_flip=True with random_flip=False\. Expected test_time_flip only "
+                              r"for a model trained on mirrored images",
+                 overrides=("test_time_flip=true", "random_flip=false")),
         BadInput(ConfigError, r"Received: backbone='resnet50'\. Expected one of: efficientnet_lite0, resnet18",
                  overrides=("backbone=resnet50",)),
     ),
