@@ -193,7 +193,7 @@ class SegmentationConfig(PhotoConfig):
 
 def segmentation_default():
     """Penn-Fudan pedestrians with the pretrained backbone at 416 px, 40 epochs, AdamW 2e-3, served with the mirror
-    image averaged in (test IoU 0.803 and 0.804 on seeds 42 and 1; at 320 px 0.797 and 0.793):
+    image averaged in (test IoU 0.803, 0.804 on seeds 42, 1; run again 0.803, 0.798; at 320 px 0.797, 0.793):
     benchmarks/vision_segmentation.py, numbers in apps/vision/README.md. About 50 s an epoch on 2 quiet cores after
     the first (tracing), 60-90 s beside another job."""
     return SegmentationConfig(
