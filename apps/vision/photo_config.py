@@ -6,6 +6,23 @@ import typing
 
 from shared.config import SupervisedConfig, TaskSpec, check_choice, check_range, check_sizes
 
+
+def check_side(name, value, within=None):
+    """An image side the backbone takes: a multiple of 32 (its stride) from 32 to 1024. `within`: the tuple the
+    side is an item of, when config key `name` is a list of sides."""
+    if 32 <= value <= 1024 and value % 32 == 0:
+        return
+    from shared.errors import ConfigError
+
+    nearest = lambda side: min(1024, max(32, int(side) // 32 * 32))  # noqa: E731
+    received, fix = (f"{name}={value!r}", nearest(value)) if within is None else (
+        f"{name}={tuple(within)!r}, with {value}", ",".join(str(nearest(side)) for side in within))
+    raise ConfigError(
+        f"Invalid value for config key {name}. Received: {received}. Expected a multiple of 32 (the backbone's "
+        f"stride) from 32 to 1024. Fix: --set {name}={fix}."
+    )
+
+
 # === Detection (apps/vision/detection.py) ===
 
 PHOTO_FORMATS = ("penn_fudan", "voc", "coco")  # apps.vision.photos.FORMATS (no import: photos.py imports numpy)
@@ -50,14 +67,7 @@ class PhotoConfig(SupervisedConfig):
             )
         check_range("encoder_learning_rate", self.encoder_learning_rate, 0, low_inclusive=False)
         check_range("split_seed", self.split_seed, 0, 2**31 - 1)
-        check_range("image_size", self.image_size, 32, 1024)
-        if self.image_size % 32:
-            from shared.errors import ConfigError
-
-            raise ConfigError(
-                f"Invalid value for config key image_size. Received: image_size={self.image_size}. Expected a "
-                f"multiple of 32 (the backbone's stride). Fix: --set image_size={max(32, self.image_size // 32 * 32)}."
-            )
+        check_side("image_size", self.image_size)
         check_range("random_zoom", self.random_zoom, 0, 0.5)
         check_range("random_translation", self.random_translation, 0, 0.5)
         check_range("color_jitter", self.color_jitter, 0, 1)
@@ -151,7 +161,8 @@ class SegmentationConfig(PhotoConfig):
     and answers logits resized back to the input's height and width. The U-Net decoder climbs the encoder's
     pyramid from stride 32 to stride 4 (`decoder_filters`); DeepLabV3+ runs ASPP (`dilation_rates`, 256
     channels) on the stride-32 features and joins the stride-4 ones (`projection_filters` channels): about
-    three times the U-Net's compute at the same size.
+    three times the U-Net's compute at the same size. The encoder and decoder take any multiple of 32, so serving
+    can also run at `test_time_sizes` and average.
     """
 
     FORMATS = SEGMENTATION_FORMATS  # the photo layouts with masks
@@ -170,6 +181,10 @@ class SegmentationConfig(PhotoConfig):
     # back, as the classifier does: two forward passes a request. None: whenever training flips (`random_flip`).
     # Validation IoU +0.008 to +0.018 on four trained models (apps/vision/README.md); training is unchanged.
     test_time_flip: typing.Optional[bool] = None
+    # Serving also resizes each image to these sides (multiples of 32) and averages the probabilities at every size
+    # with those at image_size (each with its mirror image under test_time_flip): multi-scale inference, one forward
+    # pass a size. () = image_size only.
+    test_time_sizes: typing.Tuple[int, ...] = ()
 
     @property
     def averages_mirror(self):
@@ -186,6 +201,9 @@ class SegmentationConfig(PhotoConfig):
         check_range("dice_weight", self.dice_weight, 0)
         check_range("batch_norm_momentum", self.batch_norm_momentum, 0, 1, high_inclusive=False)
         check_range("threshold", self.threshold, 0, 1, low_inclusive=False, high_inclusive=False)
+        check_sizes("test_time_sizes", self.test_time_sizes, "352,480", count=(0, None))
+        for side in self.test_time_sizes:
+            check_side("test_time_sizes", side, within=self.test_time_sizes)
         from apps.vision.config import check_test_time_flip  # the classifier's rule (config.py imports this module)
 
         check_test_time_flip(self.test_time_flip, self.random_flip, f"random_flip={self.random_flip}")
@@ -199,6 +217,7 @@ def segmentation_default():
     return SegmentationConfig(
         epochs=40, batch_size=8, optimizer="adamw", learning_rate=2e-3, weight_decay=1e-4,
         learning_rate_schedule="cosine", warmup_epochs=1, early_stopping_patience=0, image_size=416,
+        test_time_sizes=(352, 480),
     )
 
 
@@ -207,6 +226,7 @@ def segmentation_smoke():
     and trying the pipeline."""
     return dataclasses.replace(segmentation_default(), epochs=1, warmup_epochs=0, batch_size=4, image_size=64,
                                learning_rate=1e-3, backbone="resnet18", pretrained=False, decoder_filters=(16, 8, 8, 8),
+                               test_time_sizes=(96,),
                                projection_filters=8, max_train_examples=8, max_test_examples=4, num_drawn=2)
 
 

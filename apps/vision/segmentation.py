@@ -18,8 +18,9 @@ Serving: `serving_default(images uint8 [n, H, W, 3])` -> `masks` uint8 [n, H, W]
 >= config.threshold) and `probabilities` float32 [n, H, W]: with `test_time_flip` (by default whenever training
 flips), the mean of the image's probabilities and its mirror image's, mirrored back. (The classifier does this
 inside its Keras model, `apps.vision.layers.MirrorAverage`, on probabilities; this model answers logits, which the
-loss needs, so the mean of probabilities is taken in serving.) Any H and W; images of different sizes go in
-separate calls.
+loss needs, so the mean of probabilities is taken in serving.) With `test_time_sizes`, the mean over image_size and
+those sizes too (`logits_at`: the same layers, resized to another side). Any H and W; images of different sizes go
+in separate calls.
 
 Metrics, on the test split's original-size images through serving, pixels pooled over the split: IoU and Dice
 of the foreground class, IoU of the background, their mean (mIoU), pixel accuracy, and the mean of per-image
@@ -97,8 +98,11 @@ def photo_dataset(part, config, training):
 
 
 def build_segmenter(config):
-    """uint8 images [b, H, W, 3] of any size -> foreground logits [b, H, W, 1]; preprocessing inside."""
-    shape = (config.image_size, config.image_size, 3)
+    """uint8 images [b, H, W, 3] of any size -> foreground logits [b, H, W, 1]; preprocessing inside.
+
+    The layers between "resize" (to image_size) and "resize_to_input" take any side that is a multiple of 32:
+    `logits_at` runs them at other sizes."""
+    shape = (None, None, 3)
     # === Layers ===
     images = keras.Input((None, None, 3), dtype="uint8", name="images")
     x = keras.layers.Resizing(config.image_size, config.image_size, interpolation="bilinear", antialias=True,
@@ -112,6 +116,20 @@ def build_segmenter(config):
     for layer in batch_norm_layers(model):
         layer.momentum = config.batch_norm_momentum
     return model
+
+
+def logits_at(model, images, size):
+    """A segmenter's logits for uint8 `images` [b, H, W, 3] when it resizes them to `size` x `size` instead of its
+    image_size: the same layers and weights, with the "resize" layer's size changed."""
+    resize = model.get_layer("resize")
+    if size == resize.height:
+        return model(images, training=False)
+    names = [layer.name for layer in model.layers]
+    x = keras.layers.Resizing.from_config({**resize.get_config(), "height": size, "width": size})(
+        keras.ops.cast(images, "float32"))
+    for layer in model.layers[names.index("resize") + 1:names.index("resize_to_input")]:
+        x = layer(x, training=False)
+    return model.get_layer("resize_to_input")([x, images])
 
 
 def encoder_of(model, config):
@@ -278,9 +296,10 @@ class SegmentationTask(photo_task.PhotoTask):
 
     def endpoints(self, model, config, info):
         threshold = float(info["threshold"])
+        sizes = (config.image_size, *config.test_time_sizes)
 
-        def probabilities_of(images):
-            return tf.sigmoid(model(images, training=False)[..., 0])
+        def probabilities_of(images):  # the mean over the sizes
+            return tf.add_n([tf.sigmoid(logits_at(model, images, size)[..., 0]) for size in sizes]) / len(sizes)
 
         def serve(images):
             probabilities = probabilities_of(images)

@@ -191,6 +191,8 @@ SEGMENTATION = TaskCase(
         BadInput(ConfigError, r"Received: test_time_flip=True with random_flip=False\. Expected test_time_flip only "
                               r"for a model trained on mirrored images",
                  overrides=("test_time_flip=true", "random_flip=false")),
+        BadInput(ConfigError, r"Received: test_time_sizes=\(352, 500\), with 500\. Expected a multiple of 32 .*"
+                              r"Fix: --set test_time_sizes=352,480", overrides=("test_time_sizes=352,500",)),
         BadInput(ConfigError, r"Received: backbone='resnet50'\. Expected one of: efficientnet_lite0, resnet18",
                  overrides=("backbone=resnet50",)),
     ),

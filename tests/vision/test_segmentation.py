@@ -62,7 +62,7 @@ def test_serving_averages_the_image_and_its_mirror_image_when_test_time_flip_is_
     from apps.vision import segmentation
 
     keras.utils.set_random_seed(0)
-    config = segmentation_smoke()
+    config = dataclasses.replace(segmentation_smoke(), test_time_sizes=())
     model = segmentation.build_segmenter(config)
     image = np.random.default_rng(1).integers(0, 256, (1, 50, 70, 3), dtype=np.uint8)
     image[:, :, :20] = 255  # a bright left edge: the mirror image is another input
@@ -75,6 +75,31 @@ def test_serving_averages_the_image_and_its_mirror_image_when_test_time_flip_is_
         answer = served["serving_default"].fn(image)
         np.testing.assert_allclose(np.asarray(answer["probabilities"]), expected, atol=1e-5)
         np.testing.assert_array_equal(np.asarray(answer["masks"]), (expected >= 0.5).astype(np.uint8))
+
+
+def test_serving_averages_the_sizes_in_test_time_sizes():
+    """With `test_time_sizes` the served probabilities are the mean of the model's at image_size and of the same
+    weights run at each other size: a segmenter built at that image_size, given the trained weights, is the
+    reference. Both heads (the encoder and decoders take any multiple of 32)."""
+    import keras
+
+    from apps.vision import segmentation
+
+    image = np.random.default_rng(2).integers(0, 256, (1, 45, 83, 3), dtype=np.uint8)
+    task = segmentation.SegmentationTask()
+    for head in ("unet", "deeplabv3plus"):
+        keras.utils.set_random_seed(0)
+        config = dataclasses.replace(segmentation_smoke(), head=head, test_time_flip=False, test_time_sizes=(96, 128))
+        model = segmentation.build_segmenter(config)
+        answers = []
+        for size in (64, 96, 128):
+            at_size = segmentation.build_segmenter(dataclasses.replace(config, image_size=size))
+            at_size.set_weights(model.get_weights())
+            answers.append(1 / (1 + np.exp(-np.asarray(at_size(image, training=False))[..., 0])))
+        assert min(np.abs(answers[0] - other).max() for other in answers[1:]) > 1e-3  # the sizes answer differently
+        served = task.endpoints(model, config, {"threshold": 0.5})["serving_default"].fn(image)
+        assert served["probabilities"].shape == (1, 45, 83)
+        np.testing.assert_allclose(np.asarray(served["probabilities"]), np.mean(answers, axis=0), atol=1e-5)
 
 
 def test_metrics_pool_the_pixels_of_the_split():
