@@ -7,8 +7,9 @@ export, verification):
     check_inputs(config, data_dir)       -> DataSource: fail fast, before an MLflow run exists
     build_data(config, source)           -> Data (tf.data datasets, lineage, info)
     build_model(config, data)            -> a compiled keras.Model
-    fit(model, data, config, callbacks, checkpoint_dir)   (callbacks: metric_callbacks(config, data), then
-                                            early stopping, LR on plateau, NaN guard, the pipeline's)
+    fit(model, data, config, callbacks, checkpoint_dir)   (callbacks: weight averaging when the config has
+                                            `ema_momentum`, metric_callbacks(config, data), then early
+                                            stopping, LR on plateau, NaN guard, the pipeline's)
     after_fit(model, data, config)       -> dict merged into `data.info`: what serving needs that only
                                             exists after training (a decision threshold, an item index)
     endpoints(model, config, info)       -> {"serving_default": Endpoint(...), ...}
@@ -179,7 +180,8 @@ class Task:
             epochs=config.epochs,
             shuffle=False,  # tf.data shuffles; Keras cannot shuffle a Dataset
             class_weight=self.class_weight(config, data),
-            callbacks=[backup, *self.metric_callbacks(config, data), *self.callbacks(config), *callbacks],
+            callbacks=[backup, *shared_callbacks.weight_averaging(config), *self.metric_callbacks(config, data),
+                       *self.callbacks(config), *callbacks],
             verbose=shared_callbacks.fit_verbosity(),
         )
 

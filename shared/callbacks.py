@@ -43,6 +43,29 @@ def standard_callbacks(monitor, mode, early_stopping_patience, reduce_lr_patienc
     return callbacks
 
 
+def weight_averaging(config):
+    """`[AveragedWeights()]` when the config averages the weights (`ema_momentum`), else `[]`. It goes in `fit`'s
+    callbacks right after BackupAndRestore (which then saves the raw weights and the average as they are) and
+    before every callback that reads the weights or the validation metrics at the end of an epoch."""
+    return [AveragedWeights()] if getattr(config, "ema_momentum", None) else []
+
+
+class AveragedWeights(keras.callbacks.SwapEMAWeights):
+    """Polyak averaging with an optimizer that keeps the weights' exponential moving average (`use_ema`; see
+    `shared.optimizers.get_optimizer`): each validation pass, the epoch-end callbacks after this one (early
+    stopping's best weights, checkpoints) and the trained model see the average, while training steps the raw
+    weights. Keras's `SwapEMAWeights(swap_on_epoch=True)`, which leaves the average in the model after the last
+    epoch, also when training stops before it (a wall-time budget, early stopping)."""
+
+    def __init__(self):
+        super().__init__(swap_on_epoch=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)  # the average is in the model; the last epoch's is kept for the end of fit
+        if self.model.stop_training and epoch < self.params["epochs"] - 1:
+            self._finalize_ema_values()  # stopped early: `fit` ends by copying the average in, so make it the average
+
+
 class TimeBudget(keras.callbacks.Callback):
     """Anneals the learning rate by elapsed wall time (linear warmup, then cosine to zero) and stops training
     once `max_seconds` have passed, so a budgeted run ends with a decayed learning rate whatever the

@@ -143,6 +143,10 @@ class SupervisedConfig(BaseConfig):
     # annealed on a fast machine or a slow one. None: no budget.
     max_train_seconds: typing.Optional[float] = None
     clipnorm: typing.Optional[float] = None  # clip each gradient's norm to this (None: no clipping)
+    # Polyak averaging: the optimizer keeps an exponential moving average of the weights with this momentum (0.99
+    # averages over the last ~100 steps); validation, early stopping and the trained model use the average, training
+    # steps the raw weights (`shared.callbacks.AveragedWeights`). None: off.
+    ema_momentum: typing.Optional[float] = None
 
     def __post_init__(self):
         super().__post_init__()
@@ -166,6 +170,7 @@ class SupervisedConfig(BaseConfig):
         check_range("validation_fraction", self.validation_fraction, 0, 1, high_inclusive=False)
         check_range("max_train_seconds", self.max_train_seconds, 0, low_inclusive=False)
         check_range("clipnorm", self.clipnorm, 0, low_inclusive=False)
+        check_range("ema_momentum", self.ema_momentum, 0, 1, low_inclusive=False, high_inclusive=False)
 
 
 # === Resolving a config from a preset and overrides ===

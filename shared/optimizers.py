@@ -31,8 +31,10 @@ LOSSES = {
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "softmax", "swish", "gelu", "linear")
 
 
-def get_optimizer(name, learning_rate, weight_decay=0.0, momentum=0.9, clipnorm=None, label=None):
-    """Return a Keras optimizer. `learning_rate` may be a float or a schedule; `label`: the optimizer's name."""
+def get_optimizer(name, learning_rate, weight_decay=0.0, momentum=0.9, clipnorm=None, label=None, ema_momentum=None):
+    """Return a Keras optimizer. `learning_rate` may be a float or a schedule; `label`: the optimizer's name;
+    `ema_momentum`: keep an exponential moving average of the weights with this momentum (`use_ema`; training then
+    needs `shared.callbacks.weight_averaging`)."""
     import keras
 
     if name not in OPTIMIZERS:
@@ -47,6 +49,8 @@ def get_optimizer(name, learning_rate, weight_decay=0.0, momentum=0.9, clipnorm=
         kwargs["clipnorm"] = clipnorm
     if label:
         kwargs["name"] = label
+    if ema_momentum:
+        kwargs.update(use_ema=True, ema_momentum=ema_momentum)
     if name == "sgd":
         return keras.optimizers.SGD(momentum=momentum, nesterov=True, **kwargs)
     return getattr(keras.optimizers, OPTIMIZERS[name])(**kwargs)
@@ -81,7 +85,7 @@ def get_activation(name):
 def build_optimizer(config, steps_per_epoch, encoder=None):
     """The optimizer of a `shared.config.SupervisedConfig`, with its learning-rate schedule (or, under a wall-time
     budget `max_train_seconds`, a plain rate that `shared.callbacks.TimeBudget` anneals by the clock) and its
-    gradient clipping.
+    gradient clipping, keeping the weights' moving average when `config.ema_momentum` is set.
 
     `encoder`: a pretrained part of the model (a Keras layer or model) that trains at
     `config.encoder_learning_rate` (under the same schedule), the rest at `config.learning_rate`: a
@@ -94,7 +98,7 @@ def build_optimizer(config, steps_per_epoch, encoder=None):
         if not config.max_train_seconds:
             learning_rate = learning_rate_schedule(config, learning_rate, steps_per_epoch)
         return get_optimizer(config.optimizer, learning_rate, weight_decay=config.weight_decay,
-                             clipnorm=config.clipnorm, label=label)
+                             clipnorm=config.clipnorm, label=label, ema_momentum=config.ema_momentum)
 
     # Only the configs of tasks with a pretrained part (which pass `encoder`) have `encoder_learning_rate`.
     if encoder is None or config.encoder_learning_rate is None:

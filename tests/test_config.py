@@ -58,6 +58,8 @@ def test_validation_names_the_key_and_the_fix():
                                           r"Expected one count in \[1, 4\] for every stage, or one per stage \(3 here\)\. "
                                           r"Fix: --set convs_per_stage=2 \(two in every stage\) or --set convs_per_stage=1,2,2"):
         dataclasses.replace(default(), convs_per_stage=(1, 2))
+    with pytest.raises(ConfigError, match=r"Received: ema_momentum=1\.0\. Expected a number in \(0, 1\)\. Fix it"):
+        dataclasses.replace(default(), ema_momentum=1.0)
 
 
 def test_mirror_images_follow_the_dataset():

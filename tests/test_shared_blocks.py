@@ -174,7 +174,7 @@ def split_config(encoder_learning_rate, epochs=1, max_train_seconds=None):
 
     return types.SimpleNamespace(optimizer="sgd", learning_rate=0.1, encoder_learning_rate=encoder_learning_rate,
                                  learning_rate_schedule="constant", warmup_epochs=0, epochs=epochs, weight_decay=0.0,
-                                 max_train_seconds=max_train_seconds, clipnorm=None)
+                                 max_train_seconds=max_train_seconds, clipnorm=None, ema_momentum=None)
 
 
 def test_a_pretrained_encoder_trains_at_its_own_learning_rate():
@@ -243,6 +243,82 @@ def test_a_wall_time_budget_anneals_each_optimizer_by_the_clock_and_stops_traini
         assert rates == pytest.approx([expected.get(name, 0.1 * budget.scale(fraction)) for name in names])
     assert budget.scale(0.0) == pytest.approx(0.05) and budget.scale(0.5) == pytest.approx(0.5, abs=0.02)
     assert seen[1][0] > seen[2][0] > seen[3][0]  # annealing
+
+
+def averaged_fit(epochs, stop_after_step=None, momentum=0.5):
+    """A tiny regression under SGD with weight averaging (`shared.callbacks.AveragedWeights`): the model, the fit's
+    history, the raw weights at each step's start and end, and the moving average after each step, computed here
+    from the raw weights (Keras's rule: the first step's average is the weights themselves)."""
+    from shared.callbacks import AveragedWeights
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(16, 3)).astype("float32")
+    targets = features @ np.array([[1.0], [-2.0], [0.5]], "float32")
+    starts, ends = [], []
+
+    class Recorder(keras.callbacks.Callback):  # after AveragedWeights, like every callback of the contract's fit
+        def on_train_batch_begin(self, batch, logs=None):
+            starts.append(self.model.get_weights())
+
+        def on_train_batch_end(self, batch, logs=None):
+            ends.append(self.model.get_weights())
+            if len(ends) == stop_after_step:
+                self.model.stop_training = True  # what the wall-time budget does
+
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4), keras.layers.Dense(1)])
+    model.compile(optimizer=get_optimizer("sgd", 0.05, ema_momentum=momentum), loss="mse")
+    history = model.fit(features[:12], targets[:12], validation_data=(features[12:], targets[12:]), batch_size=3,
+                        epochs=epochs, shuffle=False, verbose=0, callbacks=[AveragedWeights(), Recorder()])
+    averages = [ends[0]]
+    for weights in ends[1:]:
+        averages.append([momentum * a + (1 - momentum) * w for a, w in zip(averages[-1], weights)])
+    return model, history, starts, ends, averages, (features[12:], targets[12:])
+
+
+def test_weight_averaging_validates_on_the_average_trains_the_raw_weights_and_ends_on_the_average():
+    model, history, starts, ends, averages, (x, y) = averaged_fit(epochs=3)
+    assert len(ends) == 12  # 4 steps an epoch
+    for step in range(1, 12):  # each step starts from the raw weights the last one ended on, across epochs too
+        for start, end in zip(starts[step], ends[step - 1]):
+            np.testing.assert_allclose(start, end, rtol=1e-6, atol=1e-7)
+    assert any(np.abs(a - w).max() > 1e-3 for a, w in zip(averages[-1], ends[-1]))  # the two differ
+    for weights, expected in zip(model.get_weights(), averages[-1]):  # the trained model is the average
+        np.testing.assert_allclose(weights, expected, rtol=1e-5, atol=1e-6)
+    for epoch, val_loss in enumerate(history.history["val_loss"]):  # validation saw each epoch's average
+        model.set_weights(averages[4 * epoch + 3])
+        assert float(model.evaluate(x, y, verbose=0)) == pytest.approx(val_loss, rel=1e-4)
+
+
+def test_weight_averaging_ends_on_the_average_when_training_stops_early():
+    model, _history, _starts, ends, averages, _validation = averaged_fit(epochs=3, stop_after_step=6)
+    assert len(ends) == 6  # stopped in the second epoch
+    for weights, expected in zip(model.get_weights(), averages[-1]):
+        np.testing.assert_allclose(weights, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_resumed_run_keeps_the_weights_average(tmp_path):
+    """The contract's order, BackupAndRestore before AveragedWeights: an interrupted run ends where an
+    uninterrupted one does, raw weights and their average both restored."""
+    from shared.callbacks import AveragedWeights
+
+    features = np.random.default_rng(0).normal(size=(16, 3)).astype("float32")
+    targets = features.sum(axis=1, keepdims=True)
+
+    def run(epochs, backup=None):
+        keras.utils.set_random_seed(1)
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4), keras.layers.Dense(1)])
+        model.compile(optimizer=get_optimizer("adam", 1e-2, ema_momentum=0.8), loss="mse")
+        callbacks = [keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False)] if backup else []
+        model.fit(features, targets, batch_size=4, epochs=epochs, shuffle=False, verbose=0,
+                  callbacks=[*callbacks, AveragedWeights()])
+        return [keras.ops.convert_to_numpy(w) for w in model.weights]
+
+    straight = run(3)
+    run(2, backup=tmp_path / "backup")  # "killed" after its second epoch
+    resumed = run(3, backup=tmp_path / "backup")
+    for got, expected in zip(resumed, straight):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_unknown_names_are_rejected_with_the_choices():

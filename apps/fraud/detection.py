@@ -60,7 +60,8 @@ class DetectionTask(Task):
         epochs, data.validation_scores = self.validate(data, config)
         backup = keras.callbacks.BackupAndRestore(str(checkpoint_dir), delete_checkpoint=False)
         model.fit(data.train, epochs=epochs, shuffle=False, class_weight=self.class_weight(config, data),
-                  callbacks=[backup, shared_callbacks.NanGuard(), *callbacks], verbose=shared_callbacks.fit_verbosity())
+                  callbacks=[backup, *shared_callbacks.weight_averaging(config), shared_callbacks.NanGuard(),
+                             *callbacks], verbose=shared_callbacks.fit_verbosity())
 
     def validate(self, data, config):
         """Train a model of the same config on each fold's training period, with early stopping on its validation
@@ -74,7 +75,8 @@ class DetectionTask(Task):
                 fraud_data.dataset(train, config, shuffle=True, genuine_only=unsupervised),
                 validation_data=fraud_data.dataset(validation, config, genuine_only=unsupervised),
                 epochs=config.epochs, shuffle=False, class_weight=self.class_weight(config, data),
-                callbacks=shared_callbacks.standard_callbacks(monitor, mode, config.early_stopping_patience),
+                callbacks=[*shared_callbacks.weight_averaging(config),
+                           *shared_callbacks.standard_callbacks(monitor, mode, config.early_stopping_patience)],
                 verbose=shared_callbacks.fit_verbosity())
             values = history.history[monitor]
             best = int(np.argmin(values) if mode == "min" else np.argmax(values)) + 1

@@ -261,16 +261,17 @@ class GanConfig(SamplerConfig):
         check_range("beta_1", self.beta_1, 0, 1, high_inclusive=False)
         check_range("beta_2", self.beta_2, 0, 1, high_inclusive=False)
         if (self.optimizer != "adam" or self.learning_rate_schedule != "constant" or self.max_train_seconds
-                or self.clipnorm):
+                or self.clipnorm or self.ema_momentum):
             from shared.errors import ConfigError
 
             raise ConfigError(
                 f"Unsupported optimizer for the GAN. Received: optimizer={self.optimizer!r}, "
                 f"learning_rate_schedule={self.learning_rate_schedule!r}, max_train_seconds={self.max_train_seconds}, "
-                f"clipnorm={self.clipnorm}. Expected optimizer='adam' with a 'constant' learning rate, no wall-time "
-                "budget and no clipping: both networks train with Adam(beta_1, beta_2). Fix: --set optimizer=adam "
-                "--set learning_rate_schedule=constant, and leave max_train_seconds and clipnorm unset (tune beta_1, "
-                "beta_2, learning_rate, critic_learning_rate)."
+                f"clipnorm={self.clipnorm}, ema_momentum={self.ema_momentum}. Expected optimizer='adam' with a "
+                "'constant' learning rate, no wall-time budget, no clipping and no weight averaging: both networks "
+                "train with Adam(beta_1, beta_2). Fix: --set optimizer=adam --set learning_rate_schedule=constant, and "
+                "leave max_train_seconds, clipnorm and ema_momentum unset (tune beta_1, beta_2, learning_rate, "
+                "critic_learning_rate)."
             )
 
 

@@ -66,6 +66,8 @@ GAN = TaskCase(
                  overrides=("optimizer=sgd",)),
         BadInput(ConfigError, r"Unsupported optimizer for the GAN\. Received: .*max_train_seconds=60\.0",
                  overrides=("max_train_seconds=60",)),
+        BadInput(ConfigError, r"Unsupported optimizer for the GAN\. Received: .*ema_momentum=0\.99\. .*no weight "
+                              r"averaging", overrides=("ema_momentum=0.99",)),
         BadInput(DataError, r"No fashion_mnist IDX files in the data directory",
                  break_data=lambda folder: (folder / "empty").mkdir() or folder / "empty"),
     ),
