@@ -128,8 +128,10 @@ class TextClassificationConfig(TextDataConfig):
 
 
 def text_classification_default():
+    """The CNN with Polyak averaging (`ema_momentum=0.99`): over seeds 1-5 it lowered the mean best validation loss
+    and every seed cleared the issue's bar (apps/nlp/README.md)."""
     return TextClassificationConfig(epochs=20, batch_size=64, learning_rate=2e-3, early_stopping_patience=3,
-                                    reduce_lr_patience=2)
+                                    reduce_lr_patience=2, ema_momentum=0.99)
 
 
 def text_classification_smoke():
