@@ -54,8 +54,9 @@ class AveragedWeights(keras.callbacks.SwapEMAWeights):
     """Polyak averaging with an optimizer that keeps the weights' exponential moving average (`use_ema`; see
     `shared.optimizers.get_optimizer`): each validation pass, the epoch-end callbacks after this one (early
     stopping's best weights, checkpoints) and the trained model see the average, while training steps the raw
-    weights. Keras's `SwapEMAWeights(swap_on_epoch=True)`, which leaves the average in the model after the last
-    epoch, also when training stops before it (a wall-time budget, early stopping)."""
+    weights. It is Keras's `SwapEMAWeights(swap_on_epoch=True)` with one fix: that callback ends training on the
+    average only when training reaches its last epoch, this one also when it stops before (a wall-time budget).
+    With an encoder's own optimizer (a MultiOptimizer) both optimizers keep and swap their variables' averages."""
 
     def __init__(self):
         super().__init__(swap_on_epoch=True)
