@@ -195,25 +195,38 @@ def test_a_pretrained_encoder_trains_at_its_own_learning_rate():
     assert sum("encoder_dense/" in path for path in steps[None]) == 2  # kernel and bias
 
 
-def test_a_resumed_run_keeps_both_optimizers_state(tmp_path):
-    """BackupAndRestore (the contract's `fit`): an interrupted run with an encoder optimizer ends where an
-    uninterrupted one does only if both optimizers' momentum comes back."""
+def check_a_resumed_run_ends_where_a_straight_one_does(backup, build, epochs, extra_callbacks=list):
+    """BackupAndRestore (the contract's `fit`): a run "killed" after `epochs - 1` epochs and resumed ends with the
+    weights of an uninterrupted one. `build()` -> a compiled model, seeded alike each time; `extra_callbacks()` ->
+    the callbacks after BackupAndRestore."""
     features = np.random.default_rng(0).normal(size=(16, 3)).astype("float32")
     targets = features.sum(axis=1, keepdims=True)
 
     def run(epochs, backup=None):
         keras.utils.set_random_seed(1)
-        model, encoder = encoder_and_head()
-        model.compile(optimizer=build_optimizer(split_config(1e-2, epochs=2), 1, encoder=encoder), loss="mse")
+        model = build()
         callbacks = [keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False)] if backup else []
-        model.fit(features, targets, batch_size=4, epochs=epochs, shuffle=False, verbose=0, callbacks=callbacks)
+        model.fit(features, targets, batch_size=4, epochs=epochs, shuffle=False, verbose=0,
+                  callbacks=[*callbacks, *extra_callbacks()])
         return [keras.ops.convert_to_numpy(w) for w in model.weights]
 
-    straight = run(2)
-    run(1, backup=tmp_path / "backup")  # "killed" after its first epoch
-    resumed = run(2, backup=tmp_path / "backup")
+    straight = run(epochs)
+    run(epochs - 1, backup=backup)  # "killed" after its next-to-last epoch
+    resumed = run(epochs, backup=backup)
     for got, expected in zip(resumed, straight):
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_resumed_run_keeps_both_optimizers_state(tmp_path):
+    """An interrupted run with an encoder optimizer ends where an uninterrupted one does only if both optimizers'
+    momentum comes back."""
+
+    def build():
+        model, encoder = encoder_and_head()
+        model.compile(optimizer=build_optimizer(split_config(1e-2, epochs=2), 1, encoder=encoder), loss="mse")
+        return model
+
+    check_a_resumed_run_ends_where_a_straight_one_does(tmp_path / "backup", build, epochs=2)
 
 
 def test_a_wall_time_budget_anneals_each_optimizer_by_the_clock_and_stops_training():
@@ -302,23 +315,13 @@ def test_a_resumed_run_keeps_the_weights_average(tmp_path):
     uninterrupted one does, raw weights and their average both restored."""
     from shared.callbacks import AveragedWeights
 
-    features = np.random.default_rng(0).normal(size=(16, 3)).astype("float32")
-    targets = features.sum(axis=1, keepdims=True)
-
-    def run(epochs, backup=None):
-        keras.utils.set_random_seed(1)
+    def build():
         model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4), keras.layers.Dense(1)])
         model.compile(optimizer=get_optimizer("adam", 1e-2, ema_momentum=0.8), loss="mse")
-        callbacks = [keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False)] if backup else []
-        model.fit(features, targets, batch_size=4, epochs=epochs, shuffle=False, verbose=0,
-                  callbacks=[*callbacks, AveragedWeights()])
-        return [keras.ops.convert_to_numpy(w) for w in model.weights]
+        return model
 
-    straight = run(3)
-    run(2, backup=tmp_path / "backup")  # "killed" after its second epoch
-    resumed = run(3, backup=tmp_path / "backup")
-    for got, expected in zip(resumed, straight):
-        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    check_a_resumed_run_ends_where_a_straight_one_does(tmp_path / "backup", build, epochs=3,
+                                                        extra_callbacks=lambda: [AveragedWeights()])
 
 
 def test_unknown_names_are_rejected_with_the_choices():
