@@ -211,9 +211,10 @@ class SegmentationConfig(PhotoConfig):
 
 def segmentation_default():
     """Penn-Fudan pedestrians with the pretrained backbone at 416 px, 40 epochs, AdamW 2e-3, served at 352, 416 and
-    480 px, each with its mirror image, averaged (test IoU 0.814, 0.801 on seeds 42, 1; with the mirror alone
-    0.803, 0.804, 0.803, 0.798): benchmarks/vision_segmentation.py, numbers in apps/vision/README.md. About 50 s an
-    epoch on 2 quiet cores after the first (tracing), 60-90 s beside another job."""
+    480 px, each with its mirror image, averaged (test IoU 0.814, 0.801, 0.812, 0.802 on seeds 42, 1, 2, 3; with
+    the mirror alone 0.803, 0.804, 0.803, 0.798): benchmarks/vision_segmentation.py, numbers in
+    apps/vision/README.md. About 50 s an epoch on 2 quiet cores after the first (tracing), 60-90 s beside another
+    job."""
     return SegmentationConfig(
         epochs=40, batch_size=8, optimizer="adamw", learning_rate=2e-3, weight_decay=1e-4,
         learning_rate_schedule="cosine", warmup_epochs=1, early_stopping_patience=0, image_size=416,
