@@ -3,6 +3,7 @@
 import dataclasses
 import typing
 
+from apps.vision.photo_config import PHOTO_TASKS, check_test_time_flip
 from shared.config import SupervisedConfig, TaskSpec, check_choice, check_range, check_sizes
 from shared.optimizers import ACTIVATIONS
 
@@ -69,19 +70,6 @@ class ClassificationConfig(SupervisedConfig):
         check_range("random_translation", self.random_translation, 0, 0.5)
         check_test_time_flip(self.test_time_flip, self.flips,
                              f"random_flip={self.random_flip} (dataset={self.dataset})")
-
-
-def check_test_time_flip(test_time_flip, flips, received):
-    """Averaging with the mirror image at inference is for a model trained on mirrored images (`flips`), in the
-    classifier and in segmentation; `received` says what set `flips`."""
-    if test_time_flip and not flips:
-        from shared.errors import ConfigError
-
-        raise ConfigError(
-            f"Invalid value for config key test_time_flip. Received: test_time_flip=True with {received}. "
-            "Expected test_time_flip only for a model trained on mirrored images: also --set random_flip=true, "
-            "or --set test_time_flip=false."
-        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -359,8 +347,6 @@ TASKS["diffusion"] = TaskSpec(
 )
 
 
-# === Photographs: detection and segmentation (apps/vision/photo_config.py) ===
-
-from apps.vision.photo_config import PHOTO_TASKS  # noqa: E402 - after TASKS: the photo tasks come last
+# === Photographs: detection and segmentation (apps/vision/photo_config.py), listed last ===
 
 TASKS.update(PHOTO_TASKS)

@@ -23,6 +23,19 @@ def check_side(name, value, within=None):
     )
 
 
+def check_test_time_flip(test_time_flip, flips, received):
+    """Averaging with the mirror image at inference is for a model trained on mirrored images (`flips`), in the
+    classifier and in segmentation; `received` says what set `flips`."""
+    if test_time_flip and not flips:
+        from shared.errors import ConfigError
+
+        raise ConfigError(
+            f"Invalid value for config key test_time_flip. Received: test_time_flip=True with {received}. "
+            "Expected test_time_flip only for a model trained on mirrored images: also --set random_flip=true, "
+            "or --set test_time_flip=false."
+        )
+
+
 # === Detection (apps/vision/detection.py) ===
 
 PHOTO_FORMATS = ("penn_fudan", "voc", "coco")  # apps.vision.photos.FORMATS (no import: photos.py imports numpy)
@@ -201,11 +214,8 @@ class SegmentationConfig(PhotoConfig):
         check_range("dice_weight", self.dice_weight, 0)
         check_range("batch_norm_momentum", self.batch_norm_momentum, 0, 1, high_inclusive=False)
         check_range("threshold", self.threshold, 0, 1, low_inclusive=False, high_inclusive=False)
-        check_sizes("test_time_sizes", self.test_time_sizes, "352,480", count=(0, None))
         for side in self.test_time_sizes:
             check_side("test_time_sizes", side, within=self.test_time_sizes)
-        from apps.vision.config import check_test_time_flip  # the classifier's rule (config.py imports this module)
-
         check_test_time_flip(self.test_time_flip, self.random_flip, f"random_flip={self.random_flip}")
 
 

@@ -296,7 +296,7 @@ class SegmentationTask(photo_task.PhotoTask):
 
     def endpoints(self, model, config, info):
         threshold = float(info["threshold"])
-        sizes = (config.image_size, *config.test_time_sizes)
+        sizes = tuple(dict.fromkeys((config.image_size, *config.test_time_sizes)))  # each size once
 
         def probabilities_of(images):  # the mean over the sizes
             return tf.add_n([tf.sigmoid(logits_at(model, images, size)[..., 0]) for size in sizes]) / len(sizes)

@@ -100,6 +100,9 @@ def test_serving_averages_the_sizes_in_test_time_sizes():
         served = task.endpoints(model, config, {"threshold": 0.5})["serving_default"].fn(image)
         assert served["probabilities"].shape == (1, 45, 83)
         np.testing.assert_allclose(np.asarray(served["probabilities"]), np.mean(answers, axis=0), atol=1e-5)
+        repeated = dataclasses.replace(config, test_time_sizes=(96, 64, 128, 96))  # each size counts once
+        served = task.endpoints(model, repeated, {"threshold": 0.5})["serving_default"].fn(image)
+        np.testing.assert_allclose(np.asarray(served["probabilities"]), np.mean(answers, axis=0), atol=1e-5)
 
 
 def test_metrics_pool_the_pixels_of_the_split():
