@@ -1,6 +1,6 @@
 """`dlsuite tune`: hyperparameter search with Optuna, every trial a nested `dlsuite train` run.
 
-The objective is the task's validation monitor (`Task.monitor`, e.g. `val_accuracy`), the best
+The objective is the task's validation monitor (`Task.monitor_of(config)`, e.g. `val_accuracy`), the best
 value in the trial run's MLflow metric history. Test metrics never choose hyperparameters.
 
 One parent MLflow run per invocation (tag `dlsuite.tune=true`) holds the search space, the
@@ -64,12 +64,13 @@ def tune(app, task=None, preset="default", config_file=None, overrides=(), searc
     identity = json.loads(json.dumps(identity))  # as stored (tuples become lists)
     previous_trials = _check_existing_study(optuna, storage, study_name, identity)
     runner = catalog.load_task(spec)
-    if getattr(config, "validation_fraction", None) == 0 and runner.monitor.startswith("val_"):
-        raise UsageError(f"Tuning needs a validation split: its objective is {runner.monitor}. Received: "
+    monitor, monitor_mode = runner.monitor_of(config)
+    if getattr(config, "validation_fraction", None) == 0 and monitor.startswith("val_"):
+        raise UsageError(f"Tuning needs a validation split: its objective is {monitor}. Received: "
                          "validation_fraction=0. Expected > 0. Fix: --set validation_fraction=0.1.")
     source = runner.check_inputs(config, data_dir)
     data_dir = str(source.path) if source.path else None
-    direction = "maximize" if runner.monitor_mode == "max" else "minimize"
+    direction = "maximize" if monitor_mode == "max" else "minimize"
 
     experiment_name = experiment or f"dlsuite-{app}"
     tags = {"dlsuite.tune": "true", "dlsuite.app": app, "dlsuite.task": task_name, "dlsuite.preset": preset,
@@ -84,7 +85,7 @@ def tune(app, task=None, preset="default", config_file=None, overrides=(), searc
                                     pruner=_pruner(optuna, pruner), load_if_exists=True)
         study.set_user_attr("dlsuite", identity)
         print(f"dlsuite: tune run {parent_id} ({app}/{task_name}, preset {preset}): {trials} trial(s), objective "
-              f"{direction} {runner.monitor} on validation data", flush=True)
+              f"{direction} {monitor} on validation data", flush=True)
         print(f"dlsuite: study {study_name!r} in {storage} ({previous_trials} earlier trial(s)); run again with "
               f"--study-name {study_name} and the same arguments to add trials", flush=True)
         client = _client()
@@ -92,7 +93,7 @@ def tune(app, task=None, preset="default", config_file=None, overrides=(), searc
         _log_params(client, parent_id, {
             **{f"search.{key}": dimension.spec for key, dimension in space.items()},
             "trials": trials, "timeout": timeout, "study_name": study_name, "storage": storage,
-            "sampler": "TPESampler", "sampler_seed": sampler_seed, "pruner": pruner, "monitor": runner.monitor,
+            "sampler": "TPESampler", "sampler_seed": sampler_seed, "pruner": pruner, "monitor": monitor,
             "direction": direction,
             "earlier_trials": previous_trials,
         })
@@ -103,16 +104,17 @@ def tune(app, task=None, preset="default", config_file=None, overrides=(), searc
         trial_args = dict(app=app, task=task_name, preset=preset, config_file=config_file, data_dir=data_dir,
                           seed=seed, tracking_uri=uri, experiment=experiment_name, export=False,
                           parent_run_id=parent_id)
-        objective = _Objective(train_lib, trial_args, list(overrides), space, runner, study_name, experiment_name)
-        progress = _Progress(client, parent_id, runner.monitor, trials, previous_trials)
+        objective = _Objective(train_lib, trial_args, list(overrides), space, (monitor, monitor_mode), study_name,
+                               experiment_name)
+        progress = _Progress(client, parent_id, monitor, trials, previous_trials)
         try:
             # No gc_after_trial: a full collection per trial cost seconds in a process holding many traced graphs.
             study.optimize(objective, n_trials=trials, timeout=timeout, catch=(Exception,), callbacks=[progress])
         finally:
-            _log_study(client, parent_id, study, runner.monitor, direction)
+            _log_study(client, parent_id, study, monitor, direction)
         invocation = dict(app=app, task=task_name, preset=preset, data_dir=data_dir, tracking_uri=tracking_uri,
                           experiment=experiment)
-        return _finish(client, parent, study, config, space, previous_trials, runner.monitor, best_config, invocation)
+        return _finish(client, parent, study, config, space, previous_trials, monitor, best_config, invocation)
 
 
 PRUNERS = ("median", "none")
@@ -157,9 +159,9 @@ def _log_params(client, run_id, params):
 class _Objective:
     """Train one trial through `pipelines.train.train`; its objective is the best monitor value it logged."""
 
-    def __init__(self, train_lib, trial_args, overrides, space, runner, study_name, experiment_name):
+    def __init__(self, train_lib, trial_args, overrides, space, objective, study_name, experiment_name):
         self.train_lib, self.trial_args, self.overrides, self.space = train_lib, trial_args, overrides, space
-        self.runner, self.study_name, self.experiment_name = runner, study_name, experiment_name
+        (self.monitor, self.monitor_mode), self.study_name, self.experiment_name = objective, study_name, experiment_name
 
     def __call__(self, trial):
         params = {key: dimension.suggest(trial) for key, dimension in self.space.items()}
@@ -173,7 +175,7 @@ class _Objective:
 
         from shared.callbacks import TrialPruning
 
-        pruning = TrialPruning(trial, self.runner.monitor)
+        pruning = TrialPruning(trial, self.monitor)
         try:
             summary = self.train_lib.train(
                 overrides=[*self.overrides, *(as_set_pair(key, value) for key, value in params.items())],
@@ -184,9 +186,9 @@ class _Objective:
                 trial.set_user_attr("pruned_at_epoch", pruning.pruned_at)
                 _client().set_tag(summary["run_id"], "dlsuite.tune.pruned_at_epoch", str(pruning.pruned_at))
                 raise optuna.TrialPruned(f"pruned after epoch {pruning.pruned_at}")
-            best = runs.best_metric(summary["run_id"], self.runner.monitor, self.runner.monitor_mode)
+            best = runs.best_metric(summary["run_id"], self.monitor, self.monitor_mode)
             if best is None:
-                raise ValueError(f"The trial run logged no finite {self.runner.monitor}; it cannot be compared.")
+                raise ValueError(f"The trial run logged no finite {self.monitor}; it cannot be compared.")
             return best
         except optuna.TrialPruned:
             raise

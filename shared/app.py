@@ -148,11 +148,24 @@ class Task:
     def build_model(self, config, data):
         raise NotImplementedError
 
+    def monitor_of(self, config):
+        """`(metric, mode)`: the validation metric early stopping, LR reduction and `dlsuite tune` watch for this
+        config, and whether higher ("max") or lower ("min") is better. The class's `monitor` / `monitor_mode` by
+        default; a task whose validation metric depends on its config overrides this."""
+        return self.monitor, self.monitor_mode
+
+    def headline_metric(self, config):
+        """`(metric, mode)`: the test counterpart of `monitor_of` (`val_accuracy` -> `test_accuracy`), the
+        score `dlsuite evaluate` reports first and the model registry's champion gate compares."""
+        monitor, mode = self.monitor_of(config)
+        return ("test_" + monitor.removeprefix("val_")), mode
+
     def callbacks(self, config):
         """Early stopping, LR on plateau and the NaN guard, from the config's fields."""
+        monitor, mode = self.monitor_of(config)
         return shared_callbacks.standard_callbacks(
-            monitor=self.monitor,
-            mode=self.monitor_mode,
+            monitor=monitor,
+            mode=mode,
             early_stopping_patience=config.early_stopping_patience,
             reduce_lr_patience=config.reduce_lr_patience,
             max_seconds=config.max_train_seconds,

@@ -21,6 +21,7 @@ from pipelines import search_space
 from pipelines import tune as tune_lib
 from shared import config as config_lib
 from shared import tracking
+from shared.app import Task
 from tests.conftest import REPO, run_cli, runs_in
 from tests.tiny_data import make_idx_folder
 
@@ -261,7 +262,7 @@ def test_every_trial_diverging_fails_the_tune(tracking_uri, tiny_fashion_mnist, 
 # === The objective (in-process, a stand-in trainer: no TensorFlow) ===
 
 
-class _FakeTask:
+class _FakeTask(Task):
     monitor, monitor_mode = "val_accuracy", "max"
 
     def check_inputs(self, config, data_dir):
