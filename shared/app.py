@@ -168,7 +168,7 @@ class Task:
             mode=mode,
             early_stopping_patience=config.early_stopping_patience,
             reduce_lr_patience=config.reduce_lr_patience,
-            max_seconds=config.max_train_seconds,
+            max_seconds=getattr(config, "max_train_seconds", None),  # a FitConfig has no wall-time budget
             learning_rate=config.learning_rate,
             encoder_learning_rate=getattr(config, "encoder_learning_rate", None),  # tasks with a pretrained part
         )

@@ -46,8 +46,9 @@ def standard_callbacks(monitor, mode, early_stopping_patience, reduce_lr_patienc
 def weight_averaging(config):
     """`[AveragedWeights()]` when the config averages the weights (`ema_momentum`), else `[]`. It goes in `fit`'s
     callbacks right after BackupAndRestore (which then saves the raw weights and the average as they are) and
-    before every callback that reads the weights or the validation metrics at the end of an epoch."""
-    return [AveragedWeights()] if config.ema_momentum else []
+    before every callback that reads the weights or the validation metrics at the end of an epoch. Configs
+    without the field (`shared.config.FitConfig`, `OptimizerConfig`) do not average."""
+    return [AveragedWeights()] if getattr(config, "ema_momentum", None) else []
 
 
 class AveragedWeights(keras.callbacks.SwapEMAWeights):

@@ -123,37 +123,50 @@ class BaseConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class SupervisedConfig(BaseConfig):
-    """Fields every `model.fit()` task has."""
+class FitConfig(BaseConfig):
+    """Fields of the `model.fit()` loop: epochs, batches, the data's slices, early stopping. A task whose model
+    trains with its own optimizers (the GAN) derives from this; every other task from `SupervisedConfig`."""
 
     epochs: int = 10
     batch_size: int = 128
-    optimizer: str = "adam"
     learning_rate: float = 1e-3
-    weight_decay: float = 0.0
-    learning_rate_schedule: str = "constant"
-    warmup_epochs: int = 0
     early_stopping_patience: int = 5
     reduce_lr_patience: int = 0
     max_train_examples: typing.Optional[int] = None
     max_test_examples: typing.Optional[int] = None
     validation_fraction: float = 0.1
-    # A wall-time budget in seconds: training stops after the batch that crosses it, and the learning rate follows
-    # the clock instead of the epochs (warmup, then cosine to zero: `shared.callbacks.TimeBudget`), so the run ends
-    # annealed on a fast machine or a slow one. None: no budget.
-    max_train_seconds: typing.Optional[float] = None
-    clipnorm: typing.Optional[float] = None  # clip each gradient's norm to this (None: no clipping)
-    # Polyak averaging: the optimizer keeps an exponential moving average of the weights with this momentum (0.99
-    # averages over the last ~100 steps); validation, early stopping and the trained model use the average, training
-    # steps the raw weights (`shared.callbacks.AveragedWeights`). None: off.
-    ema_momentum: typing.Optional[float] = None
 
     def __post_init__(self):
         super().__post_init__()
         check_range("epochs", self.epochs, 1)
         check_range("batch_size", self.batch_size, 1)
-        check_choice("optimizer", self.optimizer, sorted(OPTIMIZERS))
         check_range("learning_rate", self.learning_rate, 0, low_inclusive=False)
+        check_range("early_stopping_patience", self.early_stopping_patience, 0)
+        check_range("reduce_lr_patience", self.reduce_lr_patience, 0)
+        check_range("max_train_examples", self.max_train_examples, 1)
+        check_range("max_test_examples", self.max_test_examples, 1)
+        check_range("validation_fraction", self.validation_fraction, 0, 1, high_inclusive=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerConfig(FitConfig):
+    """`FitConfig` and what `shared.optimizers.build_optimizer` reads: the optimizer, its schedule, clipping and
+    the wall-time budget. A task whose model averages its weights its own way (diffusion's EMA network) derives
+    from this; every other task from `SupervisedConfig`."""
+
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    learning_rate_schedule: str = "constant"
+    warmup_epochs: int = 0
+    # A wall-time budget in seconds: training stops after the batch that crosses it, and the learning rate follows
+    # the clock instead of the epochs (warmup, then cosine to zero: `shared.callbacks.TimeBudget`), so the run ends
+    # annealed on a fast machine or a slow one. None: no budget.
+    max_train_seconds: typing.Optional[float] = None
+    clipnorm: typing.Optional[float] = None  # clip each gradient's norm to this (None: no clipping)
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_choice("optimizer", self.optimizer, sorted(OPTIMIZERS))
         check_range("weight_decay", self.weight_decay, 0)
         check_choice("learning_rate_schedule", self.learning_rate_schedule, ["constant", "cosine"])
         check_range("warmup_epochs", self.warmup_epochs, 0)
@@ -163,13 +176,21 @@ class SupervisedConfig(BaseConfig):
                 f"epochs={self.epochs}. Expected a number in [0, {self.epochs - 1}]: warmup must end before training "
                 f"does. Fix it with --set warmup_epochs={self.epochs - 1} or more epochs."
             )
-        check_range("early_stopping_patience", self.early_stopping_patience, 0)
-        check_range("reduce_lr_patience", self.reduce_lr_patience, 0)
-        check_range("max_train_examples", self.max_train_examples, 1)
-        check_range("max_test_examples", self.max_test_examples, 1)
-        check_range("validation_fraction", self.validation_fraction, 0, 1, high_inclusive=False)
         check_range("max_train_seconds", self.max_train_seconds, 0, low_inclusive=False)
         check_range("clipnorm", self.clipnorm, 0, low_inclusive=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class SupervisedConfig(OptimizerConfig):
+    """Fields every `model.fit()` task has: `OptimizerConfig` and the optimizer's weight averaging."""
+
+    # Polyak averaging: the optimizer keeps an exponential moving average of the weights with this momentum (0.99
+    # averages over the last ~100 steps); validation, early stopping and the trained model use the average, training
+    # steps the raw weights (`shared.callbacks.AveragedWeights`). None: off.
+    ema_momentum: typing.Optional[float] = None
+
+    def __post_init__(self):
+        super().__post_init__()
         check_range("ema_momentum", self.ema_momentum, 0, 1, low_inclusive=False, high_inclusive=False)
 
 
@@ -184,7 +205,9 @@ def unknown_key_error(config_class, key, where):
     """The error for a key `config_class` has no field for, with the closest field as a hint (also for `tune`)."""
     names = field_names(config_class)
     close = difflib.get_close_matches(key, names, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
+    # A config may say why it lacks a key other configs have (`UNKNOWN_KEY_HINTS`: key -> sentence).
+    explained = getattr(config_class, "UNKNOWN_KEY_HINTS", {}).get(key)
+    hint = f" {explained}" if explained else f" Did you mean {close[0]!r}?" if close else ""
     return ConfigError(
         f"Unknown config key {key!r} ({where}). Received: {key}. "
         f"Expected one of: {', '.join(names)}.{hint}"

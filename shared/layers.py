@@ -17,12 +17,13 @@ def regularizer(l1=0.0, l2=0.0):
     return keras.regularizers.L1L2(l1=l1, l2=l2)
 
 
-def dense_block(x, units, activation="relu", dropout_rate=0.0, l1=0.0, l2=0.0, batch_norm=False, name=None):
+def dense_block(x, units, activation="relu", dropout_rate=0.0, l1=0.0, l2=0.0, batch_norm=False, name=None,
+                batch_norm_momentum=0.99):
     """Dense -> [BatchNorm] -> activation -> [Dropout]."""
     x = keras.layers.Dense(units, use_bias=not batch_norm, kernel_regularizer=regularizer(l1, l2),
                            name=name and f"{name}_dense")(x)
     if batch_norm:
-        x = keras.layers.BatchNormalization(name=name and f"{name}_bn")(x)
+        x = keras.layers.BatchNormalization(momentum=batch_norm_momentum, name=name and f"{name}_bn")(x)
     x = get_activation(activation)(x)
     if dropout_rate:
         x = keras.layers.Dropout(dropout_rate, name=name and f"{name}_dropout")(x)
@@ -30,7 +31,7 @@ def dense_block(x, units, activation="relu", dropout_rate=0.0, l1=0.0, l2=0.0, b
 
 
 def conv_block(x, filters, kernel_size=3, activation="relu", batch_norm=True, l2=0.0, dropout_rate=0.0,
-               pool=False, strides=1, rank=2, name=None):
+               pool=False, strides=1, rank=2, name=None, batch_norm_momentum=0.99):
     """Conv -> [BatchNorm] -> activation, repeated once, then optional pool and dropout.
 
     `rank` 1 or 2 picks Conv1D/Conv2D (audio frames, images, spectrograms).
@@ -40,7 +41,7 @@ def conv_block(x, filters, kernel_size=3, activation="relu", batch_norm=True, l2
     x = conv(filters, kernel_size, strides=strides, padding="same", use_bias=not batch_norm,
              kernel_regularizer=regularizer(l2=l2), name=name and f"{name}_conv")(x)
     if batch_norm:
-        x = keras.layers.BatchNormalization(name=name and f"{name}_bn")(x)
+        x = keras.layers.BatchNormalization(momentum=batch_norm_momentum, name=name and f"{name}_bn")(x)
     x = get_activation(activation)(x)
     if pool:
         x = pooling(2, name=name and f"{name}_pool")(x)

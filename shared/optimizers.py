@@ -83,9 +83,10 @@ def get_activation(name):
 
 
 def build_optimizer(config, steps_per_epoch, encoder=None):
-    """The optimizer of a `shared.config.SupervisedConfig`, with its learning-rate schedule (or, under a wall-time
+    """The optimizer of a `shared.config.OptimizerConfig`, with its learning-rate schedule (or, under a wall-time
     budget `max_train_seconds`, a plain rate that `shared.callbacks.TimeBudget` anneals by the clock) and its
-    gradient clipping, keeping the weights' moving average when `config.ema_momentum` is set.
+    gradient clipping, keeping the weights' moving average when the config has `ema_momentum` set (a
+    `SupervisedConfig`; an `OptimizerConfig` has no such field: the task averages its own way, or not at all).
 
     `encoder`: a pretrained part of the model (a Keras layer or model) that trains at
     `config.encoder_learning_rate` (under the same schedule), the rest at `config.learning_rate`: a
@@ -98,7 +99,7 @@ def build_optimizer(config, steps_per_epoch, encoder=None):
         if not config.max_train_seconds:
             learning_rate = learning_rate_schedule(config, learning_rate, steps_per_epoch)
         return get_optimizer(config.optimizer, learning_rate, weight_decay=config.weight_decay,
-                             clipnorm=config.clipnorm, label=label, ema_momentum=config.ema_momentum)
+                             clipnorm=config.clipnorm, label=label, ema_momentum=getattr(config, "ema_momentum", None))
 
     # Only the configs of tasks with a pretrained part (which pass `encoder`) have `encoder_learning_rate`.
     if encoder is None or config.encoder_learning_rate is None:

@@ -252,7 +252,7 @@ def test_time_split_keeps_train_before_validation_before_test_with_a_gap():
 def test_a_tfds_sourced_run_records_its_source_resumes_and_evaluates(tracking_uri, tmp_path, monkeypatch):
     import tensorflow_datasets as tfds
 
-    from apps.vision import data as vision_data
+    from apps.vision.classification import data as vision_data
 
     monkeypatch.delenv("DLSUITE_DATA_DIR", raising=False)
     monkeypatch.setitem(vision_data.SYSTEM_DIRS, "fashion_mnist", str(tmp_path / "nowhere"))

@@ -106,13 +106,13 @@ def test_out_of_range_or_mistyped_values(pair, fragments, tracking_uri):
 def test_missing_data_dir(tracking_uri, tmp_path):
     missing = tmp_path / "nowhere"
     result = run_cli("train", "vision", "--preset", "smoke", "--data-dir", missing, "--tracking-uri", tracking_uri)
-    _assert_clean_failure(result, "Data directory not found", f"--data-dir {missing}", "apt-get install")
+    _assert_clean_failure(result, "Data directory not found", f"--data-dir {missing}", "train-images-idx3-ubyte")
     assert runs_in(tracking_uri) == []
 
 
 def test_data_dir_without_idx_files(tracking_uri, tmp_path):
     result = run_cli("train", "vision", "--preset", "smoke", "--data-dir", tmp_path, "--tracking-uri", tracking_uri)
-    _assert_clean_failure(result, "No fashion_mnist IDX files", "t10k-labels-idx1-ubyte")
+    _assert_clean_failure(result, "No fashion_mnist data found", "t10k-labels-idx1-ubyte")
 
 
 def _copy_fashion_mnist(target, source):

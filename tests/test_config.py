@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from apps.vision.config import ClassificationConfig, default, smoke
+from apps.vision.classification.config import ClassificationConfig, default, smoke
 from shared import config as config_lib
 from shared.errors import ConfigError
 

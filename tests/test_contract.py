@@ -90,7 +90,7 @@ LEARNS = {
 # Real runs without a learning bound (large): LunarLander is not learned within a budget a test can afford
 # (apps/gaming_rl/README.md: -737 after 131k PPO steps, below random's about -180). The GAN, diffusion, detection
 # and segmentation runs have no scorer of the tests' own yet (FID needs a trained classifier; AP and IoU a reader of
-# the boxes and masks independent of apps/vision/photos.py): their smoke presets go through the harness
+# the boxes and masks independent of apps/vision/photos/): their smoke presets go through the harness
 # (tests/test_tasks.py) and the fresh-process tests in CI, and what they learn is measured by their benchmarks.
 NO_BOUND = {("gaming_rl", "lunarlander-dqn"), ("gaming_rl", "lunarlander-ppo"), ("vision", "gan"),
             ("vision", "diffusion"), ("vision", "detection"), ("vision", "segmentation")}

@@ -65,7 +65,7 @@ def test_every_float_field_refuses_nan_and_infinity(app, task, key, value):
 
 
 def test_nan_message_suggests_the_default():
-    from apps.vision.config import default
+    from apps.vision.classification.config import default
 
     with pytest.raises(ConfigError, match=r"^Invalid value for config key learning_rate\. Received: learning_rate=nan\. "
                                           r"Expected a finite number\. Fix it with --set learning_rate=0\.001\.$"):
@@ -187,11 +187,11 @@ def _corrupt_copy(tmp_path, how, source):
 @pytest.mark.parametrize(("how", "error"), [("flipped", "zlib.error: Error -3 while decompressing data"),
                                             ("cut", "EOFError: Compressed file ended")])
 def test_gzip_corrupted_mid_stream_is_a_data_error(tmp_path, how, error, fashion_mnist_dir):
-    from apps.vision import idx
+    from apps.vision.classification import idx
 
     data_dir, labels = _corrupt_copy(tmp_path, how, fashion_mnist_dir)
     with pytest.raises(DataError, match=rf"^Corrupt gzip file {labels}: .* Received: {error}.*Expected a complete "
-                                        r"gzip stream\. Re-download"):
+                                        r"gzip stream\. Fix: re-download"):
         idx.read_idx(labels, 1)
 
 
@@ -311,7 +311,7 @@ def test_ui_opens_the_training_runs_view(tracking_uri):
 
 
 def test_epochs_below_the_presets_warmup_lowers_it_with_a_note(capsys):
-    from apps.vision.config import default
+    from apps.vision.classification.config import default
 
     assert default().warmup_epochs == 1
     config = config_lib.apply_overrides(default(), {"epochs": "1"}, "from --set")
@@ -323,7 +323,7 @@ def test_epochs_below_the_presets_warmup_lowers_it_with_a_note(capsys):
 
 @pytest.mark.parametrize("layers", [[{"epochs": "1", "warmup_epochs": "1"}], [{"warmup_epochs": 1}, {"epochs": 1}]])
 def test_warmup_set_by_the_user_is_kept_and_checked(layers):
-    from apps.vision.config import default
+    from apps.vision.classification.config import default
 
     config = default()
     with pytest.raises(ConfigError, match=r"Received: warmup_epochs=1 with epochs=1\. Expected a number in \[0, 0\]"):
@@ -335,7 +335,7 @@ def test_warmup_set_by_the_user_is_kept_and_checked(layers):
 
 
 def test_malformed_tuple_names_the_format():
-    from apps.vision.config import default
+    from apps.vision.classification.config import default
 
     with pytest.raises(ConfigError, match=r"Received: filters='16,abc'\. Expected a comma-separated list of int, "
                                           r"e\.g\. filters=32,64,128\."):
@@ -398,7 +398,7 @@ def test_a_signal_in_training_raises_at_the_next_batch_boundary():
 
 
 def test_adamw_weight_decay_zero_means_zero():
-    from apps.vision.config import default
+    from apps.vision.classification.config import default
     from shared.optimizers import build_optimizer, get_optimizer
 
     assert get_optimizer("adamw", 1e-3, weight_decay=0.0).weight_decay == 0.0

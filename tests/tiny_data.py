@@ -26,7 +26,7 @@ def write_idx(path, array):
 
 
 def read_idx(path):
-    """The array of an IDX file of uint8 (plain or gzip): the test's own reader, not `apps.vision.idx`."""
+    """The array of an IDX file of uint8 (plain or gzip): the test's own reader, not `apps.vision.classification.idx`."""
     raw = path.read_bytes()
     raw = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
     ndim = raw[3]

@@ -24,7 +24,7 @@ AUTOENCODER = TaskCase(
     metrics=("test_reconstruction_mse", "test_reconstruction_mse_uint8", "test_denoising_mse",
              "test_noisy_input_mse"),
     bad_inputs=(
-        BadInput(DataError, r"No fashion_mnist IDX files in the data directory",
+        BadInput(DataError, r"No fashion_mnist data found\. Received: --data-dir .*empty",
                  break_data=lambda folder: (folder / "empty").mkdir() or folder / "empty"),
         BadInput(ConfigError, r"Invalid value for config key noise_level\. Received: noise_level=1\.5",
                  overrides=("noise_level=1.5",)),
@@ -40,7 +40,8 @@ VAE = TaskCase(
     overrides=_TINY_NETWORK,
     metrics=("test_elbo", "test_reconstruction_nats", "test_kl_nats", "test_reconstruction_mse"),
     bad_inputs=(
-        BadInput(DataError, r"t10k-images-idx3-ubyte\.gz is not an IDX file", break_data=_not_idx_images),
+        BadInput(DataError, r"Not an IDX file of uint8 with 3 dimensions: .*t10k-images-idx3-ubyte\.gz",
+                 break_data=_not_idx_images),
         BadInput(ConfigError, r"Invalid value for config key latent_dim\. Received: latent_dim=0",
                  overrides=("latent_dim=0",)),
         BadInput(ConfigError, r"Invalid value for config key elbo_samples\. Received: elbo_samples=0",
@@ -62,13 +63,14 @@ GAN = TaskCase(
                               r"Expected one of: wgan_gp, non_saturating", overrides=("loss=hinge",)),
         BadInput(ConfigError, r"Invalid value for config key critic_filters\. Received: critic_filters=\(8,\)",
                  overrides=("critic_filters=8",)),
-        BadInput(ConfigError, r"Unsupported optimizer for the GAN\. Received: optimizer='sgd'",
-                 overrides=("optimizer=sgd",)),
-        BadInput(ConfigError, r"Unsupported optimizer for the GAN\. Received: .*max_train_seconds=60\.0",
+        # The GAN's config has no optimizer keys (a FitConfig): the unknown key says why and what to tune.
+        BadInput(ConfigError, r"Unknown config key 'optimizer' \(from --set\)\. .*The GAN trains both networks with "
+                              r"Adam\(beta_1, beta_2\) at a constant rate", overrides=("optimizer=sgd",)),
+        BadInput(ConfigError, r"Unknown config key 'max_train_seconds' .*tune beta_1, beta_2, learning_rate",
                  overrides=("max_train_seconds=60",)),
-        BadInput(ConfigError, r"Unsupported optimizer for the GAN\. Received: .*ema_momentum=0\.99\. .*no weight "
-                              r"averaging", overrides=("ema_momentum=0.99",)),
-        BadInput(DataError, r"No fashion_mnist IDX files in the data directory",
+        BadInput(ConfigError, r"Unknown config key 'ema_momentum' .*The GAN trains both networks with Adam",
+                 overrides=("ema_momentum=0.99",)),
+        BadInput(DataError, r"No fashion_mnist data found\. Received: --data-dir .*empty",
                  break_data=lambda folder: (folder / "empty").mkdir() or folder / "empty"),
     ),
 )
@@ -83,5 +85,7 @@ DIFFUSION = TaskCase(
         BadInput(ConfigError, r"Invalid value for config key sampling_steps\. Received: sampling_steps=0",
                  overrides=("sampling_steps=0",)),
         BadInput(ConfigError, r"Invalid value for config key ema\. Received: ema=1\.0", overrides=("ema=1.0",)),
+        BadInput(ConfigError, r"Unknown config key 'ema_momentum' .*The diffusion model averages its weights in its own "
+                              r"EMA network: --set ema=", overrides=("ema_momentum=0.99",)),
     ),
 )

@@ -134,7 +134,8 @@ DETECTION = TaskCase(
     bad_inputs=(
         BadInput(DataError, r"Data directory not found\. Received: --data-dir .*missing",
                  break_data=lambda folder: folder / "missing"),
-        BadInput(DataError, r"No Penn-Fudan folder in the data directory\. Received: .*empty",
+        BadInput(DataError, r"No penn_fudan_ped data found\. Received: --data-dir .*empty .*Expected photos in the "
+                            r"penn_fudan layout \(PennFudanPed/PNGImages",
                  break_data=lambda folder: (folder / "empty").mkdir() or folder / "empty"),
         BadInput(DataError, r"Penn-Fudan file missing\. Received: .*PennPed00003_mask\.png does not exist",
                  break_data=_remove("PennFudanPed/PedMasks/PennPed00003_mask.png")),
@@ -178,7 +179,8 @@ SEGMENTATION = TaskCase(
     overrides=("epochs=1", "batch_size=4"),
     metrics=("test_iou", "test_dice", "test_pixel_accuracy", "test_miou", "test_mean_image_iou"),
     bad_inputs=(
-        BadInput(DataError, r"No Penn-Fudan folder in the data directory\. Received: .*empty",
+        BadInput(DataError, r"No penn_fudan_ped data found\. Received: --data-dir .*empty .*Expected photos in the "
+                            r"penn_fudan layout \(PennFudanPed/PNGImages",
                  break_data=lambda folder: (folder / "empty").mkdir() or folder / "empty"),
         BadInput(DataError, r"Penn-Fudan file missing\. Received: .*PennPed00003_mask\.png does not exist",
                  break_data=_remove("PennFudanPed/PedMasks/PennPed00003_mask.png")),

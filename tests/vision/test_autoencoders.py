@@ -1,5 +1,5 @@
 """The autoencoder / VAE pieces the harness does not single out, and what every generative task shares
-(`apps/vision/generative.py`): pixels, unlabeled and labeled data, the ELBO terms, the sample-grid callback
+(`apps/vision/generative/`): pixels, unlabeled and labeled data, the ELBO terms, the sample-grid callback
 logging to MLflow, and the VAE's `generate` reproducing a seed's images in a fresh process."""
 
 import dataclasses
@@ -14,10 +14,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from apps.vision import app as classification
-from apps.vision import config as vision_config
-from apps.vision import generative
-from apps.vision.autoencoders import VAETask, elbo_terms
+from apps.vision.classification import config as classification_config
+from apps.vision.classification.tasks import classification
+from apps.vision.generative import config as vision_config
+from apps.vision.generative import data as generative_data
+from apps.vision.generative import plots, sampling
+from apps.vision.generative.autoencoders import elbo_terms
+from apps.vision.generative.pixels import to_float, to_uint8
+from apps.vision.generative.tasks.vae import VAETask
 from shared import export
 from shared.app import DataSource
 from tests.tiny_data import make_idx_folder
@@ -28,11 +32,11 @@ REPO = Path(__file__).resolve().parents[2]
 def test_pixels_round_trip_in_both_value_ranges():
     images = np.arange(256, dtype=np.uint8).reshape(1, 16, 16)
     for value_range in ((0.0, 1.0), (-1.0, 1.0)):
-        pixels = generative.to_float(images, value_range)
+        pixels = to_float(images, value_range)
         assert pixels.shape == (1, 16, 16, 1) and float(np.min(pixels)) == value_range[0]
         assert float(np.max(pixels)) == value_range[1]
-        np.testing.assert_array_equal(generative.to_uint8(pixels, value_range), images)
-    out_of_range = generative.to_uint8(np.array([[[-0.5, 0.6 / 255, 1.7]]], np.float32))
+        np.testing.assert_array_equal(to_uint8(pixels, value_range), images)
+    out_of_range = to_uint8(np.array([[[-0.5, 0.6 / 255, 1.7]]], np.float32))
     np.testing.assert_array_equal(out_of_range, [[[0, 1, 255]]])  # clipped, rounded to the nearest level
 
 
@@ -40,10 +44,10 @@ def test_generative_data_are_the_classifiers_splits_without_or_with_labels(tmp_p
     folder = make_idx_folder(tmp_path / "data")
     source = DataSource.files(folder)
     config = dataclasses.replace(vision_config.vae_smoke(), batch_size=8)
-    unlabeled = generative.build_data(config, source)
-    labeled = generative.build_data(config, source, labels=True)
+    unlabeled = generative_data.build_data(config, source)
+    labeled = generative_data.build_data(config, source, labels=True)
     classified = classification.ClassificationTask().build_data(
-        dataclasses.replace(vision_config.smoke(), max_train_examples=4096, max_test_examples=512), source)
+        dataclasses.replace(classification_config.smoke(), max_train_examples=4096, max_test_examples=512), source)
     assert unlabeled.records == classified.records  # same splits, counts and fingerprints
     batch = next(iter(unlabeled.train))
     assert batch.dtype == tf.uint8 and batch.shape == (8, 28, 28)
@@ -77,7 +81,7 @@ def test_sample_grids_are_logged_to_the_active_run_every_n_epochs_and_at_the_end
     model.compile(optimizer="sgd", loss="mse")
     with mlflow.start_run() as run:
         model.fit(np.zeros((8, 3)), np.zeros((8, 1)), epochs=5, verbose=0,
-                  callbacks=[generative.SampleGridLogger(samples, every=2, key="samples")])
+                  callbacks=[plots.SampleGridLogger(samples, every=2, key="samples")])
     assert len(calls) == 3  # epochs 2, 4 and the final 5
     images = [path for path in _artifact_paths(run.info.run_id) if path.endswith(".png")]
     assert sorted(int(path.split("+step+")[1].split("+")[0]) for path in images) == [2, 4, 5]
@@ -92,9 +96,9 @@ def _artifact_paths(run_id, folder=None):
 
 
 def test_sample_grid_is_drawn_without_a_run_and_montage_tiles_the_images():
-    picture = generative.montage(np.full((5, 28, 28), 7, np.uint8), columns=3, pad=2)
+    picture = plots.montage(np.full((5, 28, 28), 7, np.uint8), columns=3, pad=2)
     assert picture.shape == (2 * 30 + 2, 3 * 30 + 2) and picture[2, 2] == 7 and picture[0, 0] == 255
-    logger = generative.SampleGridLogger(lambda model: np.zeros((4, 28, 28), np.uint8), every=0)
+    logger = plots.SampleGridLogger(lambda model: np.zeros((4, 28, 28), np.uint8), every=0)
     logger.on_epoch_end(0)
     logger.on_train_end()
     assert logger.logged == [0]  # every=0: only the final grid
@@ -136,6 +140,6 @@ def test_generate_is_a_function_of_its_seed_also_in_a_fresh_process(exported_vae
 
 def test_generate_refuses_a_count_out_of_range(exported_vae):
     _path, in_memory = exported_vae
-    for count in (0, generative.MAX_COUNT + 1):
+    for count in (0, sampling.MAX_COUNT + 1):
         with pytest.raises(tf.errors.InvalidArgumentError, match=r"Invalid count\. Expected 1 to 1024 images"):
             in_memory["generate"](seed=np.int32(0), count=np.int32(count))

@@ -12,7 +12,7 @@ import shutil
 import numpy as np
 import pytest
 
-from apps.vision import backbones, torch_pickle
+from apps.vision.photos import backbones, torch_pickle
 from shared.errors import DataError
 
 
@@ -183,7 +183,7 @@ def test_a_missing_preset_says_how_to_create_it(tmp_path, monkeypatch):
     monkeypatch.setenv("DLSUITE_BACKBONE_DIR", str(tmp_path))
     with pytest.raises(DataError, match=r"The pretrained efficientnet_lite0 backbone has not been converted\. "
                                         r"Received: no config\.json, model\.safetensors in .*"
-                                        r"Fix: .*python -m apps\.vision\.backbones convert.*--set pretrained=false"):
+                                        r"Fix: .*python -m apps\.vision\.photos\.backbones convert.*--set pretrained=false"):
         backbones.check_available("efficientnet_lite0", pretrained=True)
     assert backbones.check_available("efficientnet_lite0", pretrained=False) is None
 
@@ -195,8 +195,9 @@ def test_the_backbone_trains_at_its_own_learning_rate_in_both_photo_tasks(tmp_pa
     rate, so one training step shows which optimizer each variable went to: the backbone's, and only they, at 1e-4."""
     import keras
 
-    from apps.vision.detection import DetectionTask
-    from apps.vision.segmentation import SegmentationTask, encoder_of
+    from apps.vision.photos.models import encoder_of
+    from apps.vision.photos.tasks.detection import DetectionTask
+    from apps.vision.photos.tasks.segmentation import SegmentationTask
     from pipelines import catalog
     from pipelines.train import resolve_config
     from tests.vision.photo_cases import write_penn_fudan
@@ -209,7 +210,7 @@ def test_the_backbone_trains_at_its_own_learning_rate_in_both_photo_tasks(tmp_pa
     data = task.build_data(config, task.check_inputs(config, str(write_penn_fudan(tmp_path / "data", count=10))))
     keras.utils.set_random_seed(config.seed)
     model = task.build_model(config, data)
-    encoder = encoder_of(model, config) if task_name == "segmentation" else model.backbone.image_encoder
+    encoder = encoder_of(model, config.head) if task_name == "segmentation" else model.backbone.image_encoder
     in_encoder = {id(variable) for variable in encoder.trainable_variables}
     before = [keras.ops.convert_to_numpy(variable) for variable in model.trainable_variables]
     model.fit(data.train.take(1), epochs=1, verbose=0)  # one step

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from apps.vision import photos
-from apps.vision.detection import DetectionTask, coco_metrics, letterbox, pad_batch
+from apps.vision.photos.records import Photos
+from apps.vision.photos.tasks.detection import DetectionTask, coco_metrics, letterbox, pad_batch
 from pipelines import catalog
 from pipelines.train import resolve_config
 from tests.vision.photo_cases import write_penn_fudan
@@ -109,7 +109,7 @@ def test_the_box_loss_is_smooth_l1_per_positive_anchor(tmp_path, beta):
 
 
 def test_coco_metrics_on_known_answers():
-    truth = photos.Photos(
+    truth = Photos(
         names=["a", "b"], images=[np.zeros((100, 100, 3), np.uint8)] * 2, masks=[None, None], class_names=["p"],
         boxes=[np.array([[10, 10, 30, 60]], np.float32), np.array([[50, 20, 80, 90], [5, 5, 20, 40]], np.float32)],
         labels=[np.zeros(1, np.int32), np.zeros(2, np.int32)])

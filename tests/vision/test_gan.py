@@ -1,4 +1,4 @@
-"""The GAN (apps/vision/gan.py): a run killed with SIGKILL resumes with both optimizers' state; the
+"""The GAN (apps/vision/generative/gan.py): a run killed with SIGKILL resumes with both optimizers' state; the
 non-saturating loss trains both networks."""
 
 import os
@@ -109,13 +109,15 @@ def test_a_killed_gan_run_resumes_with_both_optimizers_state(tmp_path):
 def test_the_non_saturating_loss_trains_both_networks():
     import keras
 
-    from apps.vision import gan
-    from apps.vision.config import gan_smoke
     import dataclasses
 
+    from apps.vision.generative.config import gan_smoke
+    from apps.vision.generative.gan import GAN
+    from apps.vision.generative.models import build_critic, build_generator
+
     config = dataclasses.replace(gan_smoke(), loss="non_saturating", critic_steps=1)
-    model = gan.GAN(gan.build_generator(config), gan.build_critic(config), config.latent_dim, loss=config.loss,
-                    critic_steps=1, seed=0)
+    model = GAN(build_generator(config.latent_dim, config.generator_filters), build_critic(config.critic_filters),
+                config.latent_dim, loss=config.loss, critic_steps=1, seed=0)
     model.compile(generator_optimizer=keras.optimizers.Adam(1e-3), critic_optimizer=keras.optimizers.Adam(1e-3))
     before = [np.asarray(w).copy() for w in (model.generator.trainable_weights[0], model.critic.trainable_weights[0])]
     images = np.random.default_rng(0).integers(0, 256, (32, 28, 28), dtype=np.uint8)

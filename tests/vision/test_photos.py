@@ -6,14 +6,15 @@ import json
 import numpy as np
 import pytest
 
-from apps.vision import photos
+from apps.vision.photos import data as photos
+from apps.vision.photos.penn_fudan import PENN_FUDAN
 from shared.errors import DataError
 from tests.vision.photo_cases import tiny_photos, write_coco, write_penn_fudan, write_voc
 
 
 @pytest.fixture(scope="module")
 def penn_fudan(data_root):
-    folder = data_root / photos.PENN_FUDAN
+    folder = data_root / PENN_FUDAN
     return folder, photos.load(photos.check_source(folder, "penn_fudan"))
 
 
@@ -152,7 +153,19 @@ def test_penn_fudan_checksums_and_mask_ids(tmp_path):
 
 def test_missing_data_dir(tmp_path, monkeypatch):
     monkeypatch.delenv("DLSUITE_DATA_DIR", raising=False)
-    with pytest.raises(DataError, match=r"No data directory for the photos\. Received: data_format='voc'"):
+    with pytest.raises(DataError, match=r"No voc data found\. Received: no --data-dir and DLSUITE_DATA_DIR unset "
+                                        r"\(looked in nowhere\)\. Expected photos in the voc layout \(Annotations/"):
         photos.resolve_source("voc")
     with pytest.raises(DataError, match=r"Data directory not found\. Received: --data-dir .*nowhere"):
         photos.resolve_source("coco", tmp_path / "nowhere")
+    with pytest.raises(DataError, match=r"No coco data found\. Received: --data-dir .*Expected photos in the coco "
+                                        r"layout \(annotations\.json"):
+        photos.resolve_source("coco", tmp_path)
+
+
+def test_the_photos_are_found_in_the_data_dir_or_its_dataset_folder(tmp_path, monkeypatch):
+    write_penn_fudan(tmp_path / PENN_FUDAN, count=3)
+    assert photos.resolve_source("penn_fudan", tmp_path) == tmp_path / PENN_FUDAN  # the datasets' root
+    assert photos.resolve_source("penn_fudan", tmp_path / PENN_FUDAN) == tmp_path / PENN_FUDAN
+    monkeypatch.setenv("DLSUITE_DATA_DIR", str(tmp_path))
+    assert photos.resolve_source("penn_fudan") == tmp_path / PENN_FUDAN

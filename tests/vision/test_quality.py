@@ -1,9 +1,9 @@
-"""FID and KID (apps/vision/quality.py) on distributions whose distances are known, and the classifier's features."""
+"""FID and KID (apps/vision/generative/quality.py) on distributions of known distance, and the classifier's features."""
 
 import numpy as np
 import pytest
 
-from apps.vision import quality
+from apps.vision.generative import quality
 
 
 def gaussian(rng, count, mean, scale=1.0, dimension=8):
@@ -65,14 +65,14 @@ def test_pixel_features_pool_four_by_four_blocks():
 
 @pytest.mark.parametrize("mirror", [True, False])
 def test_classifier_features_are_the_penultimate_layer(mirror):
-    from apps.vision import models
-    from apps.vision.config import smoke
+    from apps.vision.classification.config import smoke
+    from apps.vision.classification.tasks.classification import ClassificationTask
 
     config = smoke()
     import dataclasses
 
     config = dataclasses.replace(config, random_flip=mirror, test_time_flip=mirror)
-    classifier = quality.Classifier(models.build_model(config, num_classes=10))
+    classifier = quality.Classifier(ClassificationTask().network(config, num_classes=10, steps_per_epoch=16))
     images = np.random.default_rng(0).integers(0, 256, (6, 28, 28), dtype=np.uint8)
     features = classifier.features(images)
     assert features.shape == (6, config.dense_units)

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from apps.vision.photo_config import segmentation_smoke
+from apps.vision.photos.config import segmentation_smoke
 from tests.vision.photo_cases import tiny_photos
 
 REPO = __import__("pathlib").Path(__file__).resolve().parents[2]
@@ -20,12 +20,12 @@ def test_the_export_reloaded_in_a_fresh_process_answers_images_of_two_sizes(tmp_
     smoke presets' ResNet-18 goes through the harness."""
     import keras
 
-    from apps.vision import segmentation
+    from apps.vision.photos.tasks import segmentation
     from shared import export
 
     keras.utils.set_random_seed(0)
     config = dataclasses.replace(segmentation_smoke(), backbone="efficientnet_lite0")
-    model = segmentation.build_segmenter(config)
+    model = segmentation.SegmentationTask().network(config)
     endpoints = segmentation.SegmentationTask().endpoints(model, config, {"threshold": 0.5})
     rng = np.random.default_rng(0)
     images = {"tall": rng.integers(0, 256, (1, 97, 61, 3), dtype=np.uint8),
@@ -59,11 +59,11 @@ def test_serving_averages_the_image_and_its_mirror_image_when_test_time_flip_is_
     on its mirror image; without it, the model's alone. An asymmetric input, so the two differ."""
     import keras
 
-    from apps.vision import segmentation
+    from apps.vision.photos.tasks import segmentation
 
     keras.utils.set_random_seed(0)
     config = dataclasses.replace(segmentation_smoke(), test_time_sizes=())
-    model = segmentation.build_segmenter(config)
+    model = segmentation.SegmentationTask().network(config)
     image = np.random.default_rng(1).integers(0, 256, (1, 50, 70, 3), dtype=np.uint8)
     image[:, :, :20] = 255  # a bright left edge: the mirror image is another input
     plain = 1 / (1 + np.exp(-np.asarray(model(image, training=False))[..., 0]))
@@ -83,17 +83,17 @@ def test_serving_averages_the_sizes_in_test_time_sizes():
     reference. Both heads (the encoder and decoders take any multiple of 32)."""
     import keras
 
-    from apps.vision import segmentation
+    from apps.vision.photos.tasks import segmentation
 
     image = np.random.default_rng(2).integers(0, 256, (1, 45, 83, 3), dtype=np.uint8)
     task = segmentation.SegmentationTask()
     for head in ("unet", "deeplabv3plus"):
         keras.utils.set_random_seed(0)
         config = dataclasses.replace(segmentation_smoke(), head=head, test_time_flip=False, test_time_sizes=(96, 128))
-        model = segmentation.build_segmenter(config)
+        model = segmentation.SegmentationTask().network(config)
         answers = []
         for size in (64, 96, 128):
-            at_size = segmentation.build_segmenter(dataclasses.replace(config, image_size=size))
+            at_size = task.network(dataclasses.replace(config, image_size=size))
             at_size.set_weights(model.get_weights())
             answers.append(1 / (1 + np.exp(-np.asarray(at_size(image, training=False))[..., 0])))
         assert min(np.abs(answers[0] - other).max() for other in answers[1:]) > 1e-3  # the sizes answer differently
@@ -106,7 +106,7 @@ def test_serving_averages_the_sizes_in_test_time_sizes():
 
 
 def test_metrics_pool_the_pixels_of_the_split():
-    from apps.vision.segmentation import confusion, scores
+    from apps.vision.photos.tasks.segmentation import confusion, scores
 
     truth = np.array([[1, 1, 0, 0], [1, 1, 0, 0]])
     predicted = np.array([[1, 0, 0, 0], [1, 1, 1, 0]])
@@ -123,11 +123,12 @@ def test_metrics_pool_the_pixels_of_the_split():
 def test_training_batches_move_the_masks_with_the_pixels():
     """The tiny photos' pedestrians are bright on a dark background: after flips, zooms, shifts and colour
     jitter, the masked pixels are still the bright ones."""
-    from apps.vision import photos, segmentation
+    from apps.vision.photos.records import Photos
+    from apps.vision.photos.tasks import segmentation
 
     config = dataclasses.replace(segmentation_smoke(), batch_size=12, random_zoom=0.3, random_translation=0.2)
     made = tiny_photos(12)
-    part = photos.Photos([name for name, *_ in made], [image for _, image, _, _ in made],
+    part = Photos([name for name, *_ in made], [image for _, image, _, _ in made],
                          [boxes for _, _, boxes, _ in made], [np.zeros(len(boxes)) for _, _, boxes, _ in made],
                          [mask for *_, mask in made], ["pedestrian"])
     images, masks = next(iter(segmentation.photo_dataset(part, config, training=True)))

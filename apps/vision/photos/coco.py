@@ -1,78 +1,19 @@
-"""The PASCAL VOC and COCO readers of `apps/vision/photos.py` (its `check_source` and `load` call them).
+"""The COCO-style reader: one JSON (`annotations.json`, or the only `*.json` in the folder or in `annotations/`)
+with `images`, `annotations` ([x, y, w, h] boxes, optional polygon/RLE segmentation) and `categories`; the images
+in `images/` (or at `file_name` relative to the folder). Crowd annotations are left out.
 
-    check_voc(folder, class_names) / check_coco(folder, class_names) -> photos.Index: every annotation parsed and
-        every image header read, DataError on the first problem;
-    rasterize(record) -> uint8 instance ids from a COCO record's polygons / RLE (pycocotools).
+    check_coco(folder, class_names) -> records.Index: every annotation parsed and every image header read,
+        DataError on the first problem
+    rasterize(record) -> uint8 instance ids from a COCO record's polygons / RLE (pycocotools)
 """
 
 import json
-import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import numpy as np
 
-from apps.vision import photos
+from apps.vision.photos import records
 from shared.errors import DataError
-
-
-# === PASCAL VOC ===
-
-
-def check_voc(folder, class_names=None):
-    annotations = sorted((folder / "Annotations").glob("*.xml"))
-    if not annotations:
-        raise DataError(f"No VOC annotations in the data directory. Received: {folder} has no Annotations/*.xml. "
-                        f"Expected the PASCAL VOC layout: {photos.LAYOUTS['voc']}. Fix: --data-dir <the VOC folder>, "
-                        "or --set data_format=coco / penn_fudan.")
-    parsed = []
-    for path in annotations:
-        try:
-            root = ElementTree.parse(path).getroot()
-        except ElementTree.ParseError as error:
-            raise DataError(f"Unreadable VOC annotation. Received: {path}: {error}. Expected PASCAL VOC XML. "
-                            "Fix: repair or remove the file.") from None
-        filename = root.findtext("filename")
-        if not filename:
-            raise DataError(f"VOC annotation without <filename>. Received: {path}. Expected <filename> naming an "
-                            "image in JPEGImages/. Fix: add it.")
-        image_path = folder / "JPEGImages" / filename
-        if not image_path.is_file():
-            raise DataError(f"Image named by a VOC annotation is missing. Received: {path.name} names {filename}; "
-                            f"{image_path} does not exist. Expected it in JPEGImages/. Fix: add the image.")
-        objects = []
-        for number, item in enumerate(root.iter("object"), 1):
-            name, box = (item.findtext("name") or "").strip(), item.find("bndbox")
-            try:
-                corners = [float(box.findtext(key)) for key in ("xmin", "ymin", "xmax", "ymax")]
-            except (AttributeError, TypeError, ValueError):
-                raise DataError(f"Bad VOC object. Received: {path.name} object {number} ({name or 'no name'}) has no "
-                                "numeric <bndbox> xmin/ymin/xmax/ymax. Expected four numbers. Fix: correct it.") from None
-            if not name:
-                raise DataError(f"Bad VOC object. Received: {path.name} object {number} has no <name>. Expected a class "
-                                "name. Fix: add <name>.")
-            objects.append((name, corners))
-        parsed.append((path, image_path, objects))
-    names = list(class_names) if class_names else sorted({name for *_, objects in parsed for name, _ in objects})
-    if not names:
-        raise DataError(f"No objects in the VOC annotations. Received: {len(parsed)} files in {folder / 'Annotations'} "
-                        "without one <object>. Expected at least one labelled box. Fix: annotate the images.")
-    records = []
-    for path, image_path, objects in parsed:
-        size = photos.image_size(image_path)
-        unknown = [name for name, _ in objects if name not in names]
-        if unknown:
-            raise DataError(f"Unknown class in a VOC annotation. Received: {path.name} has {unknown[0]!r}. Expected one "
-                            f"of: {', '.join(names)}. Fix: --set class_names={','.join(names + [unknown[0]])} or "
-                            "relabel the object.")
-        boxes = np.asarray([corners for _, corners in objects], np.float32).reshape(-1, 4)
-        boxes[:, :2] -= 1  # VOC corners are 1-based and inclusive
-        photos.check_boxes(boxes, size, path.name, "VOC <bndbox> corners within 1..width, 1..height, min <= max")
-        records.append(photos.Record(path.stem, image_path, size, boxes,
-                                     np.asarray([names.index(name) for name, _ in objects], np.int32)))
-    return photos.Index(folder, "voc", records, names)
-
-
-# === COCO ===
 
 
 def coco_json(folder):
@@ -117,7 +58,7 @@ def check_coco(folder, class_names=None):
             continue
         by_image.setdefault(annotation["image_id"], []).append(annotation)
     image_folder = folder / "images" if (folder / "images").is_dir() else folder
-    records, seen = [], set()
+    found, seen = [], set()
     for entry in images:
         image_id, file_name = entry.get("id"), entry.get("file_name")
         if image_id is None or not file_name or image_id in seen:
@@ -128,7 +69,7 @@ def check_coco(folder, class_names=None):
         if not image_path.is_file():
             raise DataError(f"Image named by the COCO file is missing. Received: {file_name} (image id {image_id}); "
                             f"{image_path} does not exist. Expected it in {image_folder}. Fix: add the image.")
-        size = photos.image_size(image_path)
+        size = records.image_size(image_path)
         if (entry.get("height"), entry.get("width")) not in ((None, None), size):
             raise DataError(f"Image size disagrees with the COCO file. Received: {file_name} is {size[1]} x {size[0]} "
                             f"px, the JSON says {entry.get('width')} x {entry.get('height')}. Expected the same. "
@@ -141,15 +82,15 @@ def check_coco(folder, class_names=None):
             raise DataError(f"Bad COCO bbox. Received: an annotation of image {file_name} without a numeric "
                             "'bbox' [x, y, width, height]. Expected four numbers. Fix: correct it.") from None
         boxes[:, 2:] += boxes[:, :2]  # [x, y, w, h] -> [xmin, ymin, xmax, ymax]
-        photos.check_boxes(boxes, size, file_name, "COCO bbox [x, y, w, h] with w, h > 0 inside the image")
+        records.check_boxes(boxes, size, file_name, "COCO bbox [x, y, w, h] with w, h > 0 inside the image")
         segmentations = [annotation.get("segmentation") for annotation in objects]
         labels = np.asarray([label_of[annotation["category_id"]] for annotation in objects], np.int32)
-        records.append(photos.Record(Path(file_name).stem, image_path, size, boxes, labels,
+        found.append(records.Record(Path(file_name).stem, image_path, size, boxes, labels,
                                      segmentations=segmentations if objects and all(segmentations) else None))
-    if not records:
+    if not found:
         raise DataError(f"No images in the COCO file. Received: {path} with an empty 'images' list. Expected at least "
                         "one image. Fix: export the images too.")
-    return photos.Index(folder, "coco", records, names)
+    return records.Index(folder, "coco", found, names)
 
 
 def rasterize(record):

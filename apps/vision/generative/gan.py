@@ -1,8 +1,8 @@
-"""Task `gan`: a DCGAN on Fashion-MNIST/MNIST, WGAN-GP by default, trained by `model.fit` with two optimizers.
+"""The model of task `gan` (`tasks/gan.py`): a DCGAN on Fashion-MNIST/MNIST, WGAN-GP by default, trained by `model.fit` with two optimizers.
 
-    generator: z ~ N(0, I) [latent_dim] (+ a class embedding, conditional) -> Dense to 7x7 x filters[0], BN, ReLU
+    generator (`models.build_generator`): z ~ N(0, I) [latent_dim] (+ a class embedding, conditional) -> Dense to 7x7 x filters[0], BN, ReLU
                -> Conv2DTranspose(filters[1], 4, strides 2) BN ReLU (14x14) -> Conv2DTranspose(1, 4, strides 2), tanh
-    critic:    pixels in [-1, 1] -> Conv2D(filters[0], 4, strides 2) LeakyReLU(0.2) (14x14)
+    critic (`models.build_critic`): pixels in [-1, 1] -> Conv2D(filters[0], 4, strides 2) LeakyReLU(0.2) (14x14)
                -> Conv2D(filters[1], 4, strides 2) LeakyReLU(0.2) (7x7) -> Flatten -> Dense(1): a score
                (conditional: + <embedding(class), features>, the projection discriminator); no batch norm, so the
                gradient penalty is per image
@@ -20,53 +20,15 @@ restores optimizer variables only into optimizers that already have them, so an 
 restart from zero moments after a resume (tests/vision/test_gan.py kills a run and checks both). `fit` is the
 contract's `model.fit`: early stopping, BackupAndRestore, the NaN guard and MLflow logging work unchanged.
 
-`call({"latents", "class_ids"})` is the generator (pixels in [-1, 1]); serving is `apps/vision/sampling.py`'s.
+`call({"latents", "class_ids"})` is the generator (pixels in [-1, 1]); serving is `sampling.py`'s.
 """
 
 import keras
 import tensorflow as tf
 from keras import ops
 
-from apps.vision.generative import to_float
-from apps.vision.sampling import VALUE_RANGE, SamplerTask
-
-
-# === Networks ===
-
-
-def build_generator(config, num_classes=None):
-    latents = keras.Input((config.latent_dim,), name="latents")
-    inputs, x = [latents], latents
-    if num_classes:
-        class_ids = keras.Input((), dtype="int32", name="class_ids")
-        inputs.append(class_ids)
-        embedded = keras.layers.Embedding(num_classes, config.latent_dim, name="class_embedding")(class_ids)
-        x = keras.layers.Concatenate(name="latents_and_class")([latents, embedded])
-    first, second = config.generator_filters
-    x = keras.layers.Dense(7 * 7 * first, use_bias=False, name="project")(x)
-    x = keras.layers.Reshape((7, 7, first), name="to_maps")(x)
-    x = keras.layers.ReLU(name="project_relu")(keras.layers.BatchNormalization(name="project_bn")(x))
-    x = keras.layers.Conv2DTranspose(second, 4, strides=2, padding="same", use_bias=False, name="up14")(x)
-    x = keras.layers.ReLU(name="up14_relu")(keras.layers.BatchNormalization(name="up14_bn")(x))
-    pixels = keras.layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh", name="up28")(x)
-    return keras.Model(inputs, pixels, name="generator")
-
-
-def build_critic(config, num_classes=None):
-    pixels = keras.Input((28, 28, 1), name="pixels")
-    inputs, x = [pixels], pixels
-    for stage, filters in enumerate(config.critic_filters):
-        x = keras.layers.Conv2D(filters, 4, strides=2, padding="same", name=f"down{stage}")(x)
-        x = keras.layers.LeakyReLU(0.2, name=f"down{stage}_lrelu")(x)
-    features = keras.layers.Flatten(name="flatten")(x)
-    score = keras.layers.Dense(1, name="score")(features)
-    if num_classes:
-        class_ids = keras.Input((), dtype="int32", name="class_ids")
-        inputs.append(class_ids)
-        embedded = keras.layers.Embedding(num_classes, features.shape[-1], name="class_projection")(class_ids)
-        projection = keras.layers.Dot(axes=-1, name="projection")([embedded, features])
-        score = keras.layers.Add(name="conditional_score")([score, projection])
-    return keras.Model(inputs, score, name="critic")
+from apps.vision.generative.pixels import to_float
+from apps.vision.generative.sampling import VALUE_RANGE
 
 
 @keras.saving.register_keras_serializable(package="dlsuite_vision")
@@ -186,31 +148,3 @@ class GAN(keras.Model):
         generator = keras.saving.deserialize_keras_object(config.pop("generator"))
         critic = keras.saving.deserialize_keras_object(config.pop("critic"))
         return cls(generator, critic, **config)
-
-
-# === Task ===
-
-
-class GanTask(SamplerTask):
-    name = "gan"
-
-    def latent_shape(self, config):
-        return (config.latent_dim,)
-
-    def build_model(self, config, data):
-        num_classes = self.num_classes(config, data.info)
-        model = GAN(build_generator(config, num_classes), build_critic(config, num_classes), config.latent_dim,
-                    loss=config.loss, critic_steps=config.critic_steps,
-                    gradient_penalty_weight=config.gradient_penalty_weight, conditional=bool(num_classes),
-                    seed=config.seed, name="gan")
-        model.compile(
-            # Named, so their variables' paths do not depend on how many optimizers the process made before.
-            generator_optimizer=keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1,
-                                                      beta_2=config.beta_2, name="generator_adam"),
-            critic_optimizer=keras.optimizers.Adam(config.critic_learning_rate or config.learning_rate,
-                                                   beta_1=config.beta_1, beta_2=config.beta_2, name="critic_adam"))
-        model(self.model_example(data))  # builds the model (BackupAndRestore needs a built model)
-        return model
-
-    def custom_objects(self):
-        return {keras.saving.get_registered_name(GAN): GAN}

@@ -1,4 +1,4 @@
-"""Task `diffusion`: a small U-Net denoising diffusion model of Fashion-MNIST/MNIST (DDPM training, DDIM sampling).
+"""The model of task `diffusion` (`tasks/diffusion.py`): a small U-Net denoising diffusion model of Fashion-MNIST/MNIST (DDPM training, DDIM sampling).
 
 Noise schedule: continuous time t in [0, 1] with cosine rates, signal = cos(a(t)), noise = sin(a(t)), the angle
 a(t) going linearly from acos(max_signal_rate) (t = 0, nearly clean) to acos(min_signal_rate) (t = 1, nearly
@@ -19,15 +19,15 @@ pure noise); signal² + noise² = 1.
     Without the ε̂ update, whatever the clip cut off was put back into x_{t−1/S} as noise at every step. Guidance
     makes ε̂ overshoot, so guided samples drifted to saturated blobs (the classifier called most of them "bag"),
     more so with more steps: 71% class accuracy at 10 steps, 40% at 25, on a model that scores 97% at either
-    with the update (apps/vision/README.md).
+    with the update (README.md).
 
-U-Net: a 3x3 conv, then per level (28x28, 14x14, 7x7; widths `filters`) `blocks_per_level` residual blocks
+U-Net (`models.build_unet`): a 3x3 conv, then per level (28x28, 14x14, 7x7; widths `filters`) `blocks_per_level` residual blocks
 (GroupNorm, swish, 3x3 conv, + the embedding projected to the width, GroupNorm, swish, 3x3 conv, + the input),
 average-pooling between levels, one block at 7x7, and back up with the skips concatenated; GroupNorm, swish and a
 zero-initialized 3x3 conv to ε. The embedding: sinusoids of the noise rate through two dense layers, plus a class
 embedding (`num_classes` + 1 rows: the last is "no class").
 
-`call({"latents", "class_ids"})` is the sampler; serving is `apps/vision/sampling.py`'s. `val_loss` is the
+`call({"latents", "class_ids"})` is the sampler; serving is `sampling.py`'s. `val_loss` is the
 ε-loss of the EMA network on the validation images.
 """
 
@@ -37,78 +37,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from apps.vision.generative import to_float
-from apps.vision.sampling import VALUE_RANGE, SamplerTask
-from shared import data as shared_data
-from shared.optimizers import build_optimizer
-
-
-# === Networks ===
-
-
-@keras.saving.register_keras_serializable(package="dlsuite_vision")
-class NoiseEmbedding(keras.layers.Layer):
-    """Noise rates `[batch]` -> `[batch, dim]`: sin and cos of the rate at `dim / 2` log-spaced frequencies."""
-
-    def __init__(self, dim, max_frequency=1000.0, **kwargs):
-        super().__init__(**kwargs)
-        self.dim, self.max_frequency = int(dim), float(max_frequency)
-
-    def call(self, rates):
-        frequencies = ops.exp(ops.linspace(0.0, math.log(self.max_frequency), self.dim // 2))
-        angles = ops.cast(ops.expand_dims(rates, -1), "float32") * frequencies * 2.0 * math.pi
-        return ops.concatenate([ops.sin(angles), ops.cos(angles)], axis=-1)
-
-    def compute_output_shape(self, input_shape):
-        return (*input_shape, self.dim // 2 * 2)
-
-    def get_config(self):
-        return {**super().get_config(), "dim": self.dim, "max_frequency": self.max_frequency}
-
-
-def residual_block(x, embedding, width, name):
-    shortcut = x if x.shape[-1] == width else keras.layers.Conv2D(width, 1, name=f"{name}_shortcut")(x)
-    h = keras.layers.Activation("swish")(keras.layers.GroupNormalization(8, name=f"{name}_norm1")(x))
-    h = keras.layers.Conv2D(width, 3, padding="same", name=f"{name}_conv1")(h)
-    shift = keras.layers.Reshape((1, 1, width))(keras.layers.Dense(width, name=f"{name}_embedding")(embedding))
-    h = keras.layers.Add(name=f"{name}_condition")([h, shift])
-    h = keras.layers.Activation("swish")(keras.layers.GroupNormalization(8, name=f"{name}_norm2")(h))
-    h = keras.layers.Conv2D(width, 3, padding="same", name=f"{name}_conv2")(h)
-    return keras.layers.Add(name=f"{name}_residual")([shortcut, h])
-
-
-def build_network(config, num_classes=None, name="unet"):
-    """(noisy pixels [28, 28, 1], noise rates [], class ids [] if conditional) -> predicted noise [28, 28, 1]."""
-    noisy = keras.Input((28, 28, 1), name="noisy_pixels")
-    rates = keras.Input((), name="noise_rates")
-    inputs = [noisy, rates]
-    dim = config.embedding_dim
-    embedding = NoiseEmbedding(dim, name="noise_embedding")(rates)
-    embedding = keras.layers.Dense(dim * 2, activation="swish", name="embedding_dense1")(embedding)
-    embedding = keras.layers.Dense(dim * 2, name="embedding_dense2")(embedding)
-    if num_classes:
-        class_ids = keras.Input((), dtype="int32", name="class_ids")
-        inputs.append(class_ids)
-        classes = keras.layers.Embedding(num_classes + 1, dim * 2, name="class_embedding")(class_ids)
-        embedding = keras.layers.Add(name="noise_and_class")([embedding, classes])
-    x = keras.layers.Conv2D(config.filters[0], 3, padding="same", name="stem")(noisy)
-    skips = []
-    for level, width in enumerate(config.filters):
-        for block in range(config.blocks_per_level):
-            x = residual_block(x, embedding, width, f"down{level}_{block}")
-            skips.append(x)
-        if level < len(config.filters) - 1:
-            x = keras.layers.AveragePooling2D(2, name=f"pool{level}")(x)
-    x = residual_block(x, embedding, config.filters[-1], "middle")
-    for level in reversed(range(len(config.filters))):
-        for block in range(config.blocks_per_level):
-            x = keras.layers.Concatenate(name=f"skip{level}_{block}")([x, skips.pop()])
-            x = residual_block(x, embedding, config.filters[level], f"up{level}_{block}")
-        if level > 0:
-            x = keras.layers.UpSampling2D(2, name=f"upsample{level}")(x)
-    x = keras.layers.Activation("swish")(keras.layers.GroupNormalization(8, name="out_norm")(x))
-    noise = keras.layers.Conv2D(1, 3, padding="same", kernel_initializer="zeros", name="noise")(x)
-    return keras.Model(inputs, noise, name=name)
+from apps.vision.generative.pixels import to_float
+from apps.vision.generative.sampling import VALUE_RANGE
 
 
 @keras.saving.register_keras_serializable(package="dlsuite_vision")
@@ -235,29 +165,3 @@ class Diffusion(keras.Model):
         network = keras.saving.deserialize_keras_object(config.pop("network"))
         ema_network = keras.saving.deserialize_keras_object(config.pop("ema_network"))
         return cls(network, ema_network, **config)
-
-
-# === Task ===
-
-
-class DiffusionTask(SamplerTask):
-    name = "diffusion"
-
-    def latent_shape(self, config):
-        return (28, 28, 1)
-
-    def build_model(self, config, data):
-        num_classes = self.num_classes(config, data.info)
-        network = build_network(config, num_classes)
-        ema_network = build_network(config, num_classes, name="ema_unet")
-        ema_network.set_weights(network.get_weights())
-        model = Diffusion(network, ema_network, sampling_steps=config.sampling_steps, ema=config.ema,
-                          min_signal_rate=config.min_signal_rate, max_signal_rate=config.max_signal_rate,
-                          num_classes=num_classes, class_dropout=config.class_dropout,
-                          guidance_scale=config.guidance_scale, seed=config.seed, name="diffusion")
-        model.compile(optimizer=build_optimizer(config, shared_data.steps_per_epoch(data.train)))
-        model(self.model_example(data))  # builds the model (BackupAndRestore needs a built model)
-        return model
-
-    def custom_objects(self):
-        return {keras.saving.get_registered_name(cls): cls for cls in (Diffusion, NoiseEmbedding)}

@@ -107,7 +107,7 @@ class Classifier:
         self._features = keras.Model(backbone.input, backbone.get_layer("probabilities").input, name="features")
 
     def features(self, images):
-        from apps.vision.generative import to_float
+        from apps.vision.generative.pixels import to_float
 
         images = np.asarray(images)
         outputs = [np.asarray(self._features(to_float(images[start:start + self.batch_size]), training=False))
@@ -130,7 +130,7 @@ def _backbone(model):
         if getattr(inner, "name", None) == "backbone":
             return inner
     raise ValueError(f"No 'backbone' model inside the classifier. Received: layers {[l.name for l in model.layers]}. "
-                     "Expected a model of vision/classification (apps/vision/models.py).")
+                     "Expected a model of vision/classification (apps/vision/classification/models.py).")
 
 
 @functools.lru_cache(maxsize=4)
@@ -140,7 +140,7 @@ def load_classifier(run_id):
     Raises `shared.errors.ConfigError` for a run that is not a finished vision classification."""
     import mlflow
 
-    from apps.vision.layers import MirrorAverage
+    from apps.vision.classification.layers import MirrorAverage
     from shared.errors import ConfigError
 
     fix = ("Fix: train one (dlsuite train vision --task classification) and pass its run id, "

@@ -1,11 +1,11 @@
 """Vision detection task: photographs of any size in, boxes, scores and class names out.
 
-    photos (apps/vision/photos.py: Penn-Fudan, VOC or COCO; the seeded 70/10/20 split)
+    photos (../data.py: Penn-Fudan, VOC or COCO; the seeded 70/10/20 split)
       -> tf.data: letterbox to image_size x image_size (resize the longer side, pad bottom/right; boxes scaled),
          cache, shuffle, batch, box-aware augmentation (keras.layers.RandomFlip / RandomZoom /
          RandomTranslation with bounding_box_format="xyxy", brightness and contrast)
       -> keras_hub.models.RetinaNetObjectDetector: its preprocessor scales pixels to the backbone's [-1, 1];
-         EfficientNet-Lite0 (apps/vision/backbones.py: ImageNet weights or from scratch; or ResNet-18 from scratch)
+         EfficientNet-Lite0 (../backbones.py: ImageNet weights or from scratch; or ResNet-18 from scratch)
          -> FPN P3..P{max_level}
          -> box and class heads; focal loss + Huber loss on anchors (keras-hub's RetinaNetLabelEncoder)
       -> serving graph: letterbox each image, the detector, keras-hub's NonMaxSuppression with the score
@@ -26,17 +26,16 @@ the test split's original-size images through `serving_default`; the figure draw
 import contextlib
 import io
 
-import keras
 import numpy as np
 import tensorflow as tf
 
-from apps.vision import backbones, photo_task
+from apps.vision.photos import plots
+from apps.vision.photos.models import BOX_FORMAT, build_detector, compile_detector
+from apps.vision.photos.tasks.base import PhotoTask, augmentation
 from shared import data as shared_data
 from shared.app import Data, Endpoint, Report
 from shared.optimizers import build_optimizer
 
-BOX_FORMAT = "xyxy"
-MIN_LEVEL = 3
 
 
 # === Letterboxing: the one resize training and serving share ===
@@ -82,7 +81,7 @@ def photo_dataset(part, config, max_boxes, training):
         labels = tf.pad(labels, [[0, max_boxes - count]], constant_values=-1)
         return padded, {"boxes": tf.ensure_shape(boxes, [max_boxes, 4]), "labels": tf.ensure_shape(labels, [max_boxes])}
 
-    augment = photo_task.augmentation(config, bounding_box_format=BOX_FORMAT) if training else None
+    augment = augmentation(config, bounding_box_format=BOX_FORMAT) if training else None
 
     def to_float(images, targets):
         images = tf.cast(images, tf.float32)
@@ -95,61 +94,7 @@ def photo_dataset(part, config, max_boxes, training):
                                 seed=config.seed, map_fn=prepare, batch_map_fn=to_float)
 
 
-# === Model ===
-
-
-def build_detector(config, num_classes):
-    """keras-hub's RetinaNet on the configured backbone, with its preprocessor and the serving NMS."""
-    import keras_hub
-
-    shape = (config.image_size, config.image_size, 3)
-    encoder = backbones.backbone(config.backbone, pretrained=config.pretrained, input_shape=shape)
-    retina = keras_hub.models.RetinaNetBackbone(image_encoder=encoder, min_level=MIN_LEVEL,
-                                                max_level=config.max_level, use_p5=False, image_shape=shape,
-                                                use_fpn_batch_norm=config.fpn_batch_norm)
-    pixels = backbones.preprocessing(config.backbone)  # the scale the backbone was trained with
-    converter = keras_hub.layers.RetinaNetImageConverter(scale=pixels.scale, offset=pixels.offset,
-                                                         bounding_box_format=BOX_FORMAT)
-    anchors = keras_hub.layers.AnchorGenerator(
-        BOX_FORMAT, min_level=MIN_LEVEL, max_level=config.max_level, num_scales=3,
-        aspect_ratios=list(config.anchor_ratios), anchor_size=config.anchor_size)
-    detector = keras_hub.models.RetinaNetObjectDetector(
-        backbone=retina, anchor_generator=anchors, num_classes=num_classes, bounding_box_format=BOX_FORMAT,
-        preprocessor=keras_hub.models.RetinaNetObjectDetectorPreprocessor(image_converter=converter),
-        pre_logits_num_conv_layers=config.head_convs,
-        prediction_decoder=keras_hub.layers.NonMaxSuppression(
-            bounding_box_format=BOX_FORMAT, from_logits=True, iou_threshold=config.nms_iou_threshold,
-            confidence_threshold=config.score_threshold, max_detections=config.max_detections),
-    )
-    retinanet_initialization(detector)
-    return detector
-
-
-def compile_detector(detector, config, optimizer):
-    """keras-hub's losses (focal loss on the class logits, Huber on the box deltas, both summed over anchors and
-    divided by the positive anchors), with the Huber loss made smooth L1 with `config.box_loss_beta`:
-    Huber(delta=beta) weighted by 1 / beta is smooth L1, whose gradient is 1 for errors above beta."""
-    detector.compile(optimizer=optimizer,
-                     box_loss=keras.losses.Huber(delta=config.box_loss_beta, reduction="sum"),
-                     loss_weights={"bbox_regression": 1.0 / config.box_loss_beta, "cls_logits": 1.0})
-
-
-def retinanet_initialization(detector, seed=0):
-    """The RetinaNet paper's initialization of the two heads' output convolutions (Lin et al. 2017, section 4.1):
-    weights N(0, 0.01), box bias 0, class bias -log((1 - 0.01) / 0.01) so every anchor starts at p = 0.01.
-
-    keras-hub 0.32 gives the prior bias to the BOX head (box deltas start at -4.6) and leaves the class head at
-    p = 0.5, with Glorot-scale weights: on this data the first batch then had class logits up to 85 and a loss
-    of about 1,350 (pretrained backbone), whose gradients wreck the pretrained features in the first epoch."""
-    rng = np.random.default_rng(seed)
-    prior = detector.classification_head.prior_probability
-    for head, bias in ((detector.classification_head, -np.log((1 - prior) / prior)), (detector.box_head, 0.0)):
-        layer = head.prediction_layer
-        layer.kernel.assign(rng.normal(0.0, 0.01, layer.kernel.shape).astype(np.float32))
-        layer.bias.assign(np.full(layer.bias.shape, bias, np.float32))
-
-
-# === Metrics and figures ===
+# === Metrics ===
 
 
 COCO_STATS = {"map": 0, "ap50": 1, "ap75": 2, "ar1": 6, "ar10": 7, "ar100": 8}
@@ -186,37 +131,10 @@ def coco_metrics(truth, predictions, num_classes):
     return {name: max(0.0, float(evaluation.stats[index])) for name, index in COCO_STATS.items()}
 
 
-def draw_detections(images, truths, predictions, class_names, threshold, columns=4):
-    """A figure: each image with its true boxes (green) and predicted boxes scoring >= threshold (red)."""
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Rectangle
-
-    rows = max(1, int(np.ceil(len(images) / columns)))
-    figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.4 * rows), squeeze=False)
-    for axis in axes.ravel():
-        axis.axis("off")
-    for axis, image, truth, predicted in zip(axes.ravel(), images, truths, predictions):
-        axis.imshow(image)
-        for box in truth:
-            axis.add_patch(Rectangle(box[:2], box[2] - box[0], box[3] - box[1], fill=False, color="lime", lw=1.5))
-        shown = predicted["scores"] >= threshold
-        for box, score, name in zip(predicted["boxes"][shown], predicted["scores"][shown],
-                                    predicted["class_names"][shown]):
-            axis.add_patch(Rectangle(box[:2], box[2] - box[0], box[3] - box[1], fill=False, color="red", lw=1.2))
-            label = name.decode() if isinstance(name, bytes) else str(name)
-            axis.text(box[0], box[1], f"{label} {score:.2f}", color="white", fontsize=6, va="bottom",
-                      bbox={"facecolor": "red", "alpha": 0.6, "pad": 1, "lw": 0})
-        axis.set_title(f"{int(shown.sum())} found (score >= {threshold}), {len(truth)} true", fontsize=7)
-    figure.suptitle(f"Test images: predictions (red, {class_names[0]}{'...' if len(class_names) > 1 else ''}) "
-                    "and true boxes (green)", fontsize=9)
-    figure.tight_layout()
-    return figure
-
-
 # === The task ===
 
 
-class DetectionTask(photo_task.PhotoTask):
+class DetectionTask(PhotoTask):
     name = "detection"
     monitor = "val_loss"
     monitor_mode = "min"
@@ -242,10 +160,18 @@ class DetectionTask(photo_task.PhotoTask):
     # === Model ===
 
     def build_model(self, config, data):
-        model = build_detector(config, num_classes=len(data.info["class_names"]))
-        compile_detector(model, config, build_optimizer(config, shared_data.steps_per_epoch(data.train),
-                                                        encoder=model.backbone.image_encoder))
+        model = self.network(config, num_classes=len(data.info["class_names"]))
+        optimizer = build_optimizer(config, shared_data.steps_per_epoch(data.train), encoder=model.backbone.image_encoder)
+        compile_detector(model, optimizer, box_loss_beta=config.box_loss_beta)
         return model
+
+    def network(self, config, num_classes):
+        """The uncompiled detector `models.py` builds from the config's fields."""
+        return build_detector(
+            num_classes, image_size=config.image_size, backbone=config.backbone, pretrained=config.pretrained,
+            max_level=config.max_level, fpn_batch_norm=config.fpn_batch_norm, anchor_ratios=config.anchor_ratios,
+            anchor_size=config.anchor_size, head_convs=config.head_convs, nms_iou_threshold=config.nms_iou_threshold,
+            score_threshold=config.score_threshold, max_detections=config.max_detections)
 
     # === Serving and evaluation ===
 
@@ -306,7 +232,7 @@ class DetectionTask(photo_task.PhotoTask):
         report = Report(metrics={f"test_{name}": value for name, value in scores.items()})
         shown = min(config.num_drawn, len(test))
         if shown:
-            report.figures["test_detections.png"] = draw_detections(
+            report.figures["test_detections.png"] = plots.draw_detections(
                 test.images[:shown], test.boxes[:shown], predictions[:shown], test.class_names,
                 config.draw_threshold)
         return report

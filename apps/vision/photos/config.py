@@ -1,9 +1,13 @@
-"""The configs and presets of the photograph tasks, detection and segmentation (`PHOTO_TASKS`, which
-`apps/vision/config.py` adds to the app's TASKS). No TensorFlow here: `dlsuite list` reads this module."""
+"""The configs and presets of the photograph tasks, detection and segmentation (`TASKS`, which
+`apps/vision/config.py` adds to the app's TASKS). No TensorFlow here: `dlsuite list` reads this module (the
+format and backbone names come from `records.py` and `backbones.py`, which import numpy only)."""
 
 import dataclasses
 import typing
 
+from apps.vision.classification.config import check_test_time_flip
+from apps.vision.photos.backbones import BACKBONES, PRETRAINED
+from apps.vision.photos.records import FORMATS, MASK_FORMATS
 from shared.config import SupervisedConfig, TaskSpec, check_choice, check_range, check_sizes
 
 
@@ -23,34 +27,17 @@ def check_side(name, value, within=None):
     )
 
 
-def check_test_time_flip(test_time_flip, flips, received):
-    """Averaging with the mirror image at inference is for a model trained on mirrored images (`flips`), in the
-    classifier and in segmentation; `received` says what set `flips`."""
-    if test_time_flip and not flips:
-        from shared.errors import ConfigError
-
-        raise ConfigError(
-            f"Invalid value for config key test_time_flip. Received: test_time_flip=True with {received}. "
-            "Expected test_time_flip only for a model trained on mirrored images: also --set random_flip=true, "
-            "or --set test_time_flip=false."
-        )
-
-
-# === Detection (apps/vision/detection.py) ===
-
-PHOTO_FORMATS = ("penn_fudan", "voc", "coco")  # apps.vision.photos.FORMATS (no import: photos.py imports numpy)
-DETECTION_BACKBONES = ("efficientnet_lite0", "resnet18")  # apps.vision.backbones.BACKBONES
-PRETRAINED_BACKBONES = ("efficientnet_lite0",)  # apps.vision.backbones.PRETRAINED: the ones with ImageNet weights here
+# === Detection (tasks/detection.py) ===
 
 
 @dataclasses.dataclass(frozen=True)
 class PhotoConfig(SupervisedConfig):
     """What detection and segmentation share: the photo layout, the seeded split, the backbone, the input size
-    and the augmentations (`apps.vision.photos`)."""
+    and the augmentations (`data.py`)."""
 
-    FORMATS = PHOTO_FORMATS  # the layouts the task reads
+    FORMATS = FORMATS  # the layouts the task reads
 
-    data_format: str = "penn_fudan"  # penn_fudan, voc, coco (apps/vision/README.md: the layouts)
+    data_format: str = "penn_fudan"  # penn_fudan, voc, coco (README.md: the layouts)
     class_names: typing.Tuple[str, ...] = ()  # VOC/COCO: the classes to learn (segmentation: foreground); () = all found
     split_seed: int = 2024  # the 70/10/20 train/validation/test split (the same for both tasks)
     backbone: str = "efficientnet_lite0"  # or resnet18 (from scratch only: no weights for it here)
@@ -68,15 +55,15 @@ class PhotoConfig(SupervisedConfig):
     def __post_init__(self):
         super().__post_init__()
         check_choice("data_format", self.data_format, self.FORMATS)
-        check_choice("backbone", self.backbone, DETECTION_BACKBONES)
-        if self.pretrained and self.backbone not in PRETRAINED_BACKBONES:
+        check_choice("backbone", self.backbone, BACKBONES)
+        if self.pretrained and self.backbone not in PRETRAINED:
             from shared.errors import ConfigError
 
             raise ConfigError(
                 f"No pretrained weights for this backbone here. Received: backbone={self.backbone!r} with "
                 f"pretrained=True. Expected pretrained=false (trained from scratch) with {self.backbone}, or a "
-                f"backbone with ImageNet weights: {', '.join(PRETRAINED_BACKBONES)}. Fix: --set pretrained=false, or "
-                f"--set backbone={PRETRAINED_BACKBONES[0]}."
+                f"backbone with ImageNet weights: {', '.join(PRETRAINED)}. Fix: --set pretrained=false, or "
+                f"--set backbone={PRETRAINED[0]}."
             )
         check_range("encoder_learning_rate", self.encoder_learning_rate, 0, low_inclusive=False)
         check_range("split_seed", self.split_seed, 0, 2**31 - 1)
@@ -133,7 +120,7 @@ class DetectionConfig(PhotoConfig):
 def detection_default():
     """Penn-Fudan pedestrians with the pretrained backbone, 50 epochs of 119 photos, smooth-L1 box loss (AP@0.5 0.91
     on the test split, seed 42; 0.65 with keras-hub's Huber box loss, 0.23 after 10 epochs):
-    benchmarks/vision_detection.py, numbers in apps/vision/README.md. About 15 s an epoch on 2 quiet cores after the
+    benchmarks/vision_detection.py, numbers in apps/vision/photos/README.md. About 15 s an epoch on 2 quiet cores after the
     first (tracing), 20-50 s beside other jobs."""
     return DetectionConfig(
         epochs=50, batch_size=8, optimizer="adamw", learning_rate=5e-4, weight_decay=1e-4,
@@ -151,18 +138,16 @@ def detection_smoke():
                                max_test_examples=4, num_drawn=2)
 
 
-PHOTO_TASKS = {}
-PHOTO_TASKS["detection"] = TaskSpec(
+TASKS = {}
+TASKS["detection"] = TaskSpec(
     description="RetinaNet on EfficientNet-Lite0 (ImageNet or scratch) or ResNet-18, Penn-Fudan/VOC/COCO; serves uint8 "
                 "images of any size -> boxes, scores, class names.",
     config_class=DetectionConfig, presets={"default": detection_default, "smoke": detection_smoke},
-    task_class="apps.vision.detection:DetectionTask",
+    task_class="apps.vision.photos.tasks.detection:DetectionTask",
 )
 
 
-# === Segmentation (apps/vision/segmentation.py) ===
-
-SEGMENTATION_FORMATS = ("penn_fudan", "coco")  # the photo layouts with masks (VOC folders carry boxes only)
+# === Segmentation (tasks/segmentation.py) ===
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,7 +163,7 @@ class SegmentationConfig(PhotoConfig):
     can also run at `test_time_sizes` and average.
     """
 
-    FORMATS = SEGMENTATION_FORMATS  # the photo layouts with masks
+    FORMATS = MASK_FORMATS  # the photo layouts with masks
 
     image_size: int = 320  # the side the model resizes every image to; a multiple of 32
     head: str = "unet"  # "unet" (a light decoder of shared conv blocks) or "deeplabv3plus" (keras-hub's)
@@ -192,7 +177,7 @@ class SegmentationConfig(PhotoConfig):
     threshold: float = 0.5  # probability above which serving marks a pixel as foreground
     # Serving (and so the test metrics) averages the probabilities for each image and for its mirror image, mirrored
     # back, as the classifier does: two forward passes a request. None: whenever training flips (`random_flip`).
-    # Validation IoU +0.008 to +0.018 on four trained models (apps/vision/README.md); training is unchanged.
+    # Validation IoU +0.008 to +0.018 on four trained models (apps/vision/photos/README.md); training is unchanged.
     test_time_flip: typing.Optional[bool] = None
     # Serving also resizes each image to these sides (multiples of 32) and averages the probabilities at every size
     # with those at image_size (each with its mirror image under test_time_flip): multi-scale inference, one forward
@@ -223,7 +208,7 @@ def segmentation_default():
     """Penn-Fudan pedestrians with the pretrained backbone at 416 px, 40 epochs, AdamW 2e-3, served at 352, 416 and
     480 px, each with its mirror image, averaged (test IoU 0.814, 0.801, 0.812, 0.802 on seeds 42, 1, 2, 3; with
     the mirror alone 0.803, 0.804, 0.803, 0.798): benchmarks/vision_segmentation.py, numbers in
-    apps/vision/README.md. About 50 s an epoch on 2 quiet cores after the first (tracing), 60-90 s beside another
+    apps/vision/photos/README.md. About 50 s an epoch on 2 quiet cores after the first (tracing), 60-90 s beside another
     job."""
     return SegmentationConfig(
         epochs=40, batch_size=8, optimizer="adamw", learning_rate=2e-3, weight_decay=1e-4,
@@ -241,9 +226,9 @@ def segmentation_smoke():
                                projection_filters=8, max_train_examples=8, max_test_examples=4, num_drawn=2)
 
 
-PHOTO_TASKS["segmentation"] = TaskSpec(
+TASKS["segmentation"] = TaskSpec(
     description="Pedestrian vs background per pixel: U-Net or DeepLabV3+ on EfficientNet-Lite0 (ImageNet or "
                 "scratch) or ResNet-18; serves uint8 images of any size -> a mask of the same size.",
     config_class=SegmentationConfig, presets={"default": segmentation_default, "smoke": segmentation_smoke},
-    task_class="apps.vision.segmentation:SegmentationTask",
+    task_class="apps.vision.photos.tasks.segmentation:SegmentationTask",
 )

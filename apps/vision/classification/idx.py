@@ -6,7 +6,6 @@ one big-endian uint32 per dimension, then the data. No TensorFlow here.
 
 import functools
 import gzip
-import os
 import zlib
 from pathlib import Path
 
@@ -26,12 +25,12 @@ def read_idx(path, expected_ndim):
 
 @functools.lru_cache(maxsize=8)
 def _read_idx_cached(path, _mtime, _size, expected_ndim):
-    fix = "Re-download the official file or reinstall it (apt-get install --reinstall dataset-fashion-mnist)."
+    fix = "Fix: re-download the official file or reinstall it (apt-get install --reinstall dataset-fashion-mnist)."
     try:
         with open(path, "rb") as handle:
             head = handle.read(2)
     except OSError as error:
-        raise DataError(f"Cannot read IDX file {path}: {error}. {fix}") from None
+        raise _unreadable(path, error, fix) from None
     if head != b"\x1f\x8b":
         raw = _read_plain(path, fix)
     else:
@@ -39,18 +38,19 @@ def _read_idx_cached(path, _mtime, _size, expected_ndim):
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != UINT8 or raw[3] != expected_ndim:
         magic = raw[:4].hex() if len(raw) >= 4 else raw.hex()
         raise DataError(
-            f"{path} is not an IDX file of uint8 with {expected_ndim} dimensions. Received: magic number "
+            f"Not an IDX file of uint8 with {expected_ndim} dimensions: {path}. Received: magic number "
             f"0x{magic}. Expected 0x000008{expected_ndim:02x}. {fix}"
         )
     header_size = 4 + 4 * expected_ndim
     if len(raw) < header_size:
-        raise DataError(f"{path} is truncated: its header is incomplete ({len(raw)} bytes). {fix}")
+        raise DataError(f"Truncated IDX file {path}: its header is incomplete. Received: {len(raw)} bytes. Expected "
+                        f"at least {header_size} bytes of header for {expected_ndim} dimensions. {fix}")
     shape = tuple(int(value) for value in np.frombuffer(raw[4:header_size], dtype=">u4"))
     expected = header_size + int(np.prod(shape))
     if len(raw) != expected:
         raise DataError(
-            f"{path} is truncated or padded: the header declares shape {shape} ({expected} bytes) but the "
-            f"file holds {len(raw)} bytes. {fix}"
+            f"Truncated or padded IDX file {path}. Received: {len(raw)} bytes. Expected {expected} bytes: the header "
+            f"declares shape {shape}. {fix}"
         )
     return np.frombuffer(raw, dtype=np.uint8, offset=header_size).reshape(shape)
 
@@ -60,7 +60,12 @@ def _read_plain(path, fix):
         with open(path, "rb") as handle:
             return handle.read()
     except OSError as error:
-        raise DataError(f"Cannot read IDX file {path}: {error}. {fix}") from None
+        raise _unreadable(path, error, fix) from None
+
+
+def _unreadable(path, error, fix):
+    return DataError(f"Cannot read IDX file {path}. Received: {type(error).__name__}: {error}. Expected a readable "
+                     f"file. {fix}")
 
 
 def _read_gzip(path, fix):
@@ -100,16 +105,10 @@ def load_split(directory, split):
     labels = read_idx(find_file(directory, label_stem), 1)
     if len(images) != len(labels):
         raise DataError(
-            f"{directory}: {split} images and labels disagree ({len(images)} images, {len(labels)} labels)."
+            f"The {split} images and labels disagree in {directory}. Received: {len(images)} images, "
+            f"{len(labels)} labels. Expected one label per image. Fix: use the image and label files of one release."
         )
     if labels.size and labels.max() > 9:
-        raise DataError(f"{directory}: {split} labels hold {labels.max()}; expected classes 0-9.")
+        raise DataError(f"Invalid {split} labels in {directory}. Received: label {labels.max()}. Expected classes "
+                        "0-9. Fix: use the official label file.")
     return images, labels
-
-
-def split_paths(directory):
-    return [find_file(directory, stem) for pair in SPLIT_FILES.values() for stem in pair]
-
-
-def env_data_dir():
-    return os.environ.get("DLSUITE_DATA_DIR")

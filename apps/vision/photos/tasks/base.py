@@ -1,11 +1,13 @@
 """What `detection` and `segmentation` share on the contract: the base task (find, check, split, cap and
-fingerprint the photos `apps/vision/photos.py` reads) and the training augmentation (boxes or masks move with
+fingerprint the photos `../data.py` reads) and the training augmentation (boxes or masks move with
 the pixels)."""
 
 import keras
 import numpy as np
 
-from apps.vision import backbones, photos
+from apps.vision.photos import backbones
+from apps.vision.photos import data as photos
+from apps.vision.photos.penn_fudan import PENN_FUDAN
 from shared import classifier
 from shared import data as shared_data
 from shared.app import DatasetRecord, DataSource, Task
@@ -48,7 +50,7 @@ class PhotoTask(Task):
                  for split, indices in photos.split_indices(every.names, config.split_seed).items()}
         limits = dict(zip(("train", "validation", "test"), classifier.limits(config)))
         parts = {split: part.subset(range(min(len(part), limits[split] or len(part)))) for split, part in parts.items()}
-        dataset_name = {"penn_fudan": photos.PENN_FUDAN}.get(config.data_format, config.data_format)
+        dataset_name = {"penn_fudan": PENN_FUDAN}.get(config.data_format, config.data_format)
         records = [DatasetRecord(dataset_name, source.uri, split, len(part), self.fingerprint(part))
                    for split, part in parts.items()]
         return every, parts, records

@@ -1,12 +1,12 @@
 """Vision segmentation task: photographs of any size in, a foreground (pedestrian) mask of the same size out.
 
-    photos (apps/vision/photos.py: Penn-Fudan or COCO with polygons/RLE; the seeded 70/10/20 split shared
+    photos (../data.py: Penn-Fudan or COCO with polygons/RLE; the seeded 70/10/20 split shared
     with detection); the instance masks become one foreground mask (any object = 1)
       -> tf.data: resize to image_size x image_size (images bilinear with antialiasing, masks nearest), cache,
          shuffle, batch, augmentation that moves the masks with the pixels (keras.layers.RandomFlip /
          RandomZoom / RandomTranslation given {"images", "segmentation_masks"}; brightness and contrast)
       -> the model, uint8 [b, H, W, 3] of any H, W:
-         Resizing(image_size) -> the backbone's pixel scale (apps/vision/backbones.py) -> EfficientNet-Lite0
+         Resizing(image_size) -> the backbone's pixel scale (../backbones.py) -> EfficientNet-Lite0
          (ImageNet weights or from scratch; or ResNet-18 from scratch) -> head "unet" (default: shared conv
          blocks climbing P5 -> P4 -> P3 -> P2 with skip connections) or "deeplabv3plus" (keras-hub's
          DeepLabV3Backbone: ASPP on the stride-32 map, decoder with the stride-4 map) -> a 1x1 conv to one
@@ -17,7 +17,7 @@
 Serving: `serving_default(images uint8 [n, H, W, 3])` -> `masks` uint8 [n, H, W] (1 = foreground, probability
 >= config.threshold) and `probabilities` float32 [n, H, W]: with `test_time_flip` (by default whenever training
 flips), the mean of the image's probabilities and its mirror image's, mirrored back. (The classifier does this
-inside its Keras model, `apps.vision.layers.MirrorAverage`, on probabilities; this model answers logits, which the
+inside its Keras model, `apps.vision.classification.layers.MirrorAverage`, on probabilities; this model answers logits, which the
 loss needs, so the mean of probabilities is taken in serving.) With `test_time_sizes`, the mean over image_size and
 those sizes too (`logits_at`: the same layers, resized to another side). Any H and W; images of different sizes go
 in separate calls.
@@ -32,29 +32,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from apps.vision import backbones, photo_task
+from apps.vision.photos import plots
+from apps.vision.photos.models import ResizeToMatch, build_segmenter, encoder_of, logits_at
+from apps.vision.photos.tasks.base import PhotoTask, augmentation
 from shared import data as shared_data
-from shared import layers
 from shared.app import Data, Endpoint, Report
 from shared.errors import DataError
 from shared.optimizers import build_optimizer
 
-SPP_LEVEL, LOW_LEVEL = "P5", "P2"  # DeepLabV3+: ASPP at stride 32, the decoder's detail at stride 4
-
-
-@keras.saving.register_keras_serializable(package="dlsuite_vision")
-class ResizeToMatch(keras.layers.Layer):
-    """Resizes `inputs[0]` ([b, h, w, c]) bilinearly to the height and width of `inputs[1]` ([b, H, W, ...]):
-    the model's logits back to the size of the image it was given."""
-
-    def call(self, inputs):
-        values, reference = inputs
-        # tf.image, not keras.ops.image: the target size is only known when the graph runs.
-        return tf.image.resize(values, tf.shape(reference)[1:3], method="bilinear")
-
-    def compute_output_shape(self, input_shapes):
-        values, reference = input_shapes
-        return (values[0], reference[1], reference[2], values[3])
 
 
 # === Data ===
@@ -82,7 +67,7 @@ def photo_dataset(part, config, training):
     dataset = tf.data.Dataset.from_generator(generate, output_signature=(
         tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([None, None], tf.uint8)))
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(part)))
-    augment = photo_task.augmentation(config) if training else None
+    augment = augmentation(config) if training else None
 
     def augmented(images, masks):
         out = augment({"images": images, "segmentation_masks": masks})
@@ -94,83 +79,7 @@ def photo_dataset(part, config, training):
         batch_map_fn=augmented if augment else None)
 
 
-# === Model ===
-
-
-def build_segmenter(config):
-    """uint8 images [b, H, W, 3] of any size -> foreground logits [b, H, W, 1]; preprocessing inside.
-
-    The layers between "resize" (to image_size) and "resize_to_input" take any side that is a multiple of 32:
-    `logits_at` runs them at other sizes."""
-    shape = (None, None, 3)
-    # === Layers ===
-    images = keras.Input((None, None, 3), dtype="uint8", name="images")
-    x = keras.layers.Resizing(config.image_size, config.image_size, interpolation="bilinear", antialias=True,
-                              name="resize")(keras.ops.cast(images, "float32"))
-    x = backbones.preprocessing(config.backbone)(x)
-    encoder = backbones.backbone(config.backbone, pretrained=config.pretrained, input_shape=shape)
-    logits = (unet_head if config.head == "unet" else deeplab_head)(config, encoder, shape)(x)
-    logits = ResizeToMatch(name="resize_to_input")([logits, images])
-    # === Functional Model ===
-    model = keras.Model(images, logits, name="segmenter")
-    for layer in batch_norm_layers(model):
-        layer.momentum = config.batch_norm_momentum
-    return model
-
-
-def logits_at(model, images, size):
-    """A segmenter's logits for uint8 `images` [b, H, W, 3] when it resizes them to `size` x `size` instead of its
-    image_size: the same layers and weights, with the "resize" layer's size changed."""
-    resize = model.get_layer("resize")
-    if size == resize.height:
-        return model(images, training=False)
-    names = [layer.name for layer in model.layers]
-    x = keras.layers.Resizing.from_config({**resize.get_config(), "height": size, "width": size})(
-        keras.ops.cast(images, "float32"))
-    for layer in model.layers[names.index("resize") + 1:names.index("resize_to_input")]:
-        x = layer(x, training=False)
-    return model.get_layer("resize_to_input")([x, images])
-
-
-def encoder_of(model, config):
-    """The backbone inside a segmenter built from `config` (it trains at `config.encoder_learning_rate`)."""
-    if config.head == "unet":
-        return model.get_layer("unet").get_layer("encoder")
-    return model.get_layer("deeplab").get_layer("deeplab_v3_plus").image_encoder
-
-
-def batch_norm_layers(layer):
-    """Every BatchNormalization layer inside `layer`, nested models included."""
-    if isinstance(layer, keras.layers.BatchNormalization):
-        return [layer]
-    return [found for inner in getattr(layer, "layers", []) for found in batch_norm_layers(inner)]
-
-
-def unet_head(config, encoder, shape):
-    """A U-Net decoder on the encoder's pyramid (shared conv blocks): P5 reduced by a 1x1 conv, then at each of
-    P4, P3, P2 a 2x bilinear upsampling, the skip features concatenated and a 3x3 conv block; logits at stride 4."""
-    inputs = keras.Input(shape, name="pixels")
-    features = keras.Model(encoder.inputs, encoder.pyramid_outputs, name="encoder")(inputs)
-    x = layers.conv_block(features["P5"], config.decoder_filters[0], kernel_size=1, name="decoder_P5")
-    for level, filters in zip(("P4", "P3", "P2"), config.decoder_filters[1:]):
-        x = keras.layers.UpSampling2D(2, interpolation="bilinear", name=f"decoder_{level}_up")(x)
-        x = keras.layers.Concatenate(name=f"decoder_{level}_skip")([x, features[level]])
-        x = layers.conv_block(x, filters, name=f"decoder_{level}")
-    logits = keras.layers.Conv2D(1, 1, name="segmentation_output")(x)
-    return keras.Model(inputs, logits, name="unet")
-
-
-def deeplab_head(config, encoder, shape):
-    """keras-hub's DeepLabV3+ (ASPP with 256 channels on P5, the decoder joining P2) and a 1x1 conv to logits."""
-    import keras_hub
-
-    inputs = keras.Input(shape, name="pixels")
-    deeplab = keras_hub.models.DeepLabV3Backbone(
-        image_encoder=encoder, spatial_pyramid_pooling_key=SPP_LEVEL, low_level_feature_key=LOW_LEVEL,
-        upsampling_size=2 ** (int(SPP_LEVEL[1]) - int(LOW_LEVEL[1])), dilation_rates=list(config.dilation_rates),
-        projection_filters=config.projection_filters, image_shape=shape, name="deeplab_v3_plus")
-    logits = keras.layers.Conv2D(1, 1, name="segmentation_output")(deeplab(inputs))
-    return keras.Model(inputs, logits, name="deeplab")
+# === Loss ===
 
 
 @keras.saving.register_keras_serializable(package="dlsuite_vision")
@@ -198,7 +107,7 @@ class SegmentationLoss(keras.losses.Loss):
         return {**super().get_config(), "dice_weight": self.dice_weight}
 
 
-# === Metrics and figures ===
+# === Metrics ===
 
 
 def confusion(truth, predicted):
@@ -219,30 +128,10 @@ def scores(counts):
             "miou": (iou + background_iou) / 2, "pixel_accuracy": ratio(tp + tn, tp + fp + fn + tn)}
 
 
-def draw_overlays(images, truths, predictions, ious, columns=4):
-    """A figure: each image with its predicted mask in red and the true mask's outline in green."""
-    import matplotlib.pyplot as plt
-
-    rows = max(1, int(np.ceil(len(images) / columns)))
-    figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.4 * rows), squeeze=False)
-    for axis in axes.ravel():
-        axis.axis("off")
-    for axis, image, truth, predicted, iou in zip(axes.ravel(), images, truths, predictions, ious):
-        overlay = image.astype(np.float32)
-        overlay[predicted > 0] = 0.55 * overlay[predicted > 0] + 0.45 * np.array([255.0, 0.0, 0.0])
-        axis.imshow(overlay.astype(np.uint8))
-        if truth.any() and not truth.all():
-            axis.contour(truth, levels=[0.5], colors="lime", linewidths=1.0)
-        axis.set_title(f"IoU {iou:.2f}", fontsize=8)
-    figure.suptitle("Test images: predicted mask (red), true outline (green)", fontsize=9)
-    figure.tight_layout()
-    return figure
-
-
 # === The task ===
 
 
-class SegmentationTask(photo_task.PhotoTask):
+class SegmentationTask(PhotoTask):
     name = "segmentation"
     monitor = "val_iou"
     monitor_mode = "max"
@@ -279,15 +168,23 @@ class SegmentationTask(photo_task.PhotoTask):
     # === Model ===
 
     def build_model(self, config, data):
-        model = build_segmenter(config)
+        model = self.network(config)
         model.compile(
-            optimizer=build_optimizer(config, shared_data.steps_per_epoch(data.train), encoder=encoder_of(model, config)),
+            optimizer=build_optimizer(config, shared_data.steps_per_epoch(data.train),
+                                      encoder=encoder_of(model, config.head)),
             loss=SegmentationLoss(config.dice_weight),
             metrics=[keras.metrics.BinaryIoU(target_class_ids=[1], threshold=0.0, name="iou"),  # logits: 0 = p 0.5
                      keras.metrics.BinaryAccuracy(threshold=0.0, name="pixel_accuracy")],
             jit_compile=False,  # XLA compiles this graph for minutes on CPU and runs no faster
         )
         return model
+
+    def network(self, config):
+        """The uncompiled segmenter `models.py` builds from the config's fields."""
+        return build_segmenter(
+            image_size=config.image_size, backbone=config.backbone, pretrained=config.pretrained, head=config.head,
+            decoder_filters=config.decoder_filters, dilation_rates=config.dilation_rates,
+            projection_filters=config.projection_filters, batch_norm_momentum=config.batch_norm_momentum)
 
     def custom_objects(self):
         return {keras.saving.get_registered_name(item): item for item in (ResizeToMatch, SegmentationLoss, dice_loss)}
@@ -326,7 +223,7 @@ class SegmentationTask(photo_task.PhotoTask):
         report.metrics["test_mean_image_iou"] = float(np.mean(ious))
         shown = min(config.num_drawn, len(test))
         if shown:
-            report.figures["test_overlays.png"] = draw_overlays(
+            report.figures["test_overlays.png"] = plots.draw_overlays(
                 test.images[:shown], [foreground(mask) for mask in test.masks[:shown]], predictions[:shown],
                 ious[:shown])
         return report
