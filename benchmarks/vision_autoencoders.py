@@ -35,6 +35,9 @@ def main():
     parser.add_argument("--seed", type=int, default=None, help="default: the preset's (42)")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--tracking-uri", default=None, help="default: the suite's store in ./mlruns")
+    parser.add_argument("--data-dir", default=None,
+                        help="as `dlsuite train --data-dir`; default: $DLSUITE_DATA_DIR/fashion_mnist, else the "
+                             "system copy")
     args = parser.parse_args()
 
     results = []
@@ -42,7 +45,7 @@ def main():
         task, overrides = MODELS[name]
         load_before = os.getloadavg()
         run = timed_train("vision", task, overrides=[*overrides, *args.overrides], seed=args.seed,
-                          tracking_uri=args.tracking_uri, history_keys=("val_loss",))
+                          data_dir=args.data_dir, tracking_uri=args.tracking_uri, history_keys=("val_loss",))
         metrics = run.summary["metrics"]
         results.append({
             "model": name, "task": task, "overrides": [*overrides, *args.overrides],

@@ -8,6 +8,9 @@ Printed per run: the metrics, training time (sum of epoch times), wall time of t
 Mask R-CNN reaches about 0.98 AP@0.5 on this data on a GPU.
 
     nice -n 5 .venv/bin/python benchmarks/vision_detection.py [--runs pretrained scratch] [--set key=value ...]
+        [--data-dir DIR]
+
+The photos are found as `dlsuite train` finds them: `--data-dir`, else `$DLSUITE_DATA_DIR/penn_fudan_ped`.
 """
 
 import argparse
@@ -19,7 +22,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("DLSUITE_DATA_DIR", "/work/shared/datasets")
 
 from timing import timed_train  # noqa: E402
 
@@ -31,10 +33,10 @@ def load():
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
-def run_once(name, overrides, seed, tracking_uri):
+def run_once(name, overrides, seed, tracking_uri, data_dir=None):
     before = load()
     run = timed_train("vision", "detection", preset="default", overrides=[*RUNS[name], *overrides], seed=seed,
-                      tracking_uri=tracking_uri, history_keys=("loss", "val_loss"))
+                      data_dir=data_dir, tracking_uri=tracking_uri, history_keys=("loss", "val_loss"))
     metrics = run.summary["metrics"]
     return {
         "run": name,
@@ -61,11 +63,13 @@ def main():
     parser.add_argument("--seed", type=int, default=None, help="default: the preset's")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--tracking-uri", default=None, help="default: the suite's store in ./mlruns")
+    parser.add_argument("--data-dir", default=None,
+                        help="as `dlsuite train --data-dir`; default: $DLSUITE_DATA_DIR/penn_fudan_ped")
     args = parser.parse_args()
 
     results = []
     for name in args.runs:
-        results.append(run_once(name, args.overrides, args.seed, args.tracking_uri))
+        results.append(run_once(name, args.overrides, args.seed, args.tracking_uri, args.data_dir))
         print(json.dumps(results[-1]), flush=True)
     print(json.dumps({"cores": os.cpu_count(), "command": " ".join(["nice -n 5 .venv/bin/python", *sys.argv])}))
     for result in results:

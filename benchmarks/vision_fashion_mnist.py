@@ -25,7 +25,7 @@ TARGET_ACCURACY = 0.935
 TARGET_TRAINING_SECONDS = 600
 
 
-def run_once(overrides, seed, tracking_uri):
+def run_once(overrides, seed, tracking_uri, data_dir=None):
     """Train the default preset with `seed` (None: the preset's); return what the benchmark prints."""
     import mlflow
 
@@ -34,7 +34,7 @@ def run_once(overrides, seed, tracking_uri):
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as exports:
         summary = train("vision", preset="default", overrides=overrides, seed=seed, tracking_uri=tracking_uri,
-                        export_root=exports)
+                        data_dir=data_dir, export_root=exports)
     wall = time.perf_counter() - started
     client = mlflow.tracking.MlflowClient()
     epoch_seconds = [metric.value for metric in client.get_metric_history(summary["run_id"], "epoch_seconds")]
@@ -61,11 +61,14 @@ def main():
                         help="run once per seed, in turn (default: one run with the preset's seed)")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--tracking-uri", default=None, help="default: the suite's store in ./mlruns")
+    parser.add_argument("--data-dir", default=None,
+                        help="as `dlsuite train --data-dir`; default: $DLSUITE_DATA_DIR/fashion_mnist, else the "
+                             "system copy")
     args = parser.parse_args()
 
     results = []
     for seed in args.seeds:
-        results.append(run_once(args.overrides, seed, args.tracking_uri))
+        results.append(run_once(args.overrides, seed, args.tracking_uri, args.data_dir))
         print(json.dumps(results[-1]), flush=True)
     met = [result["test_accuracy"] >= TARGET_ACCURACY and result["training_seconds"] <= TARGET_TRAINING_SECONDS
            for result in results]

@@ -1,7 +1,7 @@
 """Benchmark: sample quality of `vision/gan` and `vision/diffusion` on Fashion-MNIST, with wall times.
 
 Steps, in order (each prints one JSON line):
-1. classifier: the feature extractor of `apps/vision/quality.py`, a `vision/classification` run on the same
+1. classifier: the feature extractor of `apps/vision/generative/quality.py`, a `vision/classification` run on the same
    dataset, trained once and then found again by its tag `dlsuite.quality_classifier=<dataset>` (cached by run
    id in the MLflow store; `--classifier-run-id` picks one);
 2. yardstick: FID/KID between 10,000 (and 2,000) training images and the 10,000 test images in its feature
@@ -44,7 +44,7 @@ def emit(record):
     print(json.dumps({**record, "loadavg": load()}), flush=True)
 
 
-def find_or_train_classifier(dataset, seed, tracking_uri, run_id=None):
+def find_or_train_classifier(dataset, seed, tracking_uri, run_id=None, data_dir=None):
     """The run id of a finished classifier tagged for `dataset` (the newest), else train one and tag it."""
     import mlflow
 
@@ -66,7 +66,7 @@ def find_or_train_classifier(dataset, seed, tracking_uri, run_id=None):
     started = time.perf_counter()
     summary = train("vision", task="classification", preset="default",
                     overrides=[*CLASSIFIER_OVERRIDES, f"dataset={dataset}"], seed=seed, tracking_uri=uri,
-                    export=False, tags={CLASSIFIER_TAG: dataset})
+                    data_dir=data_dir, export=False, tags={CLASSIFIER_TAG: dataset})
     return summary["run_id"], {"wall_seconds": round(time.perf_counter() - started, 1),
                                "test_accuracy": round(summary["metrics"]["test_accuracy"], 4)}
 
@@ -79,6 +79,9 @@ def main():
     parser.add_argument("--dataset", default="fashion_mnist", choices=["fashion_mnist", "mnist"])
     parser.add_argument("--classifier-run-id", default=None)
     parser.add_argument("--tracking-uri", default=None, help="default: the suite's store in ./mlruns")
+    parser.add_argument("--data-dir", default=None,
+                        help="as `dlsuite train --data-dir`; default: $DLSUITE_DATA_DIR/<dataset>, else the system "
+                             "copy")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--samples", type=int, default=10_000, help="generated images scored per model")
     parser.add_argument("--skip-yardstick", action="store_true")
@@ -87,16 +90,16 @@ def main():
     args = parser.parse_args()
 
     classifier_run, trained = find_or_train_classifier(args.dataset, args.seed, args.tracking_uri,
-                                                       args.classifier_run_id)
+                                                       args.classifier_run_id, args.data_dir)
     emit({"step": "classifier", "run_id": classifier_run, "trained_now": trained})
 
-    from apps.vision import data as vision_data
-    from apps.vision import quality
+    from apps.vision.classification import data as vision_data
+    from apps.vision.generative import quality
 
     if not args.skip_yardstick:
         started = time.perf_counter()
         classifier = quality.load_classifier(classifier_run)
-        arrays = vision_data.load_arrays(args.dataset, vision_data.resolve_source(args.dataset))
+        arrays = vision_data.load_arrays(args.dataset, vision_data.resolve_source(args.dataset, args.data_dir))
         test_images, test_labels = arrays["test"]
         accuracy = float((classifier.predict(test_images) == test_labels).mean())
         test_features = classifier.features(test_images)
@@ -113,7 +116,7 @@ def main():
                      f"dataset={args.dataset}"]  # `--set model:key=value` pairs come after: they win
         overrides += [pair.split(":", 1)[1] for pair in args.overrides if pair.startswith(f"{model}:")]
         run = timed_train("vision", model, preset="default", overrides=overrides, seed=args.seed,
-                          tracking_uri=args.tracking_uri)
+                          data_dir=args.data_dir, tracking_uri=args.tracking_uri)
         metrics = run.summary["metrics"]
         emit({"step": model, "run_id": run.summary["run_id"], "overrides": overrides,
               "fid": round(metrics["test_fid"], 3), "kid": round(metrics["test_kid"], 5),

@@ -10,7 +10,7 @@ before and after, and the command. Target: pedestrian IoU >= 0.80 with the pretr
     nice -n 5 .venv/bin/python benchmarks/vision_segmentation.py [--inits pretrained scratch] [--seeds 42]
         [--set key=value ...] [--tracking-uri URI]
 
-Needs the converted backbone (`python -m apps.vision.backbones convert`) and
+Needs the converted backbone (`python -m apps.vision.photos.backbones convert`) and
 $DLSUITE_DATA_DIR/penn_fudan_ped (or --data-dir).
 """
 

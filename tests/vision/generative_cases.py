@@ -85,7 +85,7 @@ DIFFUSION = TaskCase(
         BadInput(ConfigError, r"Invalid value for config key sampling_steps\. Received: sampling_steps=0",
                  overrides=("sampling_steps=0",)),
         BadInput(ConfigError, r"Invalid value for config key ema\. Received: ema=1\.0", overrides=("ema=1.0",)),
-        BadInput(ConfigError, r"Unknown config key 'ema_momentum' .*The diffusion model averages its weights in its own "
-                              r"EMA network: --set ema=", overrides=("ema_momentum=0.99",)),
+        BadInput(ConfigError, r"Unknown config key 'ema_momentum' .*The diffusion model averages its weights in its "
+                              r"own EMA network: --set ema=", overrides=("ema_momentum=0.99",)),
     ),
 )

@@ -183,7 +183,8 @@ def test_a_missing_preset_says_how_to_create_it(tmp_path, monkeypatch):
     monkeypatch.setenv("DLSUITE_BACKBONE_DIR", str(tmp_path))
     with pytest.raises(DataError, match=r"The pretrained efficientnet_lite0 backbone has not been converted\. "
                                         r"Received: no config\.json, model\.safetensors in .*"
-                                        r"Fix: .*python -m apps\.vision\.photos\.backbones convert.*--set pretrained=false"):
+                                        r"Fix: .*python -m apps\.vision\.photos\.backbones convert.*"
+                                        r"--set pretrained=false"):
         backbones.check_available("efficientnet_lite0", pretrained=True)
     assert backbones.check_available("efficientnet_lite0", pretrained=False) is None
 

@@ -59,7 +59,8 @@ def test_same_loader_reads_mnist_layout(tmp_path, compress):
 def test_label_count_mismatch_is_reported(tmp_path):
     make_idx_folder(tmp_path / "mnist")
     write_idx(tmp_path / "mnist" / "t10k-labels-idx1-ubyte", np.zeros(5, dtype=np.uint8))
-    with pytest.raises(DataError, match=r"The test images and labels disagree in .*Received: 20 images, 5 labels\. Expected one label per image"):
+    with pytest.raises(DataError, match=r"The test images and labels disagree in .*Received: 20 images, 5 labels\. "
+                                        r"Expected one label per image\. Fix: "):
         vision_data.check_source(tmp_path / "mnist")
 
 

@@ -1,5 +1,6 @@
 """The diffusion model (apps/vision/generative/diffusion.py): sampling uses the EMA weights and the configured DDIM
-steps; and both generators (GAN, diffusion) serve the same images for the same seed, also from a SavedModel in a fresh process."""
+steps; and both generators (GAN, diffusion) serve the same images for the same seed, also from a SavedModel in a
+fresh process."""
 
 import hashlib
 import json
@@ -46,8 +47,8 @@ def digest(images):
     return hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest()
 
 
-# Both go through the same serving code (apps/vision/generative/sampling.py); the diffusion export traces a U-Net inside a
-# while loop for two signatures, which costs minutes on a loaded machine: it runs with --run-large.
+# Both go through the same serving code (apps/vision/generative/sampling.py); the diffusion export traces a U-Net
+# inside a while loop for two signatures, which costs minutes on a loaded machine: it runs with --run-large.
 @pytest.mark.parametrize("task_name", ["gan", pytest.param("diffusion", marks=pytest.mark.large)])
 def test_the_same_seed_gives_the_same_images_in_a_fresh_process(task_name, tmp_path):
     import keras

@@ -1,4 +1,4 @@
-"""The photo readers (apps/vision/photos.py): Penn-Fudan on the real folder, VOC and COCO on tiny written files,
+"""The photo readers (apps/vision/photos/): Penn-Fudan on the real folder, VOC and COCO on tiny written files,
 the seeded split both photo tasks share, and bad folders refused with a DataError before any work."""
 
 import json

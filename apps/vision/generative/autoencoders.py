@@ -1,4 +1,5 @@
-"""The models of tasks `autoencoder` and `vae` (`tasks/autoencoder.py`, `tasks/vae.py`): convolutional autoencoders of Fashion-MNIST/MNIST, served on raw uint8 images.
+"""The models of tasks `autoencoder` and `vae` (`tasks/autoencoder.py`, `tasks/vae.py`): convolutional
+autoencoders of Fashion-MNIST/MNIST, served on raw uint8 images.
 
     images uint8 [batch, 28, 28] -> pixels in [0, 1] [batch, 28, 28, 1]
       -> (GaussianNoise(noise_level): training only, the denoising autoencoder)

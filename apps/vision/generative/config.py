@@ -60,7 +60,7 @@ class VAEConfig(AutoencoderConfig):
 
 
 def autoencoder_default():
-    """All of Fashion-MNIST, a 16-d code, 8 epochs: benchmarks/vision_autoencoders.py (apps/vision/generative/README.md has
+    """All of Fashion-MNIST, a 16-d code, 8 epochs: benchmarks/vision_autoencoders.py (README.md has
     the numbers). No early stopping: the cosine schedule decays the rate to about 0 at the last epoch."""
     return AutoencoderConfig(epochs=8, batch_size=128, learning_rate=2e-3, learning_rate_schedule="cosine",
                              early_stopping_patience=0, validation_fraction=0.05, sample_every=2)
@@ -75,7 +75,7 @@ def autoencoder_smoke():
 
 
 def vae_default():
-    """All of Fashion-MNIST, a 16-d latent, 8 epochs: benchmarks/vision_autoencoders.py (apps/vision/generative/README.md has
+    """All of Fashion-MNIST, a 16-d latent, 8 epochs: benchmarks/vision_autoencoders.py (README.md has
     the numbers). No early stopping: the cosine schedule decays the rate to about 0 at the last epoch."""
     return VAEConfig(epochs=8, batch_size=128, learning_rate=2e-3, learning_rate_schedule="cosine",
                      early_stopping_patience=0, validation_fraction=0.05, sample_every=2)
@@ -210,7 +210,7 @@ class DiffusionConfig(SamplerConfig, OptimizerConfig):
 
 def gan_default():
     """All of Fashion-MNIST, WGAN-GP, small networks, 2 epochs of batches of 64: benchmarks/vision_generative.py
-    (numbers in apps/vision/generative/README.md). Sized for 2 shared CPU cores: the 1,782 updates took 775 s of training at a
+    (numbers in README.md). Sized for 2 shared CPU cores: the 1,782 updates took 775 s of training at a
     load average of about 26 (FID 17.7 against 0.17 for real images)."""
     return GanConfig(epochs=2, batch_size=64, learning_rate=2e-4, early_stopping_patience=0,
                      validation_fraction=0.05, sample_every=1, generator_filters=(64, 32), critic_filters=(32, 64))
@@ -225,7 +225,7 @@ def gan_smoke():
 
 def diffusion_default():
     """All of Fashion-MNIST, class-conditional, six epochs of a small U-Net (5,346 updates), 10 DDIM steps with
-    guidance 3: benchmarks/vision_generative.py (numbers in apps/vision/generative/README.md). Sized for 2 CPU cores, where one
+    guidance 3: benchmarks/vision_generative.py (numbers in README.md). Sized for 2 CPU cores, where one
     training step of 64 images takes 0.35 s alone and 0.5-0.8 s beside other jobs (35-50 minutes), and sampling
     costs two U-Net passes per step."""
     return DiffusionConfig(epochs=6, batch_size=64, optimizer="adamw", learning_rate=2e-3, weight_decay=1e-4,

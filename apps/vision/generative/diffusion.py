@@ -1,4 +1,5 @@
-"""The model of task `diffusion` (`tasks/diffusion.py`): a small U-Net denoising diffusion model of Fashion-MNIST/MNIST (DDPM training, DDIM sampling).
+"""The model of task `diffusion` (`tasks/diffusion.py`): a small U-Net denoising diffusion model of
+Fashion-MNIST/MNIST (DDPM training, DDIM sampling).
 
 Noise schedule: continuous time t in [0, 1] with cosine rates, signal = cos(a(t)), noise = sin(a(t)), the angle
 a(t) going linearly from acos(max_signal_rate) (t = 0, nearly clean) to acos(min_signal_rate) (t = 1, nearly
@@ -21,7 +22,8 @@ pure noise); signal² + noise² = 1.
     more so with more steps: 71% class accuracy at 10 steps, 40% at 25, on a model that scores 97% at either
     with the update (README.md).
 
-U-Net (`models.build_unet`): a 3x3 conv, then per level (28x28, 14x14, 7x7; widths `filters`) `blocks_per_level` residual blocks
+U-Net (`models.build_unet`): a 3x3 conv, then per level (28x28, 14x14, 7x7; widths `filters`) `blocks_per_level`
+residual blocks
 (GroupNorm, swish, 3x3 conv, + the embedding projected to the width, GroupNorm, swish, 3x3 conv, + the input),
 average-pooling between levels, one block at 7x7, and back up with the skips concatenated; GroupNorm, swish and a
 zero-initialized 3x3 conv to ε. The embedding: sinusoids of the noise rate through two dense layers, plus a class

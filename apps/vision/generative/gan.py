@@ -1,8 +1,11 @@
-"""The model of task `gan` (`tasks/gan.py`): a DCGAN on Fashion-MNIST/MNIST, WGAN-GP by default, trained by `model.fit` with two optimizers.
+"""The model of task `gan` (`tasks/gan.py`): a DCGAN on Fashion-MNIST/MNIST, WGAN-GP by default, trained by
+`model.fit` with two optimizers.
 
-    generator (`models.build_generator`): z ~ N(0, I) [latent_dim] (+ a class embedding, conditional) -> Dense to 7x7 x filters[0], BN, ReLU
+    generator (`models.build_generator`):
+               z ~ N(0, I) [latent_dim] (+ a class embedding, conditional) -> Dense to 7x7 x filters[0], BN, ReLU
                -> Conv2DTranspose(filters[1], 4, strides 2) BN ReLU (14x14) -> Conv2DTranspose(1, 4, strides 2), tanh
-    critic (`models.build_critic`): pixels in [-1, 1] -> Conv2D(filters[0], 4, strides 2) LeakyReLU(0.2) (14x14)
+    critic (`models.build_critic`):
+               pixels in [-1, 1] -> Conv2D(filters[0], 4, strides 2) LeakyReLU(0.2) (14x14)
                -> Conv2D(filters[1], 4, strides 2) LeakyReLU(0.2) (7x7) -> Flatten -> Dense(1): a score
                (conditional: + <embedding(class), features>, the projection discriminator); no batch norm, so the
                gradient penalty is per image

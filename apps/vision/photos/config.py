@@ -120,7 +120,7 @@ class DetectionConfig(PhotoConfig):
 def detection_default():
     """Penn-Fudan pedestrians with the pretrained backbone, 50 epochs of 119 photos, smooth-L1 box loss (AP@0.5 0.91
     on the test split, seed 42; 0.65 with keras-hub's Huber box loss, 0.23 after 10 epochs):
-    benchmarks/vision_detection.py, numbers in apps/vision/photos/README.md. About 15 s an epoch on 2 quiet cores after the
+    benchmarks/vision_detection.py, numbers in README.md. About 15 s an epoch on 2 quiet cores after the
     first (tracing), 20-50 s beside other jobs."""
     return DetectionConfig(
         epochs=50, batch_size=8, optimizer="adamw", learning_rate=5e-4, weight_decay=1e-4,

@@ -104,8 +104,8 @@ def build_segmenter(*, image_size, backbone, pretrained, head, decoder_filters, 
 
     Resized to `image_size`, `backbone` (`backbones.py`, ImageNet weights when `pretrained`), then `head` "unet"
     (`unet_head`: `decoder_filters`) or "deeplabv3plus" (`deeplab_head`: `dilation_rates`, `projection_filters`);
-    every batch normalization layer gets `batch_norm_momentum`. The layers between "resize" (to image_size) and "resize_to_input" take any side that is a multiple of 32:
-    `logits_at` runs them at other sizes."""
+    every batch normalization layer gets `batch_norm_momentum`. The layers between "resize" (to image_size) and
+    "resize_to_input" take any side that is a multiple of 32: `logits_at` runs them at other sizes."""
     shape = (None, None, 3)
     # === Layers ===
     images = keras.Input((None, None, 3), dtype="uint8", name="images")

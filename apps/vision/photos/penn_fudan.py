@@ -69,7 +69,8 @@ def check_penn_fudan(folder):
             raise DataError(f"Mask size disagrees with its image. Received: {mask_path.name} is "
                             f"{records.image_size(mask_path)[::-1]} (W, H), {image_path.name} is {actual[::-1]}. "
                             "Expected the same size. Fix: restore the original mask.")
-        found.append(records.Record(stem, image_path, actual, boxes, np.zeros(len(boxes), np.int32), mask_path=mask_path))
+        found.append(records.Record(stem, image_path, actual, boxes, np.zeros(len(boxes), np.int32),
+                                    mask_path=mask_path))
     return records.Index(root, "penn_fudan", found, list(PENN_FUDAN_CLASSES))
 
 

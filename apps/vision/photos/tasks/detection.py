@@ -161,7 +161,8 @@ class DetectionTask(PhotoTask):
 
     def build_model(self, config, data):
         model = self.network(config, num_classes=len(data.info["class_names"]))
-        optimizer = build_optimizer(config, shared_data.steps_per_epoch(data.train), encoder=model.backbone.image_encoder)
+        optimizer = build_optimizer(config, shared_data.steps_per_epoch(data.train),
+                                    encoder=model.backbone.image_encoder)
         compile_detector(model, optimizer, box_loss_beta=config.box_loss_beta)
         return model
 

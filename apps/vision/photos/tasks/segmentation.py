@@ -17,10 +17,10 @@
 Serving: `serving_default(images uint8 [n, H, W, 3])` -> `masks` uint8 [n, H, W] (1 = foreground, probability
 >= config.threshold) and `probabilities` float32 [n, H, W]: with `test_time_flip` (by default whenever training
 flips), the mean of the image's probabilities and its mirror image's, mirrored back. (The classifier does this
-inside its Keras model, `apps.vision.classification.layers.MirrorAverage`, on probabilities; this model answers logits, which the
-loss needs, so the mean of probabilities is taken in serving.) With `test_time_sizes`, the mean over image_size and
-those sizes too (`logits_at`: the same layers, resized to another side). Any H and W; images of different sizes go
-in separate calls.
+inside its Keras model, `apps.vision.classification.layers.MirrorAverage`, on probabilities; this model answers
+logits, which the loss needs, so the mean of probabilities is taken in serving.) With `test_time_sizes`, the mean
+over image_size and those sizes too (`logits_at`: the same layers, resized to another side). Any H and W; images
+of different sizes go in separate calls.
 
 Metrics, on the test split's original-size images through serving, pixels pooled over the split: IoU and Dice
 of the foreground class, IoU of the background, their mean (mIoU), pixel accuracy, and the mean of per-image
