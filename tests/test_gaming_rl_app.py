@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from apps.gaming_rl import config as rl_config
-from apps.gaming_rl import envs
+from apps.gaming_rl import data as environments
 from pipelines import catalog
 from pipelines.train import resolve_config
 from shared.errors import ConfigError, UsageError
@@ -18,13 +18,13 @@ from shared.errors import ConfigError, UsageError
 def test_unknown_environment_names_the_closest_id():
     with pytest.raises(ConfigError, match=r"Unknown Gymnasium environment\. Received: env_id='CartPol-v1'.*"
                                           r"Did you mean 'CartPole-v1'\?"):
-        envs.check_env_id("CartPol-v1")
+        environments.check_env_id("CartPol-v1")
 
 
 def test_continuous_actions_are_rejected_with_the_reason():
     with pytest.raises(ConfigError, match=r"Unsupported action space\. Received: env_id='Pendulum-v1'.*"
                                           r"Expected a Discrete action space"):
-        envs.check_env_id("Pendulum-v1")
+        environments.check_env_id("Pendulum-v1")
 
 
 def test_unknown_task_lists_the_tasks():
@@ -57,9 +57,9 @@ def test_every_task_has_default_and_smoke_presets_and_smoke_is_small():
 
 
 def test_frozenlake_observations_are_one_hot():
-    info = envs.describe("FrozenLake-v1")
+    info = environments.describe("FrozenLake-v1")
     assert (info["obs_dim"], info["num_actions"], info["one_hot_size"]) == (16, 4, 16)
-    observations = envs.sample_observations("FrozenLake-v1", 8, seed=0)
+    observations = environments.sample_observations("FrozenLake-v1", 8, seed=0)
     assert observations.shape == (8, 16) and observations.dtype == np.float32
     np.testing.assert_array_equal(observations.sum(axis=1), np.ones(8))
 
@@ -68,8 +68,8 @@ def test_play_episodes_is_reproducible_and_counts_steps():
     def always_left(observations):
         return np.zeros(len(observations), np.int64)
 
-    returns, lengths = envs.play_episodes(always_left, "CartPole-v1", 5, seed=3)
-    again, _ = envs.play_episodes(always_left, "CartPole-v1", 5, seed=3)
+    returns, lengths = environments.play_episodes(always_left, "CartPole-v1", 5, seed=3)
+    again, _ = environments.play_episodes(always_left, "CartPole-v1", 5, seed=3)
     np.testing.assert_array_equal(returns, again)
     np.testing.assert_array_equal(returns, lengths)  # CartPole pays 1 per step
     assert np.all((lengths > 5) & (lengths < 20))  # pushing left falls over quickly
@@ -84,7 +84,7 @@ def test_numpy_acting_network_matches_the_keras_network(dueling):
     from apps.gaming_rl.numpy_policy import NumpyQNetwork
 
     model = build_q_network(4, 2, (32, 16), "relu", dueling=dueling)
-    observations = envs.sample_observations("CartPole-v1", 32, seed=0)
+    observations = environments.sample_observations("CartPole-v1", 32, seed=0)
     np.testing.assert_allclose(NumpyQNetwork(model, 2, "relu", dueling)(observations),
                                model(observations).numpy(), rtol=1e-5, atol=1e-5)
 
@@ -95,7 +95,7 @@ def test_n_step_transitions_discount_and_stop_at_the_episode_end():
 
     config = dataclasses.replace(rl_config.smoke(rl_config.cartpole_dqn), n_step=3, gamma=0.5)
     model = build_q_network(4, 2, config.hidden_units)
-    agent = DQNAgent(model, config, envs.describe("CartPole-v1"))
+    agent = DQNAgent(model, config, environments.describe("CartPole-v1"))
     observations = np.arange(5, dtype=np.float32)[:, None].repeat(4, axis=1)
     for step in range(4):  # four steps; the fourth terminates the episode
         agent._remember(observations[step], 0, 1.0, observations[step + 1], terminated=step == 3, truncated=False)

@@ -203,7 +203,7 @@ def _task(description, preset, config_class):
     return TaskSpec(
         description=description, config_class=config_class,
         presets={"default": preset, "smoke": functools.partial(smoke, preset)},
-        task_class=f"apps.gaming_rl.app:{config_class.__name__[:-len('Config')]}Task",
+        task_class=f"apps.gaming_rl.tasks.{config_class.__name__[:-len('Config')].lower()}:{config_class.__name__[:-len('Config')]}Task",
     )
 
 

@@ -182,7 +182,7 @@ def check_held_out_speaker(folder, held_out_speaker):
         )
 
 
-def split_clips(clips, split, held_out_speaker, validation_fraction, seed):
+def partition_clips(clips, split, held_out_speaker, validation_fraction, seed):
     """(train, validation, test) lists of clips.
 
     "standard": takes 0-4 are the test set (FSDD's convention), the rest train;

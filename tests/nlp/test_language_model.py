@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from apps.nlp import generation_config as nlp_config
+from apps.nlp import config as nlp_config
 from apps.nlp import corpora
 from apps.nlp.characters import START, UNKNOWN, CharacterTokenizer, learn_vocabulary
-from apps.nlp.language_model import LanguageModelTask, line_chunks, windows
+from apps.nlp.tasks.language_model import LanguageModelTask, line_chunks, windows
 from shared import export
 from shared.app import DataSource
 from shared.errors import DataError

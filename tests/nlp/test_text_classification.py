@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from apps.nlp import data as nlp_data
-from apps.nlp.classifier import AWKWARD_TEXTS, matthews_correlation, worst_misclassified
+from apps.nlp.tasks.base import AWKWARD_TEXTS, matthews_correlation, worst_misclassified
 from apps.nlp.config import TextClassificationConfig, text_classification_smoke
 from apps.nlp.plots import average_precision, precision_recall_curve
 from shared.errors import DataError
@@ -101,7 +101,7 @@ def test_duplicates_of_training_texts_are_removed_or_reported(tmp_path):
 
 
 def test_balanced_class_weights_give_each_class_the_same_total_weight():
-    from apps.nlp.text_classification import TextClassificationTask
+    from apps.nlp.tasks.text_classification import TextClassificationTask
     from shared.app import Data
 
     data = Data(info={"class_counts": {"ham": [900, 100, 100], "spam": [100, 10, 10]}})
@@ -245,7 +245,7 @@ def test_evaluation_reports_every_metric_the_issue_asks_for(exported):
 
 
 def test_vocabulary_is_learned_from_the_training_split_only(tmp_path):
-    from apps.nlp.text_classification import TextClassificationTask
+    from apps.nlp.tasks.text_classification import TextClassificationTask
 
     folder = make_sms_folder(tmp_path)
     config = dataclasses.replace(text_classification_smoke(), vocabulary_size=2000, test_fraction=0.3)

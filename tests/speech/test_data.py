@@ -97,7 +97,7 @@ def test_config_errors_say_what_was_expected():
 
 
 def test_standard_split_is_fsdd_convention(clips):
-    train, validation, test = fsdd.split_clips(clips, "standard", "theo", 0.1, seed=0)
+    train, validation, test = fsdd.partition_clips(clips, "standard", "theo", 0.1, seed=0)
     assert (len(train), len(validation), len(test)) == (2430, 270, 300)
     assert {clip.index for clip in test} == set(range(5))
     assert all(clip.index >= 5 for clip in train + validation)
@@ -106,7 +106,7 @@ def test_standard_split_is_fsdd_convention(clips):
 
 
 def test_speaker_split_holds_one_speaker_out(clips):
-    train, validation, test = fsdd.split_clips(clips, "speaker", "lucas", 0.1, seed=0)
+    train, validation, test = fsdd.partition_clips(clips, "speaker", "lucas", 0.1, seed=0)
     assert len(test) == 500 and {clip.speaker for clip in test} == {"lucas"}
     assert "lucas" not in {clip.speaker for clip in train + validation}
 
@@ -141,5 +141,5 @@ def test_tfds_source_reads_spoken_digit(fsdd_dir, monkeypatch):
         (3, "george", 2), (3, "george", 20), (5, "theo", 4), (5, "theo", 40)]
     for clip in loaded:  # int16 PCM / 32768 is what tf.audio.decode_wav gives for the same file
         np.testing.assert_allclose(clip.waveform, local[f"{clip.digit}_{clip.speaker}_{clip.index}.wav"].waveform)
-    train, _validation, test = fsdd.split_clips(loaded, "standard", "theo", 0.0, seed=0)
+    train, _validation, test = fsdd.partition_clips(loaded, "standard", "theo", 0.0, seed=0)
     assert [clip.index for clip in test] == [2, 4] and [clip.index for clip in train] == [20, 40]

@@ -10,7 +10,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from apps.gaming_rl import checkpoints, envs, loop
+from apps.gaming_rl import checkpoints, loop
+from apps.gaming_rl import data as environments
 from apps.gaming_rl.numpy_policy import ACTIVATIONS, NumpyQNetwork
 from shared.optimizers import get_optimizer
 
@@ -61,7 +62,7 @@ class DQNAgent:
         self.optimizer.build(model.trainable_variables)
         self.buffer = ReplayBuffer(config.buffer_size, info["obs_dim"])
         self.rng = np.random.default_rng(config.seed)
-        self.env = envs.make_env(config.env_id, config.max_episode_steps)
+        self.env = environments.make_env(config.env_id, config.max_episode_steps)
         self.observation, _ = self.env.reset(seed=config.seed)
         self.env_steps = 0
         self.pending = collections.deque()  # (observation, action, reward) not yet long enough for n steps

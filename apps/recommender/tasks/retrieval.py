@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from apps.recommender import data as recommender_data
 from apps.recommender import models, ranking
-from apps.recommender.app import UNKNOWN_ID, MovieLensTask, sample_table
+from apps.recommender.tasks.base import UNKNOWN_ID, MovieLensTask, sample_table
 from apps.recommender import plots as recommender_plots
 from shared import data as shared_data
 from shared.app import Data, Endpoint, Report

@@ -117,10 +117,6 @@ class LanguageModelTask(Task):
     def metric_callbacks(self, config, data):
         return [SampleLogger(config, data.info["vocabulary"])] if config.sample_every_epochs else []
 
-    def fit(self, model, data, config, callbacks, checkpoint_dir):
-        extra = [] if hasattr(Task, "metric_callbacks") else self.metric_callbacks(config, data)
-        super().fit(model, data, config, [*extra, *callbacks], checkpoint_dir)
-
     # === Serving and evaluation ===
 
     def endpoints(self, model, config, info):

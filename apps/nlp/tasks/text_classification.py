@@ -4,11 +4,11 @@ A WordPiece vocabulary is learned from the training split only (`apps.nlp.vocabu
 model's first layer (keras-hub's `WordPieceTokenizer`), under a CNN, bidirectional RNN or small
 transformer (`apps.nlp.models`, by `config.model`) trained with balanced class weights by default.
 The model takes raw strings, so training, the logged model and the export run one object.
-Reading, splitting, serving and the metrics are `apps.nlp.classifier`'s.
+Reading, splitting, serving and the metrics are `apps.nlp.tasks.base`'s.
 """
 
 from apps.nlp import models
-from apps.nlp.classifier import TextClassifierTask
+from apps.nlp.tasks.base import TextClassifierTask
 from apps.nlp.vocabulary import build_tokenizer, coverage, learn_vocabulary
 from shared import classifier
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from apps.speech import data as speech_data
 from apps.speech import plots as speech_plots
-from apps.speech.app import SpeechTask, padded_waveforms, records_of, split_clips, subsample
+from apps.speech.tasks.base import SpeechTask, load_and_split, padded_waveforms, records_of, subsample
 from apps.speech.features import front_end
 from apps.speech.models import build_classifier
 from shared import classifier
@@ -25,7 +25,7 @@ class DigitsTask(SpeechTask):
     # === Inputs ===
 
     def build_data(self, config, source):
-        train, validation, test, source = split_clips(config, source)
+        train, validation, test, source = load_and_split(config, source)
         train_limit, validation_limit, test_limit = classifier.limits(config)
         train, validation, test = (subsample(clips, limit, config.seed) for clips, limit in
                                    ((train, train_limit), (validation, validation_limit), (test, test_limit)))

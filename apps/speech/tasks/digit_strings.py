@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from apps.speech import data as speech_data
 from apps.speech import plots as speech_plots
-from apps.speech.app import SpeechTask, padded_waveforms, split_clips
+from apps.speech.tasks.base import SpeechTask, load_and_split, padded_waveforms
 from apps.speech.features import front_end
 from apps.speech.models import build_ctc_crnn
 from apps.speech.utterances import label_matrix, make_utterances
@@ -36,7 +36,7 @@ class DigitStringsTask(SpeechTask):
     # === Inputs ===
 
     def build_data(self, config, source):
-        train_clips, validation_clips, test_clips, source = split_clips(config, source)
+        train_clips, validation_clips, test_clips, source = load_and_split(config, source)
         # Different seeds per split; the test utterances depend only on the seed and the test clips.
         train = make_utterances(train_clips, config.num_train_utterances, config, config.seed)
         validation = make_utterances(validation_clips, config.num_validation_utterances, config, config.seed + 1)

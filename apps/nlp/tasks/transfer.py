@@ -11,11 +11,11 @@ Modes (`config.mode`): `frozen` trains only the head on the pooled encoder state
 everything, the encoder at `encoder_learning_rate` (lower: large updates erase what pretraining
 learned) and the head at `learning_rate` (`shared.optimizers.build_optimizer`).
 BERT's preprocessor (tokenizer and `[CLS] ... [SEP]` packer) is the model's first layer: strings in.
-Same reader, split (seeded), serving and metrics as `text_classification` (`apps.nlp.classifier`).
+Same reader, split (seeded), serving and metrics as `text_classification` (`apps.nlp.tasks.base`).
 """
 
 from apps.nlp import models
-from apps.nlp.classifier import TextClassifierTask
+from apps.nlp.tasks.base import TextClassifierTask
 from shared import classifier
 from shared.errors import UsageError
 
