@@ -135,3 +135,71 @@ def test_saved_model_policy_matches_the_keras_network(task_name, tmp_path):
         np.testing.assert_allclose(served["state_values"], outputs["value"].numpy()[:, 0], atol=1e-5)
     assert served["actions"].dtype == np.int32 and served["actions"].shape == (len(observations),)
     np.testing.assert_array_equal(served["actions"], expected_values.argmax(axis=-1))
+
+
+# === Checkpoints: plain data, never a pickle ===
+
+
+def _step_both(first, second, actions):
+    """Step two environments with the same actions; their observations (and rewards) must agree."""
+    for action in actions:
+        one, two = first.step(action), second.step(action)
+        for mine, theirs in zip(one[:4], two[:4]):  # observation, reward, terminated, truncated
+            np.testing.assert_array_equal(mine, theirs)
+
+
+@pytest.mark.parametrize("task_name, env_id", [("cartpole-dqn", "CartPole-v1"), ("cartpole-ppo", "CartPole-v1"),
+                                               ("frozenlake-dqn", "FrozenLake-v1")])
+def test_a_checkpoint_restores_agent_and_environments_mid_episode_from_json_and_npz(task_name, env_id, tmp_path):
+    from apps.gaming_rl import checkpoints
+
+    name, spec = catalog.task_spec("gaming_rl", task_name)
+    config = spec.preset("smoke")
+    runner = catalog.load_task(spec)
+    data = runner.build_data(config, runner.check_inputs(config, None))
+    agent = runner.agent_class(runner.build_model(config, data), config, data.info)
+    agent.train_until(96, lambda loss: False)
+    arrays, state = agent.checkpoint()
+    folder = checkpoints.save(tmp_path, agent.env_steps, arrays, {"agent": state, "progress": {"epoch": 3}})
+    assert sorted(path.name for path in folder.iterdir()) == ["arrays.npz", "state.json"]
+    restored_arrays, restored_state = checkpoints.load_latest(tmp_path)
+    assert restored_state["progress"] == {"epoch": 3}
+    again = runner.agent_class(runner.build_model(config, data), config, data.info)
+    again.restore(restored_arrays, restored_state["agent"])
+    assert again.env_steps == agent.env_steps >= 96
+    assert again.rng.bit_generator.state == agent.rng.bit_generator.state
+    if task_name.endswith("dqn"):
+        np.testing.assert_array_equal(again.observation, agent.observation)
+        _step_both(again.env, agent.env, [0, 1, 1, 0, 1] if env_id == "CartPole-v1" else [2, 1, 2, 1, 2])
+    else:
+        np.testing.assert_array_equal(again.observations, agent.observations)
+        _step_both(again.envs, agent.envs, [np.array([0, 1]), np.array([1, 1]), np.array([0, 0])])
+
+
+def test_a_planted_pickle_is_refused_and_never_run(tmp_path):
+    import json
+    import os
+    import pickle
+
+    from apps.gaming_rl import checkpoints
+
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return os.system, (f"touch {marker}",)
+
+    folder = tmp_path / "checkpoints" / "step_0000000256"
+    folder.mkdir(parents=True)
+    np.savez(folder / "arrays.npz", weights=np.zeros(3))
+    (folder / "state.pkl").write_bytes(pickle.dumps(Payload()))
+    (tmp_path / "checkpoints" / "latest.json").write_text(json.dumps({"checkpoint": folder.name, "env_steps": 256}))
+    with pytest.raises(UsageError, match=r"The checkpoint cannot be read safely\. Received: arrays\.npz, state\.pkl "
+                                         r"\(no state\.json\) in .*step_0000000256\. Expected state\.json"):
+        checkpoints.load_latest(tmp_path / "checkpoints")
+    (folder / "state.json").write_text(json.dumps({"__dict__": []}))
+    np.savez(folder / "arrays.npz", weights=np.array([Payload()], dtype=object))  # an object array is a pickle too
+    with pytest.raises(UsageError, match=r"The checkpoint cannot be read safely\. Received: arrays\.npz holding "
+                                         r"pickled objects"):
+        checkpoints.load_latest(tmp_path / "checkpoints")
+    assert not marker.exists()

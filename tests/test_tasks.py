@@ -92,7 +92,7 @@ def _corrupt(folder):
 
 
 SPEECH_BAD_INPUTS = (
-    BadInput(DataError, r"No FSDD recordings in the data directory",
+    BadInput(DataError, r"No fsdd data found\. Received: --data-dir .*empty \(looked in .*\)\. Expected recordings",
              break_data=lambda folder: (folder / "empty").mkdir() or folder / "empty"),
     BadInput(DataError, r"Checksum mismatch for .*3_george_5\.wav", break_data=_corrupt),
     BadInput(DataError, r"File listed in SHA256SUMS is missing\. Received: .*7_theo_6\.wav does not exist",

@@ -28,7 +28,10 @@ DECODINGS = ("greedy", "beam")
 
 @dataclasses.dataclass(frozen=True)
 class TextDataConfig(SupervisedConfig):
-    """Labelled text from one delimited file: SMS Spam's layout by default, any text/label columns by config.
+    """Labelled text from delimited files: SMS Spam's layout by default, any text/label columns by config.
+
+    `file_name` is a file, a subfolder (every file in it) or a glob (`*.tsv`) inside the data folder; every
+    file is read with the same settings (`apps.nlp.data`).
 
     `text_column` and `label_column` are 0-based positions ("1") or, with `header=True`, column names.
     `separator` is one character, or `tab`/`comma`/`semicolon`/`pipe`. `quoting` reads "..." fields as
@@ -36,7 +39,7 @@ class TextDataConfig(SupervisedConfig):
     or integers, two classes or more; classes are sorted (numerically when every label is an integer).
     """
 
-    file_name: str = "SMSSpamCollection"  # inside --data-dir (default $DLSUITE_DATA_DIR/sms_spam)
+    file_name: str = "SMSSpamCollection"  # inside --data-dir (default $DLSUITE_DATA_DIR/sms_spam); or a glob
     separator: str = "tab"
     header: bool = False
     quoting: bool = False
@@ -53,7 +56,8 @@ class TextDataConfig(SupervisedConfig):
         super().__post_init__()
         if not self.file_name.strip():
             raise ConfigError("Invalid value for config key file_name. Received: file_name=''. "
-                              "Expected the name of the delimited file inside --data-dir.")
+                              "Expected a delimited file, a subfolder or a glob (*.tsv) inside --data-dir. "
+                              "Fix: --set file_name=<name>.")
         if self.separator not in SEPARATOR_NAMES and len(self.separator) != 1:
             raise ConfigError(
                 f"Invalid value for config key separator. Received: separator={self.separator!r}. Expected one "

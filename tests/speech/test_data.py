@@ -50,7 +50,8 @@ def test_resolve_source_accepts_the_folder_or_its_root(data_root, fsdd_dir, monk
 def test_missing_or_empty_data_dir_is_a_clear_error(tmp_path):
     with pytest.raises(DataError, match=r"Data directory not found. Received: --data-dir .*nowhere"):
         fsdd.resolve_source(str(tmp_path / "nowhere"))
-    with pytest.raises(DataError, match=r"No FSDD recordings in the data directory.*fsdd/recordings/\*\.wav"):
+    with pytest.raises(DataError, match=r"No fsdd data found\. Received: --data-dir .* \(looked in .*fsdd\)\. "
+                                        r"Expected recordings/\*\.wav \(FSDD.*\. Fix: --data-dir"):
         fsdd.resolve_source(str(tmp_path))
 
 
@@ -70,7 +71,8 @@ def test_unreadable_wav_names_the_file(tmp_path, fsdd_dir):
     folder = small_copy(tmp_path, fsdd_dir)
     (folder / "SHA256SUMS").unlink()
     (folder / "recordings" / "7_theo_12.wav").write_bytes(b"not a wav file at all")
-    with pytest.raises(DataError, match=r"Unreadable WAV file .*7_theo_12\.wav"):
+    with pytest.raises(DataError, match=r"Unreadable WAV file .*7_theo_12\.wav\. Received: .*\. Expected a PCM WAV "
+                                        r"file\. Fix: restore it"):
         fsdd.check_source(folder)
 
 
@@ -82,7 +84,8 @@ def test_wrong_sample_rate_names_the_file(tmp_path, fsdd_dir):
         writer.setsampwidth(2)
         writer.setframerate(16000)
         writer.writeframes(np.zeros(1600, np.int16).tobytes())
-    with pytest.raises(DataError, match=r"Wrong sample rate in .*3_lucas_1\.wav\. Received: 16000 Hz\. Expected 8000"):
+    with pytest.raises(DataError, match=r"Wrong sample rate in .*3_lucas_1\.wav\. Received: 16000 Hz\. Expected 8000 "
+                                        r"Hz .*\. Fix: resample the file"):
         fsdd.check_source(folder)
 
 

@@ -190,10 +190,10 @@ class DQNAgent:
         self.rng.bit_generator.state = state["rng"]
         self.pending = collections.deque(state["pending"])
         if state["env"] is not None:
-            self.env = checkpoints.load_env(state["env"])
+            checkpoints.restore_env(self.env, state["env"])
             self.observation = state["observation"]
             self.episode_return, self.episode_length = state["episode_return"], state["episode_length"]
-        else:  # the environment could not be pickled: start a fresh episode, seeded by the step count
+        else:  # the environment's state was not plain data: start a fresh episode, seeded by the step count
             self.pending.clear()
             self.observation, _ = self.env.reset(seed=self.config.seed + self.env_steps)
             self.episode_return, self.episode_length = 0.0, 0

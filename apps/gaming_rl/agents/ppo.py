@@ -159,10 +159,10 @@ class PPOAgent:
         self.env_steps = state["env_steps"]
         self.rng.bit_generator.state = state["rng"]
         if state["envs"] is not None:
-            self.envs = checkpoints.load_env(state["envs"])
+            checkpoints.restore_env(self.envs, state["envs"])
             self.observations = state["observations"]
             self.episode_returns, self.episode_lengths = state["episode_returns"], state["episode_lengths"]
-        else:  # the environments could not be pickled: start fresh episodes, seeded by the step count
+        else:  # the environments' state was not plain data: start fresh episodes, seeded by the step count
             self.observations, _ = self.envs.reset(seed=self.config.seed + self.env_steps)
 
 

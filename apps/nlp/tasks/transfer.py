@@ -64,8 +64,10 @@ class TransferTask(TextClassifierTask):
 
     def build_model(self, config, data):
         backbone = self.backbone(config)
-        model = models.build_transfer_classifier(config, preprocessor(config), backbone,
-                                                 len(data.info["class_names"]))
+        model = models.build_transfer_classifier(
+            preprocessor(config), backbone, num_classes=len(data.info["class_names"]),
+            fine_tune=config.mode == "fine_tune", pooling=config.pooling, dropout_rate=config.dropout_rate,
+            hidden_units=config.hidden_units)
         # Fine-tuning trains the encoder at its own, lower learning rate; frozen, it has no trainable variables.
         return classifier.compile_classifier(model, config, data.train,
                                              encoder=backbone if config.mode == "fine_tune" else None)
