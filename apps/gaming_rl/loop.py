@@ -53,7 +53,8 @@ def train(agent, model, config, callbacks, checkpoint_dir):
             _print(f"env steps {agent.env_steps}: non-finite loss, training stopped (no checkpoint written)")
             break
         returns, lengths = environments.play_episodes(agent.greedy_actions, config.env_id, config.eval_episodes,
-                                              config.seed + environments.EVAL_SEED_OFFSET, config.max_episode_steps)
+                                                      config.seed + environments.EVAL_SEED_OFFSET,
+                                                      config.max_episode_steps)
         progress["train_seconds"] += train_seconds
         progress["wall_seconds"] += time.perf_counter() - started
         steps = agent.env_steps - start_steps

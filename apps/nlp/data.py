@@ -3,8 +3,9 @@
 One reader serves SMS Spam (`label<TAB>text`, no header, quotes are plain characters) and any files a
 user brings (`file_name`: one file, a subfolder of files or a glob such as `*.tsv`, every one inside the
 data folder and read with the same settings): the separator, the header row, the text and label columns
-(0-based positions or names) and quoting come from the config (`apps.nlp.config.TextDataConfig`). Every problem names the file and
-the line, in the "Received: ... Expected ..." form, and is raised by `check_inputs` before a run opens.
+(0-based positions or names) and quoting come from the config (`apps.nlp.config.TextDataConfig`). Every
+problem names the file and the line, in the "Received: ... Expected ..." form, and is raised by `check_inputs`
+before a run opens.
 
 The split is stratified and seeded: each class is shuffled and cut into test, validation and train
 shares, so a 13% minority keeps 13% in every split. Messages repeat (SMS Spam has 403 exact
@@ -93,7 +94,8 @@ def find_files(config, data_dir):
     """`(folder, files)`: the data folder (`shared.datasets.find_dataset`: `--data-dir` or its `sms_spam/`, else
     `$DLSUITE_DATA_DIR/sms_spam`) and the files `config.file_name` names in it (`data_files`)."""
     check_file_name(config.file_name)
-    folder = find_dataset(DATASET, data_dir, looks_right=lambda candidate: bool(data_files(candidate, config.file_name)),
+    folder = find_dataset(DATASET, data_dir,
+                          looks_right=lambda candidate: bool(data_files(candidate, config.file_name)),
                           expected=f"file_name={config.file_name!r} there (a delimited file of text and labels, a "
                                    "subfolder of them or a glob such as *.tsv; --set file_name=... names others)")
     return folder, data_files(folder, config.file_name)

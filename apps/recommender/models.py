@@ -197,9 +197,8 @@ def build_retrieval_model(info, *, embedding_dim=32, hidden_units=(64, 32), acti
     diagonal = keras.ops.cast(keras.ops.equal(rows[:, None], rows[None, :]), "float32")
     logits = keras_rs.layers.RemoveAccidentalHits(name="remove_accidental_hits")(logits, diagonal, item_index)
     model = keras.Model(inputs, logits, name="two_tower_retrieval")
-    tables = {name: table for name, table in retrieval_tables(info, logq_strength=logq_strength, use_features=use_features,
-                                                              use_history=use_history).items()
-              if name != "item_probability" or logq_strength}
+    tables = retrieval_tables(info, logq_strength=logq_strength, use_features=use_features, use_history=use_history)
+    tables = {name: table for name, table in tables.items() if name != "item_probability" or logq_strength}
     fill_tables(model, tables)
     return model
 

@@ -1,4 +1,5 @@
-"""What the gaming RL tasks share (`dqn.py`, `ppo.py`): a DQN or PPO agent on a Gymnasium game, trained in its own loop on the suite's contract.
+"""What the gaming RL tasks share (`dqn.py`, `ppo.py`): a DQN or PPO agent on a Gymnasium game, trained in its
+own loop on the suite's contract.
 
 `build_data` has no dataset to load: it describes the environment (what serving
 needs) and samples a few real observations for the export check. `fit` runs
@@ -36,8 +37,9 @@ class RLTask(Task):
         info = {**environments.describe(config.env_id, config.max_episode_steps), "algorithm": self.algorithm}
         fingerprint = hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()
         record = DatasetRecord(config.env_id, source.uri, "environment", 0, fingerprint)
-        observations = environments.sample_observations(config.env_id, 64, config.seed + environments.TEST_SEED_OFFSET,
-                                                config.max_episode_steps)
+        observations = environments.sample_observations(config.env_id, 64,
+                                                        config.seed + environments.TEST_SEED_OFFSET,
+                                                        config.max_episode_steps)
         return Data(test=observations, records=[record], info=info)
 
     # === Training ===
@@ -68,7 +70,8 @@ class RLTask(Task):
             return serving(observations=np.asarray(observations, np.float32))["actions"]
 
         returns, lengths = environments.play_episodes(act, config.env_id, config.test_episodes,
-                                              config.seed + environments.TEST_SEED_OFFSET, config.max_episode_steps)
+                                                      config.seed + environments.TEST_SEED_OFFSET,
+                                                      config.max_episode_steps)
         report = Report(metrics={"test_return_mean": float(returns.mean()), "test_return_std": float(returns.std()),
                                  "test_return_min": float(returns.min()),
                                  "test_episode_length_mean": float(lengths.mean())})
@@ -77,8 +80,9 @@ class RLTask(Task):
             report.figures["return_curve.png"] = figure
         if config.gif_max_frames:
             try:
-                report.files["episode.gif"] = environments.episode_gif(act, config.env_id, config.seed + environments.TEST_SEED_OFFSET,
-                                                               config.max_episode_steps, config.gif_max_frames)
+                report.files["episode.gif"] = environments.episode_gif(
+                    act, config.env_id, config.seed + environments.TEST_SEED_OFFSET, config.max_episode_steps,
+                    config.gif_max_frames)
             except Exception as error:  # noqa: BLE001 - a missing renderer must not fail the run
                 import warnings
 
