@@ -16,6 +16,7 @@ generalization, so by default validation and test copies of training texts are r
 
 import csv
 import dataclasses
+import os
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,7 @@ class LabelledText:
     texts: np.ndarray  # object array of str
     labels: np.ndarray  # int64 class ids into class_names
     lines: np.ndarray  # 1-based line numbers in the file (for the error table)
-    files: np.ndarray  # object array: the name of the file each row came from
+    files: np.ndarray  # object array: the file each row came from (relative to the folder the files share)
 
     def __len__(self):
         return len(self.texts)
@@ -200,13 +201,15 @@ def _is_int(text):
 def load(config, paths):
     """Read and check the files (the same column settings for each): `(LabelledText, class_names)`; at least two
     classes with two messages each."""
+    paths = [Path(path) for path in paths]
+    base = Path(os.path.commonpath([path.parent for path in paths])) if paths else None
     texts, raw_labels, lines, files = [], [], [], []
     for path in paths:
         file_texts, file_labels, file_lines = read_labelled_text(path, config)
         texts += file_texts
         raw_labels += file_labels
         lines += file_lines
-        files += [Path(path).name] * len(file_texts)
+        files += [path.relative_to(base).as_posix()] * len(file_texts)  # a.tsv, or parts/a.tsv beside other/a.tsv
     where = ", ".join(str(path) for path in paths)
     names = class_names_of(raw_labels)
     counts = {name: 0 for name in names}
@@ -226,7 +229,7 @@ def load(config, paths):
 
 
 def rows_per_file(text):
-    """`{file name: rows read}` of a `LabelledText`, in the order the files were read."""
+    """`{file: rows read}` of a `LabelledText` (files relative to the folder they share, sorted)."""
     return {str(name): int(count) for name, count in zip(*np.unique(text.files, return_counts=True))}
 
 

@@ -93,6 +93,9 @@ def test_a_glob_or_a_subfolder_reads_every_file_with_the_same_settings_and_count
     _tab_files(folder / "parts", {"x.tsv": messages[:50], "y.tsv": messages[50:]})
     split = nlp_data.split(TextClassificationConfig(file_name="parts"), nlp_data.data_files(folder, "parts"))
     assert split.rows_per_file == {"x.tsv": 50, "y.tsv": 40}
+    _tab_files(folder / "more", {"x.tsv": messages[:10]})  # the same name in two folders counts apart
+    text, _names = nlp_data.load(config, nlp_data.data_files(folder, "*/x.tsv"))
+    assert nlp_data.rows_per_file(text) == {"more/x.tsv": 10, "parts/x.tsv": 50}
 
 
 def test_a_file_breaking_csv_quoting_is_named_with_its_line(tmp_path):
