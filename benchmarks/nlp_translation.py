@@ -38,7 +38,7 @@ def train_run(preset, seed, args):
     import numpy as np
 
     from apps.nlp import corpora
-    from apps.nlp.translation import corpus_scores, split_pairs
+    from apps.nlp.tasks.translation import corpus_scores, split_pairs
     from pipelines.train import train
     from shared import config as config_lib
     from shared.export import load_serving
@@ -48,7 +48,7 @@ def train_run(preset, seed, args):
         summary = train("nlp", task="translation", preset=preset, overrides=args.overrides, seed=seed,
                         data_dir=args.data_dir, tracking_uri=args.tracking_uri, export_root=exports)
         wall = time.perf_counter() - started
-        from apps.nlp.generation_config import TranslationConfig
+        from apps.nlp.config import TranslationConfig
 
         config = config_lib.from_dict(TranslationConfig, summary["config"])
         sources, targets, _ = corpora.read_pairs(args.data_dir, config.pairs_file)

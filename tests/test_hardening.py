@@ -120,7 +120,7 @@ def test_standard_callbacks_guard_against_nan_and_raise():
 
 
 def test_rl_uses_the_same_nan_guard():
-    from apps.gaming_rl.app import DQNTask
+    from apps.gaming_rl.tasks.dqn import DQNTask
     from apps.gaming_rl.config import TASKS
 
     config = TASKS["cartpole-dqn"].preset("smoke")
@@ -446,8 +446,8 @@ def test_verbose_is_a_global_flag_and_a_verb_flag():
 
 
 def test_offscreen_rendering_prints_no_display_error():
-    code = ("from apps.gaming_rl import envs\n"
-            "env = envs.make_env('CartPole-v1', render_mode='rgb_array')\n"
+    code = ("from apps.gaming_rl import data\n"
+            "env = data.make_env('CartPole-v1', render_mode='rgb_array')\n"
             "env.reset(seed=0)\n"
             "print(env.render().shape)\n")
     env = {key: value for key, value in os.environ.items() if key not in ("SDL_VIDEODRIVER", "XDG_RUNTIME_DIR")}

@@ -93,12 +93,13 @@ def _corrupt(folder):
 
 
 SPEECH_BAD_INPUTS = (
-    BadInput(DataError, r"No FSDD recordings in the data directory",
+    BadInput(DataError, r"No fsdd data found\. Received: --data-dir .*empty \(looked in .*\)\. Expected recordings",
              break_data=lambda folder: (folder / "empty").mkdir() or folder / "empty"),
     BadInput(DataError, r"Checksum mismatch for .*3_george_5\.wav", break_data=_corrupt),
     BadInput(DataError, r"File listed in SHA256SUMS is missing\. Received: .*7_theo_6\.wav does not exist",
              break_data=lambda folder: (folder / "recordings" / "7_theo_6.wav").unlink() or folder),
-    BadInput(DataError, r"Unexpected file name .*hello\.wav\. Expected the FSDD pattern",
+    BadInput(DataError, r"Unexpected file name .*hello\.wav\. Received: 'hello\.wav'\. Expected the FSDD pattern "
+                        r"digit_speaker_index\.wav.*\. Fix: remove or rename",
              break_data=_then_resum(lambda recordings: write_wav(recordings / "hello.wav", np.zeros(800)))),
     BadInput(DataError, r"Wrong sample rate in .*2_george_0\.wav\. Received: 16000 Hz\. Expected 8000 Hz",
              break_data=_then_resum(lambda recordings: write_wav(recordings / "2_george_0.wav", np.zeros(800),

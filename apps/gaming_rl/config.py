@@ -200,10 +200,11 @@ def smoke(preset):
 
 
 def _task(description, preset, config_class):
+    algorithm = config_class.__name__.removesuffix("Config")  # DQN, PPO: tasks/dqn.py, tasks/ppo.py
     return TaskSpec(
         description=description, config_class=config_class,
         presets={"default": preset, "smoke": functools.partial(smoke, preset)},
-        task_class=f"apps.gaming_rl.app:{config_class.__name__[:-len('Config')]}Task",
+        task_class=f"apps.gaming_rl.tasks.{algorithm.lower()}:{algorithm}Task",
     )
 
 

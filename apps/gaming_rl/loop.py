@@ -17,7 +17,8 @@ import time
 import keras
 import numpy as np
 
-from apps.gaming_rl import checkpoints, envs
+from apps.gaming_rl import checkpoints
+from apps.gaming_rl import data as environments
 from shared.callbacks import ThresholdStopping
 
 
@@ -51,8 +52,9 @@ def train(agent, model, config, callbacks, checkpoint_dir):
         if model.stop_training and not math.isfinite(train_logs.get("loss", 0.0)):
             _print(f"env steps {agent.env_steps}: non-finite loss, training stopped (no checkpoint written)")
             break
-        returns, lengths = envs.play_episodes(agent.greedy_actions, config.env_id, config.eval_episodes,
-                                              config.seed + envs.EVAL_SEED_OFFSET, config.max_episode_steps)
+        returns, lengths = environments.play_episodes(agent.greedy_actions, config.env_id, config.eval_episodes,
+                                                      config.seed + environments.EVAL_SEED_OFFSET,
+                                                      config.max_episode_steps)
         progress["train_seconds"] += train_seconds
         progress["wall_seconds"] += time.perf_counter() - started
         steps = agent.env_steps - start_steps

@@ -11,10 +11,10 @@ Every problem is a `shared.errors.DataError` naming the file and, for content, t
 """
 
 import io
-import os
 import zipfile
 from pathlib import Path
 
+from shared.datasets import find_dataset
 from shared.errors import DataError
 
 TEXT_DATASET = "tiny_shakespeare"
@@ -23,29 +23,17 @@ PAIRS_ZIP = "spa-eng.zip"
 
 
 def resolve_file(data_dir, dataset, name, what):
-    """`data_dir/name` (or `data_dir/dataset/name`); without `data_dir`, `$DLSUITE_DATA_DIR/dataset/name`.
-
-    A zip archive `data_dir/<first part of name>.zip` holding `name` also counts (spa_eng's official download).
-    """
-    if data_dir:
-        root = Path(data_dir)
-        if not root.is_dir():
-            raise DataError(f"Data directory not found. Received: --data-dir {data_dir}. Expected a folder holding "
-                            f"{what} ({name}). Fix the path.")
-        folders, where = [root, root / dataset], f"--data-dir {data_dir}"
-    else:
-        if not os.environ.get("DLSUITE_DATA_DIR"):
-            raise DataError(f"No data. Received: no --data-dir and DLSUITE_DATA_DIR unset. Expected --data-dir DIR "
-                            f"(a folder holding {name}) or DLSUITE_DATA_DIR with {dataset}/ in it.")
-        root = Path(os.environ["DLSUITE_DATA_DIR"])
-        folders, where = [root / dataset], f"DLSUITE_DATA_DIR={root}"
-    for folder in folders:
-        if (folder / name).is_file() or _in_zip(folder, name):
-            return folder, folder / name
-    raise DataError(f"Data file not found. Received: {where} (looked for {name} in "
-                    f"{', '.join(str(folder) for folder in folders)}). Expected {what}. "
-                    f"Fix the path or the file name (--set {'text_file' if dataset == TEXT_DATASET else 'pairs_file'}"
-                    f"=NAME).")
+    """`(folder, folder/name)`: the folder `shared.datasets.find_dataset` finds holding `name` (`--data-dir` or its
+    `<dataset>/`, else `$DLSUITE_DATA_DIR/<dataset>`). A zip archive `<first part of name>.zip` holding `name`
+    also counts (spa_eng's official download)."""
+    key = "text_file" if dataset == TEXT_DATASET else "pairs_file"
+    if Path(name).is_absolute() or ".." in Path(name).parts:
+        raise DataError(f"The data file must be inside the data folder. Received: {key}={name!r}. Expected a file "
+                        f"name relative to the data folder. Fix: --data-dir <the folder holding it> --set {key}=NAME.")
+    folder = find_dataset(dataset, data_dir,
+                          looks_right=lambda candidate: (candidate / name).is_file() or _in_zip(candidate, name),
+                          expected=f"{what} named {name} (--set {key}=NAME names another)")
+    return folder, folder / name
 
 
 def _in_zip(folder, name):

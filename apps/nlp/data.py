@@ -1,9 +1,11 @@
-"""Labelled text from a delimited file, its stratified split and its tf.data pipelines.
+"""Labelled text from delimited files, its stratified split and its tf.data pipelines.
 
-One reader serves SMS Spam (`label<TAB>text`, no header, quotes are plain characters) and any file a
-user brings: the separator, the header row, the text and label columns (0-based positions or names)
-and quoting come from the config (`apps.nlp.config.TextDataConfig`). Every problem names the file and
-the line, in the "Received: ... Expected ..." form, and is raised by `check_inputs` before a run opens.
+One reader serves SMS Spam (`label<TAB>text`, no header, quotes are plain characters) and any files a
+user brings (`file_name`: one file, a subfolder of files or a glob such as `*.tsv`, every one inside the
+data folder and read with the same settings): the separator, the header row, the text and label columns
+(0-based positions or names) and quoting come from the config (`apps.nlp.config.TextDataConfig`). Every
+problem names the file and the line, in the "Received: ... Expected ..." form, and is raised by `check_inputs`
+before a run opens.
 
 The split is stratified and seeded: each class is shuffled and cut into test, validation and train
 shares, so a 13% minority keeps 13% in every split. Messages repeat (SMS Spam has 403 exact
@@ -21,6 +23,7 @@ import numpy as np
 
 from apps.nlp.config import SEPARATOR_NAMES
 from shared.app import DatasetRecord
+from shared.datasets import find_dataset
 from shared.errors import DataError
 
 DATASET = "sms_spam"
@@ -33,12 +36,13 @@ class LabelledText:
     texts: np.ndarray  # object array of str
     labels: np.ndarray  # int64 class ids into class_names
     lines: np.ndarray  # 1-based line numbers in the file (for the error table)
+    files: np.ndarray  # object array: the file each row came from (relative to the folder the files share)
 
     def __len__(self):
         return len(self.texts)
 
     def take(self, indices):
-        return LabelledText(self.texts[indices], self.labels[indices], self.lines[indices])
+        return LabelledText(self.texts[indices], self.labels[indices], self.lines[indices], self.files[indices])
 
 
 @dataclasses.dataclass
@@ -48,68 +52,97 @@ class Split:
     test: LabelledText
     class_names: list
     duplicates: dict  # {"validation": n, "test": n} copies of training texts; "policy": remove|report
+    rows_per_file: dict  # {file name: rows read}, before the split
 
 
 # === Reading ===
 
 
-def resolve_file(config, data_dir):
-    """The delimited file: `--data-dir/<file_name>` (or `--data-dir/sms_spam/<file_name>`), else
-    `$DLSUITE_DATA_DIR/sms_spam/<file_name>`."""
-    if data_dir:
-        folder, where = Path(data_dir), f"--data-dir {data_dir}"
-        if not folder.is_dir():
-            raise DataError(
-                f"Data directory not found. Received: --data-dir {data_dir}. Expected a folder holding "
-                f"{config.file_name} (a delimited file of text and labels). Fix the path."
-            )
-    else:
-        if not os.environ.get("DLSUITE_DATA_DIR"):
-            raise DataError(
-                "No text data. Received: no --data-dir and DLSUITE_DATA_DIR unset. Expected --data-dir DIR (a folder "
-                f"holding {config.file_name}) or DLSUITE_DATA_DIR with {DATASET}/ in it."
-            )
-        folder = Path(os.environ["DLSUITE_DATA_DIR"]) / DATASET
-        where = f"DLSUITE_DATA_DIR={os.environ['DLSUITE_DATA_DIR']}"
-    path = folder / config.file_name
-    if not path.is_file() and (folder / DATASET / config.file_name).is_file():
-        path = folder / DATASET / config.file_name  # --data-dir is the datasets' root
-    if not path.is_file():
-        present = sorted(item.name for item in folder.iterdir())[:10] if folder.is_dir() else []
+def check_file_name(file_name):
+    """Refuse a `file_name` that leaves the data folder (absolute, or with `..`), before anything is read."""
+    if Path(file_name).is_absolute() or ".." in Path(file_name).parts:
         raise DataError(
-            f"Text file not found. Received: {where}, file_name={config.file_name!r} ({path} does not exist; the "
-            f"folder holds {present or 'nothing'}). Expected the delimited file there. Fix it with "
-            "--set file_name=<name> or --data-dir <folder>."
+            f"The text files must be inside the data folder. Received: file_name={file_name!r}. Expected a file "
+            "name, a subfolder or a glob (e.g. *.tsv) relative to the data folder. Fix: --data-dir <the folder "
+            "holding the files> --set file_name=<name or glob inside it>."
         )
-    return path
+
+
+def data_files(folder, file_name):
+    """The delimited files `file_name` names in `folder`, sorted: one file, every file of a subfolder (hidden
+    ones skipped), or a glob's matches (`*.tsv`, `parts/*.csv`). Every one must resolve inside `folder`
+    (a symbolic link out of it is refused). Empty when nothing matches."""
+    check_file_name(file_name)
+    folder = Path(folder)
+    target = folder / file_name
+    if any(character in file_name for character in "*?["):
+        paths = [path for path in folder.glob(file_name) if path.is_file()]
+    elif target.is_dir():
+        paths = [path for path in target.iterdir() if path.is_file() and not path.name.startswith(".")]
+    else:
+        paths = [target] if target.is_file() else []
+    root = folder.resolve()
+    for path in paths:
+        if not path.resolve().is_relative_to(root):
+            raise DataError(
+                f"A text file leads out of the data folder. Received: {path} -> {path.resolve()}. Expected every "
+                f"file of file_name={file_name!r} inside {root}. Fix: copy the file into the folder."
+            )
+    return sorted(paths)
+
+
+def find_files(config, data_dir):
+    """`(folder, files)`: the data folder (`shared.datasets.find_dataset`: `--data-dir` or its `sms_spam/`, else
+    `$DLSUITE_DATA_DIR/sms_spam`) and the files `config.file_name` names in it (`data_files`)."""
+    check_file_name(config.file_name)
+    folder = find_dataset(DATASET, data_dir,
+                          looks_right=lambda candidate: bool(data_files(candidate, config.file_name)),
+                          expected=f"file_name={config.file_name!r} there (a delimited file of text and labels, a "
+                                   "subfolder of them or a glob such as *.tsv; --set file_name=... names others)")
+    return folder, data_files(folder, config.file_name)
 
 
 def separator_of(config):
     return SEPARATORS.get(config.separator, config.separator)
 
 
+def read_rows(path, config):
+    """`[(row, line)]` of the file: each row's fields and the line it starts on. Raises DataError naming the file and
+    the line where CSV quoting breaks (`quoting=true`), or where a byte is not UTF-8."""
+    separator = separator_of(config)
+    rows = []
+    with open(path, encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle, delimiter=separator, quoting=csv.QUOTE_MINIMAL if config.quoting
+                            else csv.QUOTE_NONE, strict=config.quoting)
+        while True:
+            start = reader.line_num + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                return rows
+            except UnicodeDecodeError as error:
+                raise DataError(f"Text file is not UTF-8: {path}, after line {reader.line_num}. Received: {error}. "
+                                "Expected UTF-8 text; convert it (e.g. iconv -f latin1 -t utf-8).") from None
+            except csv.Error as error:
+                raise DataError(
+                    f"Malformed quoting in {path}, line {reader.line_num}. Received: {error} (in the row starting on "
+                    f"line {start}). Expected balanced \"...\" fields: a quote inside a quoted field is written "
+                    "twice. Fix the line, or --set quoting=false to read quotes as plain characters."
+                ) from None
+            rows.append((row, start))
+
+
 def read_labelled_text(path, config):
     """`(texts, raw_labels, lines)` from the file; raises DataError naming the file and line of a bad row."""
     separator = separator_of(config)
-    try:
-        handle = open(path, encoding="utf-8", newline="")
-        rows = list(csv.reader(handle, delimiter=separator, quoting=csv.QUOTE_MINIMAL if config.quoting
-                               else csv.QUOTE_NONE, strict=config.quoting))
-        handle.close()
-    except UnicodeDecodeError as error:
-        raise DataError(f"Text file is not UTF-8: {path}. Received: {error}. Expected UTF-8 text; convert it "
-                        "(e.g. iconv -f latin1 -t utf-8).") from None
-    except csv.Error as error:
-        raise DataError(f"Malformed quoting in {path}: {error}. Expected balanced \"...\" fields, or "
-                        "--set quoting=false to read quotes as plain characters.") from None
-    start = 1 if config.header else 0
+    rows = read_rows(path, config)
     if config.header and not rows:
         raise DataError(f"Empty text file: {path}. Received: no header row. Expected a header and labelled rows.")
-    text_index, label_index = (column_index(rows[0] if config.header else None, getattr(config, name), name, path)
+    text_index, label_index = (column_index(rows[0][0] if config.header else None, getattr(config, name), name, path)
                                for name in ("text_column", "label_column"))
     needed = max(text_index, label_index) + 1
     texts, labels, lines = [], [], []
-    for number, row in enumerate(rows[start:], start=start + 1):
+    for row, number in rows[1 if config.header else 0:]:
         if not row or (len(row) == 1 and not row[0].strip()):
             continue  # blank line
         if len(row) < needed:
@@ -165,9 +198,19 @@ def _is_int(text):
         return False
 
 
-def load(config, path):
-    """Read and check the file: `(LabelledText, class_names)`; at least two classes with two messages each."""
-    texts, raw_labels, lines = read_labelled_text(path, config)
+def load(config, paths):
+    """Read and check the files (the same column settings for each): `(LabelledText, class_names)`; at least two
+    classes with two messages each."""
+    paths = [Path(path) for path in paths]
+    base = Path(os.path.commonpath([path.parent for path in paths])) if paths else None
+    texts, raw_labels, lines, files = [], [], [], []
+    for path in paths:
+        file_texts, file_labels, file_lines = read_labelled_text(path, config)
+        texts += file_texts
+        raw_labels += file_labels
+        lines += file_lines
+        files += [path.relative_to(base).as_posix()] * len(file_texts)  # a.tsv, or parts/a.tsv beside other/a.tsv
+    where = ", ".join(str(path) for path in paths)
     names = class_names_of(raw_labels)
     counts = {name: 0 for name in names}
     canonical = {label: str(int(label)) if _is_int(label) else label for label in set(raw_labels)}
@@ -175,13 +218,19 @@ def load(config, path):
         counts[canonical[label]] += 1
     if len(names) < 2 or min(counts.values()) < MIN_PER_CLASS:
         raise DataError(
-            f"Too few classes or examples in {path}. Received: {len(texts)} messages, classes {counts}. Expected at "
+            f"Too few classes or examples in {where}. Received: {len(texts)} messages, classes {counts}. Expected at "
             f"least 2 classes with {MIN_PER_CLASS} messages each (label column {config.label_column!r}). Check the "
             "label column and the separator."
         )
     index = {name: number for number, name in enumerate(names)}
     labels = np.array([index[canonical[label]] for label in raw_labels], dtype=np.int64)
-    return LabelledText(np.array(texts, dtype=object), labels, np.array(lines, dtype=np.int64)), names
+    return LabelledText(np.array(texts, dtype=object), labels, np.array(lines, dtype=np.int64),
+                        np.array(files, dtype=object)), names
+
+
+def rows_per_file(text):
+    """`{file: rows read}` of a `LabelledText` (files relative to the folder they share, sorted)."""
+    return {str(name): int(count) for name, count in zip(*np.unique(text.files, return_counts=True))}
 
 
 # === Splitting ===
@@ -210,9 +259,9 @@ def _normalized(text):
     return " ".join(str(text).split()).lower()
 
 
-def split(config, path, limits=(None, None, None)):
-    """Read, split (stratified, seeded), handle cross-split duplicates, then cap each split at `limits`."""
-    data, class_names = load(config, path)
+def split(config, paths, limits=(None, None, None)):
+    """Read the files, split (stratified, seeded), handle cross-split duplicates, then cap each split at `limits`."""
+    data, class_names = load(config, paths)
     train, validation, test = (data.take(indices) for indices in
                                stratified_split(data.labels, config.validation_fraction, config.test_fraction,
                                                 config.seed))
@@ -229,7 +278,7 @@ def split(config, path, limits=(None, None, None)):
     validation, test = kept
     train, validation, test = (_cap(part, limit, config.seed) for part, limit in
                                zip((train, validation, test), limits))
-    return Split(train, validation, test, class_names, duplicates)
+    return Split(train, validation, test, class_names, duplicates, rows_per_file(data))
 
 
 def _cap(part, limit, seed):

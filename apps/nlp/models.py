@@ -7,7 +7,7 @@ The tokenizer (keras-hub's `WordPieceTokenizer`, or BERT's preprocessor for `tra
 the model, so the model trained, the one MLflow logs (its vocabulary travels as the layer's asset in the
 `.keras` file) and the one exported are one object taking raw strings.
 
-Encoders (`config.model`):
+Encoders (`model`):
 - `cnn`: parallel 1-D convolutions (one per kernel size, `shared.layers.conv_block`), max-pooled:
   n-gram detectors, the fastest to train.
 - `rnn`: a bidirectional GRU or LSTM (`shared.layers.recurrent_block`) that skips padding (mask).
@@ -98,62 +98,60 @@ def custom_objects():
             "BertTokenizer": keras_hub.models.BertTokenizer, "BertBackbone": keras_hub.models.BertBackbone}
 
 
-# === Encoders: (token ids, config, vocabulary size) -> pooled vector ===
+# === Encoders: token ids -> pooled vector ===
 
 
-def cnn_encoder(token_ids, config, vocabulary_size):
-    x = keras.layers.Embedding(vocabulary_size, config.embedding_dim, name="embedding")(token_ids)
-    x = keras.layers.SpatialDropout1D(config.dropout_rate, name="embedding_dropout")(x)
+def cnn_encoder(token_ids, *, vocabulary_size, embedding_dim, dropout_rate, filters, kernel_sizes):
+    x = keras.layers.Embedding(vocabulary_size, embedding_dim, name="embedding")(token_ids)
+    x = keras.layers.SpatialDropout1D(dropout_rate, name="embedding_dropout")(x)
     branches = [keras.layers.GlobalMaxPooling1D(name=f"max_pool_{size}")(
-        conv_block(x, config.filters, size, batch_norm=False, rank=1, name=f"conv_{size}"))
-        for size in config.kernel_sizes]
+        conv_block(x, filters, size, batch_norm=False, rank=1, name=f"conv_{size}"))
+        for size in kernel_sizes]
     return branches[0] if len(branches) == 1 else keras.layers.Concatenate(name="ngrams")(branches)
 
 
-def rnn_encoder(token_ids, config, vocabulary_size):
-    x = keras.layers.Embedding(vocabulary_size, config.embedding_dim, mask_zero=True, name="embedding")(token_ids)
-    x = keras.layers.SpatialDropout1D(config.dropout_rate, name="embedding_dropout")(x)
-    x = recurrent_block(x, config.rnn_units, cell=config.rnn_cell, bidirectional=True, return_sequences=True,
-                        name="recurrent")
+def rnn_encoder(token_ids, *, vocabulary_size, embedding_dim, dropout_rate, rnn_cell, rnn_units):
+    x = keras.layers.Embedding(vocabulary_size, embedding_dim, mask_zero=True, name="embedding")(token_ids)
+    x = keras.layers.SpatialDropout1D(dropout_rate, name="embedding_dropout")(x)
+    x = recurrent_block(x, rnn_units, cell=rnn_cell, bidirectional=True, return_sequences=True, name="recurrent")
     return keras.layers.Concatenate(name="pooled")([MaskedPooling("mean", name="mean_pool")(x, token_ids),
                                                     MaskedPooling("max", name="max_pool")(x, token_ids)])
 
 
-def transformer_encoder(token_ids, config, vocabulary_size):
-    x = keras_hub.layers.TokenAndPositionEmbedding(vocabulary_size, config.sequence_length, config.embedding_dim,
+def transformer_encoder(token_ids, *, vocabulary_size, sequence_length, embedding_dim, dropout_rate, num_layers,
+                        num_heads, intermediate_dim):
+    x = keras_hub.layers.TokenAndPositionEmbedding(vocabulary_size, sequence_length, embedding_dim,
                                                    mask_zero=True, name="embedding")(token_ids)
-    x = keras.layers.Dropout(config.dropout_rate, name="embedding_dropout")(x)
-    for number in range(config.num_layers):  # the embedding's mask (id 0 = padding) reaches every layer
-        x = keras_hub.layers.TransformerEncoder(config.intermediate_dim, config.num_heads, dropout=config.dropout_rate,
+    x = keras.layers.Dropout(dropout_rate, name="embedding_dropout")(x)
+    for number in range(num_layers):  # the embedding's mask (id 0 = padding) reaches every layer
+        x = keras_hub.layers.TransformerEncoder(intermediate_dim, num_heads, dropout=dropout_rate,
                                                 name=f"encoder_{number}")(x)
     return MaskedPooling("mean", name="mean_pool")(x, token_ids)
 
 
-ENCODERS = {"cnn": cnn_encoder, "rnn": rnn_encoder, "transformer": transformer_encoder}
-
 CHAR_VOCABULARY = 256  # codepoints 0-254 (ASCII and Latin-1) keep their id; every other character shares 255
 
 
-def char_encoder(text, config):
-    """Character n-grams (`config.char_kernel_sizes`), max-pooled: what word pieces spell badly (`PICSFREE1`,
+def char_encoder(text, *, char_filters, char_sequence_length, char_kernel_sizes, dropout_rate):
+    """Character n-grams (`char_kernel_sizes`), max-pooled: what word pieces spell badly (`PICSFREE1`,
     `sms.shsex.net`, `£1000`, phone numbers). keras-hub's `UnicodeCodepointTokenizer` pads with 0 and clamps
     codepoints to `CHAR_VOCABULARY`, so any string is read."""
     codepoints = keras_hub.tokenizers.UnicodeCodepointTokenizer(
-        sequence_length=config.char_sequence_length, lowercase=False, vocabulary_size=CHAR_VOCABULARY,
+        sequence_length=char_sequence_length, lowercase=False, vocabulary_size=CHAR_VOCABULARY,
         name="characters")(text)
     x = keras.layers.Embedding(CHAR_VOCABULARY, 32, name="char_embedding")(codepoints)
-    x = keras.layers.SpatialDropout1D(config.dropout_rate, name="char_dropout")(x)
+    x = keras.layers.SpatialDropout1D(dropout_rate, name="char_dropout")(x)
     branches = [keras.layers.GlobalMaxPooling1D(name=f"char_max_pool_{size}")(
-        conv_block(x, config.char_filters, size, batch_norm=False, rank=1, name=f"char_conv_{size}"))
-        for size in config.char_kernel_sizes]
+        conv_block(x, char_filters, size, batch_norm=False, rank=1, name=f"char_conv_{size}"))
+        for size in char_kernel_sizes]
     return branches[0] if len(branches) == 1 else keras.layers.Concatenate(name="char_ngrams")(branches)
 
 
-def classification_head(pooled, config, num_classes):
-    """Dropout, an optional hidden `dense_block`, and the softmax over classes."""
-    x = keras.layers.Dropout(config.dropout_rate, name="head_dropout")(pooled)
-    if config.hidden_units:
-        x = dense_block(x, config.hidden_units, dropout_rate=config.dropout_rate, name="hidden")
+def classification_head(pooled, *, num_classes, dropout_rate, hidden_units):
+    """Dropout, an optional hidden `dense_block` (`hidden_units` 0: none), and the softmax over classes."""
+    x = keras.layers.Dropout(dropout_rate, name="head_dropout")(pooled)
+    if hidden_units:
+        x = dense_block(x, hidden_units, dropout_rate=dropout_rate, name="hidden")
     return keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
 
 
@@ -162,28 +160,49 @@ def text_input():
     return keras.Input((), dtype="string", name="text")
 
 
-def build_classifier(config, tokenizer, num_classes):
-    """The from-scratch classifier of `config.model`: strings `[batch]` in, `tokenizer` (a keras-hub tokenizer
-    layer padding to `config.sequence_length` with id 0) inside, class probabilities out."""
+def build_classifier(tokenizer, *, num_classes, model="cnn", sequence_length=64, embedding_dim=64, dropout_rate=0.2,
+                     filters=64, kernel_sizes=(3, 4, 5), rnn_cell="gru", rnn_units=64, num_layers=2, num_heads=2,
+                     intermediate_dim=128, char_filters=0, char_sequence_length=256, char_kernel_sizes=(3, 5, 7),
+                     hidden_units=64):
+    """The from-scratch classifier: strings `[batch]` in, `tokenizer` (a keras-hub tokenizer layer padding to
+    `sequence_length` with id 0) inside, the `model` encoder ("cnn", "rnn" or "transformer"), an optional
+    character branch (`char_filters` > 0), class probabilities out."""
     text = text_input()
     token_ids = tokenizer(text)
-    pooled = ENCODERS[config.model](token_ids, config, tokenizer.vocabulary_size())
-    if config.char_filters:
-        pooled = keras.layers.Concatenate(name="words_and_characters")([pooled, char_encoder(text, config)])
-    return keras.Model(text, classification_head(pooled, config, num_classes), name=f"{config.model}_classifier")
+    shared = {"vocabulary_size": tokenizer.vocabulary_size(), "embedding_dim": embedding_dim,
+              "dropout_rate": dropout_rate}
+    if model == "cnn":
+        pooled = cnn_encoder(token_ids, filters=filters, kernel_sizes=kernel_sizes, **shared)
+    elif model == "rnn":
+        pooled = rnn_encoder(token_ids, rnn_cell=rnn_cell, rnn_units=rnn_units, **shared)
+    elif model == "transformer":
+        pooled = transformer_encoder(token_ids, sequence_length=sequence_length, num_layers=num_layers,
+                                     num_heads=num_heads, intermediate_dim=intermediate_dim, **shared)
+    else:
+        raise ValueError(f"Unknown encoder. Received: model={model!r}. Expected 'cnn', 'rnn' or 'transformer'.")
+    if char_filters:
+        pooled = keras.layers.Concatenate(name="words_and_characters")([pooled, char_encoder(
+            text, char_filters=char_filters, char_sequence_length=char_sequence_length,
+            char_kernel_sizes=char_kernel_sizes, dropout_rate=dropout_rate)])
+    probabilities = classification_head(pooled, num_classes=num_classes, dropout_rate=dropout_rate,
+                                        hidden_units=hidden_units)
+    return keras.Model(text, probabilities, name=f"{model}_classifier")
 
 
 # === Transfer: a pretrained BERT-style encoder under the same head ===
 
 
-def build_transfer_classifier(config, preprocessor, backbone, num_classes):
+def build_transfer_classifier(preprocessor, backbone, *, num_classes, fine_tune=False, pooling="mean",
+                              dropout_rate=0.2, hidden_units=0):
     """Strings in, `preprocessor` (keras-hub's `BertTextClassifierPreprocessor`: token ids, padding mask and
     segment ids) and `backbone` (a `BertBackbone`) inside, the head on top; the backbone is frozen unless
-    `config.mode == "fine_tune"`."""
-    backbone.trainable = config.mode == "fine_tune"
+    `fine_tune`. `pooling`: "mean" over real tokens or "cls" (the first token's state)."""
+    backbone.trainable = fine_tune
     text = text_input()
     features = preprocessor(text)
     outputs = backbone(features)
-    pooled = MaskedPooling("first" if config.pooling == "cls" else "mean", name=f"{config.pooling}_pool")(
+    pooled = MaskedPooling("first" if pooling == "cls" else "mean", name=f"{pooling}_pool")(
         outputs["sequence_output"], features["token_ids"])
-    return keras.Model(text, classification_head(pooled, config, num_classes), name=f"transfer_{config.mode}")
+    probabilities = classification_head(pooled, num_classes=num_classes, dropout_rate=dropout_rate,
+                                        hidden_units=hidden_units)
+    return keras.Model(text, probabilities, name=f"transfer_{'fine_tune' if fine_tune else 'frozen'}")

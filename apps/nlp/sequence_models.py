@@ -16,46 +16,53 @@ import keras_hub
 PAD_ID = 0
 
 
-def build_character_model(config, vocabulary_size):
+def build_character_model(vocabulary_size, *, model="transformer", sequence_length=128, embedding_dim=192,
+                          num_layers=4, num_heads=4, intermediate_dim=768, lstm_units=512, dropout_rate=0.1):
+    """Character ids in, next-character logits out: `model` "transformer" (decoder blocks over `sequence_length`
+    positions) or "lstm" (`num_layers` stacked LSTMs of `lstm_units`)."""
     token_ids = keras.Input((None,), dtype="int32", name="token_ids")
-    if config.model == "transformer":
-        x = keras_hub.layers.TokenAndPositionEmbedding(vocabulary_size, config.sequence_length, config.embedding_dim,
+    if model == "transformer":
+        x = keras_hub.layers.TokenAndPositionEmbedding(vocabulary_size, sequence_length, embedding_dim,
                                                        name="embedding")(token_ids)
-        x = keras.layers.Dropout(config.dropout_rate)(x)
-        for block in range(config.num_layers):
-            x = keras_hub.layers.TransformerDecoder(config.intermediate_dim, config.num_heads,
-                                                    dropout=config.dropout_rate, normalize_first=True,
-                                                    activation="gelu", name=f"decoder_{block}")(x)
+        x = keras.layers.Dropout(dropout_rate)(x)
+        for block in range(num_layers):
+            x = keras_hub.layers.TransformerDecoder(intermediate_dim, num_heads, dropout=dropout_rate,
+                                                    normalize_first=True, activation="gelu",
+                                                    name=f"decoder_{block}")(x)
         x = keras.layers.LayerNormalization(epsilon=1e-5, name="final_norm")(x)
     else:
-        x = keras.layers.Embedding(vocabulary_size, config.embedding_dim, name="embedding")(token_ids)
-        for block in range(config.num_layers):
-            x = keras.layers.LSTM(config.lstm_units, return_sequences=True, name=f"lstm_{block}")(x)
-            x = keras.layers.Dropout(config.dropout_rate)(x)
+        x = keras.layers.Embedding(vocabulary_size, embedding_dim, name="embedding")(token_ids)
+        for block in range(num_layers):
+            x = keras.layers.LSTM(lstm_units, return_sequences=True, name=f"lstm_{block}")(x)
+            x = keras.layers.Dropout(dropout_rate)(x)
     logits = keras.layers.Dense(vocabulary_size, name="logits")(x)
-    return keras.Model(token_ids, logits, name=f"character_{config.model}")
+    return keras.Model(token_ids, logits, name=f"character_{model}")
 
 
-def build_translation_model(config, source_vocabulary_size, target_vocabulary_size):
-    """`(training_model, encoder, decoder)`; the training model takes `encoder_token_ids` and `decoder_token_ids`."""
+def build_translation_model(source_vocabulary_size, target_vocabulary_size, *, sequence_length, max_output_tokens,
+                            embedding_dim=192, num_layers=2, num_heads=6, intermediate_dim=768, dropout_rate=0.1):
+    """`(training_model, encoder, decoder)`; the training model takes `encoder_token_ids` and `decoder_token_ids`.
+
+    The decoder embeds `target_positions(sequence_length, max_output_tokens)` positions."""
     source_ids = keras.Input((None,), dtype="int32", name="encoder_token_ids")
-    x = keras_hub.layers.TokenAndPositionEmbedding(source_vocabulary_size, config.sequence_length,
-                                                   config.embedding_dim, name="source_embedding")(source_ids)
+    x = keras_hub.layers.TokenAndPositionEmbedding(source_vocabulary_size, sequence_length,
+                                                   embedding_dim, name="source_embedding")(source_ids)
     padding_mask = keras.ops.not_equal(source_ids, PAD_ID)  # explicit: Keras masks do not cross into serving's loop
-    for block in range(config.num_layers):
-        x = keras_hub.layers.TransformerEncoder(config.intermediate_dim, config.num_heads, dropout=config.dropout_rate,
+    for block in range(num_layers):
+        x = keras_hub.layers.TransformerEncoder(intermediate_dim, num_heads, dropout=dropout_rate,
                                                 normalize_first=True, name=f"encoder_{block}")(
             x, padding_mask=padding_mask)
     x = keras.layers.LayerNormalization(epsilon=1e-5, name="encoder_norm")(x)
     encoder = keras.Model(source_ids, x, name="encoder")
 
     target_ids = keras.Input((None,), dtype="int32", name="decoder_token_ids")
-    encoded = keras.Input((None, config.embedding_dim), name="encoded")
+    encoded = keras.Input((None, embedding_dim), name="encoded")
     source_mask = keras.Input((None,), dtype="bool", name="source_padding_mask")
-    y = keras_hub.layers.TokenAndPositionEmbedding(target_vocabulary_size, target_positions(config),
-                                                   config.embedding_dim, name="target_embedding")(target_ids)
-    for block in range(config.num_layers):
-        y = keras_hub.layers.TransformerDecoder(config.intermediate_dim, config.num_heads, dropout=config.dropout_rate,
+    y = keras_hub.layers.TokenAndPositionEmbedding(target_vocabulary_size,
+                                                   target_positions(sequence_length, max_output_tokens),
+                                                   embedding_dim, name="target_embedding")(target_ids)
+    for block in range(num_layers):
+        y = keras_hub.layers.TransformerDecoder(intermediate_dim, num_heads, dropout=dropout_rate,
                                                 normalize_first=True, name=f"decoder_{block}")(
             y, encoder_sequence=encoded, encoder_padding_mask=source_mask)
     y = keras.layers.LayerNormalization(epsilon=1e-5, name="decoder_norm")(y)
@@ -70,9 +77,9 @@ def build_translation_model(config, source_vocabulary_size, target_vocabulary_si
     return model, encoder, decoder
 
 
-def target_positions(config):
+def target_positions(sequence_length, max_output_tokens):
     """Positions the decoder embeds: the training targets' and the served outputs' (plus the start token)."""
-    return max(config.sequence_length, config.max_output_tokens) + 1
+    return max(sequence_length, max_output_tokens) + 1
 
 
 @keras.saving.register_keras_serializable(package="dlsuite_nlp")

@@ -165,12 +165,12 @@ TASKS = {
         config_class=RatingConfig,
         presets={"default": rating_default, "hybrid": rating_hybrid, "smoke": rating_smoke,
                  "hybrid_smoke": rating_hybrid_smoke},
-        task_class="apps.recommender.rating:RatingTask",
+        task_class="apps.recommender.tasks.rating:RatingTask",
     ),
     "retrieval": TaskSpec(
         description="Two-tower retrieval, top-k movies over the catalogue; serves user_id -> item ids, titles, scores.",
         config_class=RetrievalConfig,
         presets={"default": retrieval_default, "smoke": retrieval_smoke},
-        task_class="apps.recommender.retrieval:RetrievalTask",
+        task_class="apps.recommender.tasks.retrieval:RetrievalTask",
     ),
 }

@@ -7,7 +7,6 @@ the same way (row 0 is the unknown user or movie), so the model looks up content
 """
 
 import dataclasses
-import os
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ from apps.recommender import movielens
 from apps.recommender.config import OFFICIAL_SPLITS
 from shared import data as shared_data
 from shared.app import DatasetRecord
+from shared.datasets import find_dataset
 from shared.errors import DataError
 
 YEAR_CENTER, YEAR_SCALE = 1990.0, 20.0
@@ -80,36 +80,15 @@ def detect_layout(folder):
 
 
 def resolve_folder(data_dir=None):
-    """The folder holding the MovieLens files: `--data-dir` itself or its `ml-100k/`, `movielens_100k/` or
-    `movielens_100k/ml-100k/`; without `--data-dir`, `$DLSUITE_DATA_DIR/movielens_100k[/ml-100k]`."""
-    if data_dir:
-        root = Path(data_dir)
-        if not root.is_dir():
-            raise DataError(
-                f"Data directory not found. Received: --data-dir {data_dir}. Expected a folder holding MovieLens "
-                "in the ml-100k layout (u.data, u.item, u.user, u.genre, u1.base ...) or the CSV layout "
-                "(ratings.csv, movies.csv). Fix the path."
-            )
-        candidates = [root, root / "ml-100k", root / DATASET, root / DATASET / "ml-100k"]
-        where = f"--data-dir {data_dir}"
-    else:
-        if not os.environ.get("DLSUITE_DATA_DIR"):
-            raise DataError(
-                "No MovieLens data. Received: no --data-dir and DLSUITE_DATA_DIR unset. Expected --data-dir DIR "
-                "(a folder in the ml-100k or CSV layout) or DLSUITE_DATA_DIR with movielens_100k/ml-100k/ in it. "
-                "MovieLens' license forbids redistribution: download ml-100k.zip from grouplens.org yourself."
-            )
-        root = Path(os.environ["DLSUITE_DATA_DIR"])
-        candidates = [root / DATASET, root / DATASET / "ml-100k"]
-        where = f"DLSUITE_DATA_DIR={root}"
-    for candidate in candidates:
-        if detect_layout(candidate):
-            return candidate
-    raise DataError(
-        f"No MovieLens files found. Received: {where} (looked in {', '.join(str(path) for path in candidates)}). "
-        "Expected the ml-100k layout (u.data or u.item, u.user, u.genre, u1.base ...) or the CSV layout "
-        "(ratings.csv and movies.csv)."
-    )
+    """The folder holding the MovieLens files (`shared.datasets.find_dataset`): `--data-dir` itself or its
+    `ml-100k/`, `movielens_100k/` or `movielens_100k/ml-100k/`; without `--data-dir`,
+    `$DLSUITE_DATA_DIR/movielens_100k[/ml-100k]`. MovieLens' license forbids redistribution: users download
+    ml-100k.zip from grouplens.org themselves."""
+    return find_dataset(DATASET, data_dir, looks_right=lambda folder: detect_layout(folder) is not None,
+                        subfolders=("ml-100k",),
+                        expected="MovieLens in the ml-100k layout (u.data or u.item, u.user, u.genre, u1.base ...) "
+                                 "or the CSV layout (ratings.csv and movies.csv), e.g. ml-100k.zip from "
+                                 "grouplens.org unzipped")
 
 
 def required_files(layout, split, fold):

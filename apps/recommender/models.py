@@ -80,81 +80,87 @@ def neighbourhood(index, other_index, rated, ratings=None):
 # === Rating: global mean + biases + interaction ===
 
 
-def build_rating_model(config, info):
-    """`{"item_id", "user_id"}` -> predicted rating (float32 [batch], not clipped: the endpoint clips)."""
+def build_rating_model(info, *, model="mf", embedding_dim=32, l2=0.0, bias_l2=None, use_history=False, history_l2=0.0,
+                       use_features=True, hidden_units=(64, 32), activation="relu", dropout_rate=0.0):
+    """`{"item_id", "user_id"}` -> predicted rating (float32 [batch], not clipped: the endpoint clips).
+
+    `model`: "mf" (the interaction is the dot product of the factors) or "hybrid" (NeuMF with content:
+    `use_features`, `hidden_units`); `use_history`: SVD++'s implicit factors. `bias_l2` None: `l2`."""
     num_users, num_items = len(info["user_ids"]) + 1, len(info["item_ids"]) + 1
     inputs = id_inputs()
     user_index = lookup(info["user_ids"], "user_lookup")(inputs["user_id"])
     item_index = lookup(info["item_ids"], "item_lookup")(inputs["item_id"])
     known_user = keras.ops.cast(user_index > 0, "float32")
     known_item = keras.ops.cast(item_index > 0, "float32")
-    bias_l2 = config.l2 if config.bias_l2 is None else config.bias_l2
-    tables = rating_tables(config, info)
+    bias_l2 = l2 if bias_l2 is None else bias_l2
+    tables = rating_tables(info, model=model, use_features=use_features, use_history=use_history)
     user_bias = embedding(num_users, 1, bias_l2, "user_bias", "zeros")(user_index)[:, 0]
     item_bias = embedding(num_items, 1, bias_l2, "item_bias", "zeros")(item_index)[:, 0]
-    user_factors = embedding(num_users, config.embedding_dim, config.l2, "user_factors")(user_index)
-    item_factors = embedding(num_items, config.embedding_dim, config.l2, "item_factors")(item_index)
+    user_factors = embedding(num_users, embedding_dim, l2, "user_factors")(user_index)
+    item_factors = embedding(num_items, embedding_dim, l2, "item_factors")(item_index)
     extra = []
-    if config.use_history:  # SVD++ / asymmetric SVD: the user is also their other movies, the movie its raters
+    if use_history:  # SVD++ / asymmetric SVD: the user is also their other movies, the movie its raters
         user_rows, user_count = neighbourhood(user_index, item_index, frozen_table(tables["user_rated"], "user_rated"),
                                               frozen_table(tables["user_ratings"], "user_ratings"))
         item_rows, item_count = neighbourhood(item_index, user_index, frozen_table(tables["item_rated"], "item_rated"),
                                               frozen_table(tables["item_ratings"], "item_ratings"))
-        if config.dropout_rate:
-            user_rows = keras.layers.Dropout(config.dropout_rate, name="user_history_dropout")(user_rows)
-            item_rows = keras.layers.Dropout(config.dropout_rate, name="item_history_dropout")(item_rows)
-        user_implicit = keras.layers.Dense(config.embedding_dim, use_bias=False, name="user_history_factors",
-                                           kernel_regularizer=regularizer(l2=config.history_l2))(user_rows)
-        item_implicit = keras.layers.Dense(config.embedding_dim, use_bias=False, name="item_history_factors",
-                                           kernel_regularizer=regularizer(l2=config.history_l2))(item_rows)
+        if dropout_rate:
+            user_rows = keras.layers.Dropout(dropout_rate, name="user_history_dropout")(user_rows)
+            item_rows = keras.layers.Dropout(dropout_rate, name="item_history_dropout")(item_rows)
+        user_implicit = keras.layers.Dense(embedding_dim, use_bias=False, name="user_history_factors",
+                                           kernel_regularizer=regularizer(l2=history_l2))(user_rows)
+        item_implicit = keras.layers.Dense(embedding_dim, use_bias=False, name="item_history_factors",
+                                           kernel_regularizer=regularizer(l2=history_l2))(item_rows)
         user_factors = user_factors + user_implicit
         item_factors = item_factors + item_implicit
         extra = [user_implicit, item_implicit, user_count / 5.0, item_count / 5.0]
-    if config.model == "mf":
+    if model == "mf":
         interaction = keras.ops.sum(user_factors * item_factors, axis=-1)
     else:
-        interaction = _hybrid_interaction(config, info, user_index, item_index, user_factors * item_factors, extra)
+        interaction = _hybrid_interaction(info, user_index, item_index, user_factors * item_factors, extra,
+                                          embedding_dim=embedding_dim, l2=l2, use_features=use_features,
+                                          hidden_units=hidden_units, activation=activation,
+                                          dropout_rate=dropout_rate)
     # Unknown ids fall back to what is known: an unknown user gets mean + item bias, and so on.
     rating = (info["global_mean"] + known_user * user_bias + known_item * item_bias
               + known_user * known_item * interaction)
-    model = keras.Model(inputs, rating, name=f"rating_{config.model}")
-    fill_tables(model, tables)
-    return model
+    rating_model = keras.Model(inputs, rating, name=f"rating_{model}")
+    fill_tables(rating_model, tables)
+    return rating_model
 
 
-def rating_tables(config, info):
-    """The frozen tables the config's model reads, by layer name."""
+def rating_tables(info, *, model, use_features, use_history):
+    """The frozen tables the rating model reads, by layer name."""
     tables = {}
-    if config.model == "hybrid" and config.use_features:
+    if model == "hybrid" and use_features:
         tables["item_content"] = info["item_content"]
         if "user_content" in info:
             tables["user_content"] = info["user_content"]
-    if config.use_history:
+    if use_history:
         rated = recommender_data.history_table(info)
         ratings = recommender_data.history_table(info, values=info["history_ratings"] - info["global_mean"])
         tables.update(user_rated=rated, user_ratings=ratings, item_rated=rated.T, item_ratings=ratings.T)
     return tables
 
 
-def _hybrid_interaction(config, info, user_index, item_index, gmf, extra):
+def _hybrid_interaction(info, user_index, item_index, gmf, extra, *, embedding_dim, l2, use_features, hidden_units,
+                        activation, dropout_rate):
     """NeuMF (He et al. 2017) with content: the GMF vector (user factors * item factors) beside an MLP over
     separate id embeddings, the movie's genres and year, the user's age, gender and occupation, and the
     `extra` inputs (the history factors and counts), joined by one linear unit."""
     num_users, num_items = len(info["user_ids"]) + 1, len(info["item_ids"]) + 1
-    dim = config.embedding_dim
-    parts = [embedding(num_users, dim, config.l2, "user_mlp_embedding")(user_index),
-             embedding(num_items, dim, config.l2, "item_mlp_embedding")(item_index)]
-    if config.use_features:
+    parts = [embedding(num_users, embedding_dim, l2, "user_mlp_embedding")(user_index),
+             embedding(num_items, embedding_dim, l2, "item_mlp_embedding")(item_index)]
+    if use_features:
         parts.append(frozen_table(info["item_content"], "item_content")(item_index))
         if "user_content" in info:
             parts.append(frozen_table(info["user_content"], "user_content")(user_index))
     parts.extend(extra)
     hidden = keras.layers.Concatenate(name="mlp_inputs")(parts)
-    if config.dropout_rate:
-        hidden = keras.layers.Dropout(config.dropout_rate, name="mlp_inputs_dropout")(hidden)
-    for number, units in enumerate(config.hidden_units):
-        hidden = dense_block(hidden, units, config.activation, config.dropout_rate, l2=config.l2,
-                             name=f"mlp_{number}")
+    if dropout_rate:
+        hidden = keras.layers.Dropout(dropout_rate, name="mlp_inputs_dropout")(hidden)
+    for number, units in enumerate(hidden_units):
+        hidden = dense_block(hidden, units, activation, dropout_rate, l2=l2, name=f"mlp_{number}")
     joined = keras.layers.Concatenate(name="neumf")([gmf, hidden])
     return keras.layers.Dense(1, name="interaction")(joined)[:, 0]
 
@@ -162,7 +168,9 @@ def _hybrid_interaction(config, info, user_index, item_index, gmf, extra):
 # === Retrieval: two towers, in-batch softmax ===
 
 
-def build_retrieval_model(config, info):
+def build_retrieval_model(info, *, embedding_dim=32, hidden_units=(64, 32), activation="relu", dropout_rate=0.0,
+                          l2=0.0, use_features=True, use_history=True, history_dropout_rate=0.0, temperature=0.1,
+                          logq_strength=1.0):
     """`{"item_id", "user_id"}` pairs -> in-batch logits `[batch, batch]` (row: a user, column: a batch movie).
 
     The user tower reads the user's id, features and the movies they rated (minus the pair's own); the item
@@ -175,36 +183,40 @@ def build_retrieval_model(config, info):
     inputs = id_inputs()
     user_index = lookup(info["user_ids"], "user_lookup")(inputs["user_id"])
     item_index = lookup(info["item_ids"], "item_lookup")(inputs["item_id"])
-    user_tower, item_tower = build_tower(config, info, "user"), build_tower(config, info, "item")
+    tower = {"embedding_dim": embedding_dim, "hidden_units": hidden_units, "activation": activation,
+             "dropout_rate": dropout_rate, "l2": l2, "use_features": use_features, "use_history": use_history,
+             "history_dropout_rate": history_dropout_rate}
+    user_tower, item_tower = build_tower(info, "user", **tower), build_tower(info, "item", **tower)
     queries = user_tower({"index": user_index, "exclude": item_index})
     candidates = item_tower({"index": item_index, "exclude": user_index})
-    logits = keras.ops.matmul(queries, keras.ops.transpose(candidates)) / config.temperature
-    if config.logq_strength:
+    logits = keras.ops.matmul(queries, keras.ops.transpose(candidates)) / temperature
+    if logq_strength:
         probability = frozen_table(info["item_probability"][:, None], "item_probability")(item_index)[:, 0]
         logits = keras_rs.layers.SamplingProbabilityCorrection(name="logq_correction")(logits, probability)
     rows = keras.ops.cumsum(keras.ops.ones_like(item_index)) - 1  # 0..batch-1, also while tracing
     diagonal = keras.ops.cast(keras.ops.equal(rows[:, None], rows[None, :]), "float32")
     logits = keras_rs.layers.RemoveAccidentalHits(name="remove_accidental_hits")(logits, diagonal, item_index)
     model = keras.Model(inputs, logits, name="two_tower_retrieval")
-    tables = {name: table for name, table in retrieval_tables(config, info).items()
-              if name != "item_probability" or config.logq_strength}
+    tables = retrieval_tables(info, logq_strength=logq_strength, use_features=use_features, use_history=use_history)
+    tables = {name: table for name, table in tables.items() if name != "item_probability" or logq_strength}
     fill_tables(model, tables)
     return model
 
 
-def retrieval_tables(config, info):
+def retrieval_tables(info, *, logq_strength, use_features, use_history):
     # p ** strength: the correction subtracts strength * log p (keras-rs subtracts log of what it is given).
-    tables = {"item_probability": info["item_probability"][:, None] ** config.logq_strength}
-    if config.use_features:
+    tables = {"item_probability": info["item_probability"][:, None] ** logq_strength}
+    if use_features:
         tables["item_content"] = info["item_content"]
         if "user_content" in info:
             tables["user_content"] = info["user_content"]
-    if config.use_history:
+    if use_history:
         tables["user_rated"] = recommender_data.history_table(info)
     return tables
 
 
-def build_tower(config, info, side):
+def build_tower(info, side, *, embedding_dim=32, hidden_units=(64, 32), activation="relu", dropout_rate=0.0, l2=0.0,
+                use_features=True, use_history=True, history_dropout_rate=0.0):
     """One tower, a functional model `{"index", "exclude"}` -> unit vector `[batch, embedding_dim]`.
 
     `index`: the user's (or movie's) lookup index; `exclude`: the lookup index of the movie (or user) to
@@ -213,20 +225,19 @@ def build_tower(config, info, side):
     count = len(info[f"{side}_ids"]) + 1
     inputs = {"exclude": keras.Input((), dtype="int64", name="exclude"),
               "index": keras.Input((), dtype="int64", name="index")}
-    parts = [embedding(count, config.embedding_dim, config.l2, f"{side}_embedding")(inputs["index"])]
-    if config.use_features and f"{side}_content" in info:
+    parts = [embedding(count, embedding_dim, l2, f"{side}_embedding")(inputs["index"])]
+    if use_features and f"{side}_content" in info:
         parts.append(frozen_table(info[f"{side}_content"], f"{side}_content")(inputs["index"]))
-    if side == "user" and config.use_history:
+    if side == "user" and use_history:
         rows, rated_count = neighbourhood(inputs["index"], inputs["exclude"],
                                           frozen_table(np.zeros((count, len(info["item_ids"]) + 1)), "user_rated"))
-        if config.history_dropout_rate:
-            rows = keras.layers.Dropout(config.history_dropout_rate, name=f"{side}_history_dropout")(rows)
-        parts += [keras.layers.Dense(config.embedding_dim, use_bias=False, name=f"{side}_history_factors")(rows),
+        if history_dropout_rate:
+            rows = keras.layers.Dropout(history_dropout_rate, name=f"{side}_history_dropout")(rows)
+        parts += [keras.layers.Dense(embedding_dim, use_bias=False, name=f"{side}_history_factors")(rows),
                   rated_count / 5.0]
     hidden = keras.layers.Concatenate(name=f"{side}_features")(parts) if len(parts) > 1 else parts[0]
-    for number, units in enumerate(config.hidden_units):
-        hidden = dense_block(hidden, units, config.activation, config.dropout_rate, l2=config.l2,
-                             name=f"{side}_hidden_{number}")
-    vector = keras.layers.Dense(config.embedding_dim, name=f"{side}_output")(hidden)
+    for number, units in enumerate(hidden_units):
+        hidden = dense_block(hidden, units, activation, dropout_rate, l2=l2, name=f"{side}_hidden_{number}")
+    vector = keras.layers.Dense(embedding_dim, name=f"{side}_output")(hidden)
     vector = keras.layers.UnitNormalization(name=f"{side}_normalize")(vector)
     return keras.Model(inputs, vector, name=f"{side}_tower")

@@ -1,8 +1,8 @@
 """The Free Spoken Digit Dataset: find it, validate it cheaply, decode it.
 
-Sources, in order: `--data-dir` (the fsdd folder itself or a root holding
-`fsdd/`), `$DLSUITE_DATA_DIR/fsdd`, else TFDS `spoken_digit` (downloads once).
-An explicit `--data-dir` never falls back to a download.
+Sources, in order (`shared.datasets.find_dataset`): `--data-dir` (the fsdd folder itself or a root
+holding `fsdd/`), `$DLSUITE_DATA_DIR/fsdd`, else TFDS `spoken_digit` (downloads once). An explicit
+`--data-dir` never falls back to a download.
 
 A clip is `Clip(digit, speaker, index, waveform)`; `waveform` is float32 in
 [-1, 1] at 8 kHz, decoded with `tf.audio.decode_wav` (local files) or read from
@@ -11,7 +11,6 @@ TFDS (int16 PCM values).
 
 import dataclasses
 import hashlib
-import os
 import re
 import wave
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 
 from apps.speech.config import SAMPLE_RATE
 from shared import checksums
+from shared.datasets import find_dataset
 from shared.errors import DataError
 
 TFDS = "tfds"
@@ -40,27 +40,10 @@ class Clip:
 
 
 def resolve_source(data_dir=None):
-    """The fsdd folder (holding `recordings/`), or "tfds" when none is found and none was named."""
-    if data_dir:
-        root = Path(data_dir)
-        if not root.is_dir():
-            raise DataError(
-                f"Data directory not found. Received: --data-dir {data_dir}. Expected the FSDD folder (holding "
-                "recordings/*.wav) or a folder holding fsdd/. Fix the path, or omit --data-dir to use "
-                "$DLSUITE_DATA_DIR/fsdd or TFDS spoken_digit."
-            )
-        for candidate in (root, root / "fsdd"):
-            if (candidate / "recordings").is_dir():
-                return candidate
-        raise DataError(
-            f"No FSDD recordings in the data directory. Received: --data-dir {data_dir}. Expected "
-            f"{root}/recordings/*.wav or {root}/fsdd/recordings/*.wav (files named digit_speaker_index.wav)."
-        )
-    if os.environ.get("DLSUITE_DATA_DIR"):
-        candidate = Path(os.environ["DLSUITE_DATA_DIR"]) / "fsdd"
-        if (candidate / "recordings").is_dir():
-            return candidate
-    return TFDS
+    """The fsdd folder (holding `recordings/`) `shared.datasets.find_dataset` finds (`--data-dir` or its `fsdd/`,
+    else `$DLSUITE_DATA_DIR/fsdd`), or "tfds" when none is found and no `--data-dir` was named."""
+    return find_dataset("fsdd", data_dir, looks_right=lambda folder: (folder / "recordings").is_dir(),
+                        expected="recordings/*.wav (FSDD, files named digit_speaker_index.wav)", fallback=TFDS)
 
 
 def check_source(source):
@@ -80,14 +63,15 @@ def list_wavs(folder):
     paths = sorted((Path(folder) / "recordings").glob("*.wav"))
     if not paths:
         raise DataError(
-            f"No WAV files in {Path(folder) / 'recordings'}. Expected the 3,000 FSDD recordings named "
-            "digit_speaker_index.wav."
+            f"No WAV files in the FSDD folder. Received: {Path(folder) / 'recordings'} holds no *.wav file. Expected "
+            "the 3,000 FSDD recordings named digit_speaker_index.wav. Fix: restore recordings/ from the dataset's "
+            "source, or --data-dir <another folder>."
         )
     for path in paths:
         if not FILE_NAME.match(path.name):
             raise DataError(
-                f"Unexpected file name {path}. Expected the FSDD pattern digit_speaker_index.wav, "
-                "e.g. 7_jackson_32.wav. Remove or rename the file."
+                f"Unexpected file name {path}. Received: {path.name!r}. Expected the FSDD pattern "
+                "digit_speaker_index.wav, e.g. 7_jackson_32.wav. Fix: remove or rename the file."
             )
     return paths
 
@@ -100,17 +84,19 @@ def check_wav_header(path):
                                              reader.getnframes())
     except (wave.Error, EOFError, OSError) as error:
         raise DataError(
-            f"Unreadable WAV file {path}: {error}. Expected a PCM WAV file; restore it from the dataset's source."
+            f"Unreadable WAV file {path}. Received: {error}. Expected a PCM WAV file. Fix: restore it from the "
+            "dataset's source."
         ) from None
     if rate != SAMPLE_RATE:
         raise DataError(
             f"Wrong sample rate in {path}. Received: {rate} Hz. Expected {SAMPLE_RATE} Hz (FSDD is recorded at "
-            "8 kHz); resample the file or restore the original."
+            "8 kHz). Fix: resample the file or restore the original."
         )
     if channels != 1 or width != 2 or frames == 0:
         raise DataError(
             f"Unexpected WAV format in {path}. Received: {channels} channel(s), {8 * width}-bit, {frames} frames. "
-            "Expected mono 16-bit PCM with at least one frame."
+            "Expected mono 16-bit PCM with at least one frame. Fix: convert the file (e.g. sox in.wav -c 1 -b 16 "
+            "-r 8000 out.wav) or restore the original."
         )
 
 
@@ -155,7 +141,8 @@ def _load_tfds():
 def _clip(name, waveform, path):
     match = FILE_NAME.match(Path(name).name)
     if match is None:
-        raise DataError(f"Unexpected file name {path}. Expected the FSDD pattern digit_speaker_index.wav.")
+        raise DataError(f"Unexpected file name {path}. Received: {Path(name).name!r}. Expected the FSDD pattern "
+                        "digit_speaker_index.wav. Fix: remove or rename the file.")
     digit, speaker, index = match.groups()
     return Clip(int(digit), speaker, int(index), np.asarray(waveform, dtype=np.float32), path)
 
@@ -182,7 +169,7 @@ def check_held_out_speaker(folder, held_out_speaker):
         )
 
 
-def split_clips(clips, split, held_out_speaker, validation_fraction, seed):
+def partition_clips(clips, split, held_out_speaker, validation_fraction, seed):
     """(train, validation, test) lists of clips.
 
     "standard": takes 0-4 are the test set (FSDD's convention), the rest train;
@@ -199,7 +186,8 @@ def split_clips(clips, split, held_out_speaker, validation_fraction, seed):
             speakers = sorted({clip.speaker for clip in clips})
             raise DataError(
                 f"No clips of the held-out speaker. Received: held_out_speaker={held_out_speaker!r}. "
-                f"Expected one of the source's speakers: {', '.join(speakers)}."
+                f"Expected one of the source's speakers: {', '.join(speakers)}. "
+                f"Fix: --set held_out_speaker={speakers[0] if speakers else '<speaker>'}, or --set split=standard."
             )
     order = np.random.default_rng(seed).permutation(len(rest))
     num_validation = int(round(len(rest) * validation_fraction))

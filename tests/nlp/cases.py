@@ -36,12 +36,29 @@ def _csv(folder):
     return make_csv_folder(folder.parent / f"{folder.name}-csv")
 
 
+def _append_to(folder, name, line):
+    with open(folder / name, "a", encoding="utf-8") as handle:
+        handle.write(line)
+    return folder
+
+
+CSV_OVERRIDES = ("file_name=news.csv", "separator=comma", "header=true", "quoting=true", "text_column=message",
+                 "label_column=topic")
+
+
 # The tiny SMSSpamCollection has 120 lines: an appended line is line 121.
 BAD_INPUTS = (
     BadInput(DataError, r"Data directory not found\. Received: --data-dir .*missing",
              break_data=lambda folder: folder / "missing"),
-    BadInput(DataError, r"Text file not found\. Received: --data-dir .*empty, file_name='SMSSpamCollection'",
-             break_data=lambda folder: (folder / "empty").mkdir() or folder / "empty"),
+    BadInput(DataError, r"No sms_spam data found\. Received: --data-dir .*empty \(looked in .*\)\. Expected "
+                        r"file_name='SMSSpamCollection' there", break_data=lambda folder: (folder / "empty").mkdir() or
+             folder / "empty"),
+    BadInput(DataError, r"The text files must be inside the data folder\. Received: "
+                        r"file_name='\.\./\.\./\.\./\.\./etc/passwd'\. Expected a file name, a subfolder or a glob",
+             overrides=("file_name=../../../../etc/passwd",)),
+    BadInput(DataError, r"Malformed quoting in .*news\.csv, line 62\. Received: .* \(in the row starting on line 62\)",
+             overrides=CSV_OVERRIDES, break_data=lambda folder: _append_to(_csv(folder), "news.csv",
+                                                                          '61,"an "unbalanced" quote",1\n')),
     BadInput(DataError, r"Malformed line in .*SMSSpamCollection, line 121\. Received: 'no tab here' \(1 tab-separated "
                         r"field\)\. Expected at least 2 fields", break_data=_append("no tab here\n")),
     BadInput(DataError, r"Empty label in .*SMSSpamCollection, line 121", break_data=_append("\tan unlabelled message\n")),

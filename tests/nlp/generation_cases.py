@@ -33,9 +33,10 @@ LANGUAGE_MODEL = TaskCase(
     metrics=("validation_loss_nats", "validation_perplexity", "validation_bits_per_character"),
     bad_inputs=(
         MISSING_FOLDER,
-        BadInput(DataError, r"Data file not found\. Received: --data-dir .* \(looked for input\.txt",
+        BadInput(DataError, r"No tiny_shakespeare data found\. Received: --data-dir .* \(looked in .*\)\. Expected a "
+                            r"UTF-8 text file .* named input\.txt",
                  break_data=lambda folder: (folder / "input.txt").unlink() or folder),
-        BadInput(DataError, r"Data file not found\. .*looked for plays\.txt.*--set text_file=NAME",
+        BadInput(DataError, r"No tiny_shakespeare data found\. .*named plays\.txt \(--set text_file=NAME",
                  overrides=("text_file=plays.txt",)),
         BadInput(DataError, r"Not UTF-8 text in .*input\.txt, line 3, column 6\. Received: byte b'\\xff'",
                  break_data=_write("input.txt", b"ROMEO:\nHello\nWhat \xff light\n" * 50)),
@@ -55,7 +56,8 @@ TRANSLATION = TaskCase(
     metrics=("test_bleu", "test_chrf", "test_sentences_scored"),
     bad_inputs=(
         MISSING_FOLDER,
-        BadInput(DataError, r"Data file not found\. Received: --data-dir .* \(looked for spa-eng/spa\.txt",
+        BadInput(DataError, r"No spa_eng data found\. Received: --data-dir .* \(looked in .*\)\. Expected "
+                            r"tab-separated .* named spa-eng/spa\.txt",
                  break_data=lambda folder: (folder / "spa-eng" / "spa.txt").unlink() or folder),
         BadInput(DataError, rf"Malformed line in .*spa\.txt, line {NEXT_LINE}\. Received: 'Hello there' \(1 "
                             r"tab-separated field\)\. Expected source<TAB>target",

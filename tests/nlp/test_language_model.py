@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from apps.nlp import generation_config as nlp_config
+from apps.nlp import config as nlp_config
 from apps.nlp import corpora
 from apps.nlp.characters import START, UNKNOWN, CharacterTokenizer, learn_vocabulary
-from apps.nlp.language_model import LanguageModelTask, line_chunks, windows
+from apps.nlp.tasks.language_model import LanguageModelTask, line_chunks, windows
 from shared import export
 from shared.app import DataSource
 from shared.errors import DataError
@@ -54,7 +54,7 @@ def test_windows_crlf_and_own_text_files(tmp_path):
     (tmp_path / "mine.txt").write_bytes(b"line one\r\nline two\r\n" * 40)
     text, path = corpora.read_text(str(tmp_path), "mine.txt", 10)
     assert "\r" not in text and path.name == "mine.txt"
-    with pytest.raises(DataError, match=r"Data file not found.*looked for input\.txt"):
+    with pytest.raises(DataError, match=r"No tiny_shakespeare data found\. .*named input\.txt"):
         corpora.read_text(str(tmp_path), "input.txt", 10)
 
 

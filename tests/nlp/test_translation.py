@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from apps.nlp import generation_config as nlp_config
+from apps.nlp import config as nlp_config
 from apps.nlp import corpora
-from apps.nlp.translation import TranslationTask, bleu_sample, corpus_scores, join_pieces, split_pairs
+from apps.nlp.tasks.translation import TranslationTask, bleu_sample, corpus_scores, join_pieces, split_pairs
 from shared import export
 from shared.app import DataSource
 from shared.config import apply_overrides

@@ -36,7 +36,8 @@ def _csv_with(line):
 BAD_INPUTS = (
     BadInput(DataError, r"Data directory not found\. Received: --data-dir .*missing",
              break_data=lambda folder: folder / "missing"),
-    BadInput(DataError, r"No MovieLens files found\. Received: --data-dir .*empty.*Expected the ml-100k layout",
+    BadInput(DataError, r"No movielens_100k data found\. Received: --data-dir .*empty.*Expected MovieLens in the "
+                        r"ml-100k layout",
              break_data=lambda folder: (folder / "empty").mkdir() or folder / "empty"),
     BadInput(DataError, r"Missing MovieLens file in .*Received: no u\.item\. Expected the ml-100k layout",
              break_data=lambda folder: (folder / "u.item").unlink() or folder),

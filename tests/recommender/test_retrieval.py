@@ -65,3 +65,32 @@ def test_the_run_logs_curves_against_the_baseline_and_sample_users(towers):
     assert curves["two_tower_recall"][-1] >= curves["two_tower_recall"][0]
     sample = report.tables["sample_top10.json"]
     assert len(sample["title"]) == 10 * towers.config.num_sample_users and all(sample["title"])
+
+
+def test_validation_and_test_ndcg_come_with_their_scale_and_a_baseline_ranked_the_same_way(towers):
+    """val_ndcg_at_10 and test_ndcg_at_10 rank the same way but against held-out sets of different sizes (a few
+    validation movies per user, many test movies): the run records both sizes, explains them, and logs the
+    most-popular baseline on each side, the baseline's validation value computed here independently."""
+    from apps.recommender.tasks.retrieval import ValidationRanking
+
+    info, test = towers.data.info, towers.data.test
+    sizes = info["relevant_per_user"]
+    validation_users = info["user_ids"][info["validation_users"] - 1]  # lookup indices -> raw ids
+    validation_items = info["item_ids"][info["validation_items"] - 1]
+    assert sizes["validation"] == pytest.approx(np.unique(validation_users, return_counts=True)[1].mean())
+    assert sizes["test"] == pytest.approx(np.unique(test.user_ids, return_counts=True)[1].mean())
+    assert towers.report.metrics["test_relevant_per_user"] == pytest.approx(sizes["test"])
+
+    callback = ValidationRanking(info)
+    callback.set_model(towers.model)
+    logs = {}
+    callback.on_epoch_end(0, logs)
+    assert {"val_ndcg_at_10", "val_recall_at_10", "val_popular_ndcg_at_10", "val_popular_recall_at_10"} <= set(logs)
+    users = np.unique(validation_users)
+    # `known` is the fitted ratings, then the validation ones: the validation ranking excludes only the fitted part.
+    fitted = test.known.take(np.arange(len(info["history_users"])))
+    popular, candidates = ranking.most_popular(users, fitted, 10)
+    expected, _curves = ranking.report(users, popular, ranking.relevant_sets(validation_users, validation_items), 10,
+                                       candidates, "val_popular_")
+    assert logs["val_popular_ndcg_at_10"] == pytest.approx(expected["val_popular_ndcg_at_10"])
+    assert f"{sizes['validation']:.1f} per user" in callback.note and f"{sizes['test']:.1f} per user" in callback.note

@@ -50,7 +50,8 @@ def test_resolve_source_accepts_the_folder_or_its_root(data_root, fsdd_dir, monk
 def test_missing_or_empty_data_dir_is_a_clear_error(tmp_path):
     with pytest.raises(DataError, match=r"Data directory not found. Received: --data-dir .*nowhere"):
         fsdd.resolve_source(str(tmp_path / "nowhere"))
-    with pytest.raises(DataError, match=r"No FSDD recordings in the data directory.*fsdd/recordings/\*\.wav"):
+    with pytest.raises(DataError, match=r"No fsdd data found\. Received: --data-dir .* \(looked in .*fsdd\)\. "
+                                        r"Expected recordings/\*\.wav \(FSDD.*\. Fix: --data-dir"):
         fsdd.resolve_source(str(tmp_path))
 
 
@@ -70,7 +71,8 @@ def test_unreadable_wav_names_the_file(tmp_path, fsdd_dir):
     folder = small_copy(tmp_path, fsdd_dir)
     (folder / "SHA256SUMS").unlink()
     (folder / "recordings" / "7_theo_12.wav").write_bytes(b"not a wav file at all")
-    with pytest.raises(DataError, match=r"Unreadable WAV file .*7_theo_12\.wav"):
+    with pytest.raises(DataError, match=r"Unreadable WAV file .*7_theo_12\.wav\. Received: .*\. Expected a PCM WAV "
+                                        r"file\. Fix: restore it"):
         fsdd.check_source(folder)
 
 
@@ -82,7 +84,8 @@ def test_wrong_sample_rate_names_the_file(tmp_path, fsdd_dir):
         writer.setsampwidth(2)
         writer.setframerate(16000)
         writer.writeframes(np.zeros(1600, np.int16).tobytes())
-    with pytest.raises(DataError, match=r"Wrong sample rate in .*3_lucas_1\.wav\. Received: 16000 Hz\. Expected 8000"):
+    with pytest.raises(DataError, match=r"Wrong sample rate in .*3_lucas_1\.wav\. Received: 16000 Hz\. Expected 8000 "
+                                        r"Hz .*\. Fix: resample the file"):
         fsdd.check_source(folder)
 
 
@@ -97,7 +100,7 @@ def test_config_errors_say_what_was_expected():
 
 
 def test_standard_split_is_fsdd_convention(clips):
-    train, validation, test = fsdd.split_clips(clips, "standard", "theo", 0.1, seed=0)
+    train, validation, test = fsdd.partition_clips(clips, "standard", "theo", 0.1, seed=0)
     assert (len(train), len(validation), len(test)) == (2430, 270, 300)
     assert {clip.index for clip in test} == set(range(5))
     assert all(clip.index >= 5 for clip in train + validation)
@@ -106,7 +109,7 @@ def test_standard_split_is_fsdd_convention(clips):
 
 
 def test_speaker_split_holds_one_speaker_out(clips):
-    train, validation, test = fsdd.split_clips(clips, "speaker", "lucas", 0.1, seed=0)
+    train, validation, test = fsdd.partition_clips(clips, "speaker", "lucas", 0.1, seed=0)
     assert len(test) == 500 and {clip.speaker for clip in test} == {"lucas"}
     assert "lucas" not in {clip.speaker for clip in train + validation}
 
@@ -141,5 +144,5 @@ def test_tfds_source_reads_spoken_digit(fsdd_dir, monkeypatch):
         (3, "george", 2), (3, "george", 20), (5, "theo", 4), (5, "theo", 40)]
     for clip in loaded:  # int16 PCM / 32768 is what tf.audio.decode_wav gives for the same file
         np.testing.assert_allclose(clip.waveform, local[f"{clip.digit}_{clip.speaker}_{clip.index}.wav"].waveform)
-    train, _validation, test = fsdd.split_clips(loaded, "standard", "theo", 0.0, seed=0)
+    train, _validation, test = fsdd.partition_clips(loaded, "standard", "theo", 0.0, seed=0)
     assert [clip.index for clip in test] == [2, 4] and [clip.index for clip in train] == [20, 40]

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from apps.speech import config as speech_config
-from apps.speech.digit_strings import DigitStringsTask
-from apps.speech.digits import DigitsTask
+from apps.speech.tasks.digit_strings import DigitStringsTask
+from apps.speech.tasks.digits import DigitsTask
 from pipelines.evaluate import evaluate
 from pipelines.train import train
 from shared import classifier, export

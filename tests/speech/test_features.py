@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from apps.speech import config as speech_config
-from apps.speech.digit_strings import digit_error_rate
+from apps.speech.tasks.digit_strings import digit_error_rate
 from apps.speech.features import LogMelFrontEnd, SpecAugment, front_end, spec_augment
 from apps.speech.fsdd import Clip
 from apps.speech.utterances import label_matrix, make_utterances

@@ -10,7 +10,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from apps.gaming_rl import checkpoints, envs, loop
+from apps.gaming_rl import checkpoints, loop
+from apps.gaming_rl import data as environments
 from apps.gaming_rl.numpy_policy import ACTIVATIONS, NumpyQNetwork
 from shared.optimizers import get_optimizer
 
@@ -61,7 +62,7 @@ class DQNAgent:
         self.optimizer.build(model.trainable_variables)
         self.buffer = ReplayBuffer(config.buffer_size, info["obs_dim"])
         self.rng = np.random.default_rng(config.seed)
-        self.env = envs.make_env(config.env_id, config.max_episode_steps)
+        self.env = environments.make_env(config.env_id, config.max_episode_steps)
         self.observation, _ = self.env.reset(seed=config.seed)
         self.env_steps = 0
         self.pending = collections.deque()  # (observation, action, reward) not yet long enough for n steps
@@ -189,10 +190,10 @@ class DQNAgent:
         self.rng.bit_generator.state = state["rng"]
         self.pending = collections.deque(state["pending"])
         if state["env"] is not None:
-            self.env = checkpoints.load_env(state["env"])
+            checkpoints.restore_env(self.env, state["env"])
             self.observation = state["observation"]
             self.episode_return, self.episode_length = state["episode_return"], state["episode_length"]
-        else:  # the environment could not be pickled: start a fresh episode, seeded by the step count
+        else:  # the environment's state was not plain data: start a fresh episode, seeded by the step count
             self.pending.clear()
             self.observation, _ = self.env.reset(seed=self.config.seed + self.env_steps)
             self.episode_return, self.episode_length = 0.0, 0

@@ -8,7 +8,8 @@ minibatch inside one compiled `tf.function`.
 import numpy as np
 import tensorflow as tf
 
-from apps.gaming_rl import checkpoints, envs, loop
+from apps.gaming_rl import checkpoints, loop
+from apps.gaming_rl import data as environments
 from shared.optimizers import get_optimizer
 
 
@@ -18,7 +19,7 @@ class PPOAgent:
         self.optimizer = get_optimizer("adam", config.learning_rate)
         self.optimizer.build(model.trainable_variables)
         self.rng = np.random.default_rng(config.seed)
-        self.envs = envs.make_vector_env(config.env_id, config.num_envs, config.max_episode_steps)
+        self.envs = environments.make_vector_env(config.env_id, config.num_envs, config.max_episode_steps)
         self.observations, _ = self.envs.reset(seed=config.seed)
         self.env_steps = 0
         self.episode_returns = np.zeros(config.num_envs)
@@ -158,10 +159,10 @@ class PPOAgent:
         self.env_steps = state["env_steps"]
         self.rng.bit_generator.state = state["rng"]
         if state["envs"] is not None:
-            self.envs = checkpoints.load_env(state["envs"])
+            checkpoints.restore_env(self.envs, state["envs"])
             self.observations = state["observations"]
             self.episode_returns, self.episode_lengths = state["episode_returns"], state["episode_lengths"]
-        else:  # the environments could not be pickled: start fresh episodes, seeded by the step count
+        else:  # the environments' state was not plain data: start fresh episodes, seeded by the step count
             self.observations, _ = self.envs.reset(seed=self.config.seed + self.env_steps)
 
 

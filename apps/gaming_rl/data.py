@@ -1,4 +1,5 @@
-"""Gymnasium environments: making them, describing them, and playing greedy episodes in lockstep.
+"""The data of gaming RL: its Gymnasium environments. Making them, describing them, and playing greedy episodes
+in lockstep.
 
 Discrete observations (FrozenLake, Taxi) become one-hot float32 vectors, so every
 network and every SavedModel takes `observations: float32 [None, obs_dim]`.

@@ -11,11 +11,11 @@ Modes (`config.mode`): `frozen` trains only the head on the pooled encoder state
 everything, the encoder at `encoder_learning_rate` (lower: large updates erase what pretraining
 learned) and the head at `learning_rate` (`shared.optimizers.build_optimizer`).
 BERT's preprocessor (tokenizer and `[CLS] ... [SEP]` packer) is the model's first layer: strings in.
-Same reader, split (seeded), serving and metrics as `text_classification` (`apps.nlp.classifier`).
+Same reader, split (seeded), serving and metrics as `text_classification` (`apps.nlp.tasks.base`).
 """
 
 from apps.nlp import models
-from apps.nlp.classifier import TextClassifierTask
+from apps.nlp.tasks.base import TextClassifierTask
 from shared import classifier
 from shared.errors import UsageError
 
@@ -64,8 +64,10 @@ class TransferTask(TextClassifierTask):
 
     def build_model(self, config, data):
         backbone = self.backbone(config)
-        model = models.build_transfer_classifier(config, preprocessor(config), backbone,
-                                                 len(data.info["class_names"]))
+        model = models.build_transfer_classifier(
+            preprocessor(config), backbone, num_classes=len(data.info["class_names"]),
+            fine_tune=config.mode == "fine_tune", pooling=config.pooling, dropout_rate=config.dropout_rate,
+            hidden_units=config.hidden_units)
         # Fine-tuning trains the encoder at its own, lower learning rate; frozen, it has no trainable variables.
         return classifier.compile_classifier(model, config, data.train,
                                              encoder=backbone if config.mode == "fine_tune" else None)

@@ -109,17 +109,16 @@ class LanguageModelTask(Task):
     # === Model ===
 
     def build_model(self, config, data):
-        model = build_character_model(config, len(data.info["vocabulary"]))
+        model = build_character_model(
+            len(data.info["vocabulary"]), model=config.model, sequence_length=config.sequence_length,
+            embedding_dim=config.embedding_dim, num_layers=config.num_layers, num_heads=config.num_heads,
+            intermediate_dim=config.intermediate_dim, lstm_units=config.lstm_units, dropout_rate=config.dropout_rate)
         model.compile(optimizer=build_optimizer(config, shared_data.steps_per_epoch(data.train)),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         return model
 
     def metric_callbacks(self, config, data):
         return [SampleLogger(config, data.info["vocabulary"])] if config.sample_every_epochs else []
-
-    def fit(self, model, data, config, callbacks, checkpoint_dir):
-        extra = [] if hasattr(Task, "metric_callbacks") else self.metric_callbacks(config, data)
-        super().fit(model, data, config, [*extra, *callbacks], checkpoint_dir)
 
     # === Serving and evaluation ===
 

@@ -6,8 +6,8 @@ import tensorflow as tf
 
 from apps.speech import data as speech_data
 from apps.speech import plots as speech_plots
-from apps.speech.app import SpeechTask, padded_waveforms, split_clips
-from apps.speech.features import front_end
+from apps.speech.tasks.base import SpeechTask, load_and_split, padded_waveforms
+from apps.speech.features import front_end, spec_augment
 from apps.speech.models import build_ctc_crnn
 from apps.speech.utterances import label_matrix, make_utterances
 from shared import data as shared_data
@@ -36,7 +36,7 @@ class DigitStringsTask(SpeechTask):
     # === Inputs ===
 
     def build_data(self, config, source):
-        train_clips, validation_clips, test_clips, source = split_clips(config, source)
+        train_clips, validation_clips, test_clips, source = load_and_split(config, source)
         # Different seeds per split; the test utterances depend only on the seed and the test clips.
         train = make_utterances(train_clips, config.num_train_utterances, config, config.seed)
         validation = make_utterances(validation_clips, config.num_validation_utterances, config, config.seed + 1)
@@ -64,7 +64,10 @@ class DigitStringsTask(SpeechTask):
 
     def build_model(self, config, data):
         mean, variance = speech_data.feature_statistics(data.train, front_end(config))
-        model = build_ctc_crnn(config, mean, variance)
+        model = build_ctc_crnn(
+            front_end(config), spec_augment(config), mean, variance, filters=config.filters, rnn_cell=config.rnn_cell,
+            rnn_units=config.rnn_units, rnn_layers=config.rnn_layers, activation=config.activation,
+            dropout_rate=config.dropout_rate, conv_dropout_rate=config.conv_dropout_rate, l2=config.l2)
         model.compile(optimizer=build_optimizer(config, shared_data.steps_per_epoch(data.train)), loss=keras.losses.CTC())
         return model
 

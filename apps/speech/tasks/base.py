@@ -1,6 +1,6 @@
 """What both speech tasks share: the FSDD source and its checks, splits, and the two serving signatures.
 
-Each task (`digits.py`, `digit_strings.py`) builds one Keras model that takes raw waveforms
+Each task (`tasks/digits.py`, `tasks/digit_strings.py`) builds one Keras model that takes raw waveforms
 (`apps/speech/models.py`: the front end is its first layer) and serves `serving_default` on
 waveforms `float32 [batch, samples]` at 8 kHz, of any length (zero padding is ignored by the
 front end), and `serving_wav` on WAV file bytes `string [batch]`.
@@ -16,11 +16,12 @@ from apps.speech.features import LogMelFrontEnd, SpecAugment, decode_wav_bytes
 from shared.app import DatasetRecord, DataSource, Endpoint, Task
 
 
-def split_clips(config, source):
-    """Decode the source and split it: (train, validation, test) clips and the source URI."""
+def load_and_split(config, source):
+    """Decode every clip of the source, then partition them as the config says (`fsdd.partition_clips`):
+    (train, validation, test) clips and the source URI."""
     clips = fsdd.load_clips(source.path or fsdd.TFDS)
-    train, validation, test = fsdd.split_clips(clips, config.split, config.held_out_speaker,
-                                               config.validation_fraction, config.seed)
+    train, validation, test = fsdd.partition_clips(clips, config.split, config.held_out_speaker,
+                                                   config.validation_fraction, config.seed)
     return train, validation, test, source.uri
 
 

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from apps.recommender import data as recommender_data
 from apps.recommender import models, ranking
-from apps.recommender.app import UNKNOWN_ID, MovieLensTask, sample_table
+from apps.recommender.tasks.base import UNKNOWN_ID, MovieLensTask, sample_table
 from apps.recommender import plots as recommender_plots
 from shared import data as shared_data
 from shared.app import Data, Endpoint, Report
@@ -31,6 +31,8 @@ class RetrievalTask(MovieLensTask):
         split = self.load_split(config, source)
         info = recommender_data.base_info(split)
         info.update(retrieval_info(split, info))
+        info["relevant_per_user"] = {name: relevant_per_user(part.users) for name, part in
+                                     (("validation", split.validation), ("test", split.test))}
         train = recommender_data.dataset(recommender_data.inputs_of(split.train), None, config.batch_size,
                                          shuffle=True, seed=config.seed, batch_map_fn=_diagonal_targets)
         validation = None
@@ -43,7 +45,12 @@ class RetrievalTask(MovieLensTask):
     # === Model ===
 
     def build_model(self, config, data):
-        model = models.build_retrieval_model(config, data.info)
+        model = models.build_retrieval_model(
+            data.info, embedding_dim=config.embedding_dim, hidden_units=config.hidden_units,
+            activation=config.activation, dropout_rate=config.dropout_rate, l2=config.l2,
+            use_features=config.use_features, use_history=config.use_history,
+            history_dropout_rate=config.history_dropout_rate, temperature=config.temperature,
+            logq_strength=config.logq_strength)
         model.compile(optimizer=build_optimizer(config, shared_data.steps_per_epoch(data.train)),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         return model
@@ -115,6 +122,7 @@ class RetrievalTask(MovieLensTask):
                                                          "test_popular_")
         metrics.update(popular_metrics)
         metrics["test_known_user_fraction"] = float(served["known_user"].mean())
+        metrics["test_relevant_per_user"] = relevant_per_user(test.user_ids)
         sample = np.arange(min(config.num_sample_users, len(users)))
         tables = {"ranking_curves.json": {"k": list(range(1, depth + 1)),
                                           **{f"two_tower_{key}": value for key, value in curves.items()},
@@ -126,12 +134,30 @@ class RetrievalTask(MovieLensTask):
         return Report(metrics=metrics, figures={"ranking_curves.png": figure}, tables=tables)
 
 
+def relevant_per_user(user_ids):
+    """The mean number of held-out movies of a user who has any: what NDCG@k and Recall@k are relative to."""
+    return float(np.unique(user_ids, return_counts=True)[1].mean()) if len(user_ids) else 0.0
+
+
+def scale_note(relevant):
+    """Why `val_ndcg_at_10` and `test_ndcg_at_10` are on different scales, with this run's numbers (a run tag)."""
+    return (f"val_ndcg_at_10 ranks the catalogue for the validation users against their validation movies (a "
+            f"random slice of the training ratings: {relevant['validation']:.1f} per user on average); "
+            f"test_ndcg_at_10 against their test movies ({relevant['test']:.1f} per user). NDCG@10 rises with the "
+            "number of relevant movies, so compare each with its most-popular baseline (val_popular_ndcg_at_10, "
+            "test_popular_ndcg_at_10), not with each other.")
+
+
 class ValidationRanking(keras.callbacks.Callback):
     """After each epoch, rank the whole catalogue for the validation users as serving does (cosine of the two
-    towers, the movies of the fitted data excluded) and add `val_recall_at_{k}` and `val_ndcg_at_{k}` to the logs.
+    towers, the movies of the fitted data excluded) and add `val_recall_at_{k}` and `val_ndcg_at_{k}` to the logs,
+    beside the most-popular baseline ranked the same way (`val_popular_recall_at_{k}`, `val_popular_ndcg_at_{k}`,
+    the same every epoch).
 
     The in-batch validation loss is a poor guide to that ranking (its minimum came anywhere from epoch 4 to 16
-    for the same preset); early stopping watches `val_ndcg_at_{k}` instead.
+    for the same preset); early stopping watches `val_ndcg_at_{k}` instead. Validation users hold out a few
+    movies each, test users many more: the two NDCGs are on different scales (`scale_note`, set as the run's
+    tag `dlsuite.ndcg_scales`); each baseline is the yardstick on its side.
     """
 
     def __init__(self, info, k=10):
@@ -140,6 +166,18 @@ class ValidationRanking(keras.callbacks.Callback):
         self.users = np.unique(info["validation_users"])
         self.relevant = ranking.relevant_sets(info["validation_users"], info["validation_items"])
         self.rated = recommender_data.history_table(info) > 0
+        self.note = scale_note(info["relevant_per_user"]) if "relevant_per_user" in info else None
+        counts = np.bincount(info["history_items"], minlength=self.rated.shape[1]).astype(np.float64)[1:]
+        popularity = np.broadcast_to(counts - np.arange(len(counts)) * 1e-6, (len(self.users), len(counts)))
+        popular = ranking.top_k_excluding(popularity, self.rated[self.users][:, 1:], self.k) + 1  # ties: lower id
+        depth = min(self.k, popular.shape[1])  # a catalogue smaller than k
+        self.popular_metrics, _curves = ranking.report(self.users, popular, self.relevant, depth, len(counts), "")
+
+    def on_train_begin(self, logs=None):
+        import mlflow
+
+        if self.note and mlflow.active_run() is not None:
+            mlflow.set_tag("dlsuite.ndcg_scales", self.note)
 
     def on_epoch_end(self, epoch, logs=None):
         indices = np.arange(1, self.rated.shape[1], dtype=np.int64)
@@ -153,6 +191,8 @@ class ValidationRanking(keras.callbacks.Callback):
         if logs is not None:
             logs[f"val_recall_at_{self.k}"] = metrics[f"recall_at_{depth}"]
             logs[f"val_ndcg_at_{self.k}"] = metrics[f"ndcg_at_{depth}"]
+            logs[f"val_popular_recall_at_{self.k}"] = self.popular_metrics[f"recall_at_{depth}"]
+            logs[f"val_popular_ndcg_at_{self.k}"] = self.popular_metrics[f"ndcg_at_{depth}"]
 
 
 def _diagonal_targets(inputs):

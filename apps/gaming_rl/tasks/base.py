@@ -1,4 +1,5 @@
-"""Gaming RL tasks: a DQN or PPO agent on a Gymnasium game, trained in its own loop on the suite's contract.
+"""What the gaming RL tasks share (`dqn.py`, `ppo.py`): a DQN or PPO agent on a Gymnasium game, trained in its
+own loop on the suite's contract.
 
 `build_data` has no dataset to load: it describes the environment (what serving
 needs) and samples a few real observations for the export check. `fit` runs
@@ -11,15 +12,11 @@ training and the reloaded SavedModel in `dlsuite evaluate`.
 import hashlib
 import json
 
-import keras
 import numpy as np
-import tensorflow as tf
 
-from apps.gaming_rl import envs, loop, plots
-from apps.gaming_rl.agents.dqn import DQNAgent
-from apps.gaming_rl.agents.ppo import PPOAgent
-from apps.gaming_rl.models import build_actor_critic, build_q_network
-from shared.app import Data, DatasetRecord, DataSource, Endpoint, Report, Task
+from apps.gaming_rl import data as environments
+from apps.gaming_rl import loop, plots
+from shared.app import Data, DatasetRecord, DataSource, Report, Task
 from shared.callbacks import ThresholdStopping
 
 
@@ -33,15 +30,16 @@ class RLTask(Task):
     # === Inputs ===
 
     def check_inputs(self, config, data_dir):
-        envs.check_env_id(config.env_id)
+        environments.check_env_id(config.env_id)
         return DataSource("environment", config.env_id)
 
     def build_data(self, config, source):
-        info = {**envs.describe(config.env_id, config.max_episode_steps), "algorithm": self.algorithm}
+        info = {**environments.describe(config.env_id, config.max_episode_steps), "algorithm": self.algorithm}
         fingerprint = hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()
         record = DatasetRecord(config.env_id, source.uri, "environment", 0, fingerprint)
-        observations = envs.sample_observations(config.env_id, 64, config.seed + envs.TEST_SEED_OFFSET,
-                                                config.max_episode_steps)
+        observations = environments.sample_observations(config.env_id, 64,
+                                                        config.seed + environments.TEST_SEED_OFFSET,
+                                                        config.max_episode_steps)
         return Data(test=observations, records=[record], info=info)
 
     # === Training ===
@@ -71,8 +69,9 @@ class RLTask(Task):
         def act(observations):
             return serving(observations=np.asarray(observations, np.float32))["actions"]
 
-        returns, lengths = envs.play_episodes(act, config.env_id, config.test_episodes,
-                                              config.seed + envs.TEST_SEED_OFFSET, config.max_episode_steps)
+        returns, lengths = environments.play_episodes(act, config.env_id, config.test_episodes,
+                                                      config.seed + environments.TEST_SEED_OFFSET,
+                                                      config.max_episode_steps)
         report = Report(metrics={"test_return_mean": float(returns.mean()), "test_return_std": float(returns.std()),
                                  "test_return_min": float(returns.min()),
                                  "test_episode_length_mean": float(lengths.mean())})
@@ -81,47 +80,11 @@ class RLTask(Task):
             report.figures["return_curve.png"] = figure
         if config.gif_max_frames:
             try:
-                report.files["episode.gif"] = envs.episode_gif(act, config.env_id, config.seed + envs.TEST_SEED_OFFSET,
-                                                               config.max_episode_steps, config.gif_max_frames)
+                report.files["episode.gif"] = environments.episode_gif(
+                    act, config.env_id, config.seed + environments.TEST_SEED_OFFSET, config.max_episode_steps,
+                    config.gif_max_frames)
             except Exception as error:  # noqa: BLE001 - a missing renderer must not fail the run
                 import warnings
 
                 warnings.warn(f"Rendering the episode GIF failed; the run goes on: {error}")
         return report
-
-
-class DQNTask(RLTask):
-    algorithm = "dqn"
-    agent_class = DQNAgent
-
-    def build_model(self, config, data):
-        return build_q_network(data.info["obs_dim"], data.info["num_actions"], config.hidden_units,
-                               config.activation, dueling=config.dueling)
-
-    def endpoints(self, model, config, info):
-        def serve(observations):
-            action_values = model(observations, training=False)
-            return {"actions": tf.argmax(action_values, axis=-1, output_type=tf.int32),
-                    "action_values": action_values}
-
-        return {"serving_default": Endpoint(serve, [tf.TensorSpec([None, info["obs_dim"]], tf.float32,
-                                                                  name="observations")])}
-
-
-class PPOTask(RLTask):
-    algorithm = "ppo"
-    agent_class = PPOAgent
-
-    def build_model(self, config, data):
-        return build_actor_critic(data.info["obs_dim"], data.info["num_actions"], config.hidden_units,
-                                  config.activation)
-
-    def endpoints(self, model, config, info):
-        def serve(observations):
-            outputs = model(observations, training=False)
-            probabilities = tf.nn.softmax(outputs["logits"])
-            return {"actions": tf.argmax(probabilities, axis=-1, output_type=tf.int32),
-                    "action_probabilities": probabilities, "state_values": outputs["value"][:, 0]}
-
-        return {"serving_default": Endpoint(serve, [tf.TensorSpec([None, info["obs_dim"]], tf.float32,
-                                                                  name="observations")])}

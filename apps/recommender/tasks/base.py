@@ -1,6 +1,6 @@
 """What both recommender tasks share: the MovieLens source and its checks, the split, and the sample table.
 
-Each task (`rating.py`, `retrieval.py`) subclasses `MovieLensTask` and defines its data pipeline,
+Each task (`tasks/rating.py`, `tasks/retrieval.py`) subclasses `MovieLensTask` and defines its data pipeline,
 model, endpoints and evaluation.
 """
 

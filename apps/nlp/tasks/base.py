@@ -33,12 +33,14 @@ class TextClassifierTask(Task):
     # === Inputs ===
 
     def check_inputs(self, config, data_dir):
-        path = nlp_data.resolve_file(config, data_dir)
-        nlp_data.load(config, path)  # a few MB at most: every row is checked before a run opens
-        return DataSource.files(path.parent)
+        folder, paths = nlp_data.find_files(config, data_dir)
+        nlp_data.load(config, paths)  # a few MB at most: every row is checked before a run opens
+        return DataSource.files(folder)
 
     def build_data(self, config, source):
-        split = nlp_data.split(config, source.path / config.file_name, classifier.limits(config))
+        split = nlp_data.split(config, nlp_data.data_files(source.path, config.file_name), classifier.limits(config))
+        for name, count in split.rows_per_file.items():
+            print(f"dlsuite: {count} rows from {name}", flush=True)
         num_classes = len(split.class_names)
         info = self.text_info(config, split)
         train = nlp_data.dataset(split.train, num_classes, config.batch_size, shuffle=True, seed=config.seed)
@@ -46,11 +48,13 @@ class TextClassifierTask(Task):
             if len(split.validation) else None
         info.update({
             "class_names": split.class_names, "duplicates_across_splits": split.duplicates,
+            "rows_per_file": split.rows_per_file,
             "class_counts": {name: [int((part.labels == number).sum()) for part in
                                     (split.train, split.validation, split.test)]
                              for number, name in enumerate(split.class_names)},
         })
-        test = {"text": split.test.texts, "labels": split.test.labels, "lines": split.test.lines}
+        test = {"text": split.test.texts, "labels": split.test.labels, "lines": split.test.lines,
+                "files": split.test.files}
         return Data(train=train, validation=validation, test=test, records=nlp_data.records(split, source.uri),
                     info=info)
 
@@ -88,12 +92,14 @@ class TextClassifierTask(Task):
                 report.metrics[f"test_{key}_{metric_name(name)}"] = float(value)
         report.metrics["test_mcc"] = matthews_correlation(labels, outputs["class_ids"], len(class_names))
         if len(class_names) == 2:
-            precision, recall, _thresholds = nlp_plots.precision_recall_curve(labels == 1, outputs["probabilities"][:, 1])
-            report.metrics["test_average_precision"] = nlp_plots.average_precision(precision, recall)
+            precision, recall, average_precision = nlp_plots.precision_recall(labels == 1,
+                                                                              outputs["probabilities"][:, 1])
+            report.metrics["test_average_precision"] = average_precision
             report.figures["precision_recall.png"] = nlp_plots.precision_recall_figure(
-                precision, recall, class_names[1], float(np.mean(labels == 1)))
+                precision, recall, average_precision, class_names[1], float(np.mean(labels == 1)))
         report.tables["worst_misclassified.json"] = worst_misclassified(
-            texts, labels, outputs["probabilities"], class_names, data.test["lines"], config.worst_examples)
+            texts, labels, outputs["probabilities"], class_names, data.test["lines"], config.worst_examples,
+            files=data.test["files"])
         return report
 
 
@@ -113,12 +119,14 @@ def matthews_correlation(labels, predictions, num_classes):
     return float(numerator / denominator) if denominator else 0.0
 
 
-def worst_misclassified(texts, labels, probabilities, class_names, lines, count):
-    """The `count` wrong test messages the model was surest about: line, true and predicted class, confidence."""
+def worst_misclassified(texts, labels, probabilities, class_names, lines, count, files=None):
+    """The `count` wrong test messages the model was surest about: file (when `files` is given), line, true and
+    predicted class, confidence."""
     predictions = probabilities.argmax(axis=-1)
     wrong = np.flatnonzero(predictions != labels)
     wrong = wrong[np.argsort(-probabilities[wrong, predictions[wrong]], kind="stable")][:count]
     return {
+        **({"file": [str(files[index]) for index in wrong]} if files is not None else {}),
         "line": [int(lines[index]) for index in wrong],
         "true": [class_names[labels[index]] for index in wrong],
         "predicted": [class_names[predictions[index]] for index in wrong],

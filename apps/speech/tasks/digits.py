@@ -8,8 +8,8 @@ import numpy as np
 
 from apps.speech import data as speech_data
 from apps.speech import plots as speech_plots
-from apps.speech.app import SpeechTask, padded_waveforms, records_of, split_clips, subsample
-from apps.speech.features import front_end
+from apps.speech.tasks.base import SpeechTask, load_and_split, padded_waveforms, records_of, subsample
+from apps.speech.features import front_end, spec_augment
 from apps.speech.models import build_classifier
 from shared import classifier
 from shared import data as shared_data
@@ -25,7 +25,7 @@ class DigitsTask(SpeechTask):
     # === Inputs ===
 
     def build_data(self, config, source):
-        train, validation, test, source = split_clips(config, source)
+        train, validation, test, source = load_and_split(config, source)
         train_limit, validation_limit, test_limit = classifier.limits(config)
         train, validation, test = (subsample(clips, limit, config.seed) for clips, limit in
                                    ((train, train_limit), (validation, validation_limit), (test, test_limit)))
@@ -48,7 +48,11 @@ class DigitsTask(SpeechTask):
 
     def build_model(self, config, data):
         mean, variance = speech_data.feature_statistics(data.train, front_end(config))
-        model = build_classifier(config, mean, variance, num_classes=len(DIGITS))
+        model = build_classifier(
+            front_end(config), spec_augment(config), mean, variance, num_classes=len(DIGITS), model=config.model,
+            filters=config.filters, rnn_cell=config.rnn_cell, rnn_units=config.rnn_units,
+            dense_units=config.dense_units, activation=config.activation, dropout_rate=config.dropout_rate,
+            conv_dropout_rate=config.conv_dropout_rate, l2=config.l2)
         return classifier.compile_classifier(model, config, data.train)
 
     # === Serving and evaluation ===

@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from apps.recommender import data as recommender_data
 from apps.recommender import models, ranking
-from apps.recommender.app import UNKNOWN_ID, MovieLensTask, sample_table
+from apps.recommender.tasks.base import UNKNOWN_ID, MovieLensTask, sample_table
 from apps.recommender import plots as recommender_plots
 from shared import data as shared_data
 from shared.app import Data, Endpoint, Report
@@ -41,7 +41,10 @@ class RatingTask(MovieLensTask):
     # === Model ===
 
     def build_model(self, config, data):
-        model = models.build_rating_model(config, data.info)
+        model = models.build_rating_model(
+            data.info, model=config.model, embedding_dim=config.embedding_dim, l2=config.l2, bias_l2=config.bias_l2,
+            use_history=config.use_history, history_l2=config.history_l2, use_features=config.use_features,
+            hidden_units=config.hidden_units, activation=config.activation, dropout_rate=config.dropout_rate)
         model.compile(optimizer=build_optimizer(config, shared_data.steps_per_epoch(data.train)), loss="mse",
                       metrics=[keras.metrics.RootMeanSquaredError(name="rmse"),
                                keras.metrics.MeanAbsoluteError(name="mae")])

@@ -74,8 +74,11 @@ class TranslationTask(Task):
     # === Model ===
 
     def build_model(self, config, data):
-        model, _encoder, _decoder = build_translation_model(config, len(data.info["source_vocabulary"]),
-                                                            len(data.info["target_vocabulary"]))
+        model, _encoder, _decoder = build_translation_model(
+            len(data.info["source_vocabulary"]), len(data.info["target_vocabulary"]),
+            sequence_length=config.sequence_length, max_output_tokens=config.max_output_tokens,
+            embedding_dim=config.embedding_dim, num_layers=config.num_layers, num_heads=config.num_heads,
+            intermediate_dim=config.intermediate_dim, dropout_rate=config.dropout_rate)
         model.compile(optimizer=build_optimizer(config, shared_data.steps_per_epoch(data.train)),
                       loss=MaskedCrossentropy(label_smoothing=config.label_smoothing))
         return model
