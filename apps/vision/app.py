@@ -61,6 +61,9 @@ class ClassificationTask(Task):
         class_names = vision_data.CLASS_NAMES[config.dataset]
         report, outputs = classifier.evaluate(serving, {"images": images}, labels, class_names, batch_size)
         shown = np.arange(min(32, len(images)))
+        predicted = [outputs["class_names"][i].decode() for i in shown]
+        wrong = [name != class_names[labels[i]] for name, i in zip(predicted, shown)]
         report.figures["test_samples.png"] = plots.image_grid(images[shown], [
-            f"{outputs['class_names'][i].decode()}\n(true: {class_names[labels[i]]})" for i in shown])
+            f"{name}\n(true: {class_names[labels[i]]})" for name, i in zip(predicted, shown)], highlight=wrong,
+            title=f"Test samples: predicted (true); the {sum(wrong)} of {len(shown)} misclassified in red")
         return report
