@@ -19,7 +19,7 @@ import mlflow
 import numpy as np
 import pytest
 
-from pipelines import catalog, cli
+from pipelines import catalog, cli, quiet
 from shared import callbacks as shared_callbacks
 from shared import config as config_lib
 from shared import tracking
@@ -409,7 +409,7 @@ def test_adamw_weight_decay_zero_means_zero():
 
 # === 8. What a CPU user sees ===
 
-IMPORT_TF = ("from pipelines import cli\n"
+IMPORT_TF = ("from pipelines import quiet\n"
              "{setup}\n"
              "import tensorflow as tf\n"
              "print(float(tf.reduce_sum(tf.ones([2]))))\n")
@@ -423,13 +423,13 @@ def _import_tensorflow(setup):
 
 
 def test_quiet_cli_hides_tensorflow_start_up_lines():
-    result = _import_tensorflow("cli._quiet_output()")
+    result = _import_tensorflow("quiet.quiet_output()")
     assert result.returncode == 0 and result.stdout == "2.0\n", result.stderr
     assert not [line for line in result.stderr.splitlines() if any(noise in line for noise in NOISE)], result.stderr
 
 
 def test_native_filter_keeps_other_lines(capfd):
-    with cli._native_stderr_filtered():
+    with quiet.native_stderr_filtered():
         os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
                     b"I0000 00:00:1795311771.694388    3589 port.cc:153] oneDNN custom operations are on.\n"
                     b"E0000 00:00:1795311774.656214    3589 cuda_platform.cc:52] failed call to cuInit: INTERNAL\n"
