@@ -198,7 +198,7 @@ def run(argv=None):
     elif args.verb == "ui":
         from pipelines.ui import ui
 
-        return ui(port=args.port, host=args.host, tracking_uri=args.tracking_uri)
+        return ui(port=args.port, host=args.host, tracking_uri=args.tracking_uri, verbose=args.verbose)
     return 0
 
 
