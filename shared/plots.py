@@ -7,6 +7,7 @@ selects nothing.
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 NOT_CURVES = ("epoch", "epoch_seconds")  # bookkeeping: `epoch` is the step itself
 MAX_COLUMNS = 3  # panels a row: the UI shows a figure about 1000 px wide
@@ -27,9 +28,9 @@ def learning_curves(history):
     """
     history = {key: values for key, values in history.items() if values and key not in NOT_CURVES}
     subtitle = None
-    rates = {value for _step, value in history.get("learning_rate", [])}
-    if len(rates) == 1:
-        subtitle = f"learning rate {rates.pop():g} (constant)"
+    rates = [value for _step, value in history.get("learning_rate", [])]
+    if rates and len(set(rates)) == 1:
+        subtitle = f"learning rate {rates[0]:g} " + ("(constant)" if len(rates) > 1 else "at the end of the epoch")
         del history["learning_rate"]
     names = sorted({key.removeprefix("val_") for key in history})
     columns = max(1, min(MAX_COLUMNS, len(names)))
@@ -45,6 +46,7 @@ def learning_curves(history):
                     axis.plot(steps, values, style, marker="o", markersize=3, label=key)
             axis.set_title(name)
             axis.set_xlabel("epoch")
+            axis.xaxis.set_major_locator(MaxNLocator(integer=True))
             axis.grid(alpha=0.3)
             axis.legend()
         if subtitle:
@@ -105,8 +107,6 @@ def optimization_history(complete, failed, monitor, direction):
     `complete`: `[(trial number, value), ...]` in trial order; `failed`: trial numbers; `direction`:
     "maximize" or "minimize".
     """
-    from matplotlib.ticker import MaxNLocator
-
     figure, axis = plt.subplots(figsize=(6.5, 3.8))
     if complete:
         better = max if direction == "maximize" else min

@@ -34,6 +34,8 @@ def test_plot_learning_curves_fold_a_constant_learning_rate_into_the_title():
     assert constant.get_suptitle() == "learning rate 0.001 (constant)"
     scheduled = plots.learning_curves({"loss": curve, "learning_rate": [(0, 1e-3), (1, 5e-4)]})
     assert list(_panels(scheduled)) == ["learning_rate", "loss"] and scheduled.get_suptitle() == ""
+    one_epoch = plots.learning_curves({"loss": curve[:1], "learning_rate": [(0, 0.0)]})  # annealed within it
+    assert list(_panels(one_epoch)) == ["loss"] and one_epoch.get_suptitle() == "learning rate 0 at the end of the epoch"
 
 
 def test_plot_learning_curves_wrap_after_three_panels_with_legible_ticks():
