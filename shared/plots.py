@@ -36,7 +36,7 @@ def learning_curves(history):
     columns = max(1, min(MAX_COLUMNS, len(names)))
     rows = max(1, -(-len(names) // columns))
     with plt.rc_context(FONT_SIZES):
-        figure, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 3.8 * rows), squeeze=False)
+        figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.3 * rows), squeeze=False)
         for axis in axes.ravel()[len(names):]:
             axis.axis("off")
         for axis, name in zip(axes.ravel(), names):
@@ -81,7 +81,7 @@ def image_grid(images, titles, columns=8, highlight=None, title=None):
         raise ValueError(f"One highlight flag per image. Received: {len(highlight)} flags for {len(images)} images. "
                          "Expected as many flags as images, or highlight=None.")
     rows = int(np.ceil(len(images) / columns))
-    figure, axes = plt.subplots(rows, columns, figsize=(2.0 * columns, 2.4 * rows + (0.4 if title else 0)),
+    figure, axes = plt.subplots(rows, columns, figsize=(1.55 * columns, 2.0 * rows + (0.4 if title else 0)),
                                 squeeze=False)
     for axis in axes.ravel()[len(images):]:
         axis.axis("off")
