@@ -98,7 +98,7 @@ def _build_parser():
 
 
 VERBOSE_HELP = ("show TensorFlow's and MLflow's own log lines (absl/oneDNN/CUDA start-up lines, artifact progress "
-                "bars), hidden by default")
+                "bars, the UI server's notices and request log), hidden by default")
 
 
 def _add_run_arguments(parser, apps, *, preset_help, set_help, seed_help):

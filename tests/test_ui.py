@@ -143,3 +143,13 @@ def test_the_server_finds_the_dlsuite_app_installed_or_from_a_checkout(tmp_path)
     apps = {(entry.name, entry.value) for distribution in distributions for entry in distribution.entry_points
             if entry.group == "mlflow.app"}
     assert ("dlsuite", "pipelines.ui_app:create_app") in apps
+
+
+def test_verbose_shows_the_servers_request_log_and_notices(tmp_path, monkeypatch):
+    monkeypatch.delenv("PYTHONWARNINGS", raising=False)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    quiet, verbose = ui._command(uri, "127.0.0.1", 5000), ui._command(uri, "127.0.0.1", 5000, verbose=True)
+    assert quiet[quiet.index("--uvicorn-opts") + 1] == "--log-level warning --no-access-log"
+    assert "--uvicorn-opts" not in verbose and verbose[verbose.index("--app-name") + 1] == "dlsuite"
+    assert ui.server_environment(tmp_path)["PYTHONWARNINGS"] == ui.STARLETTE_WARNING
+    assert "PYTHONWARNINGS" not in ui.server_environment(tmp_path, verbose=True)
