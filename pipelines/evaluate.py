@@ -6,7 +6,8 @@
     dlsuite evaluate --run-id ID --set max_test_examples=500   # evaluation-time config (e.g. test dates)
 
 The report names the model and the data it measured (source, splits, record counts, fingerprints).
-With a run, it is logged to that run: metrics `evaluate_<metric>` and `evaluations/<time>.json`.
+With a run, it is logged to that run: metrics `evaluate_<metric>` (the run's first evaluation at step 0,
+the next at step 1, ...) and `evaluations/<time>.json`.
 """
 
 import datetime
@@ -15,6 +16,7 @@ from pathlib import Path
 from pipelines import runs
 from shared import config as config_lib
 from shared import export as export_lib
+from shared import plots
 from shared import tracking
 from shared.errors import UsageError
 
@@ -73,6 +75,7 @@ def evaluate(run_id=None, model_dir=None, data_dir=None, overrides=(), tracking_
     source = runner.check_inputs(config, data_dir or recorded or None)
 
     print(f"dlsuite: evaluating {version_dir} on {source.uri}", flush=True)
+    plots.use_headless_backend()
     data = runner.build_data(config, source)
     data.source = source
     report = runner.evaluate(export_lib.load_serving(version_dir), data, config)
@@ -89,10 +92,18 @@ def evaluate(run_id=None, model_dir=None, data_dir=None, overrides=(), tracking_
 
 
 def _log_to_run(run_id, report, result):
+    """Each evaluation of a run at its own step (0, 1, ...), so the UI charts them all, not just the latest."""
     import mlflow
 
     client = mlflow.tracking.MlflowClient()
+    step = evaluation_count(client, run_id)
     for key, value in report.metrics.items():
-        client.log_metric(run_id, f"evaluate_{key}", value)
+        client.log_metric(run_id, f"evaluate_{key}", value, step=step)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
     client.log_dict(run_id, result, f"evaluations/{stamp}.json")
+
+
+def evaluation_count(client, run_id):
+    """How many evaluations the run has logged: the most steps any `evaluate_` metric has."""
+    keys = [key for key in client.get_run(run_id).data.metrics if key.startswith("evaluate_")]
+    return max((len(client.get_metric_history(run_id, key)) for key in keys), default=0)

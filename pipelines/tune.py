@@ -261,11 +261,10 @@ def _trial_rows(study):
 
 def _log_study(client, parent_id, study, monitor, direction):
     """trials.json (MLflow's table format) and the optimization-history plot; also after a crash."""
-    from shared import plots  # noqa: F401 - first: it selects the headless Agg backend
-    from shared import tracking
+    from shared import plots, tracking
+    from shared.plots import plt
 
-    import matplotlib.pyplot as plt
-
+    plots.use_headless_backend()
     rows = _trial_rows(study)
     columns = list(dict.fromkeys(key for row in rows for key in row))
     table = {column: [row.get(column) for row in rows] for column in columns}

@@ -1,35 +1,50 @@
-"""`dlsuite ui`: the MLflow UI on the suite's tracking store, opened on the model-training view.
+"""`dlsuite ui`: the MLflow UI on the suite's tracking store, in its "Model training" view.
 
-The server runs in its own process group: on Ctrl-C or SIGTERM the whole group (the MLflow CLI,
-uvicorn and any helpers) is stopped and waited for, so no listener outlives `dlsuite ui`.
-MLflow 3 opens on its GenAI pages; dlsuite's experiments are tagged as model development
-(`mlflow.experimentKind`) and the printed URL selects the "Model training" workflow.
+MLflow 3 opens on its GenAI pages. dlsuite's experiments are tagged as model development
+(`mlflow.experimentKind`), the printed URL selects the "Model training" workflow, and the server
+runs dlsuite's MLflow app (`pipelines.ui_app`), whose page makes that view the browser's default, so
+every page reached from anywhere in the UI stays in it. The MLflow Assistant panel does not open by
+itself and MLflow's telemetry is off (MLFLOW_DISABLE_TELEMETRY, unless the user set it). The server
+dies with `dlsuite ui` however that ends (`pipelines.server_process`) and, unless --verbose, is quiet:
+no line per request, no start-up notices.
 """
 
+import importlib.metadata
 import os
-import signal
+import re
 import socket
-import subprocess
 import sys
-import time
+import tempfile
+from pathlib import Path
 
-from shared.errors import Interrupted, UsageError
+from shared.errors import UsageError
 
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_DEVELOPMENT = "custom_model_development"  # MLflow 3 opens such experiments on their Runs tab
 TRAINING_VIEW = "workflowType=machine_learning"  # MLflow 3's sidebar switch: "Model training", not "GenAI"
-STOP_SECONDS = 15
+APP_NAME, APP = "dlsuite", "pipelines.ui_app:create_app"  # the `mlflow.app` entry point in pyproject.toml
+SERVER_DEFAULTS = {
+    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",  # 7 huey consumers for GenAI jobs, not needed to browse runs
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+}
+# What MLflow's CLI prints at every start: a notice for the default (localhost-only) security settings.
+SERVER_NOISE = re.compile(r"^\[MLflow\] Security middleware enabled with default settings")
+STARLETTE_WARNING = "ignore:starlette.middleware.wsgi is deprecated"  # MLflow 3.17 imports it on start
 
 
-def ui(port=5000, host="127.0.0.1", tracking_uri=None):
+def ui(port=5000, host="127.0.0.1", tracking_uri=None, verbose=False):
     check_port_free(host, port)  # first: it needs no MLflow import
+    from pipelines import server_process
     from shared import tracking
 
     uri = tracking.resolve_tracking_uri(tracking_uri)
     tracking.check_uri_scheme(uri, "--tracking-uri" if tracking_uri else "MLFLOW_TRACKING_URI")
     url = training_view_url(host, port, _tag_model_development(uri))
     print(f"MLflow UI for {uri}: {url} (Ctrl-C to stop)", flush=True)
-    return run_until_stopped(_command(uri, host, port), _server_environment())
+    with tempfile.TemporaryDirectory(prefix="dlsuite-ui-") as folder:
+        return server_process.run_until_stopped(_command(uri, host, port, verbose),
+                                                server_environment(folder, verbose),
+                                                hide=None if verbose else SERVER_NOISE)
 
 
 def check_port_free(host, port):
@@ -70,84 +85,37 @@ def _tag_model_development(uri):
         return None
 
 
-def _command(uri, host, port):
+def _command(uri, host, port, verbose=False):
     from shared import tracking
 
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port),
-               "--workers", "1"]
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--registry-store-uri", uri,
+               "--host", host, "--port", str(port), "--workers", "1", "--app-name", APP_NAME]
     if uri.startswith("sqlite:"):
         command += ["--default-artifact-root", (tracking.store_home(uri) / "artifacts").as_uri()]
+    if not verbose:
+        command += ["--uvicorn-opts", "--log-level warning --no-access-log"]  # no INFO line per request
     return command
 
 
-def _server_environment():
-    # MLflow 3's job runner (7 huey consumers for GenAI jobs) is not needed to browse training runs.
-    return {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": os.environ.get(
-        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")}
+def server_environment(folder, verbose=False):
+    """The server's environment: SERVER_DEFAULTS (what the user set wins), dlsuite's code and app importable."""
+    environment = {**SERVER_DEFAULTS, **os.environ}
+    repo = str(Path(__file__).resolve().parents[1])  # the server imports the same `pipelines` as this process
+    environment["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [repo, *app_search_path(folder), os.environ.get("PYTHONPATH")]))
+    if not verbose:
+        environment["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), STARLETTE_WARNING]))
+    return environment
 
 
-def run_until_stopped(command, env=None):
-    """Run `command` in its own process group until it exits or we get SIGINT/SIGTERM; then stop the group.
-
-    Returns the server's exit code, 0 after Ctrl-C (the way to stop a UI) and 143 after SIGTERM.
-    """
-    def on_signal(signum, frame):
-        raise Interrupted(signal.Signals(signum).name)
-
-    previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
-    server = None
-    try:
-        server = subprocess.Popen(command, env=env, start_new_session=True)
-        return server.wait()
-    except Interrupted as interrupt:
-        return 0 if interrupt.signal_name == "SIGINT" else interrupt.exit_code
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
-        if server is not None:
-            stop_group(server)
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
-def stop_group(process, timeout=STOP_SECONDS):
-    """SIGTERM the process group of `process`, wait for all of it, SIGKILL what is left after `timeout`."""
-    for signum in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, signum)
-        except ProcessLookupError:
-            break
-        if _wait_group(process, timeout):
-            break
-    process.poll()
-
-
-def _wait_group(process, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        process.poll()  # reap the leader
-        if not group_alive(process.pid):
-            return True
-        time.sleep(0.2)
-    return False
-
-
-def group_alive(pgid):
-    """Whether a process of group `pgid` still runs (zombies waiting for init to reap them do not count)."""
-    try:
-        entries = os.listdir("/proc")
-    except OSError:  # no /proc: ask the kernel, zombies included
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-    for entry in filter(str.isdigit, entries):
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()  # after "pid (comm)": state, ppid, pgrp, ...
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
+def app_search_path(folder):
+    """Where the MLflow CLI finds the `dlsuite` app: nowhere more when dlsuite is installed with its entry point,
+    else (a checkout run with `python -m pipelines.cli`, an install older than the entry point) in `folder`,
+    where the entry point is written as package metadata."""
+    if any(entry.value == APP for entry in importlib.metadata.entry_points(group="mlflow.app", name=APP_NAME)):
+        return []
+    metadata = Path(folder) / "dlsuite_ui_app-0.dist-info"
+    metadata.mkdir(exist_ok=True)
+    (metadata / "METADATA").write_text("Metadata-Version: 2.1\nName: dlsuite-ui-app\nVersion: 0\n")
+    (metadata / "entry_points.txt").write_text(f"[mlflow.app]\n{APP_NAME} = {APP}\n")
+    return [str(folder)]

@@ -239,7 +239,7 @@ class ThresholdStopping(keras.callbacks.Callback):
 
 
 class MlflowMetricsLogger(keras.callbacks.Callback):
-    """Log every epoch's metrics (and the learning rate and epoch time) to the active MLflow run.
+    """Log every epoch's metrics (and the learning rate and epoch time) to the active MLflow run, at step `epoch`.
 
     Logging failures become warnings; training goes on. `step_key` names a logs
     entry to use as the MLflow step instead of the epoch (RL: environment steps).
@@ -266,8 +266,7 @@ class MlflowMetricsLogger(keras.callbacks.Callback):
                 pass
         if self._epoch_start is not None:
             metrics["epoch_seconds"] = time.perf_counter() - self._epoch_start
-        step = int(metrics.get(self.step_key, epoch)) if self.step_key else epoch
-        metrics["epoch"] = float(epoch)
+        step = int(metrics.get(self.step_key, epoch)) if self.step_key else epoch  # no `epoch` metric: it is the step
         try:
             mlflow.tracking.MlflowClient().log_batch(
                 self.run_id,

@@ -39,8 +39,8 @@ class TrainingDiverged(RunFailed):
 class Interrupted(KeyboardInterrupt):
     """A signal stopped the run. `reason` is what the run records, `exit_code` what the CLI returns."""
 
-    EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
-    DESCRIPTIONS = {"SIGINT": "SIGINT (Ctrl-C)", "SIGTERM": "SIGTERM"}
+    EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143, "SIGHUP": 129}
+    DESCRIPTIONS = {"SIGINT": "SIGINT (Ctrl-C)", "SIGTERM": "SIGTERM", "SIGHUP": "SIGHUP (terminal closed)"}
 
     def __init__(self, signal_name="SIGINT"):
         super().__init__(self.DESCRIPTIONS.get(signal_name, signal_name))

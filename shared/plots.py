@@ -1,28 +1,57 @@
-"""Figures logged to MLflow as PNG images. Matplotlib runs headless (Agg)."""
+"""Figures logged to MLflow as PNG images, drawn to be read at the size the MLflow UI shows them.
+
+Matplotlib draws headless (Agg) once a verb calls `use_headless_backend()`: importing this module
+selects nothing.
+"""
 
 import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")
+NOT_CURVES = ("epoch", "epoch_seconds")  # bookkeeping: `epoch` is the step itself
+MAX_COLUMNS = 3  # panels a row: the UI shows a figure about 1000 px wide
+FONT_SIZES = {"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12, "xtick.labelsize": 11,
+              "ytick.labelsize": 11, "legend.fontsize": 10}
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+
+def use_headless_backend():
+    """Draw to files, never to a window (no display needed): the verbs that make figures call it first."""
+    matplotlib.use("Agg")
 
 
 def learning_curves(history):
-    """`history`: {metric: [(step, value), ...]}; train and `val_` metrics share a panel."""
-    names = sorted(key for key in history if not key.startswith("val_") and key not in ("epoch", "epoch_seconds"))
-    names = [name for name in names if history[name]] or sorted(history)
-    figure, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.5), squeeze=False)
-    for axis, name in zip(axes[0], names):
-        for key, style in ((name, "-"), (f"val_{name}", "--")):
-            if history.get(key):
-                steps, values = zip(*history[key])
-                axis.plot(steps, values, style, marker="o", markersize=3, label=key)
-        axis.set_title(name)
-        axis.set_xlabel("epoch")
-        axis.grid(alpha=0.3)
-        axis.legend()
-    figure.tight_layout()
+    """`history`: {metric: [(step, value), ...]}; one panel a metric, its `val_` twin dashed beside it.
+
+    A validation metric without a training twin (`val_ndcg_at_10`) gets a panel of its own; a constant
+    learning rate goes in the figure's title instead of a flat panel.
+    """
+    history = {key: values for key, values in history.items() if values and key not in NOT_CURVES}
+    subtitle = None
+    rates = [value for _step, value in history.get("learning_rate", [])]
+    if rates and len(set(rates)) == 1:
+        subtitle = f"learning rate {rates[0]:g} " + ("(constant)" if len(rates) > 1 else "at the end of the epoch")
+        del history["learning_rate"]
+    names = sorted({key.removeprefix("val_") for key in history})
+    columns = max(1, min(MAX_COLUMNS, len(names)))
+    rows = max(1, -(-len(names) // columns))
+    with plt.rc_context(FONT_SIZES):
+        figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.3 * rows), squeeze=False)
+        for axis in axes.ravel()[len(names):]:
+            axis.axis("off")
+        for axis, name in zip(axes.ravel(), names):
+            for key, style in ((name, "-"), (f"val_{name}", "--")):
+                if history.get(key):
+                    steps, values = zip(*history[key])
+                    axis.plot(steps, values, style, marker="o", markersize=3, label=key)
+            axis.set_title(name)
+            axis.set_xlabel("epoch")
+            axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+            axis.grid(alpha=0.3)
+            axis.legend()
+        if subtitle:
+            figure.suptitle(subtitle)
+        figure.tight_layout()
     return figure
 
 
@@ -45,14 +74,29 @@ def confusion_matrix(matrix, class_names, title="Confusion matrix (test)"):
     return figure
 
 
-def image_grid(images, titles, columns=8):
+def image_grid(images, titles, columns=8, highlight=None, title=None):
+    """Images with a title each; `highlight[i]` true draws image i's title and frame in red (a wrong prediction)."""
+    highlight = list(highlight) if highlight is not None else [False] * len(images)
+    if len(highlight) != len(images):
+        raise ValueError(f"One highlight flag per image. Received: {len(highlight)} flags for {len(images)} images. "
+                         "Expected as many flags as images, or highlight=None.")
     rows = int(np.ceil(len(images) / columns))
-    figure, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.9 * rows), squeeze=False)
-    for axis in axes.ravel():
+    figure, axes = plt.subplots(rows, columns, figsize=(1.55 * columns, 2.0 * rows + (0.4 if title else 0)),
+                                squeeze=False)
+    for axis in axes.ravel()[len(images):]:
         axis.axis("off")
-    for axis, image, title in zip(axes.ravel(), images, titles):
+    for axis, image, label, marked in zip(axes.ravel(), images, titles, highlight):
         axis.imshow(np.squeeze(image), cmap="gray")
-        axis.set_title(title, fontsize=7)
+        axis.set_xticks([])
+        axis.set_yticks([])
+        color = "tab:red" if marked else "black"
+        axis.set_title(label, fontsize=10, color=color, fontweight="bold" if marked else "normal")
+        for spine in axis.spines.values():
+            spine.set_visible(bool(marked))
+            spine.set_color(color)
+            spine.set_linewidth(3)
+    if title:
+        figure.suptitle(title, fontsize=13)
     figure.tight_layout()
     return figure
 
@@ -63,8 +107,6 @@ def optimization_history(complete, failed, monitor, direction):
     `complete`: `[(trial number, value), ...]` in trial order; `failed`: trial numbers; `direction`:
     "maximize" or "minimize".
     """
-    from matplotlib.ticker import MaxNLocator
-
     figure, axis = plt.subplots(figsize=(6.5, 3.8))
     if complete:
         better = max if direction == "maximize" else min

@@ -1,11 +1,10 @@
 """Failures a user meets end cleanly: one line, the right exit code, the run's status and reason recorded.
 
 NaN configs (exit 2), a diverging loss (FAILED, exit 1, nothing exported), corrupt data files and
-tracking URIs (exit 2), `dlsuite ui` on a busy port or stopped by SIGTERM, interrupts (130/143),
+tracking URIs (exit 2), `dlsuite ui` on a busy port (the rest of `ui`: test_ui.py), interrupts (130/143),
 dependent defaults, quiet TensorFlow start-up and the run's time estimate.
 """
 
-import contextlib
 import dataclasses
 import os
 import signal
@@ -19,12 +18,12 @@ import mlflow
 import numpy as np
 import pytest
 
-from pipelines import catalog, cli
+from pipelines import catalog, cli, quiet
 from shared import callbacks as shared_callbacks
 from shared import config as config_lib
 from shared import tracking
 from shared.errors import ConfigError, DataError, TrainingDiverged, UsageError
-from tests.conftest import REPO, free_port, run_cli, runs_in, start_cli_server, wait_for_http
+from tests.conftest import REPO, free_port, run_cli, runs_in
 
 TINY = ["--preset", "smoke", "--set", "epochs=4", "--set", "max_train_examples=512", "--set", "max_test_examples=128",
         "--set", "early_stopping_patience=0"]
@@ -255,58 +254,6 @@ def test_ui_refuses_a_busy_port(tracking_uri):
     assert time.monotonic() - started < 20
 
 
-def _server_processes(port):
-    """Processes whose command line holds `--port PORT` (the MLflow CLI, uvicorn)."""
-    found = []
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                args = handle.read().decode(errors="replace").split("\0")
-            with open(f"/proc/{entry}/stat") as handle:
-                state = handle.read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z" and any(a == "--port" and b == str(port) for a, b in zip(args, args[1:])):
-            found.append(int(entry))
-    return found
-
-
-def _listening(port):
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-def test_sigterm_stops_the_whole_ui(tracking_uri):
-    port = free_port()
-    server = start_cli_server("ui", "--port", port, "--tracking-uri", tracking_uri)  # in a new process group
-    try:
-        wait_for_http(f"http://127.0.0.1:{port}/health", server)
-        assert len(_server_processes(port)) >= 2  # dlsuite ui, the MLflow CLI, uvicorn
-        server.send_signal(signal.SIGTERM)  # to dlsuite only, as a supervisor would
-        server.wait(timeout=60)
-        listening, left = _listening(port), _server_processes(port)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGKILL)  # whatever a failing ui left behind (it holds our stdout pipe)
-        server.wait(timeout=30)
-    output = server.stdout.read()
-    assert server.returncode == 143, output
-    assert f"http://127.0.0.1:{port}/#/experiments?workflowType=machine_learning" in output  # no runs yet
-    assert not listening and left == []
-
-
-def test_ui_opens_the_training_runs_view(tracking_uri):
-    from pipelines import ui
-
-    experiment = tracking.experiment_id("dlsuite-vision", tracking_uri)
-    client = mlflow.tracking.MlflowClient()
-    assert client.get_experiment(experiment).tags["mlflow.experimentKind"] == "custom_model_development"
-    client.create_run(experiment)
-    assert ui._tag_model_development(tracking_uri) == experiment
-    assert ui.training_view_url("127.0.0.1", 5000, experiment) == (
-        f"http://127.0.0.1:5000/#/experiments/{experiment}/runs?workflowType=machine_learning")
-
-
 # === 5. Dependent defaults follow what the user set ===
 
 
@@ -409,7 +356,7 @@ def test_adamw_weight_decay_zero_means_zero():
 
 # === 8. What a CPU user sees ===
 
-IMPORT_TF = ("from pipelines import cli\n"
+IMPORT_TF = ("from pipelines import quiet\n"
              "{setup}\n"
              "import tensorflow as tf\n"
              "print(float(tf.reduce_sum(tf.ones([2]))))\n")
@@ -423,13 +370,13 @@ def _import_tensorflow(setup):
 
 
 def test_quiet_cli_hides_tensorflow_start_up_lines():
-    result = _import_tensorflow("cli._quiet_output()")
+    result = _import_tensorflow("quiet.quiet_output()")
     assert result.returncode == 0 and result.stdout == "2.0\n", result.stderr
     assert not [line for line in result.stderr.splitlines() if any(noise in line for noise in NOISE)], result.stderr
 
 
 def test_native_filter_keeps_other_lines(capfd):
-    with cli._native_stderr_filtered():
+    with quiet.native_stderr_filtered():
         os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
                     b"I0000 00:00:1795311771.694388    3589 port.cc:153] oneDNN custom operations are on.\n"
                     b"E0000 00:00:1795311774.656214    3589 cuda_platform.cc:52] failed call to cuInit: INTERNAL\n"

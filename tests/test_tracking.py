@@ -54,3 +54,23 @@ def test_metric_logging_failure_only_warns(tracking_uri):
     logger = MlflowMetricsLogger(run_id="no-such-run")
     with pytest.warns(UserWarning, match="training continues"):
         logger.on_epoch_end(0, {"loss": 1.0})
+
+
+def test_epoch_metrics_are_logged_at_the_epoch_and_the_epoch_is_no_metric(tracking_uri):
+    from shared.callbacks import MlflowMetricsLogger
+
+    with tracking.tracked_run("dlsuite-test", tracking_uri) as run:
+        logger = MlflowMetricsLogger(run_id=run.info.run_id)
+        for epoch, loss in enumerate([0.9, 0.5]):
+            logger.on_epoch_begin(epoch)
+            logger.on_epoch_end(epoch, {"loss": loss, "val_loss": loss + 0.1})
+    history = tracking.metric_history(run.info.run_id)
+    assert set(history) == {"loss", "val_loss", "epoch_seconds"}  # no straight `epoch` line
+    assert history["loss"] == [(0, 0.9), (1, 0.5)]
+
+
+def test_a_dlsuite_experiment_reads_back_as_model_training(tracking_uri):
+    experiment = tracking.experiment_id("dlsuite-vision", tracking_uri)
+    read = mlflow.tracking.MlflowClient(tracking_uri).get_experiment_by_name("dlsuite-vision")
+    assert read.experiment_id == experiment
+    assert read.tags["mlflow.experimentKind"] == "custom_model_development"  # MLflow 3's "Model training" kind

@@ -2,12 +2,10 @@
 
 import numpy as np
 
-from shared import plots  # noqa: F401 - selects the headless matplotlib backend
+from shared.plots import plt
 
 
 def return_curve(history, solved_threshold=None):
-    import matplotlib.pyplot as plt
-
     steps, means = (np.asarray(values) for values in zip(*history["eval_return_mean"]))
     stds = np.asarray([value for _step, value in history.get("eval_return_std", [])] or np.zeros_like(means))
     figure, axis = plt.subplots(figsize=(6, 3.5))

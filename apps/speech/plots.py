@@ -2,9 +2,7 @@
 
 import numpy as np
 
-from shared import plots  # noqa: F401 - selects the headless matplotlib backend
-
-import matplotlib.pyplot as plt  # noqa: E402
+from shared.plots import plt
 
 
 def spectrogram_grid(spectrograms, titles, columns=4, frame_seconds=0.01):
