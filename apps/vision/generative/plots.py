@@ -38,9 +38,7 @@ def montage(images, columns=None, pad=2, background=255):
 
 def grid_figure(images, title=None, columns=None, row_labels=None):
     """A matplotlib figure of the `montage` of `images` (a `Report.figures` entry); `row_labels` name the rows."""
-    from shared import plots  # noqa: F401 - selects the headless Agg backend
-
-    import matplotlib.pyplot as plt
+    from shared.plots import plt
 
     picture = montage(images, columns)
     scale = 0.045
