@@ -2,8 +2,9 @@
 
 Every answer that is not a success is TF Serving's `{"error": ...}` in JSON, whoever gives it:
 the app (404, 405, 408, 411, 413, 503), or uvicorn's HTTP parser (h11) before the app sees a request
-(`JsonErrorsProtocol`: a malformed request line or headers get 400, a request line or header block
-over h11's 16 KiB limit 431, a client that sends part of a request head and stalls 408).
+(`JsonErrorsProtocol`: a malformed request line or headers get 400, a request head that grows past
+HEAD_BYTES before it is complete 431, a client that sends part of a request head and stalls 408).
+A complete head is checked by the app: over HEAD_BYTES or MAX_HEADERS fields 431, a target over MAX_TARGET 414.
 
 Memory is bounded by design: a body is streamed in chunks into a buffer that grows as bytes arrive
 (never the declared Content-Length up front); the bodies in flight, from their first byte until their
@@ -29,6 +30,8 @@ from pipelines.rest import RequestError, preview
 
 MIB = 1 << 20
 QUEUE_SECONDS = 60  # longest a request body waits for the budget before 503
+MAX_HEADERS = 100  # header fields of a request, beyond them 431
+MAX_TARGET = 2048  # longest request target (path and query), beyond it 414
 HEAD_BYTES = 16 << 10  # request line and headers: h11's limit on an incomplete event
 METRICS_PATH = "/monitoring/prometheus/metrics"  # where TF Serving's monitoring answers
 
@@ -75,6 +78,15 @@ def build_app(model, batcher, max_body_bytes=32 * MIB, read_timeout=30.0):
         if target == METRICS_PATH:
             return (Response(batcher.metrics(), media_type="text/plain; version=0.0.4") if request.method == "GET"
                     else _not_allowed(request.method, target, "GET"))
+        if len(target) > MAX_TARGET:
+            return json_error(414, f"Request URL too long. Received: {len(target)} characters. Expected at most "
+                                   f"{MAX_TARGET}, such as /v1/models/{model.name}:predict.")
+        if sum(len(name) + len(value) for name, value in request.headers.raw) > HEAD_BYTES:
+            return json_error(431, f"Request header fields too large. Expected at most {HEAD_BYTES} bytes of request "
+                                   "line and headers.")
+        if len(request.headers.raw) > MAX_HEADERS:
+            return json_error(431, f"Request header fields too large. Received: {len(request.headers.raw)} header "
+                                   f"fields. Expected at most {MAX_HEADERS}.")
         match = ROUTE.match(target)
         if not match or match["name"] != model.name:
             return json_error(404, f"Unknown path {preview(target)}. Expected "
@@ -171,10 +183,11 @@ def json_errors_protocol(read_timeout, max_connections):
     """uvicorn's h11 protocol with TF Serving's JSON errors, a deadline on request heads and a connection cap."""
 
     class JsonErrorsProtocol(H11Protocol):
-        head_timer = None
+        head_timer = parse_error = None
 
         def connection_made(self, transport):
             super().connection_made(transport)
+            self.conn.next_event = self._next_event  # keeps h11's error for send_400_response
             if len(self.connections) > max_connections:
                 self._write_error(503, f"Too many connections. Received: more than --max-connections "
                                        f"{max_connections}. Retry later.")
@@ -210,14 +223,22 @@ def json_errors_protocol(read_timeout, max_connections):
             else:  # an idle connection: closed quietly, as uvicorn does after its keep-alive timeout
                 self.transport.close()
 
+        def _next_event(self):
+            try:
+                return h11.Connection.next_event(self.conn)
+            except h11.RemoteProtocolError as error:
+                self.parse_error = error  # for send_400_response, which uvicorn calls without it
+                raise
+
         def send_400_response(self, msg):
-            if len(self.conn.trailing_data[0]) > HEAD_BYTES:
-                self._write_error(431, f"Request line or header fields too large. Expected at most {HEAD_BYTES} "
-                                       "bytes of request line and headers.")
+            error = self.parse_error
+            if error is not None and error.error_status_hint == 431:
+                self._write_error(431, f"Request header fields too large. Expected at most {HEAD_BYTES} bytes of "
+                                       "request line and headers.")
             else:
-                head = preview(bytes(self.conn.trailing_data[0][:100]).decode("latin-1"))
-                self._write_error(400, f"Invalid HTTP request. Received: {head}. Expected an HTTP/1.1 request "
-                                       "such as POST /v1/models/NAME:predict.")
+                detail = f" ({' '.join(str(error).split())[:100]})" if error is not None else ""
+                self._write_error(400, f"Invalid HTTP request{detail}. Expected an HTTP/1.1 request such as "
+                                       "POST /v1/models/NAME:predict.")
 
         def _write_error(self, status, message):
             """Answer outside h11's state machine (it has no request to answer) and close the connection."""
