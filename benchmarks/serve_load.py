@@ -86,6 +86,7 @@ def main(argv=None):
     parser.add_argument("--warmup-seconds", type=float, default=3)
     parser.add_argument("--image-size", default="64x96", help="HEIGHTxWIDTH for inputs of any image size")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--repo", default=str(REPO), help="checkout whose `dlsuite serve` to measure")
     parser.add_argument("--serve-flags", default="", help="extra `dlsuite serve` flags, e.g. '--max-batch-size 32'")
     args = parser.parse_args(argv)
     image_size = tuple(int(size) for size in args.image_size.split("x"))
@@ -93,8 +94,8 @@ def main(argv=None):
     base = f"http://127.0.0.1:{args.port}/v1/models/{name}"
     command = [sys.executable, "-m", "pipelines.cli", "serve", "--model-dir", args.model_dir, "--port",
                str(args.port), *shlex.split(args.serve_flags)]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    server = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {**os.environ, "PYTHONPATH": args.repo, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    server = subprocess.Popen(command, cwd=args.repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wall = time.monotonic()
     try:
         metadata = _wait_for(f"{base}/metadata", server)
