@@ -2,8 +2,9 @@
 
 Starts `dlsuite serve` on an export in a subprocess, then drives it from a client in another process
 (`--clients` keep-alive connections on asyncio, each sending one request at a time) for `--seconds`,
-and prints requests per second, p50/p99 latency, the server's resident memory before and after, the
-wall time and the command that reproduced it. The request is one example built from the export's
+and prints requests per second, p50/p99 latency, the server's resident memory before and after, its
+CPU time per request (what throughput on an idle machine follows from), the machine's load average,
+the wall time and the command that reproduced it. The request is one example built from the export's
 `serving_default` signature: a random uint8 image of `--image-size` for an image input (any size ones
 get `--image-size`), a sentence for a string input.
 
@@ -73,9 +74,29 @@ def drive(port, path, body, clients, seconds, queue):
     queue.put(latencies)
 
 
+def processes(pid):
+    """`pid` and its child processes (`dlsuite serve --workers N` forks N)."""
+    with open(f"/proc/{pid}/task/{pid}/children") as children:
+        return [pid, *map(int, children.read().split())]
+
+
 def rss_mb(pid):
-    with open(f"/proc/{pid}/status") as status:
-        return int(next(line for line in status if line.startswith("VmRSS:")).split()[1]) / 1024
+    """Resident memory of `pid` and its children."""
+    total = 0
+    for process in processes(pid):
+        with open(f"/proc/{process}/status") as status:
+            total += int(next(line for line in status if line.startswith("VmRSS:")).split()[1]) / 1024
+    return total
+
+
+def cpu_seconds(pid):
+    """User + system CPU time so far of `pid` and its children (all their threads)."""
+    total = 0
+    for process in processes(pid):
+        with open(f"/proc/{process}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def main(argv=None):
@@ -107,13 +128,13 @@ def main(argv=None):
         warmup.start()
         queue.get()
         warmup.join()
-        rss_before = rss_mb(server.pid)
+        rss_before, cpu_before = rss_mb(server.pid), cpu_seconds(server.pid)
         client = context.Process(target=drive, args=(args.port, f"/v1/models/{name}:predict", body, args.clients,
                                                      args.seconds, queue))
         client.start()
         latencies = np.array(queue.get())
         client.join()
-        rss_after = rss_mb(server.pid)
+        rss_after, cpu = rss_mb(server.pid), cpu_seconds(server.pid) - cpu_before
     finally:
         server.terminate()
         server.wait(timeout=60)
@@ -121,7 +142,7 @@ def main(argv=None):
     print(f"{name}: {len(latencies) / args.seconds:.0f} req/s from {args.clients} clients over {args.seconds:g} s "
           f"(single-example requests of {len(body)} bytes), p50 {p50:.1f} ms, p99 {p99:.1f} ms; server RSS "
           f"{rss_before:.0f} MB before, {rss_after:.0f} MB after ({(rss_after / rss_before - 1) * 100:+.1f}%); "
-          f"wall {time.monotonic() - wall:.0f} s")
+          f"server CPU {cpu * 1000 / len(latencies):.2f} ms per request; load average {os.getloadavg()[0]:.1f}; wall {time.monotonic() - wall:.0f} s")
     print("command: python -m benchmarks.serve_load " + " ".join(shlex.quote(arg) for arg in (argv or sys.argv[1:])))
 
 

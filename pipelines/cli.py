@@ -96,7 +96,9 @@ def _build_parser():
     serve.add_argument("--batch-timeout-ms", type=positive_number("--batch-timeout-ms"), default=5, metavar="MS",
                        help="longest a request waits for others to share its call (default: 5)")
     serve.add_argument("--max-connections", type=positive_integer("--max-connections"), default=256,
-                       help="open connections at once; more get HTTP 503 (default: 256)")
+                       help="open connections at once, per worker; more get HTTP 503 (default: 256)")
+    serve.add_argument("--workers", type=positive_integer("--workers"), default=1,
+                       help="server processes on the port, each with its own copy of the model (default: 1)")
     _add_tracking_arguments(serve)
 
     ui = verbs.add_parser("ui", help="open the MLflow UI on the suite's store")
@@ -205,7 +207,7 @@ def run(argv=None):
         return serve(model_dir=args.model_dir, run_id=args.run_id, host=args.host, port=args.port,
                      tracking_uri=args.tracking_uri, max_body_mb=args.max_body_mb, read_timeout=args.read_timeout,
                      max_batch_size=args.max_batch_size, batch_timeout_ms=args.batch_timeout_ms,
-                     max_connections=args.max_connections)
+                     max_connections=args.max_connections, workers=args.workers)
     elif args.verb == "ui":
         from pipelines.ui import ui
 

@@ -15,7 +15,9 @@ client stalled beyond --read-timeout is dropped, and memory is bounded by design
 import argparse
 import asyncio
 import concurrent.futures
+import contextlib
 import errno
+import os
 import json
 import re
 import socket
@@ -29,6 +31,7 @@ CHUNK_ROWS = 256  # rows per TensorFlow call: what a large batch adds to the ser
 PARSERS = 2  # request bodies over INLINE_BYTES decoded at once, on worker threads; the others wait their turn
 INLINE_BYTES = 64 << 10  # smaller bodies are decoded and answered on the event loop: a thread hop costs more
 MIB = 1 << 20
+SWITCH_INTERVAL = 0.0005  # seconds a thread holds the GIL while another waits for it (Python's default: 0.005)
 
 
 def port_number(text):
@@ -250,27 +253,79 @@ def _unmap_large_buffers():
 
 
 def serve(model_dir=None, run_id=None, host="127.0.0.1", port=8501, tracking_uri=None, max_body_mb=32,
-          read_timeout=30.0, max_batch_size=64, batch_timeout_ms=5.0, max_connections=256):
-    import uvicorn
-
-    from pipelines.batching import Batcher
-    from pipelines.http_app import HEAD_BYTES, build_app, json_errors_protocol
-
+          read_timeout=30.0, max_batch_size=64, batch_timeout_ms=5.0, max_connections=256, workers=1):
     if not model_dir and not run_id:
         raise UsageError("Nothing to serve. Received neither --model-dir nor --run-id. Pass one of them.")
     path = resolve_model_dir(model_dir, run_id, tracking_uri)
     listening = _bind(host, port)  # before loading: a taken port fails at once
     _unmap_large_buffers()
+    # The event loop gives up the GIL at every socket call; with the default 5 ms interval a TensorFlow thread
+    # keeps it that long each time, and the loop (every request's parsing and answer) crawls.
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    settings = dict(max_body_bytes=int(max_body_mb * MIB), read_timeout=read_timeout, max_batch_size=max_batch_size,
+                    batch_timeout_ms=batch_timeout_ms, max_connections=max_connections)
     with listening:
-        model = ModelServer(path)
-        batcher = Batcher(max_batch_size=max_batch_size, timeout_seconds=batch_timeout_ms / 1000)
-        config = uvicorn.Config(
-            build_app(model, batcher, int(max_body_mb * MIB), read_timeout),
-            http=json_errors_protocol(read_timeout, max_connections), h11_max_incomplete_event_size=HEAD_BYTES,
-            limit_concurrency=max_connections + 1,  # uvicorn's own cap (plain-text 503), behind ours (JSON)
-            timeout_keep_alive=read_timeout, timeout_graceful_shutdown=read_timeout, lifespan="off",
-            log_level="warning", access_log=False)
-        print(f"Serving {model.name} versions {sorted(model.versions)} at "
-              f"http://{host}:{listening.getsockname()[1]}/v1/models/{model.name}:predict (Ctrl-C to stop)", flush=True)
-        uvicorn.Server(config).run(sockets=[listening])
-    return 0
+        if workers == 1:
+            _serve_one(path, listening, **settings)
+            return 0
+        return _prefork(workers, lambda: _serve_one(path, listening, **settings))
+
+
+def _serve_one(path, listening, *, max_body_bytes, read_timeout, max_batch_size, batch_timeout_ms, max_connections):
+    """Load the model and answer on `listening` until SIGINT or SIGTERM."""
+    import uvicorn
+
+    from pipelines.batching import Batcher
+    from pipelines.http_app import HEAD_BYTES, build_app, json_errors_protocol
+
+    model = ModelServer(path)
+    batcher = Batcher(max_batch_size=max_batch_size, timeout_seconds=batch_timeout_ms / 1000)
+    config = uvicorn.Config(
+        build_app(model, batcher, max_body_bytes, read_timeout),
+        http=json_errors_protocol(read_timeout, max_connections), h11_max_incomplete_event_size=HEAD_BYTES,
+        limit_concurrency=max_connections + 1,  # uvicorn's own cap (plain-text 503), behind ours (JSON)
+        timeout_keep_alive=read_timeout, timeout_graceful_shutdown=read_timeout, lifespan="off",
+        log_level="warning", access_log=False)
+    host, port = listening.getsockname()[:2]
+    print(f"Serving {model.name} versions {sorted(model.versions)} at "
+          f"http://{host}:{port}/v1/models/{model.name}:predict (Ctrl-C to stop)", flush=True)
+    uvicorn.Server(config).run(sockets=[listening])
+
+
+def _prefork(workers, serve_one):
+    """`workers` processes forked before TensorFlow loads, each its own model and event loop on the shared socket
+    (the kernel spreads the connections); SIGTERM and SIGINT are passed on to them. Returns the worst exit code."""
+    import signal
+
+    children = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:  # the worker: never return into the parent's code
+            code = 1
+            try:
+                serve_one()
+                code = 0
+            except KeyboardInterrupt:
+                code = 0
+            except UsageError as error:
+                print(f"dlsuite: error: {error}", file=sys.stderr, flush=True)
+                code = 2
+            finally:
+                os._exit(code)
+        children.append(pid)
+
+    received = []
+
+    def forward(signum, _frame):
+        received.append(signum)
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    codes = [os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) for child in children]
+    if received:  # end as one uvicorn process does: by the signal it was stopped with, once the workers are done
+        signal.signal(received[0], signal.SIG_DFL)
+        os.kill(os.getpid(), received[0])
+    return max(codes)

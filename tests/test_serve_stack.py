@@ -8,10 +8,12 @@ never were.
 
 import concurrent.futures
 import json
+import signal
 import socket
 import threading
 import time
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,7 +27,7 @@ BATCH_TIMEOUT_MS = 50  # wide, so that the concurrent requests of a test surely 
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def export(tmp_path_factory):
     import keras
     import tensorflow as tf
 
@@ -43,8 +45,13 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("exports")
     export_version(model, {"serving_default": Endpoint(sums, [tf.TensorSpec([None, None], tf.float32, name="rows")])},
                    root, NAME)
+    return root / NAME
+
+
+@pytest.fixture(scope="module")
+def server(export):
     port = free_port()
-    process = start_cli_server("serve", "--model-dir", root / NAME, "--port", port, "--read-timeout", 3,
+    process = start_cli_server("serve", "--model-dir", export, "--port", port, "--read-timeout", 3,
                                "--max-body-mb", MAX_BODY_MB, "--batch-timeout-ms", BATCH_TIMEOUT_MS,
                                "--max-batch-size", 16)
     lines = []
@@ -189,3 +196,21 @@ def test_an_oversized_body_sent_whole_gets_413_before_it_is_read(server):
     assert answer.startswith("HTTP/1.1 413") and "--max-body-mb 32" in answer, answer[:300]
     assert sent < size and time.monotonic() - start < 5
     assert _rss_mb(process.pid) < rss_before + 20 and _request(base)[0] == 200
+
+
+def test_worker_processes_share_the_port_and_stop_together(export):
+    port = free_port()
+    process = start_cli_server("serve", "--model-dir", export, "--port", port, "--workers", 2)
+    base = f"http://127.0.0.1:{port}/v1/models/{NAME}"
+    try:
+        wait_for_http(base, process)
+        with open(f"/proc/{process.pid}/task/{process.pid}/children") as children:
+            workers = [int(pid) for pid in children.read().split()]
+        assert len(workers) == 2
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda width: _predict(base, [[1.0] * width]), range(1, 17)))
+        assert [answer["predictions"][0]["sums"] for _, answer in answers] == [2.0 * width for width in range(1, 17)]
+    finally:
+        process.send_signal(signal.SIGTERM)  # to the parent only: it passes the signal on
+        assert process.wait(timeout=60) == -signal.SIGTERM  # as a single uvicorn process ends
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
