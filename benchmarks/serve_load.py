@@ -20,6 +20,8 @@ import os
 import shlex
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -113,13 +115,11 @@ def main(argv=None):
     image_size = tuple(int(size) for size in args.image_size.split("x"))
     name = Path(args.model_dir).name
     base = f"http://127.0.0.1:{args.port}/v1/models/{name}"
-    command = [sys.executable, "-m", "pipelines.cli", "serve", "--model-dir", args.model_dir, "--port",
-               str(args.port), *shlex.split(args.serve_flags)]
-    env = {**os.environ, "PYTHONPATH": args.repo, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    server = subprocess.Popen(command, cwd=args.repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wall = time.monotonic()
+    server = start_server(args.repo, args.model_dir, args.port, shlex.split(args.serve_flags))
     try:
-        metadata = _wait_for(f"{base}/metadata", server)
+        with urllib.request.urlopen(f"{base}/metadata", timeout=60) as response:
+            metadata = json.loads(response.read())
         body = request_body(metadata, image_size)
         context = multiprocessing.get_context("spawn")
         queue = context.Queue()
@@ -142,21 +142,23 @@ def main(argv=None):
     print(f"{name}: {len(latencies) / args.seconds:.0f} req/s from {args.clients} clients over {args.seconds:g} s "
           f"(single-example requests of {len(body)} bytes), p50 {p50:.1f} ms, p99 {p99:.1f} ms; server RSS "
           f"{rss_before:.0f} MB before, {rss_after:.0f} MB after ({(rss_after / rss_before - 1) * 100:+.1f}%); "
-          f"server CPU {cpu * 1000 / len(latencies):.2f} ms per request; load average {os.getloadavg()[0]:.1f}; wall {time.monotonic() - wall:.0f} s")
+          f"server CPU {cpu * 1000 / len(latencies):.2f} ms per request; load average {os.getloadavg()[0]:.1f}; "
+          f"wall {time.monotonic() - wall:.0f} s")
     print("command: python -m benchmarks.serve_load " + " ".join(shlex.quote(arg) for arg in (argv or sys.argv[1:])))
 
 
-def _wait_for(url, server, timeout=180):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"dlsuite serve exited with {server.returncode}: {server.stderr.read().decode()[-2000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                return json.loads(response.read())
-        except OSError:
-            time.sleep(0.5)
-    raise SystemExit(f"{url} did not answer within {timeout} s")
+def start_server(repo, model_dir, port, flags=()):
+    """`dlsuite serve` of checkout `repo` in a subprocess, returned once it says it is serving."""
+    env = {**os.environ, "PYTHONPATH": str(repo), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    errors = tempfile.TemporaryFile()
+    server = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "serve", "--model-dir", str(model_dir),
+                               "--port", str(port), *flags], cwd=repo, env=env, stdout=subprocess.PIPE, stderr=errors)
+    for line in server.stdout:  # "Serving NAME versions [...] at ...": the socket listens, the model is loaded
+        if line.startswith(b"Serving"):
+            threading.Thread(target=server.stdout.read, daemon=True).start()  # drain the rest
+            return server
+    errors.seek(0)
+    raise SystemExit(f"dlsuite serve exited with {server.wait()}: {errors.read().decode()[-2000:]}")
 
 
 if __name__ == "__main__":

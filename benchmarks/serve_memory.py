@@ -13,16 +13,14 @@ same way) and reports the server's resident memory (VmRSS, peak VmHWM from /proc
 
 import argparse
 import json
-import os
 import socket
-import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from benchmarks.serve_load import REPO, _wait_for
+from benchmarks.serve_load import REPO, start_server
 
 
 def memory_mb(pid, field="VmRSS"):
@@ -75,12 +73,8 @@ def main(argv=None):
     parser.add_argument("--port", type=int, default=8766)
     args = parser.parse_args(argv)
     name = Path(args.model_dir).name
-    env = {**os.environ, "PYTHONPATH": args.repo, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    server = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "serve", "--model-dir", args.model_dir,
-                               "--port", str(args.port)], cwd=args.repo, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE)
+    server = start_server(args.repo, args.model_dir, args.port)
     try:
-        _wait_for(f"http://127.0.0.1:{args.port}/v1/models/{name}", server)
         for case in args.case:
             if case == "stalled":
                 stalled(args.port, name, server.pid, args.connections, args.declared_mib)
