@@ -78,7 +78,7 @@ def _build_parser():
     serve = verbs.add_parser("serve", help="serve an export over TF Serving's REST predict API")
     serve.add_argument("--model-dir", help="export folder with version subfolders, e.g. exports/vision-classification")
     serve.add_argument("--run-id", help="serve the export of this run instead")
-    from pipelines.serve import port_number, positive_number  # no TensorFlow: argparse types only
+    from pipelines.serve import port_number, positive_integer, positive_number  # no TensorFlow: argparse types
 
     serve.add_argument("--port", type=port_number, default=8501, help="1..65535 (default: 8501)")
     serve.add_argument("--host", default="127.0.0.1")
@@ -86,6 +86,14 @@ def _build_parser():
                        help="largest request body in MiB; larger ones get HTTP 413 unread (default: 32)")
     serve.add_argument("--read-timeout", type=positive_number("--read-timeout"), default=30, metavar="SECONDS",
                        help="drop a client whose request does not arrive within this time (default: 30)")
+    serve.add_argument("--max-batch-size", type=positive_integer("--max-batch-size"), default=64,
+                       help="rows of concurrent requests merged into one TensorFlow call (default: 64; 1: no batching)")
+    serve.add_argument("--batch-timeout-ms", type=positive_number("--batch-timeout-ms"), default=5, metavar="MS",
+                       help="longest a request waits for others to share its call (default: 5)")
+    serve.add_argument("--max-connections", type=positive_integer("--max-connections"), default=256,
+                       help="open connections at once, per worker; more get HTTP 503 (default: 256)")
+    serve.add_argument("--workers", type=positive_integer("--workers"), default=1,
+                       help="server processes on the port, each with its own copy of the model (default: 1)")
     _add_tracking_arguments(serve)
 
     ui = verbs.add_parser("ui", help="open the MLflow UI on the suite's store")
@@ -194,7 +202,9 @@ def run(argv=None):
         from pipelines.serve import serve
 
         return serve(model_dir=args.model_dir, run_id=args.run_id, host=args.host, port=args.port,
-                     tracking_uri=args.tracking_uri, max_body_mb=args.max_body_mb, read_timeout=args.read_timeout)
+                     tracking_uri=args.tracking_uri, max_body_mb=args.max_body_mb, read_timeout=args.read_timeout,
+                     max_batch_size=args.max_batch_size, batch_timeout_ms=args.batch_timeout_ms,
+                     max_connections=args.max_connections, workers=args.workers)
     elif args.verb == "ui":
         from pipelines.ui import ui
 

@@ -21,11 +21,12 @@ FORMATS = 'Expected {"instances": [...]} (row format) or {"inputs": ...} (column
 
 
 class RequestError(ValueError):
-    """A request the client must fix; `status` is the HTTP code of the answer."""
+    """A request the client must fix; `status` is the HTTP code of the answer, `headers` its extra headers."""
 
-    def __init__(self, message, status=400):
+    def __init__(self, message, status=400, **headers):
         super().__init__(message)
         self.status = status
+        self.headers = headers
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,25 +6,32 @@
 
 Requests are TF Serving's JSON (`pipelines/rest.py`): a TF Serving client works against it, and the
 export folder serves in TF Serving too. No request can take the server down: each is checked against
-its signature before TensorFlow sees it (400), large batches run CHUNK_ROWS rows at a time, bodies over
---max-body-mb get 413 unread, and a client stalled beyond --read-timeout is dropped.
+its signature before TensorFlow sees it (400), large batches run CHUNK_ROWS rows at a time, and
+concurrent small ones share one TensorFlow call (`pipelines/batching.py`). The HTTP side is a
+Starlette app on uvicorn (`pipelines/http_app.py`): bodies over --max-body-mb get 413 unread, a
+client stalled beyond --read-timeout is dropped, and memory is bounded by design.
 """
 
 import argparse
+import asyncio
+import concurrent.futures
+import contextlib
 import errno
+import os
 import json
 import re
+import socket
 import sys
-import threading
-import time
 from pathlib import Path
 
 from shared.errors import UsageError
 
 ROUTE = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?(?P<verb>:predict|/metadata)?$")
 CHUNK_ROWS = 256  # rows per TensorFlow call: what a large batch adds to the server's memory
-WORKERS = 4  # requests decoded and predicted at once; the others wait their turn
+PARSERS = 2  # request bodies over INLINE_BYTES decoded at once, on worker threads; the others wait their turn
+INLINE_BYTES = 64 << 10  # smaller bodies are decoded and answered on the event loop: a thread hop costs more
 MIB = 1 << 20
+SWITCH_INTERVAL = 0.0005  # seconds a thread holds the GIL while another waits for it (Python's default: 0.005)
 
 
 def port_number(text):
@@ -42,6 +49,18 @@ def positive_number(flag):
         if not 0 < value < float("inf"):
             raise argparse.ArgumentTypeError(f"Invalid {flag}. Received: {flag} {text}. Expected a number above 0.")
         return value
+
+    return parse
+
+
+def positive_integer(flag):
+    """argparse type of an option such as --max-batch-size: an integer from 1 to 1,000,000."""
+
+    def parse(text):
+        if not (text.isascii() and text.isdigit() and len(text) <= 7 and 1 <= int(text) <= 1_000_000):
+            raise argparse.ArgumentTypeError(f"Invalid {flag}. Received: {flag} {text}. "
+                                             "Expected an integer from 1 to 1000000.")
+        return int(text)
 
     return parse
 
@@ -78,7 +97,7 @@ def load_versions(model_dir):
             continue
         try:
             saved_model = load_saved_model(folder)
-            loaded[int(folder.name)] = saved_model, {name: Signature(function)
+            loaded[int(folder.name)] = saved_model, {name: Signature(name, function)
                                                      for name, function in saved_model.signatures.items()}
         except Exception as error:  # noqa: BLE001 - one broken version must not hide the others
             reason = " ".join(f"{type(error).__name__}: {error}".split())[:200]
@@ -96,8 +115,8 @@ def load_versions(model_dir):
 class Signature:
     """One SavedModel signature, called on checked numpy arrays, CHUNK_ROWS rows at a time when it can be."""
 
-    def __init__(self, function):
-        self.function = function
+    def __init__(self, name, function):
+        self.name, self.function = name, function
         self.inputs, self.outputs = function.structured_input_signature[1], function.structured_outputs
         self.specs = {name: _spec(name, tensor_spec) for name, tensor_spec in self.inputs.items()}
         # A scalar input (a seed: splitting would change the draws) or an output that is not one per row
@@ -162,7 +181,7 @@ class ModelServer:
         self.name = model_dir.name
         self.versions = load_versions(model_dir)
         self.latest = max(self.versions)
-        self.slots = threading.BoundedSemaphore(WORKERS)
+        self.parsers = concurrent.futures.ThreadPoolExecutor(PARSERS, thread_name_prefix="parse")
 
     def signatures(self, version=None):
         from pipelines.rest import RequestError
@@ -184,14 +203,18 @@ class ModelServer:
                 "metadata": {"signature_def": {"signature_def": {name: signature.describe()
                                                                  for name, signature in signatures.items()}}}}
 
-    def predict(self, data, version=None):
-        """The answer to one request body (bytes); RequestError for anything the client must fix."""
+    async def predict(self, data, version, batcher):
+        """The JSON answer (bytes) to one request body; RequestError for anything the client must fix."""
         from pipelines import rest
 
-        with self.slots:
-            signature, arrays, rows = self._prepare(rest.parse_body(data), self.signatures(version)[1])
-            # Here the parsed JSON (several times the arrays' size) is already freed.
-            return rest.encode(signature(arrays), rows)
+        inline = len(data) <= INLINE_BYTES
+        loop = asyncio.get_running_loop()
+        prepare = lambda: self._prepare(rest.parse_body(data), self.signatures(version)[1])  # noqa: E731
+        signature, arrays, rows = prepare() if inline else await loop.run_in_executor(self.parsers, prepare)
+        # Here the parsed JSON (several times the arrays' size) is already freed.
+        outputs = await batcher(signature, arrays)
+        answer = lambda: json.dumps(rest.encode(outputs, rows)).encode()  # noqa: E731
+        return answer() if inline else await loop.run_in_executor(self.parsers, answer)
 
     @staticmethod
     def _prepare(body, signatures):
@@ -205,113 +228,17 @@ class ModelServer:
         return signatures[name], rest.to_arrays(columns, signatures[name].specs), rows
 
 
-def make_handler(model, max_body_bytes=32 * MIB, read_timeout=30.0):
-    """The HTTP handler class: routes, limits, and TF Serving's `{"error": ...}` answers."""
-    from http.server import BaseHTTPRequestHandler
-
-    from pipelines.rest import RequestError, preview
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, and `Expect: 100-continue` answered before an upload
-        timeout = read_timeout  # on every socket read and write: an idle or stalled client is dropped
-
-        def do_GET(self):  # noqa: N802 - http.server's naming
-            if match := self._route("GET"):
-                self._answer(lambda: (model.metadata if match["verb"] else model.status)(match["version"]))
-
-        def do_POST(self):  # noqa: N802
-            if (match := self._route("POST")) and (data := self._read_body()) is not None:
-                self._answer(lambda: model.predict(data, match["version"]))
-
-        def _route(self, method):
-            match = ROUTE.match(self.path)
-            if not match or match["name"] != model.name:
-                return self._refuse(404, f"Unknown path {preview(self.path)}. Expected "
-                                         f"/v1/models/{model.name}[/versions/N][:predict|/metadata].")
-            allowed = "POST" if match["verb"] == ":predict" else "GET"
-            if method != allowed:
-                return self._refuse(405, f"{method} is not allowed on {preview(self.path)}. Expected {allowed}.",
-                                    Allow=allowed)
-            return match
-
-        def _answer(self, work):
-            try:
-                payload = work()
-            except RequestError as error:
-                return self._send(error.status, {"error": str(error)})
-            except Exception as error:  # noqa: BLE001 - a failing request must not stop the server
-                return self._send(500, {"error": " ".join(f"{type(error).__name__}: {error}".split())[:300]})
-            self._send(200, payload)
-
-        def handle_expect_100(self):
-            return (self.command != "POST" or self._content_length() is not None) and super().handle_expect_100()
-
-        def _content_length(self):
-            """The declared body size, or None after answering 411, 400 or 413 (the body is not read)."""
-            text = self.headers.get("Content-Length")
-            if text is None or "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-                return self._refuse(411, "A request body needs a Content-Length header. Received: none.")
-            if not (text.isascii() and text.isdigit()):
-                return self._refuse(400, f"Invalid Content-Length. Received: {preview(text)}.")
-            if len(text) > 15 or int(text) > max_body_bytes:
-                return self._refuse(413, f"Request body too large. Received: Content-Length {text} bytes. Expected at "
-                                         f"most {max_body_bytes} (--max-body-mb {max_body_bytes / MIB:g}). Split the "
-                                         "batch into several requests, or restart serve with a larger --max-body-mb.")
-            return int(text)
-
-        def _read_body(self):
-            """The whole body within --read-timeout seconds, or None after answering 4xx."""
-            if (length := self._content_length()) is None:
-                return None
-            body, received, deadline = bytearray(length), 0, time.monotonic() + read_timeout
-            try:
-                with memoryview(body) as view:
-                    while received < length and time.monotonic() < deadline:
-                        if not (count := self.rfile.readinto1(view[received:])):
-                            break  # the client closed the connection
-                        received += count
-            except TimeoutError:
-                pass
-            if received < length:
-                return self._refuse(408, f"The request body did not arrive in time. Received: {received} of {length} "
-                                         f"bytes in --read-timeout {read_timeout:g} s. Expected the whole body.")
-            return body
-
-        def _refuse(self, code, message, **headers):
-            """Answer an error and close the connection: a request body may be left unread."""
-            self.close_connection = True
-            self._send(code, {"error": message}, Connection="close", **headers)
-
-        def _send(self, code, payload, **headers):
-            data = json.dumps(payload).encode()
-            try:
-                self.send_response(code)
-                for key, value in {"Content-Type": "application/json", "Content-Length": len(data), **headers}.items():
-                    self.send_header(key, str(value))
-                self.end_headers()
-                self.wfile.write(data)
-            except (ConnectionError, TimeoutError):
-                self.close_connection = True  # the client is gone
-
-        def log_message(self, format, *args):  # noqa: A002
-            print(f"[serve] {self.address_string()} {format % args}", flush=True)
-
-    return Handler
-
-
 def _bind(host, port):
-    """A listening threaded HTTP server (its handler is set once the model is loaded); UsageError if it cannot."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    server = type("Server", (ThreadingHTTPServer,), {"request_queue_size": 128})
+    """A listening socket (served once the model is loaded); UsageError if it cannot be had."""
     try:
-        return server((host, port), BaseHTTPRequestHandler)
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        return socket.create_server((host, port), family=family, backlog=128)
     except OSError as error:
         if error.errno == errno.EADDRINUSE:
             raise UsageError(f"Port {port} on {host} is in use. Received: --port {port}. "
                              "Pick another port with --port.") from None
-        raise UsageError(f"Cannot listen on {host}:{port} ({error.strerror or error}). Received: --host {host} "
-                         f"--port {port}. Expected an address of this machine and a free port.") from None
+        raise UsageError(f"Cannot listen on {host}:{port} ({getattr(error, 'strerror', None) or error}). Received: "
+                         f"--host {host} --port {port}. Expected an address of this machine and a free port.") from None
 
 
 def _unmap_large_buffers():
@@ -326,20 +253,79 @@ def _unmap_large_buffers():
 
 
 def serve(model_dir=None, run_id=None, host="127.0.0.1", port=8501, tracking_uri=None, max_body_mb=32,
-          read_timeout=30.0):
+          read_timeout=30.0, max_batch_size=64, batch_timeout_ms=5.0, max_connections=256, workers=1):
     if not model_dir and not run_id:
         raise UsageError("Nothing to serve. Received neither --model-dir nor --run-id. Pass one of them.")
     path = resolve_model_dir(model_dir, run_id, tracking_uri)
-    httpd = _bind(host, port)  # before loading: a taken port fails at once
+    listening = _bind(host, port)  # before loading: a taken port fails at once
     _unmap_large_buffers()
-    try:
-        model = ModelServer(path)
-        httpd.RequestHandlerClass = make_handler(model, int(max_body_mb * MIB), read_timeout)
-        print(f"Serving {model.name} versions {sorted(model.versions)} at "
-              f"http://{host}:{httpd.server_address[1]}/v1/models/{model.name}:predict (Ctrl-C to stop)", flush=True)
-        httpd.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        httpd.server_close()
-    return 0
+    # The event loop gives up the GIL at every socket call; with the default 5 ms interval a TensorFlow thread
+    # keeps it that long each time, and the loop (every request's parsing and answer) crawls.
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    settings = dict(max_body_bytes=int(max_body_mb * MIB), read_timeout=read_timeout, max_batch_size=max_batch_size,
+                    batch_timeout_ms=batch_timeout_ms, max_connections=max_connections)
+    with listening:
+        if workers == 1:
+            _serve_one(path, listening, **settings)
+            return 0
+        return _prefork(workers, lambda: _serve_one(path, listening, **settings))
+
+
+def _serve_one(path, listening, *, max_body_bytes, read_timeout, max_batch_size, batch_timeout_ms, max_connections):
+    """Load the model and answer on `listening` until SIGINT or SIGTERM."""
+    import uvicorn
+
+    from pipelines.batching import Batcher
+    from pipelines.http_app import HEAD_BYTES, build_app, json_errors_protocol
+
+    model = ModelServer(path)
+    batcher = Batcher(max_batch_size=max_batch_size, timeout_seconds=batch_timeout_ms / 1000)
+    config = uvicorn.Config(
+        build_app(model, batcher, max_body_bytes, read_timeout),
+        http=json_errors_protocol(read_timeout, max_connections), h11_max_incomplete_event_size=HEAD_BYTES,
+        limit_concurrency=max_connections + 1,  # uvicorn's own cap (plain-text 503), behind ours (JSON)
+        timeout_keep_alive=read_timeout, timeout_graceful_shutdown=read_timeout, lifespan="off",
+        log_level="warning", access_log=False)
+    host, port = listening.getsockname()[:2]
+    print(f"Serving {model.name} versions {sorted(model.versions)} at "
+          f"http://{host}:{port}/v1/models/{model.name}:predict (Ctrl-C to stop)", flush=True)
+    uvicorn.Server(config).run(sockets=[listening])
+
+
+def _prefork(workers, serve_one):
+    """`workers` processes forked before TensorFlow loads, each its own model and event loop on the shared socket
+    (the kernel spreads the connections); SIGTERM and SIGINT are passed on to them. Returns the worst exit code."""
+    import signal
+
+    children = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:  # the worker: never return into the parent's code
+            code = 1
+            try:
+                serve_one()
+                code = 0
+            except KeyboardInterrupt:
+                code = 0
+            except UsageError as error:
+                print(f"dlsuite: error: {error}", file=sys.stderr, flush=True)
+                code = 2
+            finally:
+                os._exit(code)
+        children.append(pid)
+
+    received = []
+
+    def forward(signum, _frame):
+        received.append(signum)
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    codes = [os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) for child in children]
+    if received:  # end as one uvicorn process does: by the signal it was stopped with, once the workers are done
+        signal.signal(received[0], signal.SIG_DFL)
+        os.kill(os.getpid(), received[0])
+    return max(codes)

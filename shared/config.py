@@ -296,9 +296,13 @@ def load_yaml_overrides(path):
             "key: value pairs; check the path."
         )
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"Config file {path} is not valid YAML: {error}") from None
+        data = yaml.load(path.read_bytes().decode("utf-8"), Loader=_OverridesLoader) or {}  # noqa: S506 - safe
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"Config file {path} is not UTF-8 text. Received: byte {error.object[error.start]:#04x} at "
+                          f"offset {error.start}. Expected a YAML file of key: value pairs.") from None
+    except (yaml.YAMLError, RecursionError) as error:
+        raise ConfigError(f"Config file {path} is not valid YAML: {' '.join(str(error).split())[:300]}. "
+                          "Expected key: value pairs.") from None
     if isinstance(data, dict) and isinstance(data.get("config"), dict):
         data = data["config"]  # a config.yaml saved with a run
     if not isinstance(data, dict):
@@ -306,7 +310,22 @@ def load_yaml_overrides(path):
             f"Config file {path} must hold a mapping of key: value pairs. "
             f"Received: a {type(data).__name__}."
         )
+    for key in data:
+        if not isinstance(key, str):
+            raise ConfigError(f"Config file {path} has a key that is not a name. Received: {key!r} (type "
+                              f"{type(key).__name__}). Expected config keys such as epochs: 3.")
     return data
+
+
+class _OverridesLoader(yaml.SafeLoader):
+    """PyYAML's safe loader without aliases: a few hundred bytes of nested aliases expand to gigabytes."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.YAMLError(f"aliases (*name) are not supported, found one on line {mark.line + 1}; "
+                                 "write the value out")
+        return super().compose_node(parent, index)
 
 
 def apply_overrides(config, overrides, where):

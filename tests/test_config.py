@@ -1,12 +1,14 @@
 """Configs: presets, YAML and --set overrides, type coercion, validation messages."""
 
 import dataclasses
+import re
 
 import pytest
 
 from apps.vision.classification.config import ClassificationConfig, default, smoke
 from shared import config as config_lib
 from shared.errors import ConfigError
+from tests.conftest import run_cli
 
 
 def test_presets_differ_only_where_they_say():
@@ -89,3 +91,26 @@ def test_sizes_within_the_allowed_count_pass():
     config_lib.check_sizes("filters", (32, 64), "32,64", count=(1, 2))
     config_lib.check_sizes("filters", (96, 64, 48, 32), "96,64,48,32", count=(4, 4))
     config_lib.check_sizes("hidden_units", (), "64", count=(0, None))
+
+
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{name}: &{name} [{', '.join([f'*{previous}'] * 9)}]\n" for previous, name in zip("abcdefgh", "bcdefghi"))
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"1: 2\n", r"has a key that is not a name\. Received: 1 \(type int\)"),
+    (b"~: 1\n", r"has a key that is not a name\. Received: None \(type NoneType\)"),
+    (b"true: 1\n", r"has a key that is not a name\. Received: True \(type bool\)"),
+    (b"config:\n  7: 1\n", r"has a key that is not a name\. Received: 7"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe", r"is not UTF-8 text\. Received: byte 0x89 at offset 0"),
+    (BOMB.encode(), r"is not valid YAML: aliases \(\*name\) are not supported, found one on line 2"),
+], ids=["int key", "null key", "bool key", "saved-config int key", "binary", "alias bomb"])
+def test_bad_config_files_exit_2_with_one_line(tmp_path, content, message):
+    path = tmp_path / "overrides.yaml"
+    path.write_bytes(content)
+    result = run_cli("train", "vision", "--preset", "smoke", "--config", path, "--tracking-uri",
+                     f"sqlite:///{tmp_path / 'mlflow.db'}", timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and re.search(rf"^dlsuite: error: Config file {re.escape(str(path))} {message}", lines[0])
+    assert len(lines[0]) < 400 and not (tmp_path / "mlflow.db").exists()  # refused before any run opened

@@ -25,6 +25,7 @@ from shared.app import Data, DataSource, Endpoint, Task
 # Serving must answer these, never fail (the export is verified on them).
 AWKWARD_TEXTS = ("", "   ", "win " * 2000, "¿Dónde está la estación? Ünïcödé, 日本語のテキスト, emoji 😀📱",
                  "\u200b\x00\t\n")
+BYTES_PER_TOKEN = 16  # served strings are cut to this many bytes per token of sequence_length before tokenizing
 
 
 class TextClassifierTask(Task):
@@ -74,7 +75,8 @@ class TextClassifierTask(Task):
     def endpoints(self, model, config, info):
         class_names = info["class_names"]
 
-        def serve(text):  # the model tokenizes: strings in
+        def serve(text):  # the model tokenizes: strings in, cut first so a huge one costs no more than a long one
+            text = tf.strings.substr(text, 0, BYTES_PER_TOKEN * config.sequence_length)
             return classifier.head(model(text, training=False), class_names)
 
         return {"serving_default": Endpoint(serve, [tf.TensorSpec([None], tf.string, name="text")])}
