@@ -49,7 +49,7 @@ def _non_date(frame):
 BAD_INPUTS = (
     BadInput(DataError, r"Data directory not found\. Received: --data-dir .*missing",
              break_data=lambda folder: folder / "missing"),
-    BadInput(DataError, r"No transaction files found\. Received: --data-dir .*empty",
+    BadInput(DataError, r"No fraud_handbook data found\. Received: --data-dir .*empty",
              break_data=lambda folder: (folder / "empty").mkdir() or folder / "empty"),
     BadInput(DataError, r"Checksum mismatch for .*2018-07-01\.pkl: refusing to unpickle it \(unpickling runs code\)\. "
                         r"Received: sha256=[0-9a-f]{64}\. Expected: [0-9a-f]{64}, the digest of the handbook's",

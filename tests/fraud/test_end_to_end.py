@@ -25,11 +25,17 @@ def trained(tmp_path_factory):
     return folder, tracking_uri, json.loads((folder / "summary.json").read_text())
 
 
-def test_evaluate_scores_another_window_with_the_test_dates_as_options(trained):
+def _evaluate_october(trained, name, first_day):
+    """`dlsuite evaluate` of the trained run on 2018-10-08 ... 10-14, from a CSV folder starting on `first_day`."""
     folder, tracking_uri, summary = trained
-    later = make_csv_folder(folder / "september", stream("2018-09-01", "2018-10-14", seed=1).reset_index(drop=True))
-    result = run_cli("evaluate", "--run-id", summary["run_id"], "--data-dir", later, "--tracking-uri", tracking_uri,
-                     "--set", "test_start=2018-10-08", "--set", "test_end=2018-10-14")
+    data_dir = make_csv_folder(folder / name, stream(first_day, "2018-10-14", seed=1).reset_index(drop=True))
+    return data_dir, run_cli("evaluate", "--run-id", summary["run_id"], "--data-dir", data_dir, "--tracking-uri",
+                             tracking_uri, "--set", "test_start=2018-10-08", "--set", "test_end=2018-10-14")
+
+
+def test_evaluate_scores_another_window_with_the_test_dates_as_options(trained):
+    _folder, tracking_uri, summary = trained
+    later, result = _evaluate_october(trained, "september", "2018-09-01")
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"on {later}" in result.stdout
     records = re.search(r"test: (\d+)", result.stdout)  # the seven October days (24 a day) less the cards known
@@ -43,10 +49,7 @@ def test_evaluate_scores_another_window_with_the_test_dates_as_options(trained):
 
 
 def test_evaluate_refuses_a_folder_without_the_history_the_features_need(trained):
-    folder, tracking_uri, summary = trained
-    week = make_csv_folder(folder / "week-only", stream("2018-10-08", "2018-10-14", seed=1).reset_index(drop=True))
-    result = run_cli("evaluate", "--run-id", summary["run_id"], "--data-dir", week, "--tracking-uri", tracking_uri,
-                     "--set", "test_start=2018-10-08", "--set", "test_end=2018-10-14")
+    _week, result = _evaluate_october(trained, "week-only", "2018-10-08")
     assert result.returncode == 2, result.stdout + result.stderr
     message = " ".join(result.stderr.split())
     assert re.search(r"Not enough history before the test period in .*week-only\. Received: transactions from "
