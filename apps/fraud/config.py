@@ -127,7 +127,9 @@ def vae():
 
 
 def sequence():
-    return dataclasses.replace(default(), model="sequence", hidden_units=(100,))
+    """The GRU over the card's last payments, with the weights' moving average (`ema_momentum=0.99`) served: chosen
+    on the validation week (average precision 0.692 against 0.690 without it, seed 1; README, "The numbers")."""
+    return dataclasses.replace(default(), model="sequence", hidden_units=(100,), ema_momentum=0.99)
 
 
 def smoke():
