@@ -42,7 +42,7 @@ TARGET = {"auc_roc": 0.88, "average_precision": 0.70, "card_precision_top_100": 
 
 
 def read_with_scenarios(files):
-    """The pickles (their pinned checksums first) with TX_FRAUD_SCENARIO and TERMINAL_ID, sorted by time like the app's."""
+    """The pickles (pinned checksums first) with TX_FRAUD_SCENARIO and TERMINAL_ID, sorted by time like the app's."""
     frame = pd.concat([pd.read_pickle(io.BytesIO(transactions.verified_bytes(path))) for path in files],
                       ignore_index=True)
     frame["TX_DATETIME"] = pd.to_datetime(frame["TX_DATETIME"]).astype("datetime64[ns]")

@@ -12,7 +12,7 @@ never by a test number; the script says whether it meets the target (AP >= 0.70,
 on every seed. Exports are skipped unless `--export` (the tests check them).
 
     .venv/bin/python benchmarks/fraud_models.py [--presets default autoencoder vae sequence] [--seeds 1 2 3]
-        [--set key=value ...] [--data-dir DIR] [--tracking-uri sqlite:////tmp/you/bench.db] [--export]
+        [--set key=value ...] [--data-dir DIR] [--tracking-uri URI] [--export]
 """
 
 import argparse

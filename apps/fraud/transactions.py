@@ -78,9 +78,10 @@ def verified_bytes(path):
     content = path.read_bytes()  # hashed and unpickled from the same bytes
     actual, expected = hashlib.sha256(content).hexdigest(), HANDBOOK_SHA256.get(path.name)
     if expected is None:
-        raise DataError(f"Refusing to unpickle {path}: it is not one of the Fraud Detection Handbook's files. Received: "
-                        f"a pickle named {path.name}. Expected only the handbook's 68 daily pickles (2018-06-08.pkl ... "
-                        "2018-08-14.pkl, SHA-256 pinned in apps/fraud/handbook_sums.py): unpickling runs code. "
+        raise DataError(f"Refusing to unpickle {path}: it is not one of the Fraud Detection Handbook's files. "
+                        f"Received: a pickle named {path.name}. Expected only the handbook's 68 daily pickles "
+                        "(2018-06-08.pkl ... 2018-08-14.pkl, SHA-256 pinned in apps/fraud/handbook_sums.py): unpickling "
+                        "runs code. "
                         f"Fix: {OWN_DATA}")
     if actual != expected:
         raise DataError(f"Checksum mismatch for {path}: refusing to unpickle it (unpickling runs code). Received: "

@@ -41,9 +41,10 @@ class DetectionTask(Task):
     # === Model ===
 
     def build_model(self, config, data):
-        for window, name in ((data.train_window, "training"), (data.validation_window, "validation")):
+        for window, name, period in ((data.train_window, "training", "train"),
+                                     (data.validation_window, "validation", "validation")):
             if window is None or not len(window):
-                first, last = fraud_data.periods(config)[name.replace("ing", "")]
+                first, last = fraud_data.periods(config)[period]
                 raise DataError(f"No transactions in the {name} period. Received: {first} ... {last} (train_start="
                                 f"{config.train_start}, train_end={config.train_end}, delay_days={config.delay_days}, "
                                 f"validation_days={config.validation_days}). Expected transactions on those days in "
