@@ -25,7 +25,7 @@ def test_tune_fraud_runs_two_trials_on_the_validation_average_precision(tmp_path
     parent = client.get_run(parent_id)
     assert parent.info.status == "FINISHED"
     assert math.isfinite(parent.data.metrics["best_val_average_precision"])
-    table = json.loads(mlflow.artifacts.load_text(f"runs:/{parent_id}/trials.json"))
+    table = json.loads(open(client.download_artifacts(parent_id, "trials.json", str(tmp_path))).read())
     rows = [dict(zip(table["columns"], row)) for row in table["data"]]
     assert [row["state"] for row in rows] == ["COMPLETE", "COMPLETE"]
     assert all(math.isfinite(row["value"]) and 0 < row["value"] <= 1 for row in rows)
