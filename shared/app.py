@@ -36,8 +36,9 @@ How the six apps plug in:
 - GANs, VAEs and diffusion: a `keras.Model` subclass overriding `train_step`; `fit` is still
   `model.fit`. `Data.train` yields features only. Generating endpoints take an integer `seed`
   input (`shared.export.seed_spec`, stateless random ops), so a sample is reproducible.
-- fraud: time-ordered splits (`shared.data.time_split`), class weights (`Task.class_weight`),
-  a decision threshold chosen in `after_fit`.
+- fraud: periods cut by date (train, then validation and test each after a labelling delay), class weights
+  (`Task.class_weight`); `metric_callbacks` scores the validation period each epoch (average precision,
+  card precision) and `monitor_of` watches it for the classifiers; a decision threshold chosen in `after_fit`.
 - gaming_rl: overrides `fit` with its own environment loop, drives the same callbacks through
   `keras.callbacks.CallbackList` and checkpoints into `checkpoint_dir`; `Data.train` is None and
   `evaluate` plays episodes with `serving`.

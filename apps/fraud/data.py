@@ -1,18 +1,17 @@
 """The periods of a run, the transactions with their features, and what fit and evaluate read.
 
-The handbook's protocol (chapter 5): the model trains on `train_start ... train_end` and is tested on
-`test_start ... test_end`, at least `delay_days` later. Validation is prequential: fold k trains on the same
-number of days ending `delay_days` before its validation period, which is the `validation_days` starting
-k * validation_days before `train_start`. With the defaults (7 days each) fold 0 trains on 07-11 ... 07-17 and
-is validated on 07-25 ... 07-31: the test situation moved two weeks back, never a random split (a random split
-puts the same compromised cards and terminals, and days after the training ones, on both sides).
+The handbook's protocol (chapter 5): the model trains on `train_start ... train_end`, is validated on the
+`validation_days` that start `delay_days` later (prequential validation: the test situation moved back, never a
+random split, which puts the same compromised cards and terminals, and days after the training ones, on both
+sides), and is tested on `test_start ... test_end`. With the defaults: train 07-11 ... 07-17, validation
+07-25 ... 07-31, test 08-08 ... 08-14. Every feature reads `HISTORY_DAYS + delay_days` days back, so the data
+must start that long before the test (`check`).
 """
 
 import dataclasses
 import datetime
 
 import numpy as np
-import pandas as pd
 import tensorflow as tf
 
 from apps.fraud import features, transactions
@@ -45,13 +44,11 @@ class Window:
 
 @dataclasses.dataclass
 class FraudData(Data):
-    """`Data` plus the prequential folds: `[(training Window, validation Window)]`. `validation_scores` is filled
-    by `fit` (the folds' models scoring their validation periods) for the threshold `after_fit` picks."""
+    """`Data` plus the periods' transactions as Windows (the training period's adapt the normalization; the
+    validation period's are scored each epoch and choose the threshold)."""
 
-    folds: list = dataclasses.field(default_factory=list)
     train_window: Window = None
-    recent: Window = None  # the latest transactions before the test (the delay period): the threshold's scale
-    validation_scores: list = dataclasses.field(default_factory=list)
+    validation_window: Window = None
 
 
 def _days(count):
@@ -59,19 +56,9 @@ def _days(count):
 
 
 def periods(config):
-    """`{"train": (first, last), "test": ..., "fold<k>_train": ..., "fold<k>_validation": ...}` in dates."""
-    train_start, train_end = config.date("train_start"), config.date("train_end")
-    length = (train_end - train_start).days + 1
-    test_start = config.date("test_start")
-    result = {"train": (train_start, train_end), "test": (test_start, config.date("test_end"))}
-    if (test_start - train_end).days > 1:  # the delay: transactions seen, labels not yet known
-        result["before_test"] = (train_end + _days(1), test_start - _days(1))
-    for fold in range(config.validation_folds):
-        validation_start = train_start - _days(fold * config.validation_days)
-        fit_end = validation_start - _days(config.delay_days + 1)
-        result[f"fold{fold}_train"] = (fit_end - _days(length - 1), fit_end)
-        result[f"fold{fold}_validation"] = (validation_start, validation_start + _days(config.validation_days - 1))
-    return result
+    """`{"train": (first, last), "validation": ..., "test": ...}` in dates."""
+    return {"train": (config.date("train_start"), config.date("train_end")), "validation": config.validation_period(),
+            "test": (config.date("test_start"), config.date("test_end"))}
 
 
 def needed_days(config):
@@ -85,13 +72,22 @@ def check(config, data_dir):
     """Resolve the folder, verify what the run reads (checksums, columns, dates); the test period must have data."""
     folder, layout, files = transactions.resolve_folder(data_dir)
     first, last = needed_days(config)
-    transactions.check(folder, layout, files, first, last)
+    held = transactions.check(folder, layout, files, first, last)
     test_start, test_end = periods(config)["test"]
-    if layout == "pickle" and not transactions.select_days(files, test_start, test_end):
-        available = [transactions.day_of(path) for path in files]
+    if held is None or held[1] < test_start or held[0] > test_end:
+        holds = f"{held[0]} ... {held[1]}" if held else "no transactions in the period a run reads"
         raise DataError(f"No transactions in the test period. Received: test_start={test_start}, test_end={test_end};"
-                        f" {folder} holds {min(available)} ... {max(available)}. Expected test dates inside the data:"
+                        f" {folder} holds {holds}. Expected test dates inside the data:"
                         " fix them with --set test_start=YYYY-MM-DD --set test_end=YYYY-MM-DD.")
+    history_start = test_start - _days(HISTORY_DAYS + config.delay_days)
+    if held[0] > history_start:
+        raise DataError(
+            f"Not enough history before the test period in {folder}. Received: transactions from {held[0]}, "
+            f"test_start={test_start}. Expected transactions from {history_start} on: the features of a payment read "
+            f"the card's last {HISTORY_DAYS} days and the terminal's {HISTORY_DAYS} days ending {config.delay_days} "
+            f"days before it ({HISTORY_DAYS + config.delay_days} days), and the cards known compromised come from the "
+            f"labels before the test. Fix: add the days {history_start} ... {held[0] - _days(1)} to the folder, or a "
+            "later --set test_start.")
     return folder, layout, files
 
 
@@ -108,7 +104,7 @@ def load(config, layout, files):
     windows, spans = {}, periods(config)
     for name, (start, end) in spans.items():
         rows = np.flatnonzero((days >= np.datetime64(start)) & (days <= np.datetime64(end)))
-        if config.drop_known_compromised and (name == "test" or "validation" in name):
+        if config.drop_known_compromised and name in ("test", "validation"):
             rows = rows[~known_compromised(days, customers, labels, rows, known_period(config, start))]
         windows[name] = Window(name, start, end, {key: value[rows] for key, value in inputs.items()}, labels[rows],
                                customers[rows], days[rows])
@@ -165,24 +161,18 @@ def records(windows, source_uri):
 
 
 def build(config, source):
-    """FraudData: the training period (None when the data has none: evaluating another window), the folds, the test."""
+    """FraudData: the training and validation periods (None when the data has none: evaluating another window) and
+    the test."""
     _folder, layout, files = transactions.resolve_folder(str(source.path))
     windows = load(config, layout, files)
     unsupervised = config.model in ("autoencoder", "vae")
-    folds = [(windows[f"fold{fold}_train"], windows[f"fold{fold}_validation"]) for fold in range(config.validation_folds)
-             if len(windows[f"fold{fold}_train"]) and len(windows[f"fold{fold}_validation"])]
-    train = windows["train"]
+    train, validation = windows["train"], windows["validation"]
     info = {"model": config.model, "features": features.TransactionFeatures.NAMES, "aggregates": features.AGGREGATES,
             "periods": {name: [str(start), str(end)] for name, (start, end) in periods(config).items()},
             "train_transactions": len(train), "train_fraud_rate": float(train.labels.mean()) if len(train) else 0.0,
-            "test_fraud_rate": float(windows["test"].labels.mean())}
+            "validation_transactions": len(validation), "test_fraud_rate": float(windows["test"].labels.mean())}
     return FraudData(
         train=dataset(train, config, shuffle=True, genuine_only=unsupervised) if len(train) else None,
-        validation=dataset(folds[0][1], config, genuine_only=unsupervised) if folds else None,
-        test=windows["test"], records=records(windows, source.uri), info=info, folds=folds, train_window=train,
-        recent=windows["before_test"] if len(windows.get("before_test", ())) else train)
-
-
-def frame_window(window):
-    """A Window as a DataFrame of customer, day, label (the CP@k computation's input)."""
-    return pd.DataFrame({"CUSTOMER_ID": window.customers, "TX_DAY": window.days, "TX_FRAUD": window.labels})
+        validation=dataset(validation, config, genuine_only=unsupervised) if len(validation) else None,
+        test=windows["test"], records=records(windows, source.uri), info=info, train_window=train,
+        validation_window=validation)

@@ -1,47 +1,30 @@
 """The handbook's performance metrics (chapter 4), from scores and labels (numpy), and the decision threshold.
 
-- AUC ROC and average precision: threshold-free, over all test transactions.
+- AUC ROC and average precision: threshold-free, over all the period's transactions (scikit-learn's).
 - Card precision top-k per day (CP@k): each day, every card (customer) gets the highest score of its
   transactions that day; investigators check the k highest cards; CP@k is the share of those that were
   compromised that day. Cards found compromised on earlier days are blocked, so they leave the later days'
-  lists (the handbook's `remove_detected_compromised_cards=True`). The metric is the mean over the days.
+  lists (the handbook's `remove_detected_compromised_cards=True`). The metric is the mean over the days. No
+  library has it: it is the fraud domain's own.
 """
 
 import numpy as np
 import pandas as pd
-
-
-def curve_points(labels, scores):
-    """`(thresholds, true positives, false positives)` at each distinct score, highest first."""
-    order = np.argsort(-np.asarray(scores, np.float64), kind="stable")
-    scores, labels = np.asarray(scores, np.float64)[order], np.asarray(labels)[order]
-    last_of_each = np.r_[np.flatnonzero(np.diff(scores)), len(scores) - 1]
-    true_positives = np.cumsum(labels)[last_of_each]
-    return scores[last_of_each], true_positives, 1 + last_of_each - true_positives
-
-
-def roc_curve(labels, scores):
-    thresholds, true_positives, false_positives = curve_points(labels, scores)
-    positives, negatives = max(true_positives[-1], 1), max(false_positives[-1], 1)
-    return np.r_[0.0, false_positives / negatives], np.r_[0.0, true_positives / positives]
+from sklearn import metrics as sklearn_metrics
 
 
 def auc_roc(labels, scores):
-    false_rate, true_rate = roc_curve(labels, scores)
-    return float(np.trapezoid(true_rate, false_rate))
-
-
-def precision_recall_curve(labels, scores):
-    """`(precision, recall, thresholds)` at each distinct score, highest first."""
-    thresholds, true_positives, false_positives = curve_points(labels, scores)
-    precision = true_positives / (true_positives + false_positives)
-    return precision, true_positives / max(true_positives[-1], 1), thresholds
+    """scikit-learn's ROC AUC; NaN when the period has a single class (no ranking to measure)."""
+    if len(np.unique(labels)) < 2:
+        return float("nan")
+    return float(sklearn_metrics.roc_auc_score(labels, scores))
 
 
 def average_precision(labels, scores):
-    """sum over thresholds of (R_n - R_{n-1}) * P_n, as scikit-learn defines it."""
-    precision, recall, _thresholds = precision_recall_curve(labels, scores)
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    """scikit-learn's average precision: the sum over thresholds of (R_n - R_{n-1}) * P_n."""
+    if not np.any(labels):
+        return float("nan")
+    return float(sklearn_metrics.average_precision_score(labels, scores))
 
 
 def card_precision_top_k(customers, days, labels, scores, top_k=100):
@@ -70,9 +53,10 @@ def choose_threshold(labels, scores, days, rule, target_precision=0.5, alerts_pe
         if budget >= len(scores):
             return float(scores.min())
         return float(np.sort(scores)[::-1][budget - 1])
-    precision, _recall, thresholds = precision_recall_curve(labels, scores)
-    reached = np.flatnonzero(precision >= target_precision)
-    return float(thresholds[reached[-1]] if len(reached) else thresholds[np.argmax(precision)])
+    precision, _recall, thresholds = sklearn_metrics.precision_recall_curve(labels, scores)
+    precision = precision[:-1]  # scikit-learn appends (precision 1, recall 0) without a threshold
+    reached = np.flatnonzero(precision >= target_precision)  # thresholds ascend: the first is the lowest
+    return float(thresholds[reached[0]] if len(reached) else thresholds[np.argmax(precision)])
 
 
 def report(labels, scores, customers, days, flagged, top_k=100, prefix="test_"):

@@ -5,8 +5,9 @@ adapted on the training period, so the exported model needs nothing but the raw 
 
 With `ensemble_size` > 1, `supervised` and `sequence` return `[batch, heads]`: independently initialized heads
 over the same features, each trained by its own cross-entropy (the targets are repeated per head); the score is
-their mean (`fraud_score`). The anomaly models are trained on genuine transactions only, and their output is their loss: the compiled
-loss is `score_loss` (the mean of the output), so `model.fit` and early stopping work unchanged.
+their mean (`fraud_score`). The anomaly models are trained on genuine transactions only, and their output is their
+loss: their training loss is `score_loss` (the mean of the output), so `model.fit` and early stopping work unchanged.
+The builders take explicit arguments; the task compiles (`loss` gives the loss).
 """
 
 import keras
@@ -15,7 +16,6 @@ import tensorflow as tf
 
 from apps.fraud import features
 from shared.layers import dense_block, recurrent_block
-from shared.optimizers import build_optimizer
 
 
 @keras.saving.register_keras_serializable(package="dlsuite_fraud")
@@ -119,15 +119,16 @@ def fraud_score(outputs):
 # === Functional models ===
 
 
-def serving_inputs(config):
-    """`{name: keras.Input}` of the raw serving inputs (the signature's names)."""
+def serving_inputs(sequence_length=0):
+    """`{name: keras.Input}` of the raw serving inputs (the signature's names); `sequence_length` > 0 adds the
+    card's previous payments (the `sequence` model)."""
     inputs = {"tx_datetime": keras.Input(shape=(), dtype="string", name="tx_datetime"),
               "tx_amount": keras.Input(shape=(), dtype="float32", name="tx_amount")}
     inputs.update({name: keras.Input(shape=(), dtype="float32", name=name) for name in features.AGGREGATES})
-    if config.model == "sequence":
-        length = config.sequence_length
-        inputs["history_tx_amount"] = keras.Input(shape=(length,), dtype="float32", name="history_tx_amount")
-        inputs["history_tx_datetime"] = keras.Input(shape=(length,), dtype="string", name="history_tx_datetime")
+    if sequence_length:
+        inputs["history_tx_amount"] = keras.Input(shape=(sequence_length,), dtype="float32", name="history_tx_amount")
+        inputs["history_tx_datetime"] = keras.Input(shape=(sequence_length,), dtype="string",
+                                                    name="history_tx_datetime")
     return inputs
 
 
@@ -139,41 +140,52 @@ def normalized_features(inputs, training_inputs):
     return normalization(transaction_features(inputs))
 
 
-def build(config, training_inputs):
-    """The compiled model of `config.model`; `training_inputs` (numpy serving inputs) adapt its normalization."""
-    inputs = serving_inputs(config)
+def build(model, training_inputs, *, hidden_units, dropout_rate=0.0, ensemble_size=1, latent_dim=4,
+          sequence_length=0, recurrent_units=32, seed=None):
+    """The (uncompiled) model `model` ("supervised", "sequence", "autoencoder" or "vae"); `training_inputs`
+    (numpy serving inputs of the training period) adapt its normalization. `sequence_length` and
+    `recurrent_units`: the GRU over the card's previous payments (`sequence`); `latent_dim`: the anomaly models'
+    bottleneck; `ensemble_size`: independent heads (`supervised`, `sequence`)."""
+    inputs = serving_inputs(sequence_length if model == "sequence" else 0)
     normalized = normalized_features(inputs, {name: training_inputs[name] for name in
                                               ("tx_datetime", "tx_amount", *features.AGGREGATES)})
-    if config.model in ("supervised", "sequence"):
+    if model in ("supervised", "sequence"):
         hidden = normalized
-        if config.model == "sequence":
+        if model == "sequence":
             steps = features.HistoryFeatures(name="history_features")(inputs)
-            summary = recurrent_block(steps, config.recurrent_units, bidirectional=False, return_sequences=False,
+            summary = recurrent_block(steps, recurrent_units, bidirectional=False, return_sequences=False,
                                       name="history")
             hidden = keras.layers.Concatenate(name="transaction_and_history")([normalized, summary])
         heads = []
-        for head in range(config.ensemble_size):  # independent networks, each with its own loss (a deep ensemble)
+        for head in range(ensemble_size):  # independent networks, each with its own loss (a deep ensemble)
             layer = hidden
-            for number, units in enumerate(config.hidden_units):
-                layer = dense_block(layer, units, dropout_rate=config.dropout_rate, name=f"head{head}_hidden_{number}")
+            for number, units in enumerate(hidden_units):
+                layer = dense_block(layer, units, dropout_rate=dropout_rate, name=f"head{head}_hidden_{number}")
             heads.append(keras.layers.Dense(1, activation="sigmoid", name=f"head{head}_probability")(layer))
         score = keras.layers.Reshape((), name="fraud_score")(heads[0]) if len(heads) == 1 else \
             keras.layers.Concatenate(name="fraud_scores")(heads)
-        loss = keras.losses.BinaryFocalCrossentropy(gamma=config.focal_gamma) if config.imbalance == "focal" \
-            else keras.losses.BinaryCrossentropy()
-        metrics = [keras.metrics.AUC(curve="PR", name="average_precision"), keras.metrics.AUC(name="auc_roc")]
-    elif config.model == "autoencoder":
+    elif model == "autoencoder":
         hidden = normalized
-        for number, units in enumerate([*config.hidden_units, config.latent_dim, *reversed(config.hidden_units)]):
+        for number, units in enumerate([*hidden_units, latent_dim, *reversed(hidden_units)]):
             hidden = dense_block(hidden, units, name=f"autoencoder_{number}")
         reconstruction = keras.layers.Dense(normalized.shape[-1], name="reconstruction")(hidden)
         score = ReconstructionError(name="fraud_score")([normalized, reconstruction])
-        loss, metrics = score_loss, []
     else:
-        score = VariationalScore(config.hidden_units, config.latent_dim, seed=config.seed, name="fraud_score")(
-            normalized)
-        loss, metrics = score_loss, []
-    model = keras.Model(inputs, score, name=f"fraud_{config.model}")
-    model.compile(optimizer=build_optimizer(config, max(1, len(training_inputs["tx_amount"]) // config.batch_size)),
-                  loss=loss, metrics=metrics)
-    return model
+        score = VariationalScore(hidden_units, latent_dim, seed=seed, name="fraud_score")(normalized)
+    return keras.Model(inputs, score, name=f"fraud_{model}")
+
+
+def loss(model, imbalance="none", focal_gamma=2.0):
+    """The training loss: binary cross-entropy (focal with `imbalance="focal"`) for the classifiers; the anomaly
+    models' own score (`score_loss`)."""
+    if model in ("autoencoder", "vae"):
+        return score_loss
+    if imbalance == "focal":
+        return keras.losses.BinaryFocalCrossentropy(gamma=focal_gamma)
+    return keras.losses.BinaryCrossentropy()
+
+
+def scores(model, inputs, batch_size=4096):
+    """The served scores (`fraud_score`) of numpy serving inputs, `[rows]` float32."""
+    dataset = tf.data.Dataset.from_tensor_slices(inputs).batch(batch_size)
+    return np.concatenate([np.asarray(fraud_score(model(batch, training=False))) for batch in dataset])

@@ -1,17 +1,18 @@
 """The fraud app's figures: PR and ROC curves, score histograms by class, CP@k per test day."""
 
 import numpy as np
+from sklearn import metrics as sklearn_metrics
 
 from apps.fraud import metrics
 from shared.plots import plt
 
 
 def precision_recall(labels, scores, threshold):
-    precision, recall, thresholds = metrics.precision_recall_curve(labels, scores)
+    precision, recall, thresholds = sklearn_metrics.precision_recall_curve(labels, scores)
     figure, axis = plt.subplots(figsize=(5, 4))
     axis.plot(recall, precision, label=f"AP {metrics.average_precision(labels, scores):.3f}")
-    at = np.searchsorted(-thresholds, -threshold, side="right") - 1
-    if at >= 0:
+    at = np.searchsorted(thresholds, threshold, side="left")  # thresholds ascend: the first at or above it
+    if at < len(thresholds):
         axis.plot(recall[at], precision[at], "o", color="tab:red", label=f"threshold {threshold:.3g}")
     axis.axhline(np.mean(labels), color="gray", linestyle="--", label="random")
     axis.set(xlabel="recall", ylabel="precision", title="Precision-recall (test)", xlim=(0, 1), ylim=(0, 1.02))
@@ -22,7 +23,7 @@ def precision_recall(labels, scores, threshold):
 
 
 def roc(labels, scores):
-    false_rate, true_rate = metrics.roc_curve(labels, scores)
+    false_rate, true_rate, _thresholds = sklearn_metrics.roc_curve(labels, scores)
     figure, axis = plt.subplots(figsize=(5, 4))
     axis.plot(false_rate, true_rate, label=f"AUC {metrics.auc_roc(labels, scores):.3f}")
     axis.plot([0, 1], [0, 1], "--", color="gray", label="random")

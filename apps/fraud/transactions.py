@@ -1,11 +1,14 @@
-"""Reading transactions: the handbook's checksummed daily pickles, or the user's CSV / Parquet files.
+"""Reading transactions: the handbook's daily pickles (their SHA-256 pinned in the repository), or the user's CSV /
+Parquet files.
 
 Layouts of a data folder (the first found wins):
-- "pickle": `data/YYYY-MM-DD.pkl` (or `YYYY-MM-DD.pkl` at the top) with a `SHA256SUMS` beside the folder or the
-  files, as in `shared/datasets/fraud_handbook`. Unpickling runs code chosen by whoever wrote the file, so each
-  file's bytes are hashed and compared with SHA256SUMS first; a pickle that is not listed or does not match is
-  refused before it is opened. The checked bytes are the ones unpickled (no second read).
-- "csv" / "parquet": any `*.csv` / `*.parquet` files at the top or in `data/`, holding the columns COLUMNS.
+- "pickle": `data/YYYY-MM-DD.pkl` (or `YYYY-MM-DD.pkl` at the top), the Fraud Detection Handbook's files, as in
+  `$DLSUITE_DATA_DIR/fraud_handbook`. Unpickling runs code chosen by whoever wrote the file, so each file's bytes
+  are hashed and compared with the digest pinned for that day in `handbook_sums.py` first; any other pickle
+  (changed, or not one of the handbook's 68 days) is refused before it is opened, whatever a `SHA256SUMS` in the
+  folder says. The checked bytes are the ones unpickled (no second read).
+- "csv" / "parquet": any `*.csv` / `*.parquet` files at the top or in `data/`, holding the columns COLUMNS: how a
+  user's own transactions come.
 
 Every reader returns one pandas DataFrame with COLUMNS, sorted by time, `TX_DATETIME` as datetime64.
 """
@@ -13,46 +16,42 @@ Every reader returns one pandas DataFrame with COLUMNS, sorted by time, `TX_DATE
 import datetime
 import hashlib
 import io
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow
 
-from shared import checksums
+from apps.fraud.handbook_sums import HANDBOOK_SHA256
+from shared.datasets import find_dataset
 from shared.errors import DataError
 
 DATASET = "fraud_handbook"
 COLUMNS = ("TX_DATETIME", "CUSTOMER_ID", "TERMINAL_ID", "TX_AMOUNT", "TX_FRAUD")
-SUMS = "SHA256SUMS"
 LAYOUTS = {"pickle": "*.pkl", "csv": "*.csv", "parquet": "*.parquet"}
-LAYOUT_HELP = ("Expected the handbook's layout (data/YYYY-MM-DD.pkl with SHA256SUMS) or CSV / Parquet files with the "
-               f"columns {', '.join(COLUMNS)}.")
+EXPECTED = (f"the handbook's daily pickles (data/YYYY-MM-DD.pkl) or CSV / Parquet files with the columns "
+            f"{', '.join(COLUMNS)}")
+OWN_DATA = f"Convert your own transactions to CSV or Parquet with the columns {', '.join(COLUMNS)}."
 
 
 # === Finding the files ===
 
 
+def layout_of(folder):
+    """`(layout, files)` of a folder (itself and its `data/`), or None when it holds no transaction files."""
+    for layout, pattern in LAYOUTS.items():
+        files = sorted([*folder.glob(pattern), *(folder / "data").glob(pattern)])
+        if files:
+            return layout, files
+    return None
+
+
 def resolve_folder(data_dir=None):
-    """`(folder, layout, files)`: `--data-dir` (or `$DLSUITE_DATA_DIR/fraud_handbook`) and its data files."""
-    if data_dir:
-        root = Path(data_dir)
-        if not root.is_dir():
-            raise DataError(f"Data directory not found. Received: --data-dir {data_dir}. {LAYOUT_HELP} Fix the path.")
-        candidates, where = [root, root / DATASET], f"--data-dir {data_dir}"
-    else:
-        if not os.environ.get("DLSUITE_DATA_DIR"):
-            raise DataError("No transaction data. Received: no --data-dir and DLSUITE_DATA_DIR unset. Expected "
-                            f"--data-dir DIR or DLSUITE_DATA_DIR with {DATASET}/ in it. {LAYOUT_HELP}")
-        candidates = [Path(os.environ["DLSUITE_DATA_DIR"]) / DATASET]
-        where = f"DLSUITE_DATA_DIR={os.environ['DLSUITE_DATA_DIR']}"
-    for candidate in candidates:
-        for layout, pattern in LAYOUTS.items():
-            files = sorted([*candidate.glob(pattern), *(candidate / "data").glob(pattern)])
-            if files:
-                return candidate, layout, files
-    raise DataError(f"No transaction files found. Received: {where} (looked in "
-                    f"{', '.join(str(path) for path in candidates)} and their data/). {LAYOUT_HELP}")
+    """`(folder, layout, files)`: the folder `shared.datasets.find_dataset` finds (`--data-dir`, or
+    `$DLSUITE_DATA_DIR/fraud_handbook`) and its data files."""
+    folder = find_dataset(DATASET, data_dir, looks_right=lambda candidate: layout_of(candidate) is not None,
+                          expected=EXPECTED)
+    return (folder, *layout_of(folder))
 
 
 def day_of(path):
@@ -69,43 +68,37 @@ def select_days(files, first_day, last_day):
     return [path for path in files if first_day <= day_of(path) <= last_day]
 
 
-# === Pickles: verified, then opened ===
+# === Pickles: verified against the pinned digests, then opened ===
 
 
-def read_sums(folder, files):
-    """`{absolute path: sha256}` from the SHA256SUMS beside the files or in their parent folder."""
-    for place in {files[0].parent, files[0].parent.parent}:
-        if (place / SUMS).is_file():
-            return checksums.read_sums(place / SUMS)
-    raise DataError(f"No {SUMS} beside the pickles. Received: pickles in {files[0].parent} and no {SUMS} there or in "
-                    f"{files[0].parent.parent}. Expected the `sha256sum` list of the files: pickles are only opened "
-                    "once their checksum matches, because unpickling runs code. Use CSV or Parquet for other data.")
-
-
-def verified_bytes(path, sums):
-    """The file's bytes, if their SHA-256 is the one SHA256SUMS lists for it; DataError otherwise (never unpickled)."""
-    expected = sums.get(Path(path).resolve())
+def verified_bytes(path):
+    """The file's bytes, if their SHA-256 is the one pinned for the handbook's file of that name; DataError
+    otherwise (never unpickled)."""
+    path = Path(path)
+    content = path.read_bytes()  # hashed and unpickled from the same bytes
+    actual, expected = hashlib.sha256(content).hexdigest(), HANDBOOK_SHA256.get(path.name)
     if expected is None:
-        raise DataError(f"Refusing to open pickle {path}: it is not listed in {SUMS}. Received: an unlisted .pkl file. "
-                        "Expected only the handbook's checksummed pickles: unpickling runs code. Convert your own "
-                        "data to CSV or Parquet with the columns " + ", ".join(COLUMNS) + ".")
-    content = Path(path).read_bytes()  # hashed and unpickled from the same bytes
-    actual = hashlib.sha256(content).hexdigest()
+        raise DataError(f"Refusing to unpickle {path}: it is not one of the Fraud Detection Handbook's files. "
+                        f"Received: a pickle named {path.name}. Expected only the handbook's 68 daily pickles "
+                        "(2018-06-08.pkl ... 2018-08-14.pkl, SHA-256 pinned in apps/fraud/handbook_sums.py): unpickling "
+                        "runs code. "
+                        f"Fix: {OWN_DATA}")
     if actual != expected:
-        raise checksums.mismatch_error(path, actual, expected, SUMS, ": refusing to unpickle it")
+        raise DataError(f"Checksum mismatch for {path}: refusing to unpickle it (unpickling runs code). Received: "
+                        f"sha256={actual}. Expected: {expected}, the digest of the handbook's {path.name} pinned in "
+                        "apps/fraud/handbook_sums.py (a SHA256SUMS in the data folder is not trusted: it proves only "
+                        f"that the folder agrees with itself). Fix: restore the handbook's file. {OWN_DATA}")
     return content
 
 
 def check_pickles(files):
-    """Verify every file's checksum (cheap: hashing, no unpickling)."""
-    sums = read_sums(files[0].parent, files)
+    """Verify every file against its pinned digest (cheap: hashing, no unpickling)."""
     for path in files:
-        verified_bytes(path, sums)
+        verified_bytes(path)
 
 
 def read_pickles(files):
-    sums = read_sums(files[0].parent, files)
-    frames = [pd.read_pickle(io.BytesIO(verified_bytes(path, sums))) for path in files]
+    frames = [pd.read_pickle(io.BytesIO(verified_bytes(path))) for path in files]
     return standardize(pd.concat(frames, ignore_index=True), files[0].parent)
 
 
@@ -114,7 +107,13 @@ def read_pickles(files):
 
 def read_table(path):
     """One CSV or Parquet file with COLUMNS, checked: a missing column or a timestamp that is not a date is named."""
-    frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    try:
+        frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    except (pyarrow.ArrowException, pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+        kind = "Parquet" if path.suffix == ".parquet" else "CSV"
+        raise DataError(f"Cannot read {path} as {kind}. Received: {type(error).__name__}: "
+                        f"{str(error).splitlines()[0][:200] if str(error) else ''}. Expected a {kind} file with the "
+                        f"columns {', '.join(COLUMNS)}. Fix: rewrite the file, or remove it from the folder.") from None
     return standardize(frame, path)
 
 
@@ -160,14 +159,19 @@ def _first_bad(frame, bad, where, column, expected):
 
 
 def check(folder, layout, files, first_day, last_day):
-    """Cheap checks before a run: checksums of the pickles in the period, or every table read and checked."""
+    """Cheap checks before a run: the pinned checksums of the pickles in the period, or every table read and
+    checked. Returns `(first day, last day)` of the transactions the folder holds, or None when it holds none."""
     if layout == "pickle":
         selected = select_days(files, first_day, last_day)
         if selected:
             check_pickles(selected)
-        return
-    for path in files:
-        read_table(path)
+        days = [day_of(path) for path in files]
+        return min(days), max(days)
+    times = [read_table(path)["TX_DATETIME"] for path in files]
+    times = [column for column in times if len(column)]
+    if not times:
+        return None
+    return min(column.min() for column in times).date(), max(column.max() for column in times).date()
 
 
 def load(layout, files, first_day, last_day):

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from tests.conftest import free_port, post_json, run_cli, start_cli_server, stop_server, wait_for_http
-from tests.fraud.tiny_data import make_csv_folder, make_handbook_folder, stream
+from tests.fraud.tiny_data import make_csv_folder, make_parquet_folder, stream
 
 SMOKE = ("--set", "epochs=1", "--set", "hidden_units=8", "--set", "alerts_per_day=2")
 
@@ -17,7 +17,7 @@ SMOKE = ("--set", "epochs=1", "--set", "hidden_units=8", "--set", "alerts_per_da
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     folder = tmp_path_factory.mktemp("fraud")
-    data_dir = make_handbook_folder(folder / "handbook")
+    data_dir = make_parquet_folder(folder / "transactions")
     tracking_uri = f"sqlite:///{folder / 'mlflow.db'}"
     result = run_cli("train", "fraud", "--preset", "smoke", *SMOKE, "--data-dir", data_dir, "--tracking-uri",
                      tracking_uri, "--export-dir", folder / "exports", "--summary-json", folder / "summary.json")
@@ -25,11 +25,17 @@ def trained(tmp_path_factory):
     return folder, tracking_uri, json.loads((folder / "summary.json").read_text())
 
 
-def test_evaluate_scores_another_window_with_the_test_dates_as_options(trained):
+def _evaluate_october(trained, name, first_day):
+    """`dlsuite evaluate` of the trained run on 2018-10-08 ... 10-14, from a CSV folder starting on `first_day`."""
     folder, tracking_uri, summary = trained
-    later = make_csv_folder(folder / "september", stream("2018-09-01", "2018-10-14", seed=1).reset_index(drop=True))
-    result = run_cli("evaluate", "--run-id", summary["run_id"], "--data-dir", later, "--tracking-uri", tracking_uri,
-                     "--set", "test_start=2018-10-08", "--set", "test_end=2018-10-14")
+    data_dir = make_csv_folder(folder / name, stream(first_day, "2018-10-14", seed=1).reset_index(drop=True))
+    return data_dir, run_cli("evaluate", "--run-id", summary["run_id"], "--data-dir", data_dir, "--tracking-uri",
+                             tracking_uri, "--set", "test_start=2018-10-08", "--set", "test_end=2018-10-14")
+
+
+def test_evaluate_scores_another_window_with_the_test_dates_as_options(trained):
+    _folder, tracking_uri, summary = trained
+    later, result = _evaluate_october(trained, "september", "2018-09-01")
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"on {later}" in result.stdout
     records = re.search(r"test: (\d+)", result.stdout)  # the seven October days (24 a day) less the cards known
@@ -40,6 +46,16 @@ def test_evaluate_scores_another_window_with_the_test_dates_as_options(trained):
     outside = run_cli("evaluate", "--run-id", summary["run_id"], "--data-dir", later, "--tracking-uri", tracking_uri,
                       "--set", "test_start=2018-11-01", "--set", "test_end=2018-11-07")
     assert outside.returncode == 2 and "No transactions in the test period" in outside.stderr
+
+
+def test_evaluate_refuses_a_folder_without_the_history_the_features_need(trained):
+    _week, result = _evaluate_october(trained, "week-only", "2018-10-08")
+    assert result.returncode == 2, result.stdout + result.stderr
+    message = " ".join(result.stderr.split())
+    assert re.search(r"Not enough history before the test period in .*week-only\. Received: transactions from "
+                     r"2018-10-08, test_start=2018-10-08\. Expected transactions from 2018-09-01 on: .*Fix: add the "
+                     r"days 2018-09-01 \.\.\. 2018-10-07 to the folder", message), result.stderr
+    assert "test_auc_roc" not in result.stdout
 
 
 def test_serve_scores_a_transaction_and_answers_400_to_bad_fields(trained):

@@ -1,11 +1,10 @@
-"""Tiny transaction streams in the fraud app's layouts: the handbook's daily pickles with SHA256SUMS, CSV, Parquet.
+"""Tiny transaction streams as a user's own data comes: CSV and Parquet (only the handbook's pinned pickles are
+unpickled, so the tiny stream is never written as pickles that would be read).
 
 One stream, 2018-07-01 ... 2018-08-14 (every day of the smoke preset's periods and a week before them), 24
 transactions a day over 300 cards and 40 terminals; two a day are frauds with large amounts (the handbook's
 first scenario), so even a tiny model separates them.
 """
-
-import hashlib
 
 import numpy as np
 import pandas as pd
@@ -37,22 +36,6 @@ def stream(first_day=FIRST_DAY, last_day=LAST_DAY, per_day=24, seed=0):
     frame["CUSTOMER_ID"] = frame["CUSTOMER_ID"].astype(object)
     frame["TERMINAL_ID"] = frame["TERMINAL_ID"].astype(object)
     return frame[COLUMNS].set_index(frame["TRANSACTION_ID"].rename(None))
-
-
-def write_sums(folder):
-    lines = [f"{hashlib.sha256(path.read_bytes()).hexdigest()}  data/{path.name}"
-             for path in sorted((folder / "data").glob("*.pkl"))]
-    (folder / "SHA256SUMS").write_text("\n".join(lines) + "\n")
-
-
-def make_handbook_folder(folder, frame=None):
-    """`folder/data/YYYY-MM-DD.pkl` (one pickled DataFrame a day, protocol 4) and `folder/SHA256SUMS`."""
-    frame = stream() if frame is None else frame
-    (folder / "data").mkdir(parents=True)
-    for day, transactions in frame.groupby(frame["TX_DATETIME"].dt.date):
-        transactions.to_pickle(folder / "data" / f"{day}.pkl", protocol=4)
-    write_sums(folder)
-    return folder
 
 
 def make_csv_folder(folder, frame=None, name="transactions.csv"):
