@@ -17,6 +17,7 @@ import asyncio
 import collections
 import contextlib
 import json
+import re
 
 import h11
 from starlette.applications import Starlette
@@ -28,6 +29,8 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from pipelines.rest import RequestError, preview
 
+# TF Serving's REST paths
+ROUTE = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?(?P<verb>:predict|/metadata)?$")
 MIB = 1 << 20
 QUEUE_SECONDS = 60  # longest a request body waits for the budget before 503
 MAX_HEADERS = 100  # header fields of a request, beyond them 431
@@ -67,8 +70,6 @@ class ByteBudget:
 
 def build_app(model, batcher, max_body_bytes=32 * MIB, read_timeout=30.0):
     """The Starlette app: one route that parses TF Serving's paths itself, so that every error is its JSON."""
-    from pipelines.serve import ROUTE
-
     budget = ByteBudget(max_body_bytes)
 
     async def endpoint(request):

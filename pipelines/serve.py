@@ -26,7 +26,6 @@ from pathlib import Path
 
 from shared.errors import UsageError
 
-ROUTE = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?(?P<verb>:predict|/metadata)?$")
 CHUNK_ROWS = 256  # rows per TensorFlow call: what a large batch adds to the server's memory
 PARSERS = 2  # request bodies over INLINE_BYTES decoded at once, on worker threads; the others wait their turn
 INLINE_BYTES = 64 << 10  # smaller bodies are decoded and answered on the event loop: a thread hop costs more

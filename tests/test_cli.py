@@ -130,7 +130,7 @@ def test_truncated_idx_file(tracking_uri, tmp_path, fashion_mnist_dir):
     payload = gzip.decompress(labels.read_bytes())
     labels.write_bytes(gzip.compress(payload[:-100]))
     result = run_cli("train", "vision", "--preset", "smoke", "--data-dir", data_dir, "--tracking-uri", tracking_uri)
-    _assert_clean_failure(result, str(labels), "truncated", "10008 bytes", "holds 9908 bytes")
+    _assert_clean_failure(result, str(labels), "truncated", "10008 bytes", "Received: 9908 bytes")
     assert runs_in(tracking_uri) == []
 
 
