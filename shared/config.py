@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from shared.distribute import DISTRIBUTIONS
 from shared.errors import ConfigError
 from shared.optimizers import OPTIMIZERS
 
@@ -147,6 +148,9 @@ class SupervisedConfig(BaseConfig):
     # averages over the last ~100 steps); validation, early stopping and the trained model use the average, training
     # steps the raw weights (`shared.callbacks.AveragedWeights`). None: off.
     ema_momentum: typing.Optional[float] = None
+    # The tf.distribute strategy (`shared.distribute`): auto = MultiWorkerMirroredStrategy when TF_CONFIG describes
+    # several workers, else none; mirrored = this host's devices. batch_size is the global batch either way.
+    distribution: str = "auto"
 
     def __post_init__(self):
         super().__post_init__()
@@ -171,6 +175,7 @@ class SupervisedConfig(BaseConfig):
         check_range("max_train_seconds", self.max_train_seconds, 0, low_inclusive=False)
         check_range("clipnorm", self.clipnorm, 0, low_inclusive=False)
         check_range("ema_momentum", self.ema_momentum, 0, 1, low_inclusive=False, high_inclusive=False)
+        check_choice("distribution", self.distribution, DISTRIBUTIONS)
 
 
 # === Resolving a config from a preset and overrides ===
