@@ -169,29 +169,13 @@ def cluster_timeout(environ=None):
 
 
 def _join_cluster(tf, cluster):
-    """MultiWorkerMirroredStrategy, waiting at most `cluster_timeout()` for the other workers.
+    """MultiWorkerMirroredStrategy once every worker is up (`shared.rendezvous`: a UsageError after
+    `cluster_timeout()` seconds instead of the constructor's endless wait). In training, the coordination
+    service's heartbeats end the other workers with an error when one is lost."""
+    from shared import rendezvous
 
-    Its constructor waits for every worker with an all-reduce whose timeout is the extended strategy's
-    `_check_health_initial_timeout` (0: forever); afterwards a thread checks the peers every
-    `_check_health_interval` seconds and aborts the collectives when one is gone, so a lost worker ends the
-    others with an error instead of a hang.
-    """
-    from tensorflow.python.distribute import collective_all_reduce_strategy
-
-    timeout = cluster_timeout()
-    extended = collective_all_reduce_strategy.CollectiveAllReduceExtended
-    extended._check_health_initial_timeout = timeout
-    extended._check_health_interval = 5
-    try:
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    except (RuntimeError, tf.errors.DeadlineExceededError, tf.errors.UnavailableError) as error:
-        addresses = [address for addresses in cluster.jobs.values() for address in addresses]
-        raise UsageError(
-            f"This worker ({cluster.task_type} {cluster.task_index} at {cluster.address}) could not reach every "
-            f"worker of its cluster within {timeout:g} s ({error}). Received: cluster {addresses}. Expected all "
-            f"{cluster.num_workers} workers started with the same cluster and reachable at those addresses. Fix: "
-            f"start every worker, check the addresses and firewalls, or raise {CLUSTER_TIMEOUT_VARIABLE}."
-        ) from None
+    rendezvous.wait_for_peers(cluster, cluster_timeout(), CLUSTER_TIMEOUT_VARIABLE)
+    return tf.distribute.MultiWorkerMirroredStrategy()
 
 
 def shard_data(data, strategy):
