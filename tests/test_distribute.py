@@ -3,6 +3,7 @@ trains, a killed worker resumes, an unreachable cluster fails in time."""
 
 import json
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -83,8 +84,9 @@ def keras_weights(tracking_uri, run):
     import h5py
     import mlflow
 
-    folder = mlflow.artifacts.download_artifacts(run.data.tags["dlsuite.keras_model_uri"], tracking_uri=tracking_uri)
-    archive = next(path for path in __import__("pathlib").Path(folder).rglob("*.keras"))
+    mlflow.set_tracking_uri(tracking_uri)  # a models:/ URI resolves through the current store
+    folder = mlflow.artifacts.download_artifacts(run.data.tags["dlsuite.keras_model_uri"])
+    archive = next(path for path in pathlib.Path(folder).rglob("*.keras"))
     weights = {}
     with zipfile.ZipFile(archive) as keras_file, keras_file.open("model.weights.h5") as handle, \
             h5py.File(handle, "r") as h5:
