@@ -108,12 +108,12 @@ class Plan:
             return None
         import tensorflow as tf
 
-        if self.kind == "mirrored":  # the GPUs, else every logical CPU device (MirroredStrategy's own default: one)
-            devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-            return tf.distribute.MirroredStrategy([device.name for device in devices])
         from shared import multi_worker_fix
 
         multi_worker_fix.apply()
+        if self.kind == "mirrored":  # the GPUs, else every logical CPU device (MirroredStrategy's own default: one)
+            devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+            return tf.distribute.MirroredStrategy([device.name for device in devices])
         os.environ["TF_CONFIG"] = json.dumps({"cluster": {job: list(addresses) for job, addresses in
                                                           self.cluster.jobs.items()},
                                               "task": {"type": self.cluster.task_type,
@@ -214,7 +214,7 @@ def build_model(runner, config, data, strategy):
 
     with scope(strategy):
         model = runner.build_model(config, data)
-    if strategy is not None and strategy.num_replicas_in_sync > 1:
+    if strategy is not None:
         for layer in model._flatten_layers(include_self=False, recursive=True):
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.synchronized = True

@@ -6,17 +6,19 @@ keras-team/keras#20585 (also ray-project/ray#47464): with Keras 3 on TensorFlow,
 
 1. `TensorFlowTrainer._maybe_symbolic_build` builds the model from the first batch by cross-reducing the
    per-replica batch over the workers (`strategy.reduce("MEAN", batch)`): a collective all-reduce of the
-   input batch (uint8 pixels, string tokens...) that only exists to learn its shapes. Fix: build from this
-   worker's local per-replica batch (`strategy.experimental_local_results(batch)[0]`), as the single-host path
-   would see it; no collective.
+   input batch (uint8 pixels, string tokens...) that only exists to learn its shapes, and it fails
+   ("Attempt to convert a value (PerReplica...)"). Fix: build from the input's `element_spec` (the build
+   reads only shapes and dtypes): no collective, and no batch read. Reading one also starts a pass over the
+   dataset, so a reshuffling `tf.data` pipeline trains epoch 1 on its second order, not the order one
+   process sees; this is why the fix covers MirroredStrategy too (`shared.distribute` applies it for both).
 2. `reduce_per_replica` reduces every log with `strategy.reduce("MEAN", value, axis=0)` in multi-worker mode;
    the logs (loss, metrics) are scalars, which have no axis 0. Fix: `axis=None` (the mean over replicas, what
    the single-host path computes) for scalar values; everything else goes to Keras' own function unchanged.
 
-`apply()` installs both, only when a multi-worker strategy is created (`shared.distribute`) and only on the
-Keras versions checked to need it (`NEEDED_ON`). `tests/test_distribute_fix.py` runs `model.fit` under two
-workers without the fix and expects the known failure: when upstream fixes it, that test fails and says to
-delete this module.
+`apply()` installs both when `shared.distribute` creates a strategy, only on the Keras versions checked to
+need it (`NEEDED_ON`); the second acts only in multi-worker mode. `tests/test_distribute_fix.py` runs
+`model.fit` under two workers without the fix and expects the known failure: when upstream fixes it, that
+test fails and says to delete this module.
 """
 
 import keras
@@ -39,8 +41,8 @@ def apply():
     if getattr(trainer.reduce_per_replica, "dlsuite_fix", False):
         return True
     trainer.reduce_per_replica = _scalar_logs_reduced_over_replicas(trainer.reduce_per_replica, trainer)
-    trainer.TensorFlowTrainer._maybe_symbolic_build = _build_from_local_batch(
-        trainer.TensorFlowTrainer._maybe_symbolic_build, trainer)
+    trainer.TensorFlowTrainer._maybe_symbolic_build = _build_from_input_spec(
+        trainer.TensorFlowTrainer._maybe_symbolic_build)
     return True
 
 
@@ -63,19 +65,11 @@ def _scalar_logs_reduced_over_replicas(reduce_per_replica, trainer):
     return fixed
 
 
-def _build_from_local_batch(maybe_symbolic_build, trainer):
-    import tensorflow as tf
-
+def _build_from_input_spec(maybe_symbolic_build):
     def fixed(self, iterator=None, data_batch=None):
-        strategy = self._distribute_strategy
-        if iterator is None or strategy is None or not trainer._collective_all_reduce_multi_worker(strategy):
+        if iterator is None or self._distribute_strategy is None:
             return maybe_symbolic_build(self, iterator=iterator, data_batch=data_batch)
-        for _, _, batches in iterator:  # the first batch, as Keras takes it
-            data_batch = tf.nest.map_structure(
-                lambda value: (strategy.experimental_local_results(value)[0]
-                               if isinstance(value, tf.distribute.DistributedValues) else value),
-                next(batches))
-            break
-        return maybe_symbolic_build(self, iterator=None, data_batch=data_batch)
+        # The build reads only shapes and dtypes (`Trainer._symbolic_build` makes KerasTensors of them).
+        return maybe_symbolic_build(self, iterator=None, data_batch=iterator.data_adapter.get_tf_dataset().element_spec)
 
     return fixed
