@@ -17,12 +17,12 @@ from shared import distribute
 from shared.errors import UsageError
 from tests.conftest import REPO, run_cli, runs_in
 
-# The vision smoke model, one step of the global batch of 128 (SGD), with nothing random per replica: no dropout,
+# The vision smoke model, one step of a global batch of 96 (SGD; 96 splits evenly over 2 and 3 replicas), with nothing random per replica: no dropout,
 # no random flips or translations (each worker would draw its own), the same shuffle seed everywhere. Over more
 # steps the runs drift apart (about 5e-4 after 4 SGD steps, 5e-3 with AdamW, whose first steps are sign-like
 # and so turn rounding differences of near-zero gradients into whole steps): see the README.
-SAME_MODEL = ("--preset", "smoke", "--set", "epochs=1", "--set", "max_train_examples=128", "--set", "dropout_rate=0",
-              "--set", "random_flip=false", "--set", "random_translation=0", "--set", "optimizer=sgd",
+SAME_MODEL = ("--preset", "smoke", "--set", "epochs=1", "--set", "max_train_examples=96", "--set", "batch_size=96",
+              "--set", "dropout_rate=0", "--set", "random_flip=false", "--set", "random_translation=0", "--set", "optimizer=sgd",
               "--set", "learning_rate=0.05", "--set", "weight_decay=0", "--seed", "7")
 
 
@@ -115,8 +115,12 @@ def train_once(tmp_path, name, *extra, env=None):
 
 @pytest.fixture(scope="module")
 def one_process(tmp_path_factory):
+    """One process on one device, under MirroredStrategy so that its batch norm computes the statistics as the
+    distributed runs' synchronized batch norm does (E[x^2] - E[x]^2 over the batch, not TensorFlow's two-pass
+    moments: 2e-4 apart after this one step)."""
     tmp_path = tmp_path_factory.mktemp("one")
-    uri, run, _ = train_once(tmp_path, "one")
+    uri, run, _ = train_once(tmp_path, "one", "--set", "distribution=mirrored")
+    assert run.data.tags["dlsuite.distribution.workers"] == "1"
     return keras_weights(uri, run)
 
 
