@@ -124,7 +124,7 @@ def one_process(tmp_path_factory):
     return keras_weights(uri, run)
 
 
-@pytest.mark.parametrize("workers", [2, 3])
+@pytest.mark.parametrize("workers", [2, pytest.param(3, marks=pytest.mark.large)])
 def test_local_workers_train_the_weights_of_one_process(workers, tmp_path, one_process):
     uri, run, result = train_once(tmp_path, f"workers{workers}", "--workers", workers)
     assert run.data.tags["dlsuite.distribution.strategy"] == "MultiWorkerMirroredStrategy"
@@ -155,6 +155,7 @@ def test_mirrored_on_two_logical_cpus_trains_the_weights_of_one_process(tmp_path
 # === Faults ===
 
 
+@pytest.mark.large  # about 4 minutes on 2 busy cores: two jobs of two workers, three epochs
 def test_killed_worker_resumes_from_the_last_backup_in_the_same_run(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     args = ("--preset", "smoke", "--set", "epochs=3", "--set", "max_train_examples=1536", "--tracking-uri", uri,

@@ -40,6 +40,7 @@ def test_unpatched_keras_still_fails_under_two_workers(tmp_path):
         assert "PerReplica" in result["error"] and "unsupported type" in result["error"], result
 
 
+@pytest.mark.large  # tests/test_distribute.py trains through the fix with two workers already
 def test_the_fix_trains_both_workers_alike(tmp_path):
     results = fit_on_two_workers("fix", tmp_path)
     assert all("loss" in result for result in results), results
