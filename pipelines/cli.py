@@ -34,6 +34,9 @@ def _build_parser():
     train.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run from its last checkpoint")
     train.add_argument("--export-dir", default="exports", help="export root (default: ./exports)")
     train.add_argument("--summary-json", metavar="FILE", help="also write run id, metrics, export dir and config as JSON")
+    train.add_argument("--workers", type=int, metavar="N",
+                       help="train as N local worker processes on 127.0.0.1 (MultiWorkerMirroredStrategy; each gets "
+                            "its TF_CONFIG); worker 0 is the chief that logs and exports")
 
     tune = verbs.add_parser(
         "tune", help="search hyperparameters with Optuna; each trial is a nested MLflow run",
@@ -171,6 +174,11 @@ def run(argv=None):
         from pipelines import quiet
 
         quiet.quiet_output()
+    if args.verb == "train" and args.workers:
+        from pipelines import workers
+
+        workers.check_workers(args.workers)
+        return workers.launch(args.workers, workers.without_workers_flag(sys.argv[1:] if argv is None else argv))
     if args.verb == "train":
         from pipelines.train import train
 
@@ -180,6 +188,9 @@ def run(argv=None):
             tracking_uri=args.tracking_uri, experiment=args.experiment, resume=args.resume,
             export_root=args.export_dir, summary_json=args.summary_json,
         )
+        if summary.get("role") == "worker":
+            print("dlsuite: worker done (the chief logs the run and exports)")
+            return 0
         print(f"run id:     {summary['run_id']}")
         print("test metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in summary["metrics"].items()))
         print(f"export dir: {summary['export_dir']}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pipelines import catalog, runs
 from shared import config as config_lib
-from shared import tracking
+from shared import distribute, tracking
 from shared.errors import UsageError
 
 
@@ -83,18 +83,26 @@ def train(app, task=None, preset="default", config_file=None, overrides=(), data
         task_name, spec = catalog.task_spec(app, task)
         config = resolve_config(spec, preset, config_file, overrides, seed)
         experiment_name = experiment or f"dlsuite-{app}"
+    job = distribute.plan(getattr(config, "distribution", "auto"))  # a bad TF_CONFIG stops here: no run yet
     runner = catalog.load_task(spec)
+    distribute.check_task(runner, job, f"{app}/{task_name}")
+    strategy = job.start()  # before any other TensorFlow op: collective ops are configured once
     source = runner.check_inputs(config, data_dir)
+    if not job.is_chief:  # only the chief opens the run, logs and exports
+        from pipelines import workers
+
+        return workers.follow(runner, config, source, strategy, resume and tracking.checkpoint_dir(uri, resume))
 
     run_tags = {"dlsuite.app": app, "dlsuite.task": task_name, "dlsuite.preset": preset,
                 "dlsuite.data_source": source.uri, "dlsuite.data_dir": str(source.path or ""),
-                **tracking.environment_tags(), **(tags or {})}
+                **tracking.environment_tags(), **distribute.tags(job), **(tags or {})}
     if parent_run_id:
         run_tags["mlflow.parentRunId"] = parent_run_id  # what MLflow's nested runs set: the UI nests it
     run_name = None if resume else (run_name or f"{app}-{task_name}-{preset}")
     with tracking.tracked_run(experiment_name, uri, run_id=resume, run_name=run_name, tags=run_tags) as run:
         summary = _run(app, task_name, preset, config, runner, source, uri, run.info.run_id, bool(resume),
-                       export_root if export else None, summary_json, callbacks)
+                       export_root if export else None, summary_json, callbacks, strategy)
+    distribute.barrier(strategy)  # the other workers wait for this
     # Checkpoints outlive every failure (a failed export resumes without retraining); a FINISHED run
     # cannot be resumed, so its checkpoints go.
     shutil.rmtree(tracking.checkpoint_dir(uri, summary["run_id"]), ignore_errors=True)
@@ -106,7 +114,7 @@ def say(message):
 
 
 def _run(app, task_name, preset, config, runner, source, uri, run_id, resumed, export_root, summary_json,
-         extra_callbacks=()):
+         extra_callbacks=(), strategy=None):
     import keras
     import mlflow
 
@@ -121,12 +129,12 @@ def _run(app, task_name, preset, config, runner, source, uri, run_id, resumed, e
     keras.utils.set_random_seed(config.seed)
 
     say("loading data")
-    data = runner.build_data(config, source)
+    data = distribute.shard_data(runner.build_data(config, source), strategy)
     data.source = source
     if not resumed:
         tracking.log_dataset_records(data.records)
         runs.log_info(data.info)  # again after fit with after_fit's values; here so a failed run has it
-    model = runner.build_model(config, data)
+    model = distribute.build_model(runner, config, data, strategy)
     summary_lines = []
     model.summary(print_fn=lambda line, *args, **kwargs: summary_lines.append(line))
     tracking.log_text("\n".join(summary_lines), "model_summary.txt")

@@ -134,6 +134,9 @@ class Task:
     monitor = "val_loss"  # what early stopping and LR reduction watch
     monitor_mode = "min"
     step_key = None  # a logs key to use as the MLflow step instead of the epoch (RL: env steps)
+    # Why this task cannot train under a tf.distribute strategy (`--workers`, TF_CONFIG, distribution=mirrored):
+    # None when it can. `dlsuite train` refuses such a job with this reason (exit 2) before a run opens.
+    cannot_distribute = None
 
     # === Inputs ===
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from shared.distribute import DISTRIBUTIONS
 from shared.errors import ConfigError
 from shared.optimizers import OPTIMIZERS
 
@@ -135,6 +136,9 @@ class FitConfig(BaseConfig):
     max_train_examples: typing.Optional[int] = None
     max_test_examples: typing.Optional[int] = None
     validation_fraction: float = 0.1
+    # The tf.distribute strategy (`shared.distribute`): auto = MultiWorkerMirroredStrategy when TF_CONFIG describes
+    # several workers, else none; mirrored = this host's devices. batch_size is the global batch either way.
+    distribution: str = "auto"
 
     def __post_init__(self):
         super().__post_init__()
@@ -146,6 +150,7 @@ class FitConfig(BaseConfig):
         check_range("max_train_examples", self.max_train_examples, 1)
         check_range("max_test_examples", self.max_test_examples, 1)
         check_range("validation_fraction", self.validation_fraction, 0, 1, high_inclusive=False)
+        check_choice("distribution", self.distribution, DISTRIBUTIONS)
 
 
 @dataclasses.dataclass(frozen=True)

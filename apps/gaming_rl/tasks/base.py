@@ -26,6 +26,8 @@ class RLTask(Task):
     monitor_mode = "max"
     step_key = "env_steps"
     agent_class = None
+    cannot_distribute = ("its own loop steps one environment and applies its updates outside model.fit, in no "
+                         "replica context; data parallelism does not apply to it.")
 
     # === Inputs ===
 

@@ -31,6 +31,8 @@ class GenerativeTask(Task):
     app = "vision"
     monitor = "val_loss"
     monitor_mode = "min"
+    cannot_distribute = ("its own train_step averages the loss within each replica and the optimizer sums the "
+                         "replicas' gradients, so N replicas would step N times too far")
 
     def conditional(self, config):
         """Whether training batches carry class ids (a class-conditional model)."""
