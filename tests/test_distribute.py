@@ -202,11 +202,15 @@ def _environ_of(pid):
     return {key.decode(): value.decode(errors="replace") for key, value in pairs}
 
 
-def test_a_task_that_cannot_distribute_refuses_before_a_run_opens(tracking_uri):
+@pytest.mark.parametrize("task_arguments, reason", [
+    (("gaming_rl",), "gaming_rl/cartpole-dqn cannot train under a tf.distribute strategy: its own loop"),
+    (("vision", "--task", "gan"), "vision/gan cannot train under a tf.distribute strategy: its own train_step"),
+])
+def test_a_task_that_cannot_distribute_refuses_before_a_run_opens(task_arguments, reason, tracking_uri):
     from pipelines.workers import tf_configs
 
-    result = run_cli("train", "gaming_rl", "--tracking-uri", tracking_uri, env={"TF_CONFIG": tf_configs(2)[1]})
+    result = run_cli("train", *task_arguments, "--tracking-uri", tracking_uri, env={"TF_CONFIG": tf_configs(2)[1]})
     assert result.returncode == 2, result.stderr[-3000:]
-    assert "gaming_rl/cartpole-dqn cannot train under a tf.distribute strategy: its own loop" in result.stderr
+    assert reason in result.stderr
     assert "Received: TF_CONFIG with several workers or --workers" in result.stderr
     assert runs_in(tracking_uri) == []
