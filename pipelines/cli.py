@@ -131,6 +131,8 @@ def _build_parser():
     server.add_argument("--host", default="127.0.0.1")
     server.add_argument("--port", type=int, default=5000)
     server.add_argument("--workers", type=int, default=4, help="server processes (default: 4)")
+    server.add_argument("--allowed-hosts", metavar="HOST[:PORT],...",
+                        help="Host headers MLflow accepts when clients use a name other than localhost")
 
     ui = verbs.add_parser("ui", help="open the MLflow UI on the suite's store")
     ui.add_argument("--port", type=int, default=5000)
@@ -248,7 +250,8 @@ def run(argv=None):
 
         return server(backend_store_uri=args.backend_store_uri, artifacts_destination=args.artifacts_destination,
                       host=args.host, port=args.port, auth_database_uri=args.auth_database_uri,
-                      default_permission=args.default_permission, workers=args.workers)
+                      default_permission=args.default_permission, workers=args.workers,
+                      allowed_hosts=args.allowed_hosts)
     elif args.verb == "ui":
         from pipelines.ui import ui
 

@@ -23,11 +23,14 @@ from shared.errors import UsageError
 AUTH_SECRETS = ("MLFLOW_FLASK_SERVER_SECRET_KEY", "MLFLOW_AUTH_ADMIN_PASSWORD")
 
 
-def server_command(backend_store_uri, artifacts_destination, host, port, workers, auth_config=None):
+def server_command(backend_store_uri, artifacts_destination, host, port, workers, auth_config=None,
+                   allowed_hosts=None):
     """The `mlflow server` command line (a list), with basic-auth when `auth_config` (an ini path) is given."""
     command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_store_uri,
                "--artifacts-destination", artifacts_destination, "--serve-artifacts", "--host", host,
                "--port", str(port), "--workers", str(workers)]
+    if allowed_hosts:  # the Host names clients use, when they are not localhost
+        command += ["--allowed-hosts", allowed_hosts]
     return [*command, "--app-name", "basic-auth"] if auth_config else command
 
 
@@ -59,13 +62,15 @@ def check_artifacts_destination(destination):
 
 
 def server(backend_store_uri, artifacts_destination, host="127.0.0.1", port=5000, auth_database_uri=None,
-           default_permission="EDIT", workers=4):
+           default_permission="EDIT", workers=4, allowed_hosts=None):
     """Run the server in the foreground until it stops; return its exit code."""
     from shared import stores
 
     stores.check_database(backend_store_uri, "--backend-store-uri")
     check_artifacts_destination(artifacts_destination)
     environment = dict(os.environ)
+    # MLflow's background job runner (GenAI evaluation jobs, 7 processes) serves nothing dlsuite logs.
+    environment.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     with tempfile.TemporaryDirectory() as folder:
         auth_config = None
         if auth_database_uri:
@@ -80,7 +85,8 @@ def server(backend_store_uri, artifacts_destination, host="127.0.0.1", port=5000
                 )
             auth_config = write_auth_config(auth_database_uri, folder, default_permission)
             environment["MLFLOW_AUTH_CONFIG_PATH"] = str(auth_config)
-        command = server_command(backend_store_uri, artifacts_destination, host, port, workers, auth_config)
+        command = server_command(backend_store_uri, artifacts_destination, host, port, workers, auth_config,
+                                 allowed_hosts)
         print(f"dlsuite: {' '.join(command[1:])}" + (" (basic-auth)" if auth_config else ""), flush=True)
         print(f"dlsuite: clients: --tracking-uri http://{host}:{port}"
               + (" with MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD" if auth_config else ""), flush=True)

@@ -6,8 +6,8 @@ one study:
 - `--trials N` is the study's total: each worker runs one trial at a time while fewer than N count
   (`counted`), then waits for the other workers' trials before it reports;
 - heartbeats: a trial whose worker died (SIGKILL, a lost machine) has no heartbeat for `grace_period`
-  seconds; the next worker that looks fails it and Optuna's `RetryHeartbeatStaleTrialCallback` queues
-  the same params again (WAITING), which a worker then runs;
+  seconds; the next worker that looks fails it, Optuna's `RetryHeartbeatStaleTrialCallback` queues
+  the same params again (WAITING), which a worker then runs, and its MLflow run ends KILLED;
 - one parent MLflow run per search: the worker that wins an atomic `create_study` of a marker study
   (`<study>:parent-<k>`) creates it and records its id in the study's user attrs (`parent_runs`); the
   others nest their trials under it. A later search on the same study (the parent no longer RUNNING)
@@ -28,12 +28,42 @@ def open_storage(optuna, url, heartbeat_seconds=HEARTBEAT_SECONDS):
         try:
             return optuna.storages.RDBStorage(
                 url, heartbeat_interval=heartbeat_seconds, grace_period=3 * heartbeat_seconds,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                    max_retry=MAX_RETRIES))
+                heartbeat_stale_trial_callback=StaleTrial(optuna.storages.RetryHeartbeatStaleTrialCallback(
+                    max_retry=MAX_RETRIES)))
         except Exception:  # noqa: BLE001 - e.g. IntegrityError: another worker created the tables meanwhile
             if attempt == 2:
                 raise
             time.sleep(1 + attempt)
+
+
+class StaleTrial:
+    """A dead worker's trial: queue it again (`retry`) and end its MLflow run KILLED, with the reason."""
+
+    def __init__(self, retry):
+        self.retry = retry
+
+    def __call__(self, study, trial):
+        self.retry(study, trial)
+        from shared import tracking
+
+        tracking.warn_on_failure(f"ending trial {trial.number}'s run", _end_lost_run, study, trial)
+
+
+def _end_lost_run(study, trial):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    parents = study.user_attrs.get("parent_runs", [])
+    if not parents:
+        return
+    experiment = client.get_run(parents[-1]).info.experiment_id
+    found = client.search_runs([experiment], filter_string=f"tags.`dlsuite.tune.study` = '{study.study_name}' and "
+                                                           f"tags.`dlsuite.tune.trial` = '{trial.number}'")
+    for run in found:
+        if run.info.status == "RUNNING":
+            client.set_tag(run.info.run_id, "failure_reason", "worker lost: no heartbeat from its tune process; "
+                                                              "the trial's params are queued again")
+            client.set_terminated(run.info.run_id, "KILLED")
 
 
 def open_study(optuna, storage, name, direction, pruner):

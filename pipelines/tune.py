@@ -128,7 +128,10 @@ def tune(app, task=None, preset="default", config_file=None, overrides=(), searc
             _log_study(client, parent_id, study, monitor, direction)
         invocation = dict(app=app, task=task_name, preset=preset, data_dir=data_dir, tracking_uri=tracking_uri,
                           experiment=experiment)
-        return _finish(client, parent, study, config, space, previous_trials, monitor, best_config, invocation)
+        summary = _finish(client, parent, study, config, space, previous_trials, monitor, best_config, invocation)
+        if not created:  # the study is done; its creator may have died (it ends the run too if alive)
+            client.set_terminated(parent_id, "FINISHED")
+        return summary
 
 
 PRUNERS = ("median", "none")

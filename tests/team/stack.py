@@ -82,7 +82,11 @@ class MlflowServer:
              "--artifacts-destination", str(self.artifacts), "--auth-database-uri", postgres.url("mlflow_auth"),
              "--port", str(self.port), "--workers", "2"],
             cwd=folder, env=environment, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        self._wait()
+        try:
+            self._wait()
+        except BaseException:
+            self.stop()
+            raise
 
     def _wait(self, timeout=120):
         deadline = time.monotonic() + timeout
