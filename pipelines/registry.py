@@ -55,7 +55,10 @@ def local_export(run, export_dir=None):
     """The run's SavedModel version folder on this machine: its export folder if present, else downloaded."""
     from pipelines.evaluate import resolve_version_dir
 
-    export_dir = export_dir or run.data.tags.get("dlsuite.export_dir")
+    if export_dir:  # given (--model-dir): that folder and no other
+        yield resolve_version_dir(export_dir)
+        return
+    export_dir = run.data.tags.get("dlsuite.export_dir")
     if export_dir and Path(export_dir).is_dir():
         yield resolve_version_dir(export_dir)
         return

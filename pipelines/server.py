@@ -48,12 +48,10 @@ def check_artifacts_destination(destination):
     scheme = urlparse(destination).scheme
     if scheme and scheme not in ("file",):
         return  # s3://, gs://, ...: the server's own credentials (e.g. AWS_* variables) reach it
-    folder = Path(urlparse(destination).path if scheme == "file" else destination)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as error:
+    from shared import stores
+
+    error = stores.write_error(urlparse(destination).path if scheme == "file" else destination)
+    if error is not None:
         raise UsageError(
             f"The artifacts destination is not a writable folder. Received: --artifacts-destination {destination} "
             f"({error.strerror or error}). Expected a folder the server can write, or s3://bucket/prefix. "

@@ -70,16 +70,23 @@ def _check_sqlite_folder(uri, where):
     if not path or path == ":memory:":
         return
     folder = Path(path).resolve().parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as error:
+    error = write_error(folder)
+    if error is not None:
         raise UsageError(
             f"The SQLite store's folder cannot be written. Received: {where} {uri} ({folder}: "
             f"{error.strerror or error}). Expected a path in a writable folder (created if missing). Fix: e.g. "
             "--tracking-uri sqlite:///mlruns/mlflow.db, or omit it for the default store in ./mlruns."
         ) from None
+
+
+def write_error(folder):
+    """None if `folder` exists (created if missing) and takes a file, else the OSError that says why not."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            return None
+    except OSError as error:
+        return error
 
 
 def _request(url, timeout):

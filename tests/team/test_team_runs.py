@@ -1,15 +1,13 @@
 """Against a real PostgreSQL-backed `mlflow server` with basic-auth and proxied artifacts: train, evaluate,
 export and resume work with nothing shared but the server, and bad input is refused before work starts."""
 
-import os
 import signal
-import subprocess
-import sys
+from pathlib import Path
 
 import mlflow
 import pytest
 
-from tests.conftest import REPO, free_port, run_cli
+from tests.conftest import free_port, run_cli, sigkill_at, start_cli
 
 TINY = ["--preset", "smoke", "--set", "max_train_examples=512", "--set", "max_test_examples=128",
         "--set", "early_stopping_patience=0"]
@@ -29,24 +27,17 @@ def _machine(tmp_path, name, team_user):
     return folder, {**team_user.env, "HOME": str(folder / "home")}
 
 
-def test_killed_run_resumes_on_another_machine_from_the_servers_checkpoints(team_user, tmp_path, fashion_mnist_dir):
+def test_killed_run_resumes_on_another_machine_from_the_servers_checkpoints(team_user, tmp_path, fashion_mnist_dir,
+                                                                              monkeypatch, capsys):
+    from pipelines.evaluate import evaluate
+    from pipelines.export import export
+
     first, first_env = _machine(tmp_path, "first", team_user)
-    command = [sys.executable, "-m", "pipelines.cli", "train", "vision", *TINY, "--set", "epochs=3",
-               "--data-dir", str(fashion_mnist_dir), "--export-dir", "exports"]
-    env = {**os.environ, **first_env, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
-    process = subprocess.Popen(command, cwd=first, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
-    seen, run_id = [], None
-    try:
-        for line in process.stdout:  # "Epoch 3/3": epoch 2 ended, was checkpointed and uploaded
-            seen.append(line)
-            if line.startswith("dlsuite: run "):
-                run_id = line.split()[2]
-            if line.startswith("Epoch 3/3"):
-                process.send_signal(signal.SIGKILL)
-                break
-    finally:
-        process.wait(timeout=120)
+    # "Epoch 3/3": epoch 2 ended, was checkpointed and uploaded
+    process = start_cli("train", "vision", *TINY, "--set", "epochs=3", "--data-dir", fashion_mnist_dir,
+                        "--export-dir", "exports", cwd=first, env=first_env)
+    seen = sigkill_at(process, "Epoch 3/3")
+    run_id = next((line.split()[2] for line in seen if line.startswith("dlsuite: run ")), None)
     assert process.returncode == -signal.SIGKILL and run_id, "".join(seen)
 
     client = mlflow.tracking.MlflowClient()
@@ -73,15 +64,17 @@ def test_killed_run_resumes_on_another_machine_from_the_servers_checkpoints(team
     assert (name, tags["dlsuite.run_id"]) == ("vision-classification", run_id)
     assert float(tags["dlsuite.metric.test_accuracy"]) == pytest.approx(run.data.metrics["test_accuracy"], rel=1e-5)
 
-    # evaluate and export on a third machine: the SavedModel and the Keras model come through the server.
+    # evaluate and export (in this process) on a third machine, the second one's export folder gone: the
+    # SavedModel and the Keras model come through the server.
     third, third_env = _machine(tmp_path, "third", team_user)
-    evaluated = run_cli("evaluate", "--run-id", run_id, cwd=third, env=third_env)
-    assert evaluated.returncode == 0, evaluated.stdout[-3000:] + evaluated.stderr[-3000:]
-    assert f"downloading the SavedModel of run {run_id}" in evaluated.stdout
-    assert f"test_accuracy={run.data.metrics['test_accuracy']:.4f}" in evaluated.stdout
-    exported = run_cli("export", "--run-id", run_id, "--out", "exports", cwd=third, env=third_env)
-    assert exported.returncode == 0, exported.stdout[-3000:] + exported.stderr[-3000:]
-    assert (third / "exports" / "vision-classification" / "1" / "saved_model.pb").is_file()
+    (second / "exports").rename(second / "gone")
+    monkeypatch.chdir(third)
+    monkeypatch.setenv("HOME", third_env["HOME"])
+    evaluated = evaluate(run_id=run_id)
+    assert f"downloading the SavedModel of run {run_id}" in capsys.readouterr().out
+    assert evaluated["metrics"]["test_accuracy"] == pytest.approx(run.data.metrics["test_accuracy"], abs=1e-6)
+    exported = Path(export(run_id, export_root="exports")).resolve()
+    assert exported == third / "exports" / "vision-classification" / "1" and (exported / "saved_model.pb").is_file()
 
 
 def test_bad_server_address_credentials_and_databases_exit_2_at_once(team_user, team_stack, tmp_path):

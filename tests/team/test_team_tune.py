@@ -1,14 +1,11 @@
 """Several users at once on one server, and `dlsuite tune` spread over processes on one PostgreSQL study."""
 
-import os
 import signal
-import subprocess
-import sys
 
 import mlflow
 import optuna
 
-from tests.conftest import REPO
+from tests.conftest import sigkill_at, start_cli
 
 SLICE = ["--preset", "smoke", "--set", "max_train_examples=256", "--set", "max_test_examples=64",
          "--set", "early_stopping_patience=0", "--set", "epochs=2"]
@@ -17,10 +14,8 @@ RUN_ARTIFACTS = {"config.yaml", "model_summary.txt", "learning_curves.png", "dat
 
 
 def _start(arguments, cwd, env):
-    env = {**os.environ, **env, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
     cwd.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen([sys.executable, "-m", "pipelines.cli", *map(str, arguments)], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return start_cli(*arguments, cwd=cwd, env=env)
 
 
 def _finish(process, timeout=600):
@@ -82,15 +77,7 @@ def test_a_worker_killed_mid_trial_has_its_trial_failed_by_heartbeat_and_retried
     study = f"killed-{team_user.name}"
     arguments = _tune_arguments(team_stack, fashion_mnist_dir, study, 2, "--heartbeat", 1)
     doomed = _start(arguments, tmp_path / "doomed", team_user.env)
-    seen = []
-    try:
-        for line in doomed.stdout:  # the trial's run has started training: kill its worker
-            seen.append(line)
-            if line.startswith("Epoch 1/2"):
-                doomed.send_signal(signal.SIGKILL)
-                break
-    finally:
-        doomed.wait(timeout=120)
+    seen = sigkill_at(doomed, "Epoch 1/2")  # the trial's run has started training: kill its worker
     assert doomed.returncode == -signal.SIGKILL, "".join(seen)
     storage = team_stack.database.url("optuna")
     assert [trial.state.name for trial in optuna.load_study(study_name=study, storage=storage).trials] == ["RUNNING"]
