@@ -268,6 +268,14 @@ def main(argv=None):
     except RunFailed as error:  # the run started and failed (e.g. the loss diverged); it ended FAILED
         print(f"dlsuite: error: {error}", file=sys.stderr)
         return 1
+    except Exception as error:
+        if getattr(error, "error_code", None) != "PERMISSION_DENIED":  # an MlflowException: HTTP 403
+            raise
+        print(f"dlsuite: error: The MLflow server denied this account that request (HTTP 403). Received: "
+              f"{str(error).splitlines()[0]} (user {os.environ.get('MLFLOW_TRACKING_USERNAME')}). Expected EDIT "
+              "permission on the experiment or registered model. Fix: ask its owner or the admin to grant it.",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt as error:  # shared.errors.Interrupted for SIGTERM during a run
         print(f"dlsuite: interrupted by {interrupt_reason(error)}", file=sys.stderr)
         code = getattr(error, "exit_code", 130)

@@ -94,9 +94,13 @@ def experiment_id(name, uri):
     location = None
     if urlparse(uri).scheme == "sqlite":
         location = (store_home(uri) / "artifacts").as_uri()
-    # MLflow 3's UI opens "model development" experiments on their Runs, not on its GenAI pages.
-    return client.create_experiment(name, artifact_location=location,
-                                    tags={"mlflow.experimentKind": "custom_model_development"})
+    try:  # MLflow 3's UI opens "model development" experiments on their Runs, not on its GenAI pages.
+        return client.create_experiment(name, artifact_location=location,
+                                        tags={"mlflow.experimentKind": "custom_model_development"})
+    except mlflow.exceptions.MlflowException as error:
+        if error.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+        return client.get_experiment_by_name(name).experiment_id  # another process created it meanwhile
 
 
 def get_run(run_id):
