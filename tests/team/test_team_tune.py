@@ -10,7 +10,8 @@ from tests.conftest import sigkill_at, start_cli
 SLICE = ["--preset", "smoke", "--set", "max_train_examples=256", "--set", "max_test_examples=64",
          "--set", "early_stopping_patience=0", "--set", "epochs=2"]
 SEARCH = ["--search", "learning_rate=1e-4..1e-2:log", "--search", "dropout_rate=0.1|0.4", "--pruner", "none"]
-RUN_ARTIFACTS = {"config.yaml", "model_summary.txt", "learning_curves.png", "data_info.json", "export", "model"}
+RUN_ARTIFACTS = {"config.yaml", "confusion_matrix.png", "data_info.json", "export", "learning_curves.png",
+                 "model_summary.txt", "per_class_metrics.json", "test_samples.png"}
 
 
 def _start(arguments, cwd, env):
@@ -51,7 +52,9 @@ def test_two_trainings_and_two_tune_workers_at_once_lose_nothing(team_user, team
         assert run.info.status == "FINISHED"
         history = {key: len(client.get_metric_history(run.info.run_id, key)) for key in run.data.metrics}
         assert history["val_loss"] == history["val_accuracy"] == history["learning_rate"] == 2, history
-        assert RUN_ARTIFACTS <= {artifact.path for artifact in client.list_artifacts(run.info.run_id)}
+        assert {artifact.path for artifact in client.list_artifacts(run.info.run_id)} == RUN_ARTIFACTS
+        assert len(client.list_artifacts(run.info.run_id, "export")) >= 3  # saved_model.pb, variables, assets.extra
+        assert run.data.tags["dlsuite.keras_model_uri"].startswith("models:/")  # MLflow 3: a logged model
         metric_counts.append(history)
     assert metric_counts[0] == metric_counts[1]  # every metric, every step, both runs
 
