@@ -107,9 +107,9 @@ def test_no_permission_on_the_experiment_exits_2_before_training(team_user, team
 
     with _credentials(*team_user.admin):
         experiment = mlflow.tracking.MlflowClient().create_experiment(f"locked-{team_user.name}")
-        # (a positive grant below the server's default permission is raised to it: take all away)
+        # (a positive grant below the server's default permission is raised to it: DENY vetoes)
         AuthServiceClient(team_user.uri).grant_user_permission(team_user.name, "experiment", experiment,
-                                                               "NO_PERMISSIONS")
+                                                               "DENY")
     line = _one_error_line(run_cli("train", "vision", *TINY, "--data-dir", fashion_mnist_dir, "--experiment",
                                    f"locked-{team_user.name}", cwd=tmp_path))
     assert (f"No permission to write runs in experiment 'locked-{team_user.name}' on the MLflow server (HTTP 403). "

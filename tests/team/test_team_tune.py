@@ -19,7 +19,7 @@ def _start(arguments, cwd, env):
     return start_cli(*arguments, cwd=cwd, env=env)
 
 
-def _finish(process, timeout=600):
+def _finish(process, timeout=1800):  # four TensorFlow processes on a busy machine
     output, _ = process.communicate(timeout=timeout)
     assert process.returncode == 0, output[-4000:]
     return output
