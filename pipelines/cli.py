@@ -61,6 +61,13 @@ def _build_parser():
     tune.add_argument("--pruner", choices=("median", "none"), default="median",
                       help="stop a trial early when an epoch is worse than the median of earlier trials at that "
                            "epoch, after 5 complete trials (default: median)")
+    tune.add_argument("--storage", metavar="URL",
+                      help="Optuna storage (any SQLAlchemy URL, e.g. postgresql://user:pw@host/optuna): tune "
+                           "processes on any machines with the same --study-name share the study and --trials is "
+                           "the total (default: sqlite optuna.db beside the MLflow store)")
+    tune.add_argument("--heartbeat", type=int, default=20, metavar="SECONDS",
+                      help="a running trial's heartbeat interval: a trial silent for 3x this long (its worker died) "
+                           "is failed and its params queued again for a live worker (default: 20)")
 
     evaluate = verbs.add_parser(
         "evaluate", help="evaluate an exported SavedModel on its run's test data or on other data",
@@ -98,6 +105,40 @@ def _build_parser():
     serve.add_argument("--workers", type=positive_integer("--workers"), default=1,
                        help="server processes on the port, each with its own copy of the model (default: 1)")
     _add_tracking_arguments(serve)
+
+    promote = verbs.add_parser(
+        "promote", help="make a registered model version the champion if it beats the current one",
+        description="Score the version and the current champion (alias champion) on the same test data, the "
+                    "way `dlsuite evaluate` does, with the task's headline metric; move the alias only if the "
+                    "version is better (else exit 2 with both scores). The replaced champion keeps the alias "
+                    "previous-champion.")
+    promote.add_argument("name", help="registered model: <app>-<task>, e.g. vision-classification")
+    promote.add_argument("--version", type=int, help="the version to promote")
+    promote.add_argument("--force", action="store_true", help="promote even if it is not better (recorded)")
+    promote.add_argument("--rollback", action="store_true", help="make the previous champion the champion again")
+    promote.add_argument("--data-dir", help="test data for both versions (default: the version's run's data)")
+    promote.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                         help="evaluation-time config value for both versions, e.g. max_test_examples=500")
+    _add_tracking_arguments(promote)
+
+    server = verbs.add_parser(
+        "server", help="start a team's MLflow server (database backend, proxied artifacts, basic-auth)",
+        description="Runs `mlflow server --backend-store-uri DB --artifacts-destination DEST --serve-artifacts "
+                    "[--app-name basic-auth]` after checking that the databases connect. See README, Team setup.")
+    server.add_argument("--backend-store-uri", required=True, metavar="URL",
+                        help="runs and registry database, e.g. postgresql://mlflow:PW@db-host:5432/mlflow")
+    server.add_argument("--artifacts-destination", required=True, metavar="FOLDER_OR_URI",
+                        help="where artifacts are stored: a folder or s3://bucket/prefix")
+    server.add_argument("--auth-database-uri", metavar="URL",
+                        help="users database of the basic-auth app (needs MLFLOW_FLASK_SERVER_SECRET_KEY and "
+                             "MLFLOW_AUTH_ADMIN_PASSWORD); without it, no authentication")
+    server.add_argument("--default-permission", choices=("READ", "EDIT", "MANAGE", "NO_PERMISSIONS"), default="EDIT",
+                        help="what every user may do with experiments and models others created (default: EDIT)")
+    server.add_argument("--host", default="127.0.0.1")
+    server.add_argument("--port", type=int, default=5000)
+    server.add_argument("--workers", type=int, default=4, help="server processes (default: 4)")
+    server.add_argument("--allowed-hosts", metavar="HOST[:PORT],...",
+                        help="Host headers MLflow accepts when clients use a name other than localhost")
 
     ui = verbs.add_parser("ui", help="open the MLflow UI on the suite's store")
     ui.add_argument("--port", type=int, default=5000)
@@ -148,7 +189,8 @@ def _tune(args):
             app=args.app, task=args.task, preset=args.preset, config_file=args.config, overrides=args.overrides,
             searches=args.searches, trials=args.trials, timeout=args.timeout, data_dir=args.data_dir, seed=args.seed,
             tracking_uri=args.tracking_uri, experiment=args.experiment, study_name=args.study_name,
-            best_config=args.best_config, pruner=args.pruner,
+            best_config=args.best_config, pruner=args.pruner, storage=args.storage,
+            heartbeat=args.heartbeat,
         )
     except TuneFailed as error:  # the search ran and failed: not a usage error
         print(f"dlsuite: error: {error}", file=sys.stderr)
@@ -216,6 +258,18 @@ def run(argv=None):
                      tracking_uri=args.tracking_uri, max_body_mb=args.max_body_mb, read_timeout=args.read_timeout,
                      max_batch_size=args.max_batch_size, batch_timeout_ms=args.batch_timeout_ms,
                      max_connections=args.max_connections, workers=args.workers)
+    elif args.verb == "promote":
+        from pipelines.promote import promote
+
+        promote(name=args.name, version=args.version, force=args.force, rollback=args.rollback,
+                data_dir=args.data_dir, overrides=args.overrides, tracking_uri=args.tracking_uri)
+    elif args.verb == "server":
+        from pipelines.server import server
+
+        return server(backend_store_uri=args.backend_store_uri, artifacts_destination=args.artifacts_destination,
+                      host=args.host, port=args.port, auth_database_uri=args.auth_database_uri,
+                      default_permission=args.default_permission, workers=args.workers,
+                      allowed_hosts=args.allowed_hosts)
     elif args.verb == "ui":
         from pipelines.ui import ui
 
@@ -232,6 +286,14 @@ def main(argv=None):
     except RunFailed as error:  # the run started and failed (e.g. the loss diverged); it ended FAILED
         print(f"dlsuite: error: {error}", file=sys.stderr)
         return 1
+    except Exception as error:
+        if getattr(error, "error_code", None) != "PERMISSION_DENIED":  # an MlflowException: HTTP 403
+            raise
+        print(f"dlsuite: error: The MLflow server denied this account that request (HTTP 403). Received: "
+              f"{str(error).splitlines()[0]} (user {os.environ.get('MLFLOW_TRACKING_USERNAME')}). Expected EDIT "
+              "permission on the experiment or registered model. Fix: ask its owner or the admin to grant it.",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt as error:  # shared.errors.Interrupted for SIGTERM during a run
         print(f"dlsuite: interrupted by {interrupt_reason(error)}", file=sys.stderr)
         code = getattr(error, "exit_code", 130)

@@ -10,10 +10,11 @@ With a run, it is logged to that run: metrics `evaluate_<metric>` (the run's fir
 the next at step 1, ...) and `evaluations/<time>.json`.
 """
 
+import contextlib
 import datetime
 from pathlib import Path
 
-from pipelines import runs
+from pipelines import registry, runs
 from shared import config as config_lib
 from shared import export as export_lib
 from shared import plots
@@ -35,15 +36,12 @@ def resolve_version_dir(model_dir):
     return path / str(found[-1])
 
 
-def _target(run_id, model_dir):
-    """`(run or None, version dir, app, task, config)` from a run id and/or an export folder."""
+def _target(run_id, model_dir, stack):
+    """`(run or None, version dir, app, task, config)` from a run id and/or an export folder; a run's export
+    not on this machine is downloaded from its artifacts for as long as `stack` (an ExitStack) lasts."""
     if run_id:
         run, runner, config = runs.load_run_task(run_id)
-        export_dir = model_dir or run.data.tags.get("dlsuite.export_dir")
-        if not export_dir:
-            raise UsageError(f"Run {run_id} has no export (status {run.info.status}). Received: --run-id {run_id}. "
-                             "Train it to completion, or `dlsuite export --run-id` it first.")
-        return run, resolve_version_dir(export_dir), runner, config
+        return run, stack.enter_context(registry.local_export(run, model_dir)), runner, config
     version_dir = resolve_version_dir(model_dir)
     metadata = export_lib.read_metadata(version_dir)
     if not {"app", "task", "config"} <= set(metadata):
@@ -67,7 +65,11 @@ def evaluate(run_id=None, model_dir=None, data_dir=None, overrides=(), tracking_
     if not run_id and not model_dir:
         raise UsageError("Nothing to evaluate. Received neither --run-id nor --model-dir. Pass one of them.")
     tracking.setup(tracking_uri)
-    run, version_dir, runner, config = _target(run_id, model_dir)
+    with contextlib.ExitStack() as stack:
+        return _evaluate(*_target(run_id, model_dir, stack), data_dir, overrides)
+
+
+def _evaluate(run, version_dir, runner, config, data_dir, overrides):
     pairs = config_lib.parse_set_pairs(overrides)
     if pairs:
         config = config_lib.apply_overrides(config, pairs, "from --set")

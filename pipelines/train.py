@@ -4,7 +4,7 @@ import json
 import shutil
 from pathlib import Path
 
-from pipelines import catalog, runs
+from pipelines import catalog, registry, runs
 from shared import config as config_lib
 from shared import distribute, tracking
 from shared.errors import UsageError
@@ -99,6 +99,10 @@ def train(app, task=None, preset="default", config_file=None, overrides=(), data
     if parent_run_id:
         run_tags["mlflow.parentRunId"] = parent_run_id  # what MLflow's nested runs set: the UI nests it
     run_name = None if resume else (run_name or f"{app}-{task_name}-{preset}")
+    from shared import checkpoint_sync  # Keras: imported once the request is known to be good
+
+    if resume and checkpoint_sync.download(resume, tracking.checkpoint_dir(uri, resume)):
+        say(f"downloaded the checkpoints of run {resume} from its artifacts")  # killed on another machine
     with tracking.tracked_run(experiment_name, uri, run_id=resume, run_name=run_name, tags=run_tags) as run:
         summary = _run(app, task_name, preset, config, runner, source, uri, run.info.run_id, bool(resume),
                        export_root if export else None, summary_json, callbacks, strategy)
@@ -106,6 +110,8 @@ def train(app, task=None, preset="default", config_file=None, overrides=(), data
     # Checkpoints outlive every failure (a failed export resumes without retraining); a FINISHED run
     # cannot be resumed, so its checkpoints go.
     shutil.rmtree(tracking.checkpoint_dir(uri, summary["run_id"]), ignore_errors=True)
+    if tracking.is_remote(uri):
+        checkpoint_sync.delete(summary["run_id"])
     return summary
 
 
@@ -118,7 +124,7 @@ def _run(app, task_name, preset, config, runner, source, uri, run_id, resumed, e
     import keras
     import mlflow
 
-    from shared import export, plots
+    from shared import checkpoint_sync, export, plots
     from shared.callbacks import MlflowMetricsLogger, StopOnSignal
 
     say(f"run {run_id} ({app}/{task_name}, preset {preset}){' resumed' if resumed else ''}; data: {source.uri}")
@@ -141,9 +147,11 @@ def _run(app, task_name, preset, config, runner, source, uri, run_id, resumed, e
 
     checkpoints = tracking.checkpoint_dir(uri, run_id)
     checkpoints.mkdir(parents=True, exist_ok=True)
+    # A shared store keeps the checkpoints in the run's artifacts too: `--resume` from another machine.
+    upload = [checkpoint_sync.CheckpointUpload(run_id, checkpoints)] if tracking.is_remote(uri) else []
     with StopOnSignal().installed() as stop:
-        runner.fit(model, data, config, [MlflowMetricsLogger(run_id, step_key=runner.step_key), *extra_callbacks,
-                                         stop], checkpoints)
+        runner.fit(model, data, config, [MlflowMetricsLogger(run_id, step_key=runner.step_key), *upload,
+                                         *extra_callbacks, stop], checkpoints)
 
     history = tracking.metric_history(run_id)
     figure = plots.learning_curves({key: values for key, values in history.items()})
@@ -167,6 +175,11 @@ def _run(app, task_name, preset, config, runner, source, uri, run_id, resumed, e
         metadata = {"app": app, "task": task_name, "preset": preset, "run_id": run_id,
                     "config": config_lib.to_dict(config), "data_source": source.uri}
         export_dir = _export_and_verify(app, task_name, runner, model, endpoints, data, export_root, metadata)
+        if tracking.is_remote(uri):  # what `evaluate --run-id` and `promote` download on any machine
+            say("uploading the SavedModel to the run's artifacts")
+            mlflow.log_artifacts(str(export_dir), registry.EXPORT_ARTIFACT)
+        headline = runner.headline_metric(config)[0]
+        registry.register(run_id, f"{app}-{task_name}", export_dir, report.metrics, headline)
 
     summary = {"run_id": run_id, "metrics": report.metrics, "export_dir": str(export_dir) if export_dir else None,
                "config": config_lib.to_dict(config), "app": app, "task": task_name, "preset": preset,

@@ -3,23 +3,29 @@
 The objective is the task's validation monitor (`Task.monitor_of(config)`, e.g. `val_accuracy`), the best
 value in the trial run's MLflow metric history. Test metrics never choose hyperparameters.
 
-One parent MLflow run per invocation (tag `dlsuite.tune=true`) holds the search space, the
+One parent MLflow run per search (tag `dlsuite.tune=true`) holds the search space, the
 per-trial objective, the best params, `best_config.yaml` (which `dlsuite train --config` accepts),
 `trials.json` and `optimization_history.png`; each trial is a child run (`mlflow.parentRunId`)
 trained by the normal pipeline without the SavedModel export. The Optuna study lives in
-`optuna.db` beside the MLflow store, so the same `--study-name` continues a study.
+`optuna.db` beside the MLflow store (or `--storage URL`), so the same `--study-name` continues a study,
+and several processes on one study share its `--trials` and its parent run (pipelines/study.py).
 """
 
+import functools
 import json
+import os
 import shlex
 import sys
 import time
+import uuid
 from pathlib import Path
 from urllib.parse import urlparse
 
 from pipelines import catalog, runs
+from pipelines import study as study_lib
 from pipelines.search_space import as_set_pair, parse_search_space
 from shared import config as config_lib
+from shared import stores
 from shared.errors import UsageError
 
 class TuneFailed(RuntimeError):
@@ -31,8 +37,8 @@ class TuneFailed(RuntimeError):
 
 def tune(app, task=None, preset="default", config_file=None, overrides=(), searches=(), trials=10, timeout=None,
          data_dir=None, seed=None, tracking_uri=None, experiment=None, study_name=None, best_config=None,
-         pruner="median"):
-    """Run `trials` more trials of a study; return a summary (best value, params, config, runs, command)."""
+         pruner="median", storage=None, heartbeat=study_lib.HEARTBEAT_SECONDS):
+    """Run a study to `trials` trials in all (with any other workers); return a summary (best value, params, config, runs, command)."""
     from pipelines import train as train_lib
 
     # Everything that can be wrong with the request is checked before a run is opened.
@@ -47,6 +53,9 @@ def tune(app, task=None, preset="default", config_file=None, overrides=(), searc
                          "Fix: e.g. --trials 10.")
     if pruner not in PRUNERS:
         raise UsageError(f"Unknown pruner. Received: --pruner {pruner}. Expected one of: {', '.join(PRUNERS)}.")
+    if heartbeat < 1:
+        raise UsageError(f"Invalid --heartbeat. Received: --heartbeat {heartbeat}. Expected whole seconds >= 1. "
+                         "Fix: e.g. --heartbeat 20.")
     if timeout is not None and not timeout > 0:
         raise UsageError(f"Invalid --timeout. Received: --timeout {timeout}. Expected seconds > 0. "
                          "Fix: e.g. --timeout 3600, or leave it out.")
@@ -56,8 +65,10 @@ def tune(app, task=None, preset="default", config_file=None, overrides=(), searc
     from shared import tracking
 
     uri = tracking.setup(tracking_uri)
-    storage = f"sqlite:///{tracking.store_home(uri) / 'optuna.db'}"
+    storage_url = storage or f"sqlite:///{tracking.store_home(uri) / 'optuna.db'}"
+    stores.check_database(storage_url, "--storage")
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # one line per trial is printed below
+    storage = study_lib.open_storage(optuna, storage_url, heartbeat)
     # What a continued study must share with its first run (the monitor follows from app and task).
     identity = {"app": app, "task": task_name, "search": {key: dim.describe() for key, dim in space.items()},
                 "base_config": config_lib.to_dict(config)}
@@ -75,46 +86,52 @@ def tune(app, task=None, preset="default", config_file=None, overrides=(), searc
     experiment_name = experiment or f"dlsuite-{app}"
     tags = {"dlsuite.tune": "true", "dlsuite.app": app, "dlsuite.task": task_name, "dlsuite.preset": preset,
             "dlsuite.data_source": source.uri, "dlsuite.data_dir": data_dir or "", **tracking.environment_tags()}
-    with tracking.tracked_run(experiment_name, uri, run_name=f"tune-{app}-{task_name}", tags=tags,
-                              active=False) as parent:
-        parent_id = parent.info.run_id
-        study_name = study_name or f"tune-{app}-{task_name}-{parent_id[:8]}"
-        sampler_seed = (config.seed if seed is None else seed) + previous_trials  # a resumed study samples anew
-        study = optuna.create_study(study_name=study_name, storage=storage, direction=direction,
-                                    sampler=optuna.samplers.TPESampler(seed=sampler_seed),
-                                    pruner=_pruner(optuna, pruner), load_if_exists=True)
+    study_name = study_name or f"tune-{app}-{task_name}-{uuid.uuid4().hex[:8]}"
+    study = study_lib.open_study(optuna, storage, study_name, direction, _pruner(optuna, pruner))
+    if "dlsuite" not in study.user_attrs:
         study.set_user_attr("dlsuite", identity)
-        print(f"dlsuite: tune run {parent_id} ({app}/{task_name}, preset {preset}): {trials} trial(s), objective "
-              f"{direction} {monitor} on validation data", flush=True)
-        print(f"dlsuite: study {study_name!r} in {storage} ({previous_trials} earlier trial(s)); run again with "
-              f"--study-name {study_name} and the same arguments to add trials", flush=True)
+    open_parent = functools.partial(tracking.tracked_run, experiment_name, uri, run_name=f"tune-{app}-{task_name}",
+                                    tags=tags, active=False)
+    with study_lib.parent_run(optuna, storage, study, open_parent) as (parent, created):
+        parent_id = parent.info.run_id
+        # A resumed study samples anew; a worker joining another's search samples its own configs.
+        sampler_seed = (config.seed if seed is None else seed) + previous_trials + (0 if created else os.getpid())
+        study.sampler = optuna.samplers.TPESampler(seed=sampler_seed)
+        print(f"dlsuite: tune run {parent_id} ({app}/{task_name}, preset {preset}): {trials} trial(s) in the study, "
+              f"objective {direction} {monitor} on validation data"
+              + ("" if created else " (joined the run of another worker)"), flush=True)
+        print(f"dlsuite: study {study_name!r} in {stores.hide_password(storage_url)} ({previous_trials} earlier "
+              f"trial(s)); run again with --study-name {study_name} and the same arguments to add trials or another"
+              " worker", flush=True)
         client = _client()
-        client.set_tag(parent_id, "dlsuite.tune.study", study_name)
-        _log_params(client, parent_id, {
-            **{f"search.{key}": dimension.spec for key, dimension in space.items()},
-            "trials": trials, "timeout": timeout, "study_name": study_name, "storage": storage,
-            "sampler": "TPESampler", "sampler_seed": sampler_seed, "pruner": pruner, "monitor": monitor,
-            "direction": direction,
-            "earlier_trials": previous_trials,
-        })
-        tracking.warn_on_failure("search_space.json", client.log_dict, parent_id, identity, "search_space.json")
-        tracking.warn_on_failure("base_config.yaml", client.log_text, parent_id,
-                                 config_lib.dump_yaml(app, task_name, preset, config), "base_config.yaml")
+        if created:
+            client.set_tag(parent_id, "dlsuite.tune.study", study_name)
+            _log_params(client, parent_id, {
+                **{f"search.{key}": dimension.spec for key, dimension in space.items()},
+                "trials": trials, "timeout": timeout, "study_name": study_name,
+                "storage": stores.hide_password(storage_url), "sampler": "TPESampler", "sampler_seed": sampler_seed,
+                "pruner": pruner, "monitor": monitor, "direction": direction, "earlier_trials": previous_trials,
+            })
+            tracking.warn_on_failure("search_space.json", client.log_dict, parent_id, identity, "search_space.json")
+            tracking.warn_on_failure("base_config.yaml", client.log_text, parent_id,
+                                     config_lib.dump_yaml(app, task_name, preset, config), "base_config.yaml")
 
         trial_args = dict(app=app, task=task_name, preset=preset, config_file=config_file, data_dir=data_dir,
                           seed=seed, tracking_uri=uri, experiment=experiment_name, export=False,
                           parent_run_id=parent_id)
         objective = _Objective(train_lib, trial_args, list(overrides), space, (monitor, monitor_mode), study_name,
                                experiment_name)
-        progress = _Progress(client, parent_id, monitor, trials, previous_trials)
+        progress = _Progress(client, parent_id, monitor, trials)
         try:
-            # No gc_after_trial: a full collection per trial cost seconds in a process holding many traced graphs.
-            study.optimize(objective, n_trials=trials, timeout=timeout, catch=(Exception,), callbacks=[progress])
+            study_lib.optimize(optuna, study, objective, trials, timeout, [progress], poll_seconds=2)
         finally:
             _log_study(client, parent_id, study, monitor, direction)
         invocation = dict(app=app, task=task_name, preset=preset, data_dir=data_dir, tracking_uri=tracking_uri,
                           experiment=experiment)
-        return _finish(client, parent, study, config, space, previous_trials, monitor, best_config, invocation)
+        summary = _finish(client, parent, study, config, space, previous_trials, monitor, best_config, invocation)
+        if not created:  # the study is done; its creator may have died (it ends the run too if alive)
+            client.set_terminated(parent_id, "FINISHED")
+        return summary
 
 
 PRUNERS = ("median", "none")
@@ -139,7 +156,9 @@ def _check_existing_study(optuna, storage, study_name, identity):
     if not study_name or study_name not in optuna.get_all_study_names(storage):
         return 0
     study = optuna.load_study(study_name=study_name, storage=storage)
-    saved = study.user_attrs.get("dlsuite", {})
+    saved = study.user_attrs.get("dlsuite")
+    if saved is None:  # another worker is creating it this moment
+        return len(study.trials)
     differences = [key for key in identity if saved.get(key) != identity[key]]
     if differences:
         raise UsageError(
@@ -207,9 +226,8 @@ class _Objective:
 class _Progress:
     """After each trial: one printed line and the trial's objective (and the best so far) on the parent run."""
 
-    def __init__(self, client, parent_id, monitor, trials, previous_trials):
-        self.client, self.parent_id, self.monitor = client, parent_id, monitor
-        self.trials, self.previous_trials = trials, previous_trials
+    def __init__(self, client, parent_id, monitor, trials):
+        self.client, self.parent_id, self.monitor, self.trials = client, parent_id, monitor, trials
 
     def __call__(self, study, trial):
         import optuna
@@ -217,7 +235,9 @@ class _Progress:
 
         from shared import tracking
 
-        done = trial.number - self.previous_trials + 1
+        finished = [other for other in study_lib.counted(study.get_trials(deepcopy=False))
+                    if other.state.is_finished() or other.number == trial.number]
+        done = len(finished)  # of the whole study, all workers
         params = ", ".join(f"{key}={_short(value)}" for key, value in trial.params.items())
         if trial.state == optuna.trial.TrialState.COMPLETE:
             now = int(time.time() * 1000)

@@ -22,6 +22,7 @@ from urllib.parse import urlparse
 import mlflow
 from mlflow.tracking import MlflowClient
 
+from shared import stores
 from shared.errors import Interrupted, UsageError, interrupt_reason
 
 DEFAULT_HOME = Path("mlruns")
@@ -50,12 +51,14 @@ def setup(uri=None):
     uri = resolve_tracking_uri(uri)
     where = "--tracking-uri" if given else "MLFLOW_TRACKING_URI"
     check_uri_scheme(uri, where)
-    if urlparse(uri).scheme in ("http", "https"):
-        check_server(uri, where)
-    if urlparse(uri).scheme == "sqlite":
-        store_home(uri).mkdir(parents=True, exist_ok=True)
+    stores.check_store(uri, where)  # reachable, credentials accepted, folder writable: in seconds
     mlflow.set_tracking_uri(uri)
     return uri
+
+
+def is_remote(uri):
+    """Whether the store is shared (a server or a database), not files of this machine."""
+    return urlparse(uri).scheme not in ("", "file", "sqlite")
 
 
 def supported_schemes():
@@ -83,25 +86,6 @@ def check_uri_scheme(uri, where="--tracking-uri"):
         )
 
 
-def check_server(uri, where="--tracking-uri", timeout=5):
-    """Raise UsageError unless an MLflow server answers at `uri` (MLflow itself retries for minutes)."""
-    import urllib.error
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout):
-            return
-    except urllib.error.HTTPError:
-        return  # something answers (e.g. asks for credentials): MLflow reports what follows
-    except (urllib.error.URLError, OSError) as error:
-        reason = getattr(error, "reason", error)
-        raise UsageError(
-            f"No MLflow tracking server answers. Received: {where} {uri} ({reason}). Expected a running MLflow "
-            "server at that address. Fix: start it (`mlflow server` or `dlsuite ui`), or omit --tracking-uri "
-            "for the default SQLite store in ./mlruns."
-        ) from None
-
-
 def experiment_id(name, uri):
     client = MlflowClient()
     experiment = client.get_experiment_by_name(name)
@@ -110,9 +94,13 @@ def experiment_id(name, uri):
     location = None
     if urlparse(uri).scheme == "sqlite":
         location = (store_home(uri) / "artifacts").as_uri()
-    # MLflow 3's UI opens "model development" experiments on their Runs, not on its GenAI pages.
-    return client.create_experiment(name, artifact_location=location,
-                                    tags={"mlflow.experimentKind": "custom_model_development"})
+    try:  # MLflow 3's UI opens "model development" experiments on their Runs, not on its GenAI pages.
+        return client.create_experiment(name, artifact_location=location,
+                                        tags={"mlflow.experimentKind": "custom_model_development"})
+    except mlflow.exceptions.MlflowException as error:
+        if error.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+        return client.get_experiment_by_name(name).experiment_id  # another process created it meanwhile
 
 
 def get_run(run_id):
@@ -142,14 +130,23 @@ def tracked_run(experiment_name, uri, run_id=None, run_name=None, tags=None, act
         raise Interrupted("SIGTERM")
 
     client = MlflowClient()
+    try:  # no permission on the experiment (HTTP 403 from a server with authentication): refused here
+        experiment = None if run_id else experiment_id(experiment_name, uri)
+        if active:
+            run = mlflow.start_run(run_id=run_id, experiment_id=experiment, run_name=run_name, tags=tags)
+        else:
+            run = client.create_run(experiment, run_name=run_name, tags=tags)
+        if run_id and "failure_reason" in run.data.tags:
+            client.delete_tag(run_id, "failure_reason")  # a resumed run starts clean
+    except mlflow.exceptions.MlflowException as error:
+        denied = stores.permission_error(error, f"write runs in experiment {experiment_name or run_id!r}", uri)
+        if denied is None:
+            raise
+        if active and mlflow.active_run() is not None:
+            with contextlib.suppress(Exception):
+                mlflow.end_run("FAILED")
+        raise denied from None
     previous = signal.signal(signal.SIGTERM, on_sigterm)
-    experiment = None if run_id else experiment_id(experiment_name, uri)
-    if active:
-        run = mlflow.start_run(run_id=run_id, experiment_id=experiment, run_name=run_name, tags=tags)
-    else:
-        run = client.create_run(experiment, run_name=run_name, tags=tags)
-    if run_id and "failure_reason" in run.data.tags:
-        client.delete_tag(run_id, "failure_reason")  # a resumed run starts clean
 
     def end(status, reason=None):
         try:

@@ -84,12 +84,39 @@ def fashion_mnist_dir():
                 "fashion_mnist/ holds the four IDX files.", pytrace=False)
 
 
-def run_cli(*args, cwd=None, env=None, timeout=600):
-    """Run `python -m pipelines.cli ARGS` in a subprocess; return the CompletedProcess (text)."""
+def cli_env(env=None):
+    """The environment of a CLI subprocess: this one, unbuffered, quiet TensorFlow, this checkout first."""
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
     full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), full_env.get("PYTHONPATH")]))
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *map(str, args)], cwd=cwd or REPO, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+    return full_env
+
+
+def run_cli(*args, cwd=None, env=None, timeout=600):
+    """Run `python -m pipelines.cli ARGS` in a subprocess; return the CompletedProcess (text)."""
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", *map(str, args)], cwd=cwd or REPO,
+                          env=cli_env(env), capture_output=True, text=True, timeout=timeout)
+
+
+def start_cli(*args, cwd=None, env=None):
+    """Start `python -m pipelines.cli ARGS`; its stdout and stderr are one text stream (`process.stdout`)."""
+    return subprocess.Popen([sys.executable, "-m", "pipelines.cli", *map(str, args)], cwd=cwd or REPO,
+                            env=cli_env(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def sigkill_at(process, prefix, timeout=120):
+    """SIGKILL a `start_cli` process once it prints a line starting with `prefix`; return the lines it printed."""
+    import signal
+
+    seen = []
+    try:
+        for line in process.stdout:
+            seen.append(line)
+            if line.startswith(prefix):
+                process.send_signal(signal.SIGKILL)
+                break
+    finally:
+        process.wait(timeout=timeout)
+    return seen
 
 
 def runs_in(tracking_uri):

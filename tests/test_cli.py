@@ -23,7 +23,7 @@ NO_TENSORFLOW = (
 )
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["list"], ["train", "--help"]])
+@pytest.mark.parametrize("argv", [["--help"], ["list"], ["train", "--help"], ["tune", "--help"], ["promote", "--help"]])
 def test_help_and_list_do_not_import_tensorflow(argv):
     result = subprocess.run([sys.executable, "-c", NO_TENSORFLOW.format(argv=argv)], cwd=REPO, capture_output=True,
                             text=True, timeout=60)

@@ -1,13 +1,10 @@
 """A training run killed with SIGKILL after its second epoch resumes in the same MLflow run."""
 
-import os
 import signal
-import subprocess
-import sys
 
 import mlflow
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import run_cli, sigkill_at, start_cli
 
 TINY = ["--preset", "smoke", "--set", "epochs=4", "--set", "max_train_examples=512", "--set", "max_test_examples=128",
         "--set", "early_stopping_patience=0"]
@@ -15,21 +12,11 @@ TINY = ["--preset", "smoke", "--set", "epochs=4", "--set", "max_train_examples=5
 
 def test_sigkill_after_second_epoch_then_resume(tracking_uri, tmp_path, fashion_mnist_dir):
     exports = tmp_path / "exports"
-    command = [sys.executable, "-m", "pipelines.cli", "train", "vision", *TINY, "--data-dir", str(fashion_mnist_dir),
-               "--tracking-uri", tracking_uri, "--export-dir", str(exports)]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    seen, run_id = [], None
-    try:
-        for line in process.stdout:  # "Epoch 3/4" is printed once epoch 2 has ended and been checkpointed
-            seen.append(line)
-            if line.startswith("dlsuite: run "):
-                run_id = line.split()[2]
-            if line.startswith("Epoch 3/4"):
-                process.send_signal(signal.SIGKILL)
-                break
-    finally:
-        process.wait(timeout=120)
+    # "Epoch 3/4" is printed once epoch 2 has ended and been checkpointed
+    process = start_cli("train", "vision", *TINY, "--data-dir", fashion_mnist_dir, "--tracking-uri", tracking_uri,
+                        "--export-dir", exports)
+    seen = sigkill_at(process, "Epoch 3/4")
+    run_id = next((line.split()[2] for line in seen if line.startswith("dlsuite: run ")), None)
     assert process.returncode == -signal.SIGKILL, "".join(seen)
     assert run_id is not None
 

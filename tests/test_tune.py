@@ -124,12 +124,12 @@ def test_best_config_is_in_the_search_space_and_train_accepts_it(searched):
     assert _artifact_text(searched.uri, searched.parent_id, "best_config.yaml") == searched.best.read_text()
 
 
-def test_same_study_name_adds_trials(searched):
+def test_same_study_name_continues_the_study_up_to_its_total(searched):
     import optuna
 
-    result = run_cli(*searched.arguments, "--trials", 1)
+    result = run_cli(*searched.arguments, "--trials", 3)  # the study's total: one more trial
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "(2 earlier trial(s))" in result.stdout and "trial 1/1 (#2)" in result.stdout
+    assert "(2 earlier trial(s))" in result.stdout and "trial 3/3 (#2)" in result.stdout
     study = optuna.load_study(study_name="smoke-study", storage=f"sqlite:///{searched.root / 'mlruns' / 'optuna.db'}")
     assert [trial.number for trial in study.trials] == [0, 1, 2]
 

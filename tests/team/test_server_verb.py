@@ -1,0 +1,40 @@
+"""`dlsuite server` refuses a stack it cannot start, before starting anything (the session's stack in
+tests/team/conftest.py is started by it, so its success is what every other team test stands on)."""
+
+import pytest
+
+from pipelines.server import server, server_command
+from shared.errors import UsageError
+from tests.conftest import free_port, run_cli
+
+
+def test_a_database_that_does_not_connect_exits_2(tmp_path):
+    port = free_port()
+    result = run_cli("server", "--backend-store-uri", f"postgresql://mlflow:secret@127.0.0.1:{port}/mlflow",
+                     "--artifacts-destination", tmp_path / "artifacts")
+    assert result.returncode == 2
+    assert (f"dlsuite: error: The database does not connect. Received: --backend-store-uri "
+            f"postgresql://mlflow:***@127.0.0.1:{port}/mlflow (") in result.stderr
+    assert "secret" not in result.stderr
+
+
+def test_authentication_needs_its_secrets_and_the_artifacts_a_writable_folder(team_stack, tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_FLASK_SERVER_SECRET_KEY", raising=False)
+    monkeypatch.delenv("MLFLOW_AUTH_ADMIN_PASSWORD", raising=False)
+    database = team_stack.database
+    with pytest.raises(UsageError, match=r"^The authenticated server needs secrets in the environment\. Received: "
+                                         r"MLFLOW_FLASK_SERVER_SECRET_KEY, MLFLOW_AUTH_ADMIN_PASSWORD unset"):
+        server(database.url("mlflow"), str(tmp_path / "artifacts"), auth_database_uri=database.url("mlflow_auth"))
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UsageError, match=r"^The artifacts destination is not a writable folder\. Received: "
+                                         r"--artifacts-destination .*/file/artifacts"):
+        server(database.url("mlflow"), str(tmp_path / "file" / "artifacts"))
+
+
+def test_the_command_is_mlflow_server_with_proxied_artifacts_and_basic_auth():
+    command = server_command("postgresql://db/mlflow", "s3://bucket/prefix", "0.0.0.0", 5000, 4, "auth.ini",
+                             "mlflow-host:5000")
+    assert command[1:] == ["-m", "mlflow", "server", "--backend-store-uri", "postgresql://db/mlflow",
+                           "--artifacts-destination", "s3://bucket/prefix", "--serve-artifacts", "--host", "0.0.0.0",
+                           "--port", "5000", "--workers", "4", "--allowed-hosts", "mlflow-host:5000",
+                           "--app-name", "basic-auth"]
