@@ -5,7 +5,8 @@ Layouts (`data_format`, README.md describes them with examples): "penn_fudan" (`
 (`voc.py`), "coco" (`coco.py`). Each reader returns a `records.Index`; `load` decodes it into `records.Photos`.
 
 `check_source` parses every annotation and reads every image header (no pixel decoding) so a bad folder
-fails with a `DataError` before a run opens; `load` decodes the pixels. `split_indices` is the seeded
+fails with a `DataError` before a run opens, and `check_pixels` (the tasks' check_inputs) decodes every image and
+mask once to catch truncated files there too; `load` decodes the pixels. `split_indices` is the seeded
 70/10/20 train/validation/test split both tasks use, stratified by the name's site prefix (Penn-Fudan:
 `FudanPed`, `PennPed`) so both sites are in every part. The tf.data pipelines of each task are in its module
 (`tasks/detection.py`, `tasks/segmentation.py`): letterboxed boxes and resized masks differ.
