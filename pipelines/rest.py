@@ -12,6 +12,7 @@ import base64
 import binascii
 import dataclasses
 import json
+import re
 
 import numpy as np
 
@@ -188,7 +189,14 @@ def _numbers(value, spec):
                                  isinstance(item, bool) or not isinstance(item, (int, float)))
         if path is not None:
             raise _refusal(spec, leaf, f"takes {wanted}", path)
-        array = np.asarray(value, dtype=np.float64)  # huge integers: the range check below names them
+        # Integers beyond 64 bits: named here, exactly (as floats they overflow or lose digits)
+        path, leaf = _first_leaf(value, lambda item: isinstance(item, int) and not spec.low <= item <= spec.high)
+        if path is not None:
+            digits = f" ({len(str(abs(leaf)))} digits)" if len(str(leaf)) > PREVIEW_CHARS else ""
+            raise RequestError(f"Input {spec.name!r} holds a value outside {spec.dtype}'s range. Received: "
+                               f"{preview(leaf)}{digits} at {path}. Expected {_allowed(spec)} from {spec.low} to "
+                               f"{spec.high}.")
+        array = np.asarray(value, dtype=np.float64)
     return array
 
 
@@ -216,11 +224,14 @@ def _cast(array, spec, value):
         bad = ((array < spec.low) | (array > spec.high)) & (np.isfinite(array) if array.dtype.kind == "f" else True)
     if np.any(bad):
         index = [int(position) for position in np.argwhere(bad)[0]] if array.ndim else []
-        allowed = "integers" if spec.kind == "int" else "finite numbers, NaN or Infinity"
         raise RequestError(f"Input {spec.name!r} holds a value outside {spec.dtype}'s range. Received: "
                            f"{array[tuple(index)].item()} at {index}. "
-                           f"Expected {allowed} from {spec.low} to {spec.high}.")
+                           f"Expected {_allowed(spec)} from {spec.low} to {spec.high}.")
     return array.astype(spec.dtype, copy=False)
+
+
+def _allowed(spec):
+    return "integers" if spec.kind == "int" else "finite numbers, NaN or Infinity"
 
 
 def _strings(value, spec):
@@ -245,6 +256,40 @@ def _bytes_leaves(value, spec):
     except (UnicodeEncodeError, binascii.Error):
         raise _refusal(spec, value, "holds a string that is not valid UTF-8 or base64") from None
     raise _refusal(spec, value, 'takes strings, or {"b64": "..."} for bytes')
+
+
+# === A model's refusal ===
+
+MODEL_ERROR_CHARS = 600  # what an answer quotes of the model's own error message
+_TF_NOISE = re.compile(r"^(Graph execution error:|Detected at node .* defined at \(most recent call last\):|"
+                       r"<stack traces unavailable>|\s+File \".*|\s{4,}\S.*|\s*\[\[\{\{.*\}\}\]\].*)$")
+
+
+def model_refusal(message):
+    """RequestError (400) of a value the model's graph refused (TensorFlow's InvalidArgumentError message): its
+    own text without TensorFlow's graph stack and node names, a `tf.debugging.Assert`'s data items joined into
+    one sentence, cut at a word past MODEL_ERROR_CHARS."""
+    lines = [line for line in message.splitlines() if line.strip() and not _TF_NOISE.match(line)]
+    text = re.sub(r"\s*\[Op:[^\]]*\]\s*$", "", " ".join(" ".join(lines).split()))
+    if text.startswith("assertion failed: "):
+        text = " ".join(_bracketed(text[len("assertion failed: "):])) or text
+    if len(text) > MODEL_ERROR_CHARS:
+        text = text[:MODEL_ERROR_CHARS].rsplit(" ", 1)[0] + " ..."
+    return RequestError(f"The model refused the request: {text}")
+
+
+def _bracketed(text):
+    """The contents of the top-level [...] items of `text` (nested brackets kept)."""
+    items, depth, start = [], 0, 0
+    for position, character in enumerate(text):
+        if character == "[":
+            depth += 1
+            start = position + 1 if depth == 1 else start
+        elif character == "]" and depth:
+            depth -= 1
+            if not depth:
+                items.append(text[start:position].strip())
+    return [item for item in items if item]
 
 
 # === Responses ===

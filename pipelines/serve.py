@@ -136,12 +136,12 @@ class Signature:
     def _run(self, arrays):
         import tensorflow as tf
 
-        from pipelines.rest import RequestError
+        from pipelines.rest import model_refusal
 
         try:
             outputs = self.function(**{name: tf.constant(array) for name, array in arrays.items()})
         except tf.errors.InvalidArgumentError as error:  # a value the model itself refuses
-            raise RequestError(" ".join(f"{type(error).__name__}: {error.message}".split())[:300]) from None
+            raise model_refusal(error.message) from None
         return {key: value.numpy() for key, value in outputs.items()}
 
     def describe(self):

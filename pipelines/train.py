@@ -1,6 +1,7 @@
 """`dlsuite train`: resolve the config, open an MLflow run, train, evaluate, export, verify."""
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -55,6 +56,18 @@ def check_export_root(export_root):
             break
 
 
+def check_summary_json(summary_json):
+    """--summary-json must be a writable file in an existing folder: checked before training, not after it."""
+    path = Path(summary_json)
+    folder = path.parent
+    problem = ("its folder does not exist" if not folder.is_dir() else "it is a folder" if path.is_dir() else
+               "it cannot be written" if not os.access(path if path.exists() else folder, os.W_OK) else None)
+    if problem:
+        raise UsageError(f"Cannot write the summary file: {problem}. Received: --summary-json {summary_json}. "
+                         "Expected a file path in an existing, writable folder. Fix: create the folder or pass another "
+                         "--summary-json.")
+
+
 def train(app, task=None, preset="default", config_file=None, overrides=(), data_dir=None, seed=None,
           tracking_uri=None, experiment=None, resume=None, export_root="exports", summary_json=None,
           export=True, parent_run_id=None, run_name=None, tags=None, callbacks=()):
@@ -65,6 +78,8 @@ def train(app, task=None, preset="default", config_file=None, overrides=(), data
     uri = tracking.setup(tracking_uri)
     if export:
         check_export_root(export_root)
+    if summary_json:
+        check_summary_json(summary_json)
     if resume:
         ignored = [flag for flag, value in (("--task", task), ("--preset", preset != "default" and preset),
                                             ("--config", config_file), ("--set", overrides), ("--seed", seed),

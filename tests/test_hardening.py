@@ -221,6 +221,20 @@ def test_every_shared_dataset_checksum_file_parses(data_root):
         assert checksums.read_sums(sums), sums
 
 
+@pytest.mark.parametrize(("where", "problem"), [("no/such/dir/s.json", "its folder does not exist"),
+                                               ("a-file/s.json", "its folder does not exist"),
+                                               ("", "it is a folder")])
+def test_bad_summary_json_path_exits_2_before_any_run_opens(tracking_uri, tmp_path, where, problem):
+    """It was found after training: the run ended FAILED with its export already published."""
+    (tmp_path / "a-file").write_text("")
+    path = tmp_path / where
+    result = run_cli("train", "recommender", "--task", "rating", "--preset", "smoke", "--tracking-uri", tracking_uri,
+                     "--export-dir", tmp_path / "exports", "--summary-json", path)
+    line = _one_error_line(result, 2)
+    assert f"Cannot write the summary file: {problem}. Received: --summary-json {path}" in line, line
+    assert not runs_in(tracking_uri) and not (tmp_path / "exports").exists()
+
+
 def test_unknown_tracking_uri_scheme_names_the_supported_ones(tracking_uri):
     with pytest.raises(UsageError, match=r"^Unsupported MLflow tracking URI scheme\. Received: --tracking-uri "
                                          r"foo://bar \(scheme 'foo'\)\. Expected a local path or one of the schemes: "

@@ -174,6 +174,10 @@ def test_malformed_requests_get_400_and_the_server_lives(server, case):
     ({"text": ["a"], "seed": -2 ** 31 - 1}, "from -2147483648 to 2147483647"),
     ({"text": ["a"], "seed": 0.5}, "'seed'"),
     ({"text": ["a"], "seed": "1"}, "'seed' takes numbers"),
+    # Integers beyond 64 bits (a recommender's user_id of 401 digits answered 500: OverflowError)
+    ({"text": ["a"], "seed": int("9" * 401)}, "'seed' holds a value outside int32's range. Received: 99999"),
+    ({"images": [[[-int("9" * 401)] * 28] * 28]}, "(401 digits) at [0, 0, 0]"),
+    ({"images": [[[1.5] + [10 ** 400] * 27] * 28]}, "'images' holds a value outside uint8's range. Received: 10000"),
 ])
 def test_values_outside_the_dtype_range_are_refused_not_wrapped(server, inputs, fragment):
     base, process, _ = server

@@ -99,9 +99,10 @@ def decode_wav_bytes(wav_bytes):
 
     def decode(contents):
         audio, sample_rate = tf.audio.decode_wav(contents, desired_channels=1)
-        check = tf.debugging.assert_equal(
-            sample_rate, SAMPLE_RATE, message=f"Wrong sample rate in WAV bytes. Expected {SAMPLE_RATE} Hz."
-        )
+        # The data items read as one sentence once joined (pipelines/rest.py's model_refusal does in serving)
+        check = tf.debugging.Assert(tf.equal(sample_rate, SAMPLE_RATE), [
+            "Wrong sample rate in WAV bytes. Received:", sample_rate,
+            f"Hz. Expected {SAMPLE_RATE} Hz mono. Fix: resample the audio to {SAMPLE_RATE} Hz."])
         with tf.control_dependencies([check]):
             return tf.identity(audio[:, 0])
 

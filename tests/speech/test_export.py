@@ -116,6 +116,7 @@ def test_wav_with_the_wrong_sample_rate_is_refused(recordings):
     import tensorflow as tf
 
     from apps.speech.features import decode_wav_bytes
+    from pipelines.rest import model_refusal
 
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as writer:
@@ -125,5 +126,9 @@ def test_wav_with_the_wrong_sample_rate_is_refused(recordings):
         writer.writeframes(np.zeros(800, np.int16).tobytes())
     good = (recordings / NAMES[0]).read_bytes()
     assert decode_wav_bytes(tf.constant([good])).shape[0] == 1
-    with pytest.raises(tf.errors.InvalidArgumentError, match="Wrong sample rate in WAV bytes. Expected 8000 Hz"):
-        decode_wav_bytes(tf.constant([good, buffer.getvalue()]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="Wrong sample rate in WAV bytes") as refused:
+        tf.function(decode_wav_bytes)(tf.constant([good, buffer.getvalue()]))  # a graph, as in serving
+    # What `dlsuite serve` answers: the whole sentence, the received rate included (it was cut before it)
+    assert str(model_refusal(refused.value.message)) == (
+        "The model refused the request: Wrong sample rate in WAV bytes. Received: 16000 Hz. Expected 8000 Hz mono. "
+        "Fix: resample the audio to 8000 Hz.")

@@ -122,6 +122,13 @@ def _remove(relative):
     return break_data
 
 
+def _truncated_png(folder):
+    """A PNG cut in its pixel data: its header reads, its pixels do not (found only after a run opened before)."""
+    path = folder / "PennFudanPed" / "PNGImages" / "FudanPed00004.png"
+    path.write_bytes(path.read_bytes()[:-200])
+    return folder
+
+
 def _not_png(folder):
     (folder / "PennFudanPed" / "PNGImages" / "FudanPed00002.png").write_bytes(b"%PDF-1.4 not a picture")
     return folder
@@ -145,6 +152,8 @@ DETECTION = TaskCase(
         BadInput(DataError, r"Boxes disagree with the object count\. Received: .*PennPed00001\.txt says 5 objects",
                  break_data=_rewrite_annotation(lambda text: text.replace("ground truth : 1", "ground truth : 5"))),
         BadInput(DataError, r"Unreadable image file .*FudanPed00002\.png", break_data=_not_png),
+        BadInput(DataError, r"Unreadable image file .*FudanPed00004\.png\. Received: .*truncated",
+                 break_data=_truncated_png),
         BadInput(ConfigError, r"Received: data_format='yolo'\. Expected one of: penn_fudan, voc, coco",
                  overrides=("data_format=yolo",)),
         BadInput(ConfigError, r"Received: image_size=100\. Expected a multiple of 32", overrides=("image_size=100",)),
@@ -184,6 +193,8 @@ SEGMENTATION = TaskCase(
                  break_data=lambda folder: (folder / "empty").mkdir() or folder / "empty"),
         BadInput(DataError, r"Penn-Fudan file missing\. Received: .*PennPed00003_mask\.png does not exist",
                  break_data=_remove("PennFudanPed/PedMasks/PennPed00003_mask.png")),
+        BadInput(DataError, r"Unreadable image file .*FudanPed00004\.png\. Received: .*truncated",
+                 break_data=_truncated_png),
         BadInput(DataError, r"Photos without masks\. Received: 12 of 12 photos in .*coco .*Expected a mask for every "
                             r"photo", overrides=("data_format=coco",), break_data=_coco_without_masks),
         BadInput(ConfigError, r"Received: data_format='voc'\. Expected one of: penn_fudan, coco",

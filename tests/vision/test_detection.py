@@ -75,6 +75,43 @@ def test_export_answers_two_image_sizes_in_a_fresh_process(tmp_path):
     assert max(np.asarray(answers["tall"]["boxes"])[0, :, 3]) > 64  # boxes reach below the letterbox's 64 rows
 
 
+@pytest.mark.parametrize(("sizes", "received"), [
+    ([[70, 90], [0, 48]], "sizes row 1 = [0 48] for images padded to height and width [150 90]"),
+    ([[-5, 90], [150, 48]], "sizes row 0 = [-5 90]"),
+    ([[70, 90], [2 ** 31 - 1, 48]], "sizes row 1 = [2147483647 48]"),
+    ([[70, 90], [150, 91]], "sizes row 1 = [150 91]"),
+    ([[70, 90]], "not one row per image. Received: 1 rows of sizes for 2 images"),
+])
+def test_padded_batch_refuses_sizes_outside_the_images(detector, sizes, received):
+    """Sizes outside 1..the padded side gave 200 and meaningless boxes (or, for 0, TensorFlow's graph stack)."""
+    import tensorflow as tf
+
+    from pipelines.rest import model_refusal
+
+    batch = pad_batch([np.zeros((70, 90, 3), np.uint8), np.zeros((150, 48, 3), np.uint8)])
+    assert detector["padded_batch"](**batch)["boxes"].shape[0] == 2
+    with pytest.raises(tf.errors.InvalidArgumentError, match="Invalid sizes for padded_batch") as refused:
+        detector["padded_batch"](images=batch["images"], sizes=np.asarray(sizes, np.int32))
+    message = str(model_refusal(refused.value.message))  # what `dlsuite serve` answers, with status 400
+    assert received in message and "Expected" in message and "Graph" not in message, message
+
+
+@pytest.fixture(scope="module")
+def detector(tmp_path_factory):
+    """The in-memory serving endpoints of an untrained smoke detector."""
+    import keras
+
+    from shared import export
+
+    _, spec = catalog.task_spec("vision", "detection")
+    config = resolve_config(spec, "smoke")
+    task = DetectionTask()
+    data = task.build_data(config, task.check_inputs(config, str(write_penn_fudan(tmp_path_factory.mktemp("data"),
+                                                                                    count=10))))
+    keras.utils.set_random_seed(config.seed)
+    return export.serve_in_memory(task.endpoints(task.build_model(config, data), config, data.info))
+
+
 def test_letterbox_resizes_the_longer_side_and_pads_bottom_right():
     image = np.full((50, 100, 3), 200, np.uint8)
     padded, scale = letterbox(image, (50, 100), 64)

@@ -2,6 +2,9 @@
 the seeded split both photo tasks share, and bad folders refused with a DataError before any work."""
 
 import json
+import re
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -94,6 +97,20 @@ def _edit_json(folder, change):
     path.write_text(json.dumps(document))
 
 
+def _edit_xml(folder, pattern, replacement):
+    path = folder / "Annotations" / "PennPed00001.xml"
+    path.write_text(re.sub(pattern, replacement, path.read_text(), count=1))
+
+
+def _bomb(path):
+    """A valid PNG header claiming 30000 x 30000 pixels, and no pixels: 74 bytes."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\0" * 8)) + chunk(b"IEND", b""))
+
+
 @pytest.mark.parametrize(("layout", "breaks", "message"), [
     ("voc", lambda folder: (folder / "JPEGImages" / "PennPed00001.png").unlink(),
      r"Image named by a VOC annotation is missing\. Received: PennPed00001\.xml names PennPed00001\.png"),
@@ -110,6 +127,42 @@ def _edit_json(folder, change):
      r"Bad COCO annotation\. Received: annotations\[0\] has image_id=1, category_id=99"),
     ("coco", lambda folder: _edit_json(folder, lambda doc: doc["images"][0].update(width=999)),
      r"Image size disagrees with the COCO file\. Received: PennPed00001\.png is 128 x 96 px"),
+    # Files named outside the data folder are never opened
+    ("coco", lambda folder: _edit_json(folder, lambda doc: doc["images"][0].update(file_name="../../../etc/passwd")),
+     r"File outside the data folder\. Received: the COCO image entry of id 1 names '\.\./\.\./\.\./etc/passwd', "
+     r"which is .*images/\.\./\.\./\.\./etc/passwd\. Expected a path inside"),
+    ("voc", lambda folder: _edit_xml(folder, "<filename>PennPed00001.png", "<filename>../../../etc/passwd"),
+     r"File outside the data folder\. Received: PennPed00001\.xml names '\.\./\.\./\.\./etc/passwd', which is "),
+    # NaN compares false: such boxes passed and crashed RetinaNet's label encoder
+    ("coco", lambda folder: _edit_json(folder, lambda doc: doc["annotations"][0].update(bbox=[float("nan"), 10, 5, 9])),
+     r"Box outside its image\. Received: PennPed00001\.png box 1 .* = \[nan, 10\.0, nan, 19\.0\]"),
+    ("voc", lambda folder: _edit_xml(folder, r"<xmin>\d+</xmin>", "<xmin>nan</xmin>"),
+     r"Box outside its image\. Received: PennPed00001\.xml box 1 .* = \[nan, "),
+    # COCO JSON of the wrong structure: a traceback (exit 1) before
+    ("coco", lambda folder: _edit_json(folder, lambda doc: doc.update(categories=[1, 2])),
+     r"Bad COCO category entry: it is not an object\. Received: .*annotations\.json categories\[0\] = 1\. "
+     r"Expected an object with 'id' \(int\), 'name' \(str\)"),
+    ("coco", lambda folder: _edit_json(folder, lambda doc: doc["categories"][1].pop("id")),
+     r"Bad COCO category entry: its 'id' is missing\. Received: .* categories\[1\] = \{'name': 'bicycle'\}"),
+    ("coco", lambda folder: _edit_json(folder, lambda doc: doc.update(annotations=[[1, 2, 3]])),
+     r"Bad COCO annotation entry: it is not an object\. Received: .* annotations\[0\] = \[1, 2, 3\]"),
+    ("coco", lambda folder: _edit_json(folder, lambda doc: doc.update(images=["x.png"])),
+     r"Bad COCO image entry: it is not an object\. Received: .* images\[0\] = x\.png"),
+    ("coco", lambda folder: _edit_json(folder, lambda doc: doc["images"][2].update(file_name=5)),
+     r"Bad COCO image entry: its 'file_name' is int\. Received: .* images\[2\] = "),
+    ("coco", lambda folder: _edit_json(folder, lambda doc: doc.update(images={"file_name": "x.png"})),
+     r"Bad COCO annotation file: 'images' is not a list\. Received: .* images of type dict"),
+    # A malformed RLE raised ValueError mid-run, when the masks were drawn
+    ("coco", lambda folder: _edit_json(folder, lambda doc: doc["annotations"][0].update(
+        segmentation={"counts": [5, 3], "size": [10, 10]})),
+     r"Bad COCO segmentation\. Received: object 1 of PennPed00001\.png \(ValueError: cannot reshape array of size "
+     r"100 into shape \(96,128\)\)"),
+    ("coco", lambda folder: _edit_json(folder, lambda doc: doc["annotations"][0].update(
+        segmentation={"counts": "not an RLE", "size": [96, 128]})),
+     r"Bad COCO segmentation\. Received: object 1 of PennPed00001\.png .*Expected polygons"),
+    # A 74-byte PNG whose header says 30000 x 30000: PIL's DecompressionBombError was a traceback
+    ("coco", lambda folder: _bomb(folder / "images" / "FudanPed00002.png"),
+     r"Unreadable image file .*FudanPed00002\.png\. Received: Image size \(900000000 pixels\) exceeds limit"),
 ])
 def test_bad_voc_and_coco_folders_are_refused(tmp_path, layout, breaks, message):
     folder = {"voc": write_voc, "coco": write_coco}[layout](tmp_path, count=3)

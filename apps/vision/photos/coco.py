@@ -36,6 +36,7 @@ def check_coco(folder, class_names=None):
     except (ValueError, KeyError, TypeError) as error:
         raise DataError(f"Not a COCO annotation file. Received: {path} ({type(error).__name__}: {error}). Expected a "
                         "JSON object with 'images', 'annotations' and 'categories' lists. Fix: export COCO JSON.") from None
+    check_structure(path, images, annotations, categories)
     categories = sorted(categories, key=lambda category: category["id"])
     names = [category["name"] for category in categories]
     if class_names:
@@ -65,7 +66,8 @@ def check_coco(folder, class_names=None):
             raise DataError(f"Bad COCO image entry. Received: {entry}. Expected a unique 'id' and a 'file_name'. "
                             "Fix: correct the images list.")
         seen.add(image_id)
-        image_path = image_folder / file_name
+        image_path = records.inside(folder, image_folder / file_name,
+                                    f"the COCO image entry of id {image_id!r} names {file_name!r}")
         if not image_path.is_file():
             raise DataError(f"Image named by the COCO file is missing. Received: {file_name} (image id {image_id}); "
                             f"{image_path} does not exist. Expected it in {image_folder}. Fix: add the image.")
@@ -87,19 +89,54 @@ def check_coco(folder, class_names=None):
         labels = np.asarray([label_of[annotation["category_id"]] for annotation in objects], np.int32)
         found.append(records.Record(Path(file_name).stem, image_path, size, boxes, labels,
                                      segmentations=segmentations if objects and all(segmentations) else None))
+        if found[-1].segmentations is not None:
+            rasterize(found[-1])  # a malformed polygon or RLE fails here, not mid-run
     if not found:
         raise DataError(f"No images in the COCO file. Received: {path} with an empty 'images' list. Expected at least "
                         "one image. Fix: export the images too.")
     return records.Index(folder, "coco", found, names)
 
 
+# The keys each entry of a list must have, with their JSON types
+_REQUIRED = {"categories": {"id": int, "name": str}, "annotations": {"image_id": int, "category_id": int},
+             "images": {"id": int, "file_name": str}}
+
+
+def check_structure(path, images, annotations, categories):
+    """DataError naming the first entry of the wrong structure (a category without an id, an image that is a string,
+    a file_name that is a number, ...)."""
+    for name, entries in (("categories", categories), ("annotations", annotations), ("images", images)):
+        if not isinstance(entries, list):
+            raise DataError(f"Bad COCO annotation file: '{name}' is not a list. Received: {path} has {name} of type "
+                            f"{type(entries).__name__}. Expected a list of objects. Fix: export COCO JSON.")
+        keys = _REQUIRED[name]
+        for number, entry in enumerate(entries):
+            wrong = "it is not an object" if not isinstance(entry, dict) else next(
+                (f"its {key!r} is {'missing' if key not in entry else type(entry[key]).__name__}"
+                 for key, kind in keys.items() if not isinstance(entry.get(key), kind) or isinstance(entry[key], bool)),
+                None)
+            if wrong:
+                expected = ", ".join(f"{key!r} ({kind.__name__})" for key, kind in keys.items())
+                raise DataError(f"Bad COCO {name[:-1].replace('ie', 'y')} entry: {wrong}. Received: {path} "
+                                f"{name}[{number}] = {str(entry)[:100]}. Expected an object with {expected}. "
+                                "Fix: correct the entry.")
+
+
 def rasterize(record):
-    """Instance ids from COCO polygons / RLE (pycocotools): 0 background, k = object k."""
+    """Instance ids from COCO polygons / RLE (pycocotools): 0 background, k = object k. DataError for a malformed
+    polygon or RLE."""
     from pycocotools import mask as mask_utils
 
     height, width = record.size
     mask = np.zeros((height, width), np.uint8)
     for number, segmentation in enumerate(record.segmentations, 1):
-        rles = mask_utils.frPyObjects(segmentation, height, width)
-        mask[mask_utils.decode(mask_utils.merge(rles) if isinstance(rles, list) else rles) > 0] = number
+        try:
+            rles = mask_utils.frPyObjects(segmentation, height, width)
+            decoded = mask_utils.decode(mask_utils.merge(rles) if isinstance(rles, list) else rles)
+            mask[decoded.reshape(height, width) > 0] = number
+        except Exception as error:  # noqa: BLE001 - pycocotools raises bare Exception ("input type is not supported")
+            raise DataError(f"Bad COCO segmentation. Received: object {number} of {record.image_path.name} "
+                            f"({type(error).__name__}: {str(error)[:200]}): {str(segmentation)[:100]}. Expected "
+                            f"polygons [[x1, y1, x2, y2, ...], ...] or an RLE {{'counts', 'size': [{height}, "
+                            f"{width}]}} of the image's size. Fix: correct or remove the segmentation.") from None
     return mask

@@ -5,7 +5,8 @@ Layouts (`data_format`, README.md describes them with examples): "penn_fudan" (`
 (`voc.py`), "coco" (`coco.py`). Each reader returns a `records.Index`; `load` decodes it into `records.Photos`.
 
 `check_source` parses every annotation and reads every image header (no pixel decoding) so a bad folder
-fails with a `DataError` before a run opens; `load` decodes the pixels. `split_indices` is the seeded
+fails with a `DataError` before a run opens, and `check_pixels` (the tasks' check_inputs) decodes every image and
+mask once to catch truncated files there too; `load` decodes the pixels. `split_indices` is the seeded
 70/10/20 train/validation/test split both tasks use, stratified by the name's site prefix (Penn-Fudan:
 `FudanPed`, `PennPed`) so both sites are in every part. The tf.data pipelines of each task are in its module
 (`tasks/detection.py`, `tasks/segmentation.py`): letterboxed boxes and resized masks differ.
@@ -53,17 +54,26 @@ def check_source(folder, data_format, class_names=None):
                     f"Expected one of: {', '.join(FORMATS)}.")
 
 
+def check_pixels(index):
+    """Decode every image and mask of an `Index`, one at a time, and drop them: a truncated file fails with a
+    DataError here, in the task's check_inputs, not after a run opened."""
+    for record in index.records:
+        _decode(record)
+
+
+def _decode(record):
+    """(image, mask or None) of one record."""
+    if record.mask_path is not None:
+        mask = penn_fudan.read_mask(record)
+    else:
+        mask = coco.rasterize(record) if record.segmentations is not None else None
+    return records.read_image(record.image_path), mask
+
+
 def load(index):
     """Decode the pixels (and masks) of an `Index` into `Photos`."""
-    images, masks = [], []
-    for record in index.records:
-        images.append(records.read_image(record.image_path))
-        if record.mask_path is not None:
-            masks.append(penn_fudan.read_mask(record))
-        elif record.segmentations is not None:
-            masks.append(coco.rasterize(record))
-        else:
-            masks.append(None)
+    images, masks = zip(*map(_decode, index.records)) if index.records else ((), ())
+    images, masks = list(images), list(masks)
     return records.Photos([record.name for record in index.records], images,
                           [record.boxes for record in index.records], [record.labels for record in index.records],
                           masks, list(index.class_names))

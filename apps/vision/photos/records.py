@@ -76,9 +76,18 @@ class Index:
 # === Images ===
 
 
+def inside(root, path, where):
+    """`path`, refused (DataError) unless it stays inside the data folder `root`: an annotation must not name
+    files elsewhere (`../../etc/passwd`). `where` says which annotation names it."""
+    if not Path(path).resolve().is_relative_to(Path(root).resolve()):
+        raise DataError(f"File outside the data folder. Received: {where}, which is {path}. Expected a path inside "
+                        f"{root}. Fix: move the file into the data folder and name it relative to it.")
+    return Path(path)
+
+
 def check_boxes(boxes, size, where, expected):
     height, width = size
-    bad = (boxes[:, 0] < 0) | (boxes[:, 1] < 0) | (boxes[:, 2] > width) | (boxes[:, 3] > height) | (
+    bad = ~np.isfinite(boxes).all(axis=1) | (boxes[:, 0] < 0) | (boxes[:, 1] < 0) | (boxes[:, 2] > width) | (boxes[:, 3] > height) | (
         boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])
     if bad.any():
         raise DataError(f"Box outside its image. Received: {where} box {int(np.argmax(bad)) + 1} (as 0-based edges "
@@ -93,7 +102,7 @@ def image_size(path):
     try:
         with Image.open(path) as image:
             return image.height, image.width
-    except (UnidentifiedImageError, OSError) as error:
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
         raise DataError(f"Unreadable image file {path}. Received: {error}. Expected a PNG or JPEG image. "
                         "Fix: restore or remove the file.") from None
 
@@ -104,7 +113,7 @@ def decode(path, mode):
     try:
         with Image.open(path) as image:
             return np.asarray(image.convert(mode), dtype=np.uint8)
-    except OSError as error:
+    except (OSError, Image.DecompressionBombError) as error:
         raise DataError(f"Unreadable image file {path}. Received: {error}. Expected a PNG or JPEG image. "
                         "Fix: restore or remove the file.") from None
 

@@ -30,7 +30,7 @@ def check_voc(folder, class_names=None):
         if not filename:
             raise DataError(f"VOC annotation without <filename>. Received: {path}. Expected <filename> naming an "
                             "image in JPEGImages/. Fix: add it.")
-        image_path = folder / "JPEGImages" / filename
+        image_path = records.inside(folder, folder / "JPEGImages" / filename, f"{path.name} names {filename!r}")
         if not image_path.is_file():
             raise DataError(f"Image named by a VOC annotation is missing. Received: {path.name} names {filename}; "
                             f"{image_path} does not exist. Expected it in JPEGImages/. Fix: add the image.")

@@ -33,6 +33,7 @@ class PhotoTask(Task):
                 "70/10/20 train/validation/test split leaves one in each part (a useful model needs hundreds). "
                 "Fix: add photos.")
         self.check_photos(index, folder, config)
+        photos.check_pixels(index)  # every file decodes (a truncated PNG), before a run opens
         backbones.check_available(config.backbone, config.pretrained)
         return DataSource.files(folder)
 

@@ -212,7 +212,8 @@ class DetectionTask(PhotoTask):
             return detect(images, tf.tile(shape[None, 1:3], [shape[0], 1]))
 
         def padded_batch(images, sizes):
-            return detect(images, sizes)
+            with tf.control_dependencies(check_sizes(images, sizes)):
+                return detect(images, tf.identity(sizes))
 
         images = tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")
         return {"serving_default": Endpoint(serve, [images]),
@@ -237,6 +238,23 @@ class DetectionTask(PhotoTask):
                 test.images[:shown], test.boxes[:shown], predictions[:shown], test.class_names,
                 config.draw_threshold)
         return report
+
+
+def check_sizes(images, sizes):
+    """Asserts that `sizes` holds one (height, width) per image, each from 1 to the padded images' side (a size
+    outside it gave meaningless boxes, or an error quoting TensorFlow's graph)."""
+    side = tf.shape(images)[1:3]
+    rows = tf.debugging.Assert(tf.equal(tf.shape(sizes)[0], tf.shape(images)[0]), [tf.strings.format(
+        "Invalid sizes for padded_batch: not one row per image. Received: {} rows of sizes for {} images. Expected "
+        "one (height, width) row per image.", (tf.shape(sizes)[0], tf.shape(images)[0]))])
+    with tf.control_dependencies([rows]):
+        bad = tf.reduce_any((sizes < 1) | (sizes > side), axis=1)
+        first = tf.argmax(tf.cast(bad, tf.int32), output_type=tf.int32)
+        values = tf.debugging.Assert(tf.logical_not(tf.reduce_any(bad)), [tf.strings.format(
+            "Invalid sizes for padded_batch. Received: sizes row {} = {} for images padded to height and width {}. "
+            "Expected each image's own (height, width), from 1 to the padded height and width. Fix: pad the images "
+            "at the bottom/right and send their sizes before padding.", (first, tf.gather(sizes, first), side))])
+    return [rows, values]
 
 
 def pad_batch(images):
