@@ -2,6 +2,7 @@
 without a restart, and keeps answering while it switches. Two tiny real vision runs on a SQLite store."""
 
 import json
+import shutil
 import threading
 import time
 import urllib.request
@@ -91,8 +92,15 @@ def test_server_follows_the_champion_without_a_restart(tracking_uri, tmp_path, f
         assert post_json(f"{base}/versions/2:predict", body)[0] == 200
         assert post_json(f"{base}/versions/1:predict", body)[0] == 404  # the old version is dropped
         assert len(statuses) > 10 and set(statuses) == {200}
+        shutil.rmtree(tmp_path / "exports" / NAME / "1")  # a champion that cannot load: only a warning
+        promote(NAME, rollback=True)
+        time.sleep(4 * POLL_SECONDS)
+        assert _get(f"{base}/metadata")["model_spec"]["version"] == "2"
+        assert post_json(f"{base}:predict", body)[0] == 200
     finally:
         stop.set()
         stop_server(server)
     output = server.stdout.read()
     assert f"dlsuite: models:/{NAME}@champion is now version 2 (was 1)" in output, output
+    assert (f"dlsuite: warning: cannot follow models:/{NAME}@champion (UsageError: Run " in output
+            and "still serving version 2" in output), output
