@@ -88,6 +88,9 @@ def _build_parser():
     serve = verbs.add_parser("serve", help="serve an export over TF Serving's REST predict API")
     serve.add_argument("--model-dir", help="export folder with version subfolders, e.g. exports/vision-classification")
     serve.add_argument("--run-id", help="serve the export of this run instead")
+    serve.add_argument("--model", metavar="models:/NAME@ALIAS", dest="model_uri",
+                       help="serve a registered model's version instead: models:/NAME@ALIAS (followed: a new version "
+                            "is served within --poll-seconds and its load, without a restart) or models:/NAME/VERSION")
     from pipelines.serve import port_number, positive_integer, positive_number  # no TensorFlow: argparse types
 
     serve.add_argument("--port", type=port_number, default=8501, help="1..65535 (default: 8501)")
@@ -104,6 +107,8 @@ def _build_parser():
                        help="open connections at once, per worker; more get HTTP 503 (default: 256)")
     serve.add_argument("--workers", type=positive_integer("--workers"), default=1,
                        help="server processes on the port, each with its own copy of the model (default: 1)")
+    serve.add_argument("--poll-seconds", type=positive_number("--poll-seconds"), default=10, metavar="SECONDS",
+                       help="with --model NAME@ALIAS: how often the alias is checked (default: 10)")
     _add_tracking_arguments(serve)
 
     promote = verbs.add_parser(
@@ -257,7 +262,8 @@ def run(argv=None):
         return serve(model_dir=args.model_dir, run_id=args.run_id, host=args.host, port=args.port,
                      tracking_uri=args.tracking_uri, max_body_mb=args.max_body_mb, read_timeout=args.read_timeout,
                      max_batch_size=args.max_batch_size, batch_timeout_ms=args.batch_timeout_ms,
-                     max_connections=args.max_connections, workers=args.workers)
+                     max_connections=args.max_connections, workers=args.workers, model_uri=args.model_uri,
+                     poll_seconds=args.poll_seconds)
     elif args.verb == "promote":
         from pipelines.promote import promote
 

@@ -1,4 +1,5 @@
-"""`dlsuite serve`: TF Serving's REST API over the versions of an export folder.
+"""`dlsuite serve`: TF Serving's REST API over the versions of an export folder, or over a registered
+model's version that follows an alias such as `champion` (`pipelines/champion.py`).
 
     GET  /v1/models/<name>[/versions/<v>]           -> {"model_version_status": [...]}
     GET  /v1/models/<name>[/versions/<v>]/metadata  -> every signature's inputs and outputs
@@ -85,7 +86,7 @@ def resolve_model_dir(model_dir=None, run_id=None, tracking_uri=None):
 
 def load_versions(model_dir):
     """`{version: (SavedModel, {signature name: Signature})}` of every version that loads; one warning for the rest."""
-    from shared.export import load_saved_model, versions
+    from shared.export import versions
 
     complete, loaded, skipped = set(versions(model_dir)), {}, []
     for folder in sorted(model_dir.iterdir(), key=lambda child: child.name.zfill(20)):
@@ -95,9 +96,7 @@ def load_versions(model_dir):
             skipped.append(f"{folder.name} (no saved_model.pb)")
             continue
         try:
-            saved_model = load_saved_model(folder)
-            loaded[int(folder.name)] = saved_model, {name: Signature(name, function)
-                                                     for name, function in saved_model.signatures.items()}
+            loaded[int(folder.name)] = load_version(folder)
         except Exception as error:  # noqa: BLE001 - one broken version must not hide the others
             reason = " ".join(f"{type(error).__name__}: {error}".split())[:200]
             skipped.append(f"{folder.name} (does not load: {reason})")
@@ -109,6 +108,14 @@ def load_versions(model_dir):
                          "folders. Expected a version folder whose saved_model.pb loads: write one with "
                          "`dlsuite export --run-id RUN_ID`.")
     return loaded
+
+
+def load_version(folder):
+    """`(SavedModel, {signature name: Signature})` of one version folder."""
+    from shared.export import load_saved_model
+
+    saved_model = load_saved_model(folder)
+    return saved_model, {name: Signature(name, function) for name, function in saved_model.signatures.items()}
 
 
 class Signature:
@@ -174,22 +181,27 @@ def _tensor_info(tensor_spec):
 
 
 class ModelServer:
-    """Every loaded version of one model; answers status, metadata and predict requests."""
+    """Every loaded version of one model; answers status, metadata and predict requests. `versions` is replaced
+    whole (`switch`), never changed in place: a request reads it once and has a consistent view."""
 
-    def __init__(self, model_dir):
-        self.name = model_dir.name
-        self.versions = load_versions(model_dir)
-        self.latest = max(self.versions)
+    def __init__(self, model_dir=None, *, name=None, versions=None):
+        self.name = name or model_dir.name
+        self.versions = versions or load_versions(model_dir)
         self.parsers = concurrent.futures.ThreadPoolExecutor(PARSERS, thread_name_prefix="parse")
 
     def signatures(self, version=None):
         from pipelines.rest import RequestError
 
-        version = self.latest if version is None else int(version)
-        if version not in self.versions:
+        versions = self.versions
+        version = max(versions) if version is None else int(version)
+        if version not in versions:
             raise RequestError(f"Servable not found for request: version {version} of {self.name}. "
-                               f"Available versions: {sorted(self.versions)}.", status=404)
-        return version, self.versions[version][1]
+                               f"Available versions: {sorted(versions)}.", status=404)
+        return version, versions[version][1]
+
+    def switch(self, version, loaded):
+        """Serve `loaded` (a `load_version` result) as the only version, from the next request on."""
+        self.versions = {version: loaded}
 
     def status(self, version=None):
         shown = sorted(self.versions) if version is None else [self.signatures(version)[0]]
@@ -252,10 +264,21 @@ def _unmap_large_buffers():
 
 
 def serve(model_dir=None, run_id=None, host="127.0.0.1", port=8501, tracking_uri=None, max_body_mb=32,
-          read_timeout=30.0, max_batch_size=64, batch_timeout_ms=5.0, max_connections=256, workers=1):
-    if not model_dir and not run_id:
-        raise UsageError("Nothing to serve. Received neither --model-dir nor --run-id. Pass one of them.")
-    path = resolve_model_dir(model_dir, run_id, tracking_uri)
+          read_timeout=30.0, max_batch_size=64, batch_timeout_ms=5.0, max_connections=256, workers=1, model_uri=None,
+          poll_seconds=10.0):
+    given = [flag for flag, value in (("--model-dir", model_dir), ("--run-id", run_id), ("--model", model_uri)) if value]
+    if not given:
+        raise UsageError("Nothing to serve. Received neither --model-dir nor --run-id nor --model. Pass one of them.")
+    if len(given) > 1:
+        raise UsageError(f"Say what to serve once. Received: {' and '.join(given)}. Expected one of them. Fix: e.g. "
+                         "--model models:/vision-classification@champion alone.")
+    if model_uri:
+        from pipelines.champion import model_loader
+
+        load_model = model_loader(model_uri, tracking_uri, poll_seconds)
+    else:
+        path = resolve_model_dir(model_dir, run_id, tracking_uri)
+        load_model = lambda: ModelServer(path)  # noqa: E731
     listening = _bind(host, port)  # before loading: a taken port fails at once
     _unmap_large_buffers()
     # The event loop gives up the GIL at every socket call; with the default 5 ms interval a TensorFlow thread
@@ -265,19 +288,19 @@ def serve(model_dir=None, run_id=None, host="127.0.0.1", port=8501, tracking_uri
                     batch_timeout_ms=batch_timeout_ms, max_connections=max_connections)
     with listening:
         if workers == 1:
-            _serve_one(path, listening, **settings)
+            _serve_one(load_model, listening, **settings)
             return 0
-        return _prefork(workers, lambda: _serve_one(path, listening, **settings))
+        return _prefork(workers, lambda: _serve_one(load_model, listening, **settings))
 
 
-def _serve_one(path, listening, *, max_body_bytes, read_timeout, max_batch_size, batch_timeout_ms, max_connections):
+def _serve_one(load_model, listening, *, max_body_bytes, read_timeout, max_batch_size, batch_timeout_ms, max_connections):
     """Load the model and answer on `listening` until SIGINT or SIGTERM."""
     import uvicorn
 
     from pipelines.batching import Batcher
     from pipelines.http_app import HEAD_BYTES, build_app, json_errors_protocol
 
-    model = ModelServer(path)
+    model = load_model()
     batcher = Batcher(max_batch_size=max_batch_size, timeout_seconds=batch_timeout_ms / 1000)
     config = uvicorn.Config(
         build_app(model, batcher, max_body_bytes, read_timeout),
