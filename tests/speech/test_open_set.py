@@ -1,0 +1,47 @@
+"""The open set: generated negatives (apps/speech/negatives.py) and the digits task with `unknown` and `silence`
+classes, trained for real on a small slice, exported, and asked about a word it never heard."""
+
+import numpy as np
+import pytest
+
+from apps.speech import negatives
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("DLSUITE_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_word_lists_are_disjoint_and_hold_no_digit():
+    train, validation, test = (set(negatives.WORDS[split]) for split in ("train", "validation", "test"))
+    assert not train & validation and not train & test and not validation & test
+    digits = {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "oh"}
+    assert not (train | validation | test) & digits
+
+
+def test_negatives_are_deterministic_8khz_and_cached(cache):
+    digits = [np.sin(np.arange(3000) / 7.0).astype(np.float32)]
+    first, names = negatives.cached("test", 9, 3, digits)
+    assert names.count(negatives.SILENCE) == 3 and names.count(negatives.UNKNOWN) == 6
+    assert all(waveform.dtype == np.float32 and 400 < len(waveform) < 3 * 8000 for waveform in first)
+    assert list(cache.glob("speech_negatives/*/test.npz"))
+    again, names_again = negatives.cached("test", 9, 3, digits)  # read back from the cache
+    made, names_made = negatives.make("test", 9, 3, digits)  # made again from the seed
+    assert names == names_again == names_made
+    for waveform, cached, remade in zip(first, again, made):
+        np.testing.assert_array_equal(waveform, cached)
+        np.testing.assert_allclose(waveform, remade, atol=1e-6)
+    other, _ = negatives.make("test", 9, 4, digits)
+    assert any(len(a) != len(b) or not np.allclose(a, b) for a, b in zip(first, other))
+
+
+def test_espeak_words_are_speech_length_at_8khz():
+    waveform = negatives.synthesize("window", "en-gb", 160, 50)
+    assert 0.2 * 8000 < len(waveform) < 1.5 * 8000 and 0.05 < np.abs(waveform).max() <= 1.0
+
+
+@pytest.mark.parametrize("kind", negatives.NOISES)
+def test_noise_kinds(kind):
+    waveform = negatives.noise(kind, 8000, np.random.default_rng(0))
+    assert waveform.shape == (8000,) and 0 < np.abs(waveform).max() < 0.5
