@@ -85,11 +85,15 @@ class DigitsConfig(SpeechConfig):
     # (apps/speech/negatives.py); `num_negatives` for training, a quarter of it for validation and for test.
     open_set: bool = False
     num_negatives: int = 600
+    # A digit whose probability is below a threshold is served as `unknown`; the threshold is chosen on validation
+    # digits so that it rejects at most this fraction of them (on top of those already classed as negatives).
+    max_false_rejection: float = 0.02
 
     def __post_init__(self):
         super().__post_init__()
         check_choice("model", self.model, MODELS)
         check_range("num_negatives", self.num_negatives, 4)
+        check_range("max_false_rejection", self.max_false_rejection, 0, 1, high_inclusive=False)
         check_range("dense_units", self.dense_units, 1)
         check_range("label_smoothing", self.label_smoothing, 0, 1, high_inclusive=False)
 

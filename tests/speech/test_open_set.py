@@ -45,3 +45,29 @@ def test_espeak_words_are_speech_length_at_8khz():
 def test_noise_kinds(kind):
     waveform = negatives.noise(kind, 8000, np.random.default_rng(0))
     assert waveform.shape == (8000,) and 0 < np.abs(waveform).max() < 0.5
+
+
+def test_open_set_digits_reject_a_synthesised_word_through_the_export(tracking_uri, data_root, tmp_path, cache):
+    """A small real training with `open_set`: the export answers 12 classes, the run reports both rejection rates,
+    and words of the held-out test list, in voices the model trained on but never with these words, come back
+    rejected (`unknown` or `silence`; the smoke model is weak, so most of them, not all; the benchmark preset's rates are in the README)."""
+    from pipelines.train import train
+    from shared import export
+
+    summary = train("speech", task="digits", preset="smoke", data_dir=str(data_root), tracking_uri=tracking_uri,
+                    export_root=str(tmp_path / "exports"), overrides=("open_set=true", "num_negatives=300", "epochs=6"))
+    metrics = summary["metrics"]
+    assert 0 <= metrics["test_false_rejection_rate"] <= 0.2 and metrics["test_negative_rejection_rate"] >= 0.5
+    serve = export.load_serving(summary["export_dir"])
+    words = [negatives.synthesize(word, voice, 170, 50) for word, voice in
+             zip(negatives.WORDS["test"][:12], negatives.VOICES)]
+    batch = np.zeros((len(words), max(len(word) for word in words)), np.float32)
+    for row, word in enumerate(words):
+        batch[row, :len(word)] = word
+    outputs = serve(waveforms=batch)
+    assert outputs["probabilities"].shape == (12, 12)
+    names = [name.decode() for name in outputs["class_names"]]
+    assert sum(name in (negatives.UNKNOWN, negatives.SILENCE) for name in names) >= 7, (names, metrics)
+    silence = serve(waveforms=np.stack([negatives.noise(kind, 8000, np.random.default_rng(1))
+                                        for kind in negatives.NOISES]))
+    assert all(name.decode() in (negatives.SILENCE, negatives.UNKNOWN) for name in silence["class_names"])

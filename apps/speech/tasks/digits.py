@@ -30,6 +30,27 @@ def with_negatives(clips, split, count, seed):
             [clip.speaker for clip in clips] + ["generated"] * len(names))
 
 
+def open_set_head(probabilities, class_names, rejection_threshold):
+    """`classifier.head`, then a digit less probable than `rejection_threshold` becomes `unknown`."""
+    import tensorflow as tf
+
+    outputs = classifier.head(probabilities, class_names)
+    doubtful = (outputs["class_ids"] < len(DIGITS)) & (tf.reduce_max(probabilities, axis=-1) < rejection_threshold)
+    class_ids = tf.where(doubtful, len(DIGITS), outputs["class_ids"])
+    return {**outputs, "class_ids": class_ids, "class_names": tf.gather(tf.constant(list(class_names)), class_ids)}
+
+
+def rejection_threshold(probabilities, labels, max_false_rejection):
+    """The probability below which a predicted digit is rejected: a quantile of the top probabilities of the
+    validation digits classed as digits, so that at most `max_false_rejection` of all validation digits are
+    rejected (counting those already classed `unknown` or `silence`)."""
+    digit = labels < len(DIGITS)
+    top = probabilities[digit].max(axis=1)
+    accepted = probabilities[digit].argmax(axis=1) < len(DIGITS)
+    budget = max_false_rejection - (1 - accepted.mean()) if accepted.any() else 0.0
+    return float(np.quantile(top[accepted], budget / accepted.mean())) if budget > 0 else 0.0
+
+
 class DigitsTask(SpeechTask):
     name = "digits"
 
@@ -79,9 +100,20 @@ class DigitsTask(SpeechTask):
 
     # === Serving and evaluation ===
 
+    def after_fit(self, model, data, config):
+        if not config.open_set:
+            return {}
+        batches = list(data.validation.as_numpy_iterator())
+        probabilities = np.concatenate([model.predict(waveforms, verbose=0) for waveforms, _ in batches])
+        labels = np.concatenate([targets.argmax(axis=1) for _, targets in batches])
+        return {"rejection_threshold": rejection_threshold(probabilities, labels, config.max_false_rejection)}
+
     def serve_waveforms(self, model, config, info):
         def serve(waveforms):
-            return classifier.head(model(waveforms, training=False), info["class_names"])
+            probabilities = model(waveforms, training=False)
+            if "rejection_threshold" in info:
+                return open_set_head(probabilities, info["class_names"], info["rejection_threshold"])
+            return classifier.head(probabilities, info["class_names"])
 
         return serve
 
