@@ -168,13 +168,13 @@ def strings_smoke():
 
 TASKS = {
     "digits": TaskSpec(
-        description="FSDD spoken digits, 10 classes (CNN or CRNN on log-mel); serves 8 kHz waveforms or WAV bytes.",
+        description="FSDD spoken digits (+ unknown and silence with open_set); waveforms or WAV bytes of any rate.",
         config_class=DigitsConfig,
         presets={"default": digits_default, "smoke": digits_smoke},
         task_class="apps.speech.tasks.digits:DigitsTask",
     ),
     "digit_strings": TaskSpec(
-        description="Spoken digit strings (1-7 digits) with a CRNN and CTC; serves waveforms or WAV bytes.",
+        description="Spoken digit strings (1-7 digits) with a CRNN and CTC; waveforms or WAV bytes of any rate.",
         config_class=DigitStringsConfig,
         presets={"default": strings_default, "smoke": strings_smoke},
         task_class="apps.speech.tasks.digit_strings:DigitStringsTask",
