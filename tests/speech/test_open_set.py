@@ -50,7 +50,8 @@ def test_noise_kinds(kind):
 def test_open_set_digits_reject_a_synthesised_word_through_the_export(tracking_uri, data_root, tmp_path, cache):
     """A small real training with `open_set`: the export answers 12 classes, the run reports both rejection rates,
     and words of the held-out test list, in voices the model trained on but never with these words, come back
-    rejected (`unknown` or `silence`; the smoke model is weak, so most of them, not all; the benchmark preset's rates are in the README)."""
+    rejected (`unknown` or `silence`; the smoke model is weak, so most of them, not all; the benchmark
+    preset's rates are in the README)."""
     from pipelines.train import train
     from shared import export
 

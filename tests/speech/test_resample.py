@@ -34,7 +34,8 @@ def at_rate(waveform, rate):
 def clip(data_root):
     import tensorflow as tf
 
-    return tf.audio.decode_wav((data_root / "fsdd" / "recordings" / "7_jackson_12.wav").read_bytes()).audio[:, 0].numpy()
+    wav_bytes = (data_root / "fsdd" / "recordings" / "7_jackson_12.wav").read_bytes()
+    return tf.audio.decode_wav(wav_bytes).audio[:, 0].numpy()
 
 
 @pytest.mark.parametrize("rate", RATES)
@@ -86,5 +87,5 @@ def test_unsupported_rates_are_refused_with_the_range(clip, rate):
     from apps.speech.features import decode_wav_bytes
 
     with pytest.raises(tf.errors.InvalidArgumentError,
-                       match=rf"(?s)Unsupported sample rate. Received: sample_rate=.*{rate}.*Expected 4000 to 192000 Hz"):
+                       match=rf"(?s)Unsupported sample rate. Received: sample_rate=.*{rate}.*Expected 4000 to 192000"):
         decode_wav_bytes(tf.constant([wav(clip, 8000), wav(clip[:400], rate)]))
