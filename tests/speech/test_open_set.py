@@ -72,3 +72,19 @@ def test_open_set_digits_reject_a_synthesised_word_through_the_export(tracking_u
     silence = serve(waveforms=np.stack([negatives.noise(kind, 8000, np.random.default_rng(1))
                                         for kind in negatives.NOISES]))
     assert all(name.decode() in (negatives.SILENCE, negatives.UNKNOWN) for name in silence["class_names"])
+
+
+def test_open_set_without_espeak_stops_before_any_work(data_root, tmp_path, monkeypatch):
+    import dataclasses
+
+    from apps.speech import config as speech_config
+    from apps.speech.tasks.digits import DigitsTask
+    from shared.errors import DataError
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    config = dataclasses.replace(speech_config.digits_smoke(), open_set=True)
+    with pytest.raises(DataError, match=r"espeak-ng, which is not installed\. Received: open_set=True\. Expected "
+                                        r"espeak-ng on the PATH\. Fix: apt-get install espeak-ng"):
+        DigitsTask().check_inputs(config, str(data_root))
+    monkeypatch.undo()
+    DigitsTask().check_inputs(config, str(data_root))  # with espeak-ng on the PATH: accepted
