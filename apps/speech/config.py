@@ -81,10 +81,19 @@ class DigitsConfig(SpeechConfig):
     model: str = "cnn"
     dense_units: int = 128
     label_smoothing: float = 0.1
+    # Open set: adds `unknown` (espeak-ng words, distorted digits) and `silence` (noise) classes
+    # (apps/speech/negatives.py); `num_negatives` for training, a quarter of it for validation and for test.
+    open_set: bool = False
+    num_negatives: int = 600
+    # A digit whose probability is below a threshold is served as `unknown`; the threshold is chosen on validation
+    # digits so that it rejects at most this fraction of them (on top of those already classed as negatives).
+    max_false_rejection: float = 0.02
 
     def __post_init__(self):
         super().__post_init__()
         check_choice("model", self.model, MODELS)
+        check_range("num_negatives", self.num_negatives, 4)
+        check_range("max_false_rejection", self.max_false_rejection, 0, 1, high_inclusive=False)
         check_range("dense_units", self.dense_units, 1)
         check_range("label_smoothing", self.label_smoothing, 0, 1, high_inclusive=False)
 
@@ -159,13 +168,13 @@ def strings_smoke():
 
 TASKS = {
     "digits": TaskSpec(
-        description="FSDD spoken digits, 10 classes (CNN or CRNN on log-mel); serves 8 kHz waveforms or WAV bytes.",
+        description="FSDD spoken digits (+ unknown and silence with open_set); waveforms or WAV bytes of any rate.",
         config_class=DigitsConfig,
         presets={"default": digits_default, "smoke": digits_smoke},
         task_class="apps.speech.tasks.digits:DigitsTask",
     ),
     "digit_strings": TaskSpec(
-        description="Spoken digit strings (1-7 digits) with a CRNN and CTC; serves waveforms or WAV bytes.",
+        description="Spoken digit strings (1-7 digits) with a CRNN and CTC; waveforms or WAV bytes of any rate.",
         config_class=DigitStringsConfig,
         presets={"default": strings_default, "smoke": strings_smoke},
         task_class="apps.speech.tasks.digit_strings:DigitStringsTask",

@@ -21,6 +21,7 @@ import keras
 import tensorflow as tf
 
 from apps.speech.config import SAMPLE_RATE
+from apps.speech.resample import resample
 
 LOG_OFFSET = 1e-6
 
@@ -95,18 +96,29 @@ def front_end(config):
 
 
 def decode_wav_bytes(wav_bytes):
-    """WAV file bytes `string [batch]` -> zero-padded waveforms `float32 [batch, samples]`; 8 kHz enforced."""
+    """WAV file bytes `string [batch]` -> zero-padded 8 kHz waveforms `float32 [batch, samples]`.
+
+    Any rate the header states within `resample.MIN_RATE`..`MAX_RATE` is resampled to 8 kHz
+    (`apps/speech/resample.py`); several channels are mixed down to mono."""
 
     def decode(contents):
-        audio, sample_rate = tf.audio.decode_wav(contents, desired_channels=1)
-        # The data items read as one sentence once joined (pipelines/rest.py's model_refusal does in serving)
-        check = tf.debugging.Assert(tf.equal(sample_rate, SAMPLE_RATE), [
-            "Wrong sample rate in WAV bytes. Received:", sample_rate,
-            f"Hz. Expected {SAMPLE_RATE} Hz mono. Fix: resample the audio to {SAMPLE_RATE} Hz."])
-        with tf.control_dependencies([check]):
-            return tf.identity(audio[:, 0])
+        audio, sample_rate = tf.audio.decode_wav(contents)
+        return resample(tf.reduce_mean(audio, axis=1)[tf.newaxis], sample_rate, SAMPLE_RATE)[0]
 
     waveforms = tf.map_fn(decode, wav_bytes, fn_output_signature=tf.RaggedTensorSpec([None], tf.float32, 0))
+    return waveforms.to_tensor()
+
+
+def resample_waveforms(waveforms, sample_rates):
+    """Zero-padded waveforms `float32 [batch, samples]`, each at its `sample_rates` `int32 [batch]` -> the same
+    at 8 kHz, zero-padded (the front end ignores the padding, which resampling keeps near zero)."""
+
+    def convert(row):
+        waveform, sample_rate = row
+        return resample(waveform[tf.newaxis], sample_rate, SAMPLE_RATE)[0]
+
+    waveforms = tf.map_fn(convert, (waveforms, sample_rates),
+                          fn_output_signature=tf.RaggedTensorSpec([None], tf.float32, 0))
     return waveforms.to_tensor()
 
 

@@ -65,6 +65,7 @@ def test_digits_export_signatures_and_evaluate_from_saved_model(tracking_uri, da
     assert len(history) == summary["config"]["epochs"]  # one validation per epoch of the smoke preset
 
     outputs = check_signatures(summary["export_dir"], "class_names", recordings)
+    check_serve_other_rates(summary["export_dir"], recordings, check_other_rates(summary["export_dir"], recordings))
     assert set(outputs) == set(classifier.OUTPUTS) and outputs["probabilities"].shape == (4, 10)
     np.testing.assert_allclose(outputs["probabilities"].sum(axis=1), 1.0, atol=1e-5)
     assert list(outputs["class_ids"]) == list(outputs["probabilities"].argmax(axis=1))
@@ -109,26 +110,67 @@ def test_digit_strings_export_signatures_and_evaluate(data_root, recordings, tmp
     assert {"test_examples.json", "digit_error_rate_by_length.json"} == set(reloaded.tables)
 
 
-def test_wav_with_the_wrong_sample_rate_is_refused(recordings):
-    import io
-    import wave
+def other_rate_wavs(recordings, names, rates):
+    """The FSDD clips `names` upsampled by scipy to each of `rates`, as 16-bit WAV bytes: `{rate: [bytes]}`."""
+    from tests.speech.test_resample import at_rate, wav
 
+    clips = decoded(recordings, names)
+    return {rate: [wav(at_rate(clip, rate), rate) for clip in clips] for rate in rates}
+
+
+def check_other_rates(export_dir, recordings):
+    """16 and 44.1 kHz WAV files of FSDD clips get the class of the 8 kHz originals, in a fresh reload of the export
+    (the same with `serving_any_rate` on the float waveforms); the classes are returned for the serve check."""
+    serve = export.load_serving(export_dir)
+    original = serve["serving_wav"](wav_bytes=np.array([(recordings / name).read_bytes() for name in NAMES],
+                                                       dtype=object))["class_ids"]
+    for rate, wavs in other_rate_wavs(recordings, NAMES, (16000, 44100)).items():
+        assert list(serve["serving_wav"](wav_bytes=np.array(wavs, dtype=object))["class_ids"]) == list(original)
+    from tests.speech.test_resample import at_rate
+
+    high = [at_rate(clip, 44100).astype(np.float32) for clip in decoded(recordings, NAMES)]
+    any_rate = serve["serving_any_rate"](waveforms=padded(high), sample_rate=np.full(len(NAMES), 44100, np.int32))
+    assert list(any_rate["class_ids"]) == list(original)
+    return [int(value) for value in original]
+
+
+def check_serve_other_rates(export_dir, recordings, expected_class_ids):
+    """`dlsuite serve` on the export: 16 and 44.1 kHz WAV bytes answer the 8 kHz classes; 2 kHz is a clear 400."""
+    import base64
+    from pathlib import Path
+
+    from tests.conftest import free_port, post_json, start_cli_server, stop_server, wait_for_http
+    from tests.speech.test_resample import wav
+
+    folder = Path(export_dir).parent
+    port = free_port()
+    process = start_cli_server("serve", "--model-dir", folder, "--port", port)
+    base = f"http://127.0.0.1:{port}/v1/models/{folder.name}"
+    try:
+        wait_for_http(base, process)
+        for rate, wavs in other_rate_wavs(recordings, NAMES, (16000, 44100)).items():
+            body = {"signature_name": "serving_wav",
+                    "inputs": {"wav_bytes": [{"b64": base64.b64encode(data).decode()} for data in wavs]}}
+            status, answer = post_json(f"{base}:predict", body)
+            assert status == 200, answer
+            assert answer["outputs"]["class_ids"] == expected_class_ids
+        low = wav(decoded(recordings, NAMES[:1])[0][:400], 2000)
+        status, answer = post_json(f"{base}:predict", {"signature_name": "serving_wav", "inputs": {
+            "wav_bytes": [{"b64": base64.b64encode(low).decode()}]}})
+        assert status == 400 and "Unsupported sample rate" in answer["error"], answer
+        assert "2000" in answer["error"] and "Expected 4000 to 192000 Hz" in answer["error"], answer
+    finally:
+        stop_server(process)
+
+
+def test_wav_at_another_rate_is_accepted(recordings):
     import tensorflow as tf
 
     from apps.speech.features import decode_wav_bytes
-    from pipelines.rest import model_refusal
 
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as writer:
-        writer.setnchannels(1)
-        writer.setsampwidth(2)
-        writer.setframerate(16000)
-        writer.writeframes(np.zeros(800, np.int16).tobytes())
     good = (recordings / NAMES[0]).read_bytes()
-    assert decode_wav_bytes(tf.constant([good])).shape[0] == 1
-    with pytest.raises(tf.errors.InvalidArgumentError, match="Wrong sample rate in WAV bytes") as refused:
-        tf.function(decode_wav_bytes)(tf.constant([good, buffer.getvalue()]))  # a graph, as in serving
-    # What `dlsuite serve` answers: the whole sentence, the received rate included (it was cut before it)
-    assert str(model_refusal(refused.value.message)) == (
-        "The model refused the request: Wrong sample rate in WAV bytes. Received: 16000 Hz. Expected 8000 Hz mono. "
-        "Fix: resample the audio to 8000 Hz.")
+    high = other_rate_wavs(recordings, NAMES[:1], (16000,))[16000][0]
+    waveforms = decode_wav_bytes(tf.constant([good, high])).numpy()
+    assert waveforms.shape[0] == 2
+    length = len(decoded(recordings, NAMES[:1])[0])
+    np.testing.assert_allclose(waveforms[1, :length], waveforms[0, :length], atol=0.02)

@@ -3,7 +3,9 @@
 Each task (`tasks/digits.py`, `tasks/digit_strings.py`) builds one Keras model that takes raw waveforms
 (`apps/speech/models.py`: the front end is its first layer) and serves `serving_default` on
 waveforms `float32 [batch, samples]` at 8 kHz, of any length (zero padding is ignored by the
-front end), and `serving_wav` on WAV file bytes `string [batch]`.
+front end), `serving_wav` on WAV file bytes `string [batch]` of any rate from 4 to 192 kHz, mono or
+stereo (resampled to 8 kHz in the graph: `apps/speech/resample.py`), and `serving_any_rate` on waveforms
+with their `sample_rate` `int32 [batch]`.
 """
 
 import keras
@@ -12,7 +14,7 @@ import tensorflow as tf
 
 from apps.speech import data as speech_data
 from apps.speech import fsdd
-from apps.speech.features import LogMelFrontEnd, SpecAugment, decode_wav_bytes
+from apps.speech.features import LogMelFrontEnd, SpecAugment, decode_wav_bytes, resample_waveforms
 from shared.app import DatasetRecord, DataSource, Endpoint, Task
 
 
@@ -68,9 +70,14 @@ class SpeechTask(Task):
         def serve_wav(wav_bytes):
             return serve(decode_wav_bytes(wav_bytes))
 
+        def serve_any_rate(waveforms, sample_rate):
+            return serve(resample_waveforms(waveforms, sample_rate))
+
         return {
             "serving_default": Endpoint(serve, [tf.TensorSpec([None, None], tf.float32, name="waveforms")]),
             "serving_wav": Endpoint(serve_wav, [tf.TensorSpec([None], tf.string, name="wav_bytes")]),
+            "serving_any_rate": Endpoint(serve_any_rate, [tf.TensorSpec([None, None], tf.float32, name="waveforms"),
+                                                          tf.TensorSpec([None], tf.int32, name="sample_rate")]),
         }
 
     def example_inputs(self, data):
@@ -78,7 +85,10 @@ class SpeechTask(Task):
         return {"waveforms": data.test["waveforms"][:16]}
 
     def signature_examples(self, data):
-        """Both signatures: padded waveforms, and the same clips as WAV files (16-bit PCM at 8 kHz)."""
+        """Every signature: padded waveforms, the same clips as WAV files (16-bit PCM at 8 kHz), and with their rate."""
         wav_bytes = [tf.audio.encode_wav(waveform[:length, np.newaxis], fsdd.SAMPLE_RATE).numpy()
                      for waveform, length in zip(data.test["waveforms"][:4], data.test["lengths"][:4])]
-        return {**super().signature_examples(data), "serving_wav": {"wav_bytes": np.array(wav_bytes, dtype=object)}}
+        waveforms = data.test["waveforms"][:4]
+        return {**super().signature_examples(data), "serving_wav": {"wav_bytes": np.array(wav_bytes, dtype=object)},
+                "serving_any_rate": {"waveforms": waveforms,
+                                     "sample_rate": np.full(len(waveforms), fsdd.SAMPLE_RATE, np.int32)}}

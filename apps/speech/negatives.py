@@ -1,0 +1,137 @@
+"""Negatives for the open-set digits task: `unknown` (speech that is not a digit) and `silence` (no speech).
+
+FSDD has only digits, so they are made, deterministically from a seed, per split:
+
+- `unknown`: English words synthesised by `espeak-ng` (a Debian package; pipelines/bootstrap.py installs it)
+  with many voices, speeds and pitches, its 22.05 kHz output resampled to 8 kHz with scipy's `resample_poly`;
+  the word lists of train, validation and test are disjoint (`WORDS`); plus FSDD digits of the same split
+  reversed in time or cut to their first or last 35%;
+- `silence`: generated noise (white, pink, brown, mains hum with harmonics) at random levels.
+
+They are cached as `.npz` under `$DLSUITE_CACHE_DIR/speech_negatives/<hash>/` (default `~/.cache/dlsuite`),
+keyed by everything that changes them, so a second run reads them back.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from shared.errors import DataError
+
+UNKNOWN, SILENCE = "unknown", "silence"
+VERSION = 1
+# Disjoint word lists; no digit homophones ("to", "for", "won", "ate", "oh").
+WORDS = {
+    "train": ("right", "left", "up", "down", "yes", "no", "stop", "go", "house", "bird", "cat", "dog", "happy",
+              "marvin", "sheila", "wow", "bed", "follow", "learn", "visual", "forward", "backward", "off",
+              "apple", "water", "light", "green", "table", "window", "music", "paper", "river", "money",
+              "garden", "morning", "yellow", "purple", "chicken"),
+    "validation": ("hello", "world", "open", "close", "coffee", "sugar", "orange", "doctor", "silver", "winter",
+                   "pencil", "monkey"),
+    "test": ("computer", "banana", "summer", "little", "kitchen", "planet", "rabbit", "letter", "people", "station",
+             "basket", "candle", "jacket"),
+}
+VOICES = ("en-us", "en-gb", "en-gb-scotland", "en-us+f3", "en+f2", "en+f4", "en+m3", "en-gb+m5", "en-us+klatt",
+          "en+croak", "en-gb-x-rp", "en+whisper")
+NOISES = ("white", "pink", "brown", "hum")
+ESPEAK_RATE = 22050
+
+
+def cache_root():
+    return Path(os.environ.get("DLSUITE_CACHE_DIR", Path.home() / ".cache" / "dlsuite")) / "speech_negatives"
+
+
+def check_espeak():
+    """DataError unless `espeak-ng` is on the PATH (the open set needs it)."""
+    if shutil.which("espeak-ng") is None:
+        raise DataError("The open-set digits task synthesises its `unknown` words with espeak-ng, which is not "
+                        "installed. Received: open_set=True. Expected espeak-ng on the PATH. Fix: apt-get install "
+                        "espeak-ng (`dlsuite setup` does), or --set open_set=false.")
+
+
+def synthesize(word, voice, speed, pitch):
+    """`word` spoken by espeak-ng -> float32 waveform at 8 kHz."""
+    import scipy.signal
+
+    wav = subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "--stdout", word],
+                         check=True, capture_output=True).stdout
+    # Streamed to stdout, the WAV header has no real length: read the 44-byte header's rate, then 16-bit samples.
+    rate, samples = int.from_bytes(wav[24:28], "little"), np.frombuffer(wav[44:len(wav) - len(wav) % 2], "<i2")
+    if rate != ESPEAK_RATE:
+        raise DataError(f"Unexpected espeak-ng output rate. Received: {rate} Hz. Expected {ESPEAK_RATE} Hz. "
+                        "Fix: install Debian's espeak-ng.")
+    return scipy.signal.resample_poly(samples.astype(np.float64) / 32768, 160, 441).astype(np.float32)
+
+
+def noise(kind, num_samples, rng):
+    """One second-ish of `kind` noise (white, pink, brown or 50/60 Hz hum) at a random level."""
+    white = rng.standard_normal(num_samples)
+    if kind == "white":
+        signal = white
+    elif kind in ("pink", "brown"):
+        spectrum = np.fft.rfft(white)
+        frequencies = np.maximum(np.fft.rfftfreq(num_samples), 1.0 / num_samples)
+        signal = np.fft.irfft(spectrum / (np.sqrt(frequencies) if kind == "pink" else frequencies), num_samples)
+    else:
+        time = np.arange(num_samples) / 8000
+        base = rng.choice([50.0, 60.0])
+        signal = sum(rng.uniform(0.2, 1) / harmonic * np.sin(2 * np.pi * base * harmonic * time + rng.uniform(0, 6))
+                     for harmonic in range(1, 6)) + 0.05 * white
+    signal = signal / (np.abs(signal).max() + 1e-9)
+    return (signal * 10 ** rng.uniform(-3, -0.5)).astype(np.float32)
+
+
+def distorted_digit(waveform, rng):
+    """A digit that is no longer one: reversed in time, or only its first or last 35%."""
+    choice = rng.integers(3)
+    if choice == 0:
+        return waveform[::-1].copy()
+    cut = max(1, int(len(waveform) * 0.35))
+    return (waveform[:cut] if choice == 1 else waveform[-cut:]).copy()
+
+
+def make(split, count, seed, digit_waveforms):
+    """`count` negatives of `split`: `(waveforms, names)` with names `unknown` or `silence` (a third silence,
+    of the unknowns two thirds synthesised words and one third distorted digits of the same split)."""
+    rng = np.random.default_rng([seed, ("train", "validation", "test").index(split)])
+    waveforms, names = [], []
+    for index in range(count):
+        kind = index % 3
+        if kind == 0:
+            waveforms.append(noise(NOISES[rng.integers(len(NOISES))], int(rng.integers(4000, 9000)), rng))
+            names.append(SILENCE)
+            continue
+        if kind == 1 and digit_waveforms:
+            waveforms.append(distorted_digit(digit_waveforms[rng.integers(len(digit_waveforms))], rng))
+        else:
+            word = WORDS[split][rng.integers(len(WORDS[split]))]
+            waveforms.append(synthesize(word, VOICES[rng.integers(len(VOICES))], int(rng.integers(110, 240)),
+                                        int(rng.integers(20, 80))))
+        names.append(UNKNOWN)
+    return waveforms, names
+
+
+def cached(split, count, seed, digit_waveforms):
+    """`make(...)`, read from or written to the cache (keyed by the arguments and the digit clips)."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([VERSION, split, count, seed, WORDS[split], VOICES]).encode())
+    for waveform in digit_waveforms:
+        digest.update(np.asarray(waveform, np.float32).tobytes())
+    path = cache_root() / digest.hexdigest()[:16] / f"{split}.npz"
+    if path.is_file():
+        stored = np.load(path)
+        lengths, names = stored["lengths"], list(stored["names"])
+        return np.split(stored["samples"], np.cumsum(lengths)[:-1]), names
+    check_espeak()
+    waveforms, names = make(split, count, seed, digit_waveforms)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(f".{os.getpid()}.npz")
+    np.savez(temporary, samples=np.concatenate(waveforms), lengths=np.array([len(w) for w in waveforms]),
+             names=np.array(names))
+    temporary.replace(path)
+    return waveforms, names
