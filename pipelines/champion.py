@@ -50,7 +50,7 @@ def resolve(client, name, alias=None, version=None):
 def load(client, version):
     """`(SavedModel, {signature name: Signature})` of a registry version, downloaded if it is not here."""
     from pipelines.registry import local_export
-    from pipelines.serve import load_version
+    from pipelines.served_model import load_version
 
     with local_export(client.get_run(version.run_id)) as folder:
         return load_version(folder)
@@ -99,7 +99,7 @@ def model_loader(uri, tracking_uri=None, poll_seconds=10.0):
     resolve(client, name, alias, number)
 
     def load_model():
-        from pipelines.serve import ModelServer
+        from pipelines.served_model import ModelServer
 
         version = resolve(client, name, alias, number)
         model = ModelServer(name=name, versions={int(version.version): load(client, version)})

@@ -22,27 +22,13 @@ from shared import tracking
 from shared.errors import UsageError
 
 
-def resolve_version_dir(model_dir):
-    """A version folder: `model_dir` itself, or the highest complete version under it."""
-    path = Path(model_dir)
-    if (path / "saved_model.pb").is_file():
-        return path
-    found = export_lib.versions(path)
-    if not found:
-        raise UsageError(
-            f"No SavedModel found. Received: --model-dir {model_dir}. Expected a version folder holding "
-            "saved_model.pb (exports/vision-classification/1) or the folder of versions above it."
-        )
-    return path / str(found[-1])
-
-
 def _target(run_id, model_dir, stack):
     """`(run or None, version dir, app, task, config)` from a run id and/or an export folder; a run's export
     not on this machine is downloaded from its artifacts for as long as `stack` (an ExitStack) lasts."""
     if run_id:
         run, runner, config = runs.load_run_task(run_id)
         return run, stack.enter_context(registry.local_export(run, model_dir)), runner, config
-    version_dir = resolve_version_dir(model_dir)
+    version_dir = export_lib.resolve_version_dir(model_dir)
     metadata = export_lib.read_metadata(version_dir)
     if not {"app", "task", "config"} <= set(metadata):
         raise UsageError(

@@ -13,6 +13,7 @@ import contextlib
 import tempfile
 from pathlib import Path
 
+from shared import export as export_lib
 from shared import tracking
 from shared.errors import UsageError
 
@@ -53,14 +54,12 @@ def _register(run_id, name, export_dir, metrics, headline_metric):
 @contextlib.contextmanager
 def local_export(run, export_dir=None):
     """The run's SavedModel version folder on this machine: its export folder if present, else downloaded."""
-    from pipelines.evaluate import resolve_version_dir
-
     if export_dir:  # given (--model-dir): that folder and no other
-        yield resolve_version_dir(export_dir)
+        yield export_lib.resolve_version_dir(export_dir)
         return
     export_dir = run.data.tags.get("dlsuite.export_dir")
     if export_dir and Path(export_dir).is_dir():
-        yield resolve_version_dir(export_dir)
+        yield export_lib.resolve_version_dir(export_dir)
         return
     import mlflow
 

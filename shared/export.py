@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from shared.errors import UsageError
+
 METADATA = Path("assets.extra") / "dlsuite.json"
 INCOMPLETE = ".incomplete-"
 
@@ -41,6 +43,20 @@ def versions(base):
         return []
     return sorted(int(path.name) for path in base.iterdir()
                   if path.is_dir() and path.name.isdigit() and (path / "saved_model.pb").is_file())
+
+
+def resolve_version_dir(model_dir):
+    """A version folder: `model_dir` itself, or the highest complete version under it."""
+    path = Path(model_dir)
+    if (path / "saved_model.pb").is_file():
+        return path
+    found = versions(path)
+    if not found:
+        raise UsageError(
+            f"No SavedModel found. Received: --model-dir {model_dir}. Expected a version folder holding "
+            "saved_model.pb (exports/vision-classification/1) or the folder of versions above it."
+        )
+    return path / str(found[-1])
 
 
 def next_version_dir(root, name):

@@ -306,7 +306,7 @@ def test_incomplete_versions_are_skipped_with_one_warning(server):
 
 
 def test_no_loadable_version_is_one_usage_error(tmp_path, export):
-    from pipelines.serve import ModelServer
+    from pipelines.served_model import ModelServer
     from shared.errors import UsageError
 
     (tmp_path / "model" / "3").mkdir(parents=True)
