@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pipelines import catalog, runs
 from shared import config as config_lib
-from shared import tracking
+from shared import precision, tracking
 from shared.errors import UsageError
 
 
@@ -85,6 +85,7 @@ def train(app, task=None, preset="default", config_file=None, overrides=(), data
         experiment_name = experiment or f"dlsuite-{app}"
     runner = catalog.load_task(spec)
     source = runner.check_inputs(config, data_dir)
+    precision.check_supported(runner, config)
 
     run_tags = {"dlsuite.app": app, "dlsuite.task": task_name, "dlsuite.preset": preset,
                 "dlsuite.data_source": source.uri, "dlsuite.data_dir": str(source.path or ""),
@@ -92,7 +93,8 @@ def train(app, task=None, preset="default", config_file=None, overrides=(), data
     if parent_run_id:
         run_tags["mlflow.parentRunId"] = parent_run_id  # what MLflow's nested runs set: the UI nests it
     run_name = None if resume else (run_name or f"{app}-{task_name}-{preset}")
-    with tracking.tracked_run(experiment_name, uri, run_id=resume, run_name=run_name, tags=run_tags) as run:
+    with tracking.tracked_run(experiment_name, uri, run_id=resume, run_name=run_name, tags=run_tags) as run, \
+            precision.applied(config):
         summary = _run(app, task_name, preset, config, runner, source, uri, run.info.run_id, bool(resume),
                        export_root if export else None, summary_json, callbacks)
     # Checkpoints outlive every failure (a failed export resumes without retraining); a FINISHED run

@@ -134,6 +134,9 @@ class Task:
     monitor = "val_loss"  # what early stopping and LR reduction watch
     monitor_mode = "min"
     step_key = None  # a logs key to use as the MLflow step instead of the epoch (RL: env steps)
+    # Why this task trains in float32 only (`shared.precision.check_supported` refuses `precision=mixed_*` with it),
+    # or None: the task builds and trains under any precision.
+    precision_refusal = None
 
     # === Inputs ===
 

@@ -162,7 +162,7 @@ def _hybrid_interaction(info, user_index, item_index, gmf, extra, *, embedding_d
     for number, units in enumerate(hidden_units):
         hidden = dense_block(hidden, units, activation, dropout_rate, l2=l2, name=f"mlp_{number}")
     joined = keras.layers.Concatenate(name="neumf")([gmf, hidden])
-    return keras.layers.Dense(1, name="interaction")(joined)[:, 0]
+    return keras.layers.Dense(1, dtype="float32", name="interaction")(joined)[:, 0]
 
 
 # === Retrieval: two towers, in-batch softmax ===
@@ -238,6 +238,6 @@ def build_tower(info, side, *, embedding_dim=32, hidden_units=(64, 32), activati
     hidden = keras.layers.Concatenate(name=f"{side}_features")(parts) if len(parts) > 1 else parts[0]
     for number, units in enumerate(hidden_units):
         hidden = dense_block(hidden, units, activation, dropout_rate, l2=l2, name=f"{side}_hidden_{number}")
-    vector = keras.layers.Dense(embedding_dim, name=f"{side}_output")(hidden)
+    vector = keras.layers.Dense(embedding_dim, dtype="float32", name=f"{side}_output")(hidden)
     vector = keras.layers.UnitNormalization(name=f"{side}_normalize")(vector)
     return keras.Model(inputs, vector, name=f"{side}_tower")

@@ -31,6 +31,8 @@ class GenerativeTask(Task):
     app = "vision"
     monitor = "val_loss"
     monitor_mode = "min"
+    precision_refusal = ("its own train_step computes the losses and applies the gradients by hand (no float32 "
+                         "loss cast, no loss scaling), and its samplers need float32 noise schedules")
 
     def conditional(self, config):
         """Whether training batches carry class ids (a class-conditional model)."""
