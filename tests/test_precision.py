@@ -73,3 +73,22 @@ def test_mixed_bfloat16_run_exports_float32_outputs_that_pass_the_fresh_process_
     outputs = served(images=tf.zeros((2, 28, 28), tf.uint8))
     floats = {name: value.dtype.name for name, value in outputs.items() if value.dtype.is_floating}
     assert floats and set(floats.values()) == {"float32"}, floats
+
+
+def test_mixed_float16_builds_16_bit_layers_compiles_with_loss_scaling_and_is_restored(tracking_uri):
+    import keras
+    import mlflow
+
+    config = resolve_config(catalog.task_spec("vision", None)[1], "smoke", overrides=["precision=mixed_float16"])
+    with mlflow.start_run() as run, precision.applied(config):
+        inputs = keras.Input((4,))
+        hidden = keras.layers.Dense(8, name="hidden")(inputs)
+        model = keras.Model(inputs, keras.layers.Dense(2, dtype="float32", name="output")(hidden))
+        model.compile(optimizer="adam", loss="mse")
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert model.get_layer("hidden").compute_dtype == "float16" and model.get_layer("hidden").variable_dtype == "float32"
+    assert model.output.dtype == "float32"
+    assert keras.mixed_precision.dtype_policy().name == "float32"
+    tags = mlflow.tracking.MlflowClient(tracking_uri).get_run(run.info.run_id).data.tags
+    assert tags["dlsuite.precision_policy"] == "mixed_float16"
+    assert tags["dlsuite.precision_reason"] == "set by the precision key"
