@@ -90,7 +90,7 @@ def front_end(config):
     return LogMelFrontEnd(
         num_samples=int(round(config.clip_seconds * SAMPLE_RATE)), frame_length=config.frame_length,
         frame_step=config.frame_step, num_mel_bins=config.num_mel_bins, silence_threshold=config.silence_threshold,
-        name="log_mel_front_end",
+        dtype="float32", name="log_mel_front_end",  # an FFT and a log: float32 under any precision policy
     )
 
 
