@@ -163,14 +163,14 @@ def build(model, training_inputs, *, hidden_units, dropout_rate=0.0, ensemble_si
                 layer = dense_block(layer, units, dropout_rate=dropout_rate, name=f"head{head}_hidden_{number}")
             heads.append(keras.layers.Dense(1, activation="sigmoid", dtype="float32",
                                             name=f"head{head}_probability")(layer))
-        score = keras.layers.Reshape((), name="fraud_score")(heads[0]) if len(heads) == 1 else \
-            keras.layers.Concatenate(name="fraud_scores")(heads)
+        score = keras.layers.Reshape((), dtype="float32", name="fraud_score")(heads[0]) if len(heads) == 1 else \
+            keras.layers.Concatenate(dtype="float32", name="fraud_scores")(heads)
     elif model == "autoencoder":
         hidden = normalized
         for number, units in enumerate([*hidden_units, latent_dim, *reversed(hidden_units)]):
             hidden = dense_block(hidden, units, name=f"autoencoder_{number}")
         reconstruction = keras.layers.Dense(normalized.shape[-1], dtype="float32", name="reconstruction")(hidden)
-        score = ReconstructionError(name="fraud_score")([normalized, reconstruction])
+        score = ReconstructionError(dtype="float32", name="fraud_score")([normalized, reconstruction])
     else:
         score = VariationalScore(hidden_units, latent_dim, seed=seed, dtype="float32", name="fraud_score")(normalized)
     return keras.Model(inputs, score, name=f"fraud_{model}")

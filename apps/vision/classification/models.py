@@ -66,6 +66,6 @@ def build_model(backbone, augmentation=(), mirror_average=False):
     x = keras.layers.Reshape((*IMAGE_SHAPE, 1), name="add_channel")(x)
     for layer in augmentation:
         x = layer(x)
-    outputs = MirrorAverage(backbone, name="mirror_average")(x) if mirror_average else backbone(x)
+    outputs = MirrorAverage(backbone, dtype="float32", name="mirror_average")(x) if mirror_average else backbone(x)
     # === Functional Model ===
     return keras.Model(images, outputs, name="vision_cnn")
