@@ -190,5 +190,5 @@ def spec_augment(config):
         time_shift_frames=config.time_shift_frames, time_masks=config.time_masks,
         time_mask_frames=config.time_mask_frames, frequency_masks=config.frequency_masks,
         frequency_mask_bins=config.frequency_mask_bins, noise_snr_db=config.noise_snr_db, seed=config.seed,
-        name="spec_augment",
+        dtype="float32", name="spec_augment",  # its float32 noise and masks meet the features: float32 too
     )
