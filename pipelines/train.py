@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pipelines import catalog, registry, runs
 from shared import config as config_lib
-from shared import distribute, tracking
+from shared import distribute, precision, tracking
 from shared.errors import UsageError
 
 
@@ -103,10 +103,12 @@ def train(app, task=None, preset="default", config_file=None, overrides=(), data
     distribute.check_task(runner, job, f"{app}/{task_name}")
     strategy = job.start()  # before any other TensorFlow op: collective ops are configured once
     source = runner.check_inputs(config, data_dir)
-    if not job.is_chief:  # only the chief opens the run, logs and exports
+    precision.check_supported(runner, config)
+    if not job.is_chief:  # only the chief opens the run, logs and exports; every worker trains in its precision
         from pipelines import workers
 
-        return workers.follow(runner, config, source, strategy, resume and tracking.checkpoint_dir(uri, resume))
+        with precision.applied(config):
+            return workers.follow(runner, config, source, strategy, resume and tracking.checkpoint_dir(uri, resume))
 
     run_tags = {"dlsuite.app": app, "dlsuite.task": task_name, "dlsuite.preset": preset,
                 "dlsuite.data_source": source.uri, "dlsuite.data_dir": str(source.path or ""),
@@ -118,7 +120,8 @@ def train(app, task=None, preset="default", config_file=None, overrides=(), data
 
     if resume and checkpoint_sync.download(resume, tracking.checkpoint_dir(uri, resume)):
         say(f"downloaded the checkpoints of run {resume} from its artifacts")  # killed on another machine
-    with tracking.tracked_run(experiment_name, uri, run_id=resume, run_name=run_name, tags=run_tags) as run:
+    with tracking.tracked_run(experiment_name, uri, run_id=resume, run_name=run_name, tags=run_tags) as run, \
+            precision.applied(config):
         summary = _run(app, task_name, preset, config, runner, source, uri, run.info.run_id, bool(resume),
                        export_root if export else None, summary_json, callbacks, strategy)
     distribute.barrier(strategy)  # the other workers wait for this

@@ -137,6 +137,9 @@ class Task:
     # Why this task cannot train under a tf.distribute strategy (`--workers`, TF_CONFIG, distribution=mirrored):
     # None when it can. `dlsuite train` refuses such a job with this reason (exit 2) before a run opens.
     cannot_distribute = None
+    # Why this task trains in float32 only (`shared.precision.check_supported` refuses `precision=mixed_*` with it),
+    # or None: the task builds and trains under any precision.
+    precision_refusal = None
 
     # === Inputs ===
 

@@ -22,6 +22,7 @@ import yaml
 from shared.distribute import DISTRIBUTIONS
 from shared.errors import ConfigError
 from shared.optimizers import OPTIMIZERS
+from shared.precision import PRECISIONS
 
 
 # === Validation helpers (used in each config's __post_init__) ===
@@ -140,8 +141,13 @@ class FitConfig(BaseConfig):
     # several workers, else none; mirrored = this host's devices. batch_size is the global batch either way.
     distribution: str = "auto"
 
+    # The Keras dtype policy the model is built and trained under (`shared.precision`): float32, mixed_bfloat16,
+    # mixed_float16, or auto (bfloat16 where the CPU or GPU runs it fast, else float32).
+    precision: str = "float32"
+
     def __post_init__(self):
         super().__post_init__()
+        check_choice("precision", self.precision, PRECISIONS)
         check_range("epochs", self.epochs, 1)
         check_range("batch_size", self.batch_size, 1)
         check_range("learning_rate", self.learning_rate, 0, low_inclusive=False)

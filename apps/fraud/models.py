@@ -60,17 +60,17 @@ class VariationalScore(keras.layers.Layer):
         width = input_shape[-1]
         self.encoder, self.decoder = [], []
         for units in self.hidden_units:
-            self.encoder.append(keras.layers.Dense(units, activation="relu"))
+            self.encoder.append(keras.layers.Dense(units, activation="relu", dtype=self.dtype_policy))
             self.encoder[-1].build((None, width))
             width = units
-        self.code = keras.layers.Dense(2 * self.latent_dim)
+        self.code = keras.layers.Dense(2 * self.latent_dim, dtype=self.dtype_policy)
         self.code.build((None, width))
         width = self.latent_dim
         for units in reversed(self.hidden_units):
-            self.decoder.append(keras.layers.Dense(units, activation="relu"))
+            self.decoder.append(keras.layers.Dense(units, activation="relu", dtype=self.dtype_policy))
             self.decoder[-1].build((None, width))
             width = units
-        self.output_layer = keras.layers.Dense(2 * input_shape[-1])
+        self.output_layer = keras.layers.Dense(2 * input_shape[-1], dtype=self.dtype_policy)
         self.output_layer.build((None, width))
         self.noise = self.add_weight(shape=(self.num_samples, self.latent_dim), trainable=False, name="noise",
                                      initializer=keras.initializers.RandomNormal(seed=self.seed))
@@ -161,17 +161,18 @@ def build(model, training_inputs, *, hidden_units, dropout_rate=0.0, ensemble_si
             layer = hidden
             for number, units in enumerate(hidden_units):
                 layer = dense_block(layer, units, dropout_rate=dropout_rate, name=f"head{head}_hidden_{number}")
-            heads.append(keras.layers.Dense(1, activation="sigmoid", name=f"head{head}_probability")(layer))
-        score = keras.layers.Reshape((), name="fraud_score")(heads[0]) if len(heads) == 1 else \
-            keras.layers.Concatenate(name="fraud_scores")(heads)
+            heads.append(keras.layers.Dense(1, activation="sigmoid", dtype="float32",
+                                            name=f"head{head}_probability")(layer))
+        score = keras.layers.Reshape((), dtype="float32", name="fraud_score")(heads[0]) if len(heads) == 1 else \
+            keras.layers.Concatenate(dtype="float32", name="fraud_scores")(heads)
     elif model == "autoencoder":
         hidden = normalized
         for number, units in enumerate([*hidden_units, latent_dim, *reversed(hidden_units)]):
             hidden = dense_block(hidden, units, name=f"autoencoder_{number}")
-        reconstruction = keras.layers.Dense(normalized.shape[-1], name="reconstruction")(hidden)
-        score = ReconstructionError(name="fraud_score")([normalized, reconstruction])
+        reconstruction = keras.layers.Dense(normalized.shape[-1], dtype="float32", name="reconstruction")(hidden)
+        score = ReconstructionError(dtype="float32", name="fraud_score")([normalized, reconstruction])
     else:
-        score = VariationalScore(hidden_units, latent_dim, seed=seed, name="fraud_score")(normalized)
+        score = VariationalScore(hidden_units, latent_dim, seed=seed, dtype="float32", name="fraud_score")(normalized)
     return keras.Model(inputs, score, name=f"fraud_{model}")
 
 

@@ -33,6 +33,9 @@ class RLConfig(BaseConfig):
     max_grad_norm: float = 10.0
     gif_max_frames: int = 250
 
+    UNKNOWN_KEY_HINTS = {"precision": "The RL agents train in float32 only: their networks are a few 64-unit layers "
+                                      "stepped one environment batch at a time, where 16-bit math saves nothing."}
+
     def __post_init__(self):
         super().__post_init__()
         if not self.env_id or not isinstance(self.env_id, str):

@@ -13,12 +13,12 @@ def build_q_network(obs_dim, num_actions, hidden_units, activation="relu", dueli
     for index, units in enumerate(hidden_units):
         x = layers.dense_block(x, units, activation=activation, name=f"{name}_hidden{index}")
     if dueling:
-        value = keras.layers.Dense(1, name=f"{name}_value")(x)
-        advantages = keras.layers.Dense(num_actions, name=f"{name}_advantages")(x)
+        value = keras.layers.Dense(1, dtype="float32", name=f"{name}_value")(x)
+        advantages = keras.layers.Dense(num_actions, dtype="float32", name=f"{name}_advantages")(x)
         centered = advantages - keras.ops.mean(advantages, axis=-1, keepdims=True)
-        q_values = keras.layers.Add(name="q_values")([value, centered])
+        q_values = keras.layers.Add(dtype="float32", name="q_values")([value, centered])
     else:
-        q_values = keras.layers.Dense(num_actions, name="q_values")(x)
+        q_values = keras.layers.Dense(num_actions, dtype="float32", name="q_values")(x)
     # === Functional Model ===
     return keras.Model(observations, q_values, name=name)
 
@@ -33,7 +33,8 @@ def build_actor_critic(obs_dim, num_actions, hidden_units, activation="tanh", na
         critic = layers.dense_block(critic, units, activation=activation, name=f"critic_hidden{index}")
     # Small initial logits keep the first policy close to uniform (as in PPO reference implementations).
     logits = keras.layers.Dense(num_actions, kernel_initializer=keras.initializers.Orthogonal(0.01),
-                                name="logits")(actor)
-    value = keras.layers.Dense(1, kernel_initializer=keras.initializers.Orthogonal(1.0), name="value")(critic)
+                                dtype="float32", name="logits")(actor)
+    value = keras.layers.Dense(1, kernel_initializer=keras.initializers.Orthogonal(1.0), dtype="float32",
+                               name="value")(critic)
     # === Functional Model ===
     return keras.Model(observations, {"logits": logits, "value": value}, name=name)

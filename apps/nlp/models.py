@@ -152,7 +152,7 @@ def classification_head(pooled, *, num_classes, dropout_rate, hidden_units):
     x = keras.layers.Dropout(dropout_rate, name="head_dropout")(pooled)
     if hidden_units:
         x = dense_block(x, hidden_units, dropout_rate=dropout_rate, name="hidden")
-    return keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    return keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
 
 
 def text_input():

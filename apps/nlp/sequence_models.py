@@ -35,7 +35,7 @@ def build_character_model(vocabulary_size, *, model="transformer", sequence_leng
         for block in range(num_layers):
             x = keras.layers.LSTM(lstm_units, return_sequences=True, name=f"lstm_{block}")(x)
             x = keras.layers.Dropout(dropout_rate)(x)
-    logits = keras.layers.Dense(vocabulary_size, name="logits")(x)
+    logits = keras.layers.Dense(vocabulary_size, dtype="float32", name="logits")(x)
     return keras.Model(token_ids, logits, name=f"character_{model}")
 
 
@@ -66,7 +66,7 @@ def build_translation_model(source_vocabulary_size, target_vocabulary_size, *, s
                                                 normalize_first=True, name=f"decoder_{block}")(
             y, encoder_sequence=encoded, encoder_padding_mask=source_mask)
     y = keras.layers.LayerNormalization(epsilon=1e-5, name="decoder_norm")(y)
-    logits = keras.layers.Dense(target_vocabulary_size, name="logits")(y)
+    logits = keras.layers.Dense(target_vocabulary_size, dtype="float32", name="logits")(y)
     decoder = keras.Model([target_ids, encoded, source_mask], logits, name="decoder")
 
     train_source = keras.Input((None,), dtype="int32", name="encoder_token_ids")

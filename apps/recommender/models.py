@@ -53,9 +53,11 @@ def find_layer(model, name):
 
 
 def embedding(count, dim, l2, name, initializer="random_normal"):
-    """An embedding whose looked-up rows are L2-regularized per example (Keras divides by the batch size)."""
+    """An embedding whose looked-up rows are L2-regularized per example (Keras divides by the batch size). Float32
+    under a mixed policy: a lookup gains nothing from 16 bits, and Keras sums the activity penalty with the float32
+    losses without casting it."""
     return keras.layers.Embedding(count, dim, embeddings_initializer=initializer,
-                                  activity_regularizer=regularizer(l2=l2), name=name)
+                                  activity_regularizer=regularizer(l2=l2), dtype="float32", name=name)
 
 
 def neighbourhood(index, other_index, rated, ratings=None):
@@ -162,7 +164,7 @@ def _hybrid_interaction(info, user_index, item_index, gmf, extra, *, embedding_d
     for number, units in enumerate(hidden_units):
         hidden = dense_block(hidden, units, activation, dropout_rate, l2=l2, name=f"mlp_{number}")
     joined = keras.layers.Concatenate(name="neumf")([gmf, hidden])
-    return keras.layers.Dense(1, name="interaction")(joined)[:, 0]
+    return keras.layers.Dense(1, dtype="float32", name="interaction")(joined)[:, 0]
 
 
 # === Retrieval: two towers, in-batch softmax ===
@@ -238,6 +240,6 @@ def build_tower(info, side, *, embedding_dim=32, hidden_units=(64, 32), activati
     hidden = keras.layers.Concatenate(name=f"{side}_features")(parts) if len(parts) > 1 else parts[0]
     for number, units in enumerate(hidden_units):
         hidden = dense_block(hidden, units, activation, dropout_rate, l2=l2, name=f"{side}_hidden_{number}")
-    vector = keras.layers.Dense(embedding_dim, name=f"{side}_output")(hidden)
-    vector = keras.layers.UnitNormalization(name=f"{side}_normalize")(vector)
+    vector = keras.layers.Dense(embedding_dim, dtype="float32", name=f"{side}_output")(hidden)
+    vector = keras.layers.UnitNormalization(dtype="float32", name=f"{side}_normalize")(vector)
     return keras.Model(inputs, vector, name=f"{side}_tower")

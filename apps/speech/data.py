@@ -41,7 +41,7 @@ def feature_statistics(dataset, front_end):
     """Per-mel-bin mean and variance of `front_end`'s features over a dataset of `(waveforms, targets)` batches."""
     import keras
 
-    normalization = keras.layers.Normalization(axis=-1)
+    normalization = keras.layers.Normalization(axis=-1, dtype="float32")  # statistics in float32 under any policy
     normalization.adapt(dataset.map(lambda waveforms, *_targets: front_end(waveforms),
                                     num_parallel_calls=shared_data.AUTOTUNE))
     return (keras.ops.convert_to_numpy(normalization.mean).reshape(-1),

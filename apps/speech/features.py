@@ -91,7 +91,7 @@ def front_end(config):
     return LogMelFrontEnd(
         num_samples=int(round(config.clip_seconds * SAMPLE_RATE)), frame_length=config.frame_length,
         frame_step=config.frame_step, num_mel_bins=config.num_mel_bins, silence_threshold=config.silence_threshold,
-        name="log_mel_front_end",
+        dtype="float32", name="log_mel_front_end",  # an FFT and a log: float32 under any precision policy
     )
 
 
@@ -203,5 +203,5 @@ def spec_augment(config):
         time_shift_frames=config.time_shift_frames, time_masks=config.time_masks,
         time_mask_frames=config.time_mask_frames, frequency_masks=config.frequency_masks,
         frequency_mask_bins=config.frequency_mask_bins, noise_snr_db=config.noise_snr_db, seed=config.seed,
-        name="spec_augment",
+        dtype="float32", name="spec_augment",  # its float32 noise and masks meet the features: float32 too
     )

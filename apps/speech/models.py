@@ -58,7 +58,7 @@ def build_classifier(front_end, augmentation, mean, variance, *, num_classes=10,
         x = layers.recurrent_block(x, rnn_units, cell=rnn_cell, return_sequences=False, name="rnn")
     x = layers.dense_block(x, dense_units, activation=activation, dropout_rate=dropout_rate, l2=l2,
                            batch_norm=True, name="head")
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
     # === Functional Model ===
     return keras.Model(inputs, outputs, name=f"speech_{model}")
 
@@ -78,6 +78,6 @@ def build_ctc_crnn(front_end, augmentation, mean, variance, *, num_labels=10, fi
         x = layers.recurrent_block(x, rnn_units, cell=rnn_cell, return_sequences=True, name=f"rnn{index}")
         if dropout_rate:
             x = keras.layers.Dropout(dropout_rate, name=f"rnn{index}_dropout")(x)
-    outputs = keras.layers.Dense(num_labels + 1, name="logits")(x)
+    outputs = keras.layers.Dense(num_labels + 1, dtype="float32", name="logits")(x)
     # === Functional Model ===
     return keras.Model(inputs, outputs, name="speech_ctc_crnn")

@@ -79,7 +79,7 @@ class RetrievalTask(MovieLensTask):
         fetch = min(len(candidates), curve_k + int(rated.sum(axis=1).max()))
         retrieval = keras_rs.layers.BruteForceRetrieval(candidate_embeddings=candidates,
                                                         candidate_ids=np.arange(1, len(candidates) + 1),
-                                                        k=fetch, name="retrieval")
+                                                        k=fetch, dtype="float32", name="retrieval")
         item_ids = np.r_[0, info["item_ids"]].astype(np.int64)
         titles = np.array([b""] + [str(title).encode("utf-8") for title in info["item_titles"]], dtype=object)
         popular, popular_scores = info["popular_items"], info["popular_scores"]

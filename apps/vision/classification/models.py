@@ -38,7 +38,7 @@ def build_backbone(num_classes, filters=(32, 64, 128), stage_convs=(1, 1, 1), po
     x = keras.layers.Flatten(name="flatten")(x)
     x = layers.dense_block(x, dense_units, activation=activation, dropout_rate=dropout_rate, l2=l2, batch_norm=True,
                            batch_norm_momentum=batch_norm_momentum, name="head")
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
     # === Functional Model ===
     return keras.Model(inputs, outputs, name="backbone")
 
@@ -66,6 +66,6 @@ def build_model(backbone, augmentation=(), mirror_average=False):
     x = keras.layers.Reshape((*IMAGE_SHAPE, 1), name="add_channel")(x)
     for layer in augmentation:
         x = layer(x)
-    outputs = MirrorAverage(backbone, name="mirror_average")(x) if mirror_average else backbone(x)
+    outputs = MirrorAverage(backbone, dtype="float32", name="mirror_average")(x) if mirror_average else backbone(x)
     # === Functional Model ===
     return keras.Model(images, outputs, name="vision_cnn")

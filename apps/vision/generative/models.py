@@ -41,7 +41,7 @@ def build_decoder(latent_dim, filters):
     for stage, stage_filters in enumerate(reversed(filters)):
         x = keras.layers.Conv2DTranspose(stage_filters, 3, strides=2, padding="same", activation="relu",
                                          name=f"up{stage}")(x)
-    logits = keras.layers.Conv2D(1, 3, padding="same", name="logits")(x)
+    logits = keras.layers.Conv2D(1, 3, padding="same", dtype="float32", name="logits")(x)
     return keras.Model(latents, logits, name="decoder")
 
 
@@ -64,7 +64,8 @@ def build_generator(latent_dim, filters, num_classes=None):
     x = keras.layers.ReLU(name="project_relu")(keras.layers.BatchNormalization(name="project_bn")(x))
     x = keras.layers.Conv2DTranspose(second, 4, strides=2, padding="same", use_bias=False, name="up14")(x)
     x = keras.layers.ReLU(name="up14_relu")(keras.layers.BatchNormalization(name="up14_bn")(x))
-    pixels = keras.layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh", name="up28")(x)
+    pixels = keras.layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh", dtype="float32",
+                                            name="up28")(x)
     return keras.Model(inputs, pixels, name="generator")
 
 
@@ -77,7 +78,7 @@ def build_critic(filters, num_classes=None):
         x = keras.layers.Conv2D(stage_filters, 4, strides=2, padding="same", name=f"down{stage}")(x)
         x = keras.layers.LeakyReLU(0.2, name=f"down{stage}_lrelu")(x)
     features = keras.layers.Flatten(name="flatten")(x)
-    score = keras.layers.Dense(1, name="score")(features)
+    score = keras.layers.Dense(1, dtype="float32", name="score")(features)
     if num_classes:
         class_ids = keras.Input((), dtype="int32", name="class_ids")
         inputs.append(class_ids)
@@ -133,5 +134,5 @@ def build_unet(filters, blocks_per_level, embedding_dim, num_classes=None, name=
         if level > 0:
             x = keras.layers.UpSampling2D(2, name=f"upsample{level}")(x)
     x = keras.layers.Activation("swish")(keras.layers.GroupNormalization(8, name="out_norm")(x))
-    noise = keras.layers.Conv2D(1, 3, padding="same", kernel_initializer="zeros", name="noise")(x)
+    noise = keras.layers.Conv2D(1, 3, padding="same", kernel_initializer="zeros", dtype="float32", name="noise")(x)
     return keras.Model(inputs, noise, name=name)

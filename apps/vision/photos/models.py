@@ -117,7 +117,7 @@ def build_segmenter(*, image_size, backbone, pretrained, head, decoder_filters, 
         logits = unet_head(encoder, shape, decoder_filters)(x)
     else:
         logits = deeplab_head(encoder, shape, dilation_rates, projection_filters)(x)
-    logits = ResizeToMatch(name="resize_to_input")([logits, images])
+    logits = ResizeToMatch(dtype="float32", name="resize_to_input")([logits, images])
     # === Functional Model ===
     model = keras.Model(images, logits, name="segmenter")
     for layer in batch_norm_layers(model):
@@ -163,7 +163,7 @@ def unet_head(encoder, shape, decoder_filters):
         x = keras.layers.UpSampling2D(2, interpolation="bilinear", name=f"decoder_{level}_up")(x)
         x = keras.layers.Concatenate(name=f"decoder_{level}_skip")([x, features[level]])
         x = layers.conv_block(x, filters, name=f"decoder_{level}")
-    logits = keras.layers.Conv2D(1, 1, name="segmentation_output")(x)
+    logits = keras.layers.Conv2D(1, 1, dtype="float32", name="segmentation_output")(x)
     return keras.Model(inputs, logits, name="unet")
 
 
@@ -176,5 +176,5 @@ def deeplab_head(encoder, shape, dilation_rates, projection_filters):
         image_encoder=encoder, spatial_pyramid_pooling_key=SPP_LEVEL, low_level_feature_key=LOW_LEVEL,
         upsampling_size=2 ** (int(SPP_LEVEL[1]) - int(LOW_LEVEL[1])), dilation_rates=list(dilation_rates),
         projection_filters=projection_filters, image_shape=shape, name="deeplab_v3_plus")
-    logits = keras.layers.Conv2D(1, 1, name="segmentation_output")(deeplab(inputs))
+    logits = keras.layers.Conv2D(1, 1, dtype="float32", name="segmentation_output")(deeplab(inputs))
     return keras.Model(inputs, logits, name="deeplab")

@@ -33,6 +33,8 @@ class GenerativeTask(Task):
     monitor_mode = "min"
     cannot_distribute = ("its own train_step averages the loss within each replica and the optimizer sums the "
                          "replicas' gradients, so N replicas would step N times too far")
+    precision_refusal = ("its own train_step computes the losses and applies the gradients by hand (no float32 "
+                         "loss cast, no loss scaling), and its samplers need float32 noise schedules")
 
     def conditional(self, config):
         """Whether training batches carry class ids (a class-conditional model)."""

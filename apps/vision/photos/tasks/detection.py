@@ -138,6 +138,8 @@ class DetectionTask(PhotoTask):
     name = "detection"
     monitor = "val_loss"
     monitor_mode = "min"
+    precision_refusal = ("keras-hub's RetinaNet decodes its 16-bit box deltas against float32 anchors and fails "
+                         "(keras' bounding_boxes converters multiply the two without a cast)")
 
     # === Inputs ===
 
