@@ -225,6 +225,7 @@ def run(argv=None):
         from pipelines import workers
 
         workers.check_workers(args.workers)
+        workers.initialize_store(args.tracking_uri)
         return workers.launch(args.workers, workers.without_workers_flag(sys.argv[1:] if argv is None else argv))
     if args.verb == "train":
         from pipelines.train import train

@@ -52,6 +52,18 @@ def tf_configs(count):
             for index in range(count)]
 
 
+def initialize_store(tracking_uri=None):
+    """Create the tracking store's tables (runs and registry) before the workers start: a fresh SQLite store
+    initialized by two processes at once fails with "table ... already exists"."""
+    from mlflow.tracking import MlflowClient
+
+    from shared import tracking
+
+    client = MlflowClient(tracking.setup(tracking_uri))
+    client.search_experiments(max_results=1)
+    client.search_registered_models(max_results=1)
+
+
 def launch(count, argv, environ=None):
     """Run `python -m pipelines.cli *argv` as `count` workers of one cluster; the exit code of the job."""
     environ = dict(os.environ if environ is None else environ)

@@ -83,7 +83,8 @@ def check_supported(task, config):
 
 @contextlib.contextmanager
 def applied(config):
-    """Build and train under the config's precision; log the chosen policy and why to the active MLflow run."""
+    """Build and train under the config's precision; log the chosen policy and why to the active MLflow run (a
+    distributed job's other workers have none: they only print it)."""
     import keras
     import mlflow
 
@@ -92,7 +93,8 @@ def applied(config):
         yield
         return
     policy, reason = resolve(precision)
-    mlflow.set_tags({"dlsuite.precision_policy": policy, "dlsuite.precision_reason": reason})
+    if mlflow.active_run() is not None:  # never open a run of its own (set_tags would)
+        mlflow.set_tags({"dlsuite.precision_policy": policy, "dlsuite.precision_reason": reason})
     print(f"dlsuite: precision {precision} -> {policy} ({reason})", flush=True)
     previous = keras.mixed_precision.dtype_policy()
     keras.mixed_precision.set_dtype_policy(policy)

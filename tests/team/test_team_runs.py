@@ -34,8 +34,11 @@ def test_killed_run_resumes_on_another_machine_from_the_servers_checkpoints(team
 
     first, first_env = _machine(tmp_path, "first", team_user)
     # "Epoch 3/3": epoch 2 ended, was checkpointed and uploaded
+    # An experiment of this user's own: deleting a FINISHED run's checkpoints needs MANAGE on the experiment, which
+    # its creator has (dlsuite-vision may have been created by another test's user).
     process = start_cli("train", "vision", *TINY, "--set", "epochs=3", "--data-dir", fashion_mnist_dir,
-                        "--export-dir", "exports", cwd=first, env=first_env)
+                        "--experiment", f"resume-{team_user.name}", "--export-dir", "exports", cwd=first,
+                        env=first_env)
     seen = sigkill_at(process, "Epoch 3/3")
     run_id = next((line.split()[2] for line in seen if line.startswith("dlsuite: run ")), None)
     assert process.returncode == -signal.SIGKILL and run_id, "".join(seen)
