@@ -6,6 +6,7 @@ import re
 import pytest
 
 from apps.vision.classification.config import ClassificationConfig, default, smoke
+from shared import checks
 from shared import config as config_lib
 from shared.errors import ConfigError
 from tests.conftest import run_cli
@@ -84,13 +85,13 @@ def test_mirror_images_follow_the_dataset():
 ])
 def test_sizes_must_be_positive_integers_as_many_as_allowed(values, count, expected):
     with pytest.raises(ConfigError, match=r"^Invalid value for config key filters\. .*" + expected):
-        config_lib.check_sizes("filters", values, "32,64", count=count)
+        checks.check_sizes("filters", values, "32,64", count=count)
 
 
 def test_sizes_within_the_allowed_count_pass():
-    config_lib.check_sizes("filters", (32, 64), "32,64", count=(1, 2))
-    config_lib.check_sizes("filters", (96, 64, 48, 32), "96,64,48,32", count=(4, 4))
-    config_lib.check_sizes("hidden_units", (), "64", count=(0, None))
+    checks.check_sizes("filters", (32, 64), "32,64", count=(1, 2))
+    checks.check_sizes("filters", (96, 64, 48, 32), "96,64,48,32", count=(4, 4))
+    checks.check_sizes("hidden_units", (), "64", count=(0, None))
 
 
 BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(

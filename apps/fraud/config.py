@@ -12,7 +12,8 @@ import dataclasses
 import datetime
 import typing
 
-from shared.config import SupervisedConfig, TaskSpec, check_choice, check_range, check_sizes
+from shared.checks import check_choice, check_range, check_sizes
+from shared.config import SupervisedConfig, TaskSpec
 from shared.errors import ConfigError
 
 MODELS = ("supervised", "autoencoder", "vae", "sequence")

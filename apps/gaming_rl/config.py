@@ -8,7 +8,8 @@ import dataclasses
 import functools
 import typing
 
-from shared.config import BaseConfig, TaskSpec, check_choice, check_range, check_sizes
+from shared.checks import check_choice, check_range, check_sizes
+from shared.config import BaseConfig, TaskSpec
 from shared.errors import ConfigError
 from shared.optimizers import ACTIVATIONS
 

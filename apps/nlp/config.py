@@ -11,7 +11,8 @@ the graph (`apps/nlp/README.md` tells the story):
 import dataclasses
 import typing
 
-from shared.config import SupervisedConfig, TaskSpec, check_choice, check_heads, check_range, check_sizes
+from shared.checks import check_choice, check_heads, check_range, check_sizes
+from shared.config import SupervisedConfig, TaskSpec
 from shared.errors import ConfigError
 
 # === Text classification and transfer ===

@@ -8,7 +8,8 @@ Two tasks on MovieLens ratings (`apps/recommender/README.md` tells the story):
 import dataclasses
 import typing
 
-from shared.config import SupervisedConfig, TaskSpec, check_choice, check_range, check_sizes
+from shared.checks import check_choice, check_range, check_sizes
+from shared.config import SupervisedConfig, TaskSpec
 from shared.errors import ConfigError
 from shared.optimizers import ACTIVATIONS
 

@@ -7,7 +7,8 @@ fixed-length window -> log-mel spectrogram) and the data split; each adds its mo
 import dataclasses
 import typing
 
-from shared.config import SupervisedConfig, TaskSpec, check_choice, check_range, check_sizes
+from shared.checks import check_choice, check_range, check_sizes
+from shared.config import SupervisedConfig, TaskSpec
 from shared.errors import ConfigError
 from shared.optimizers import ACTIVATIONS
 

@@ -7,7 +7,8 @@ and a data folder in a simple CSV layout (`points.csv`: x0,x1,label) or in-memor
 
 import dataclasses
 
-from shared.config import SupervisedConfig, TaskSpec, check_range
+from shared.checks import check_range
+from shared.config import SupervisedConfig, TaskSpec
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,7 +3,8 @@
 import dataclasses
 import typing
 
-from shared.config import SupervisedConfig, TaskSpec, check_choice, check_range, check_sizes
+from shared.checks import check_choice, check_range, check_sizes
+from shared.config import SupervisedConfig, TaskSpec
 from shared.optimizers import ACTIVATIONS
 
 DATASETS = ("fashion_mnist", "mnist")

@@ -5,8 +5,8 @@ import dataclasses
 import typing
 
 from apps.vision.classification.config import DATASETS
-from shared.config import (FitConfig, OptimizerConfig, SupervisedConfig, TaskSpec, check_choice, check_range,
-                           check_sizes)
+from shared.checks import check_choice, check_range, check_sizes
+from shared.config import FitConfig, OptimizerConfig, SupervisedConfig, TaskSpec
 
 
 @dataclasses.dataclass(frozen=True)

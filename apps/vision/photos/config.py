@@ -8,7 +8,8 @@ import typing
 from apps.vision.classification.config import check_test_time_flip
 from apps.vision.photos.backbones import BACKBONES, PRETRAINED
 from apps.vision.photos.records import FORMATS, MASK_FORMATS
-from shared.config import SupervisedConfig, TaskSpec, check_choice, check_range, check_sizes
+from shared.checks import check_choice, check_range, check_sizes
+from shared.config import SupervisedConfig, TaskSpec
 
 
 def check_side(name, value, within=None):
