@@ -52,12 +52,10 @@ async def _client(port, path, body, stop_at, latencies):
     while time.monotonic() < stop_at:
         start = time.monotonic()
         writer.write(head + body)
-        status = int((await reader.readline()).split()[1])
-        length = 0
-        while (line := await reader.readline()) != b"\r\n":
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":")[1])
-        await reader.readexactly(length)
+        header = await reader.readuntil(b"\r\n\r\n")  # one read for the status line and headers
+        status = int(header[9:12])
+        start_length = header.lower().index(b"content-length:") + 15
+        await reader.readexactly(int(header[start_length:header.index(b"\r\n", start_length)]))
         if status != 200:
             raise RuntimeError(f"HTTP {status}")
         latencies.append(time.monotonic() - start)
@@ -72,8 +70,9 @@ def drive(port, path, body, clients, seconds, queue):
         stop_at = time.monotonic() + seconds
         await asyncio.gather(*(_client(port, path, body, stop_at, latencies) for _ in range(clients)))
 
+    cpu = time.process_time()
     asyncio.run(main())
-    queue.put(latencies)
+    queue.put((latencies, time.process_time() - cpu))
 
 
 def processes(pid):
@@ -132,7 +131,8 @@ def main(argv=None):
         client = context.Process(target=drive, args=(args.port, f"/v1/models/{name}:predict", body, args.clients,
                                                      args.seconds, queue))
         client.start()
-        latencies = np.array(queue.get())
+        latencies, client_cpu = queue.get()
+        latencies = np.array(latencies)
         client.join()
         rss_after, cpu = rss_mb(server.pid), cpu_seconds(server.pid) - cpu_before
     finally:
@@ -142,7 +142,7 @@ def main(argv=None):
     print(f"{name}: {len(latencies) / args.seconds:.0f} req/s from {args.clients} clients over {args.seconds:g} s "
           f"(single-example requests of {len(body)} bytes), p50 {p50:.1f} ms, p99 {p99:.1f} ms; server RSS "
           f"{rss_before:.0f} MB before, {rss_after:.0f} MB after ({(rss_after / rss_before - 1) * 100:+.1f}%); "
-          f"server CPU {cpu * 1000 / len(latencies):.2f} ms per request; load average {os.getloadavg()[0]:.1f}; "
+          f"server CPU {cpu * 1000 / len(latencies):.2f} ms per request (client {client_cpu * 1000 / len(latencies):.2f} ms); load average {os.getloadavg()[0]:.1f}; "
           f"wall {time.monotonic() - wall:.0f} s")
     print("command: python -m benchmarks.serve_load " + " ".join(shlex.quote(arg) for arg in (argv or sys.argv[1:])))
 

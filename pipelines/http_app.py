@@ -18,6 +18,7 @@ import collections
 import contextlib
 import json
 import re
+import socket
 
 import h11
 from starlette.applications import Starlette
@@ -188,6 +189,12 @@ def json_errors_protocol(read_timeout, max_connections):
 
         def connection_made(self, transport):
             super().connection_made(transport)
+            # h11 writes the head and the body of an answer apart; without TCP_NODELAY the kernel holds the body
+            # until the client acknowledges the head, which it delays by 40 ms. asyncio sets it only on sockets
+            # made with proto=IPPROTO_TCP, and socket.create_server's (proto 0) and theirs accepted are not.
+            connection = transport.get_extra_info("socket")
+            if connection is not None and connection.family in (socket.AF_INET, socket.AF_INET6):
+                connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.conn.next_event = self._next_event  # keeps h11's error for send_400_response
             if len(self.connections) > max_connections:
                 self._write_error(503, f"Too many connections. Received: more than --max-connections "

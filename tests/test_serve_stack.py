@@ -214,3 +214,38 @@ def test_worker_processes_share_the_port_and_stop_together(export):
         process.send_signal(signal.SIGTERM)  # to the parent only: it passes the signal on
         assert process.wait(timeout=60) == -signal.SIGTERM  # as a single uvicorn process ends
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+
+
+def test_answers_are_not_held_back_by_nagle():
+    """h11 writes an answer's head and body apart; on a socket without TCP_NODELAY the kernel holds the body until
+    the client acknowledges the head, and clients delay that acknowledgement by 40 ms, so every keep-alive request
+    took 50 ms. The connections the server accepts on its `socket.create_server` socket get TCP_NODELAY."""
+    import asyncio
+
+    import uvicorn
+
+    from pipelines.http_app import json_errors_protocol
+
+    async def exchange():
+        config = uvicorn.Config(app=None, http=json_errors_protocol(5.0, 8))
+        config.load()
+        made = []
+
+        def factory():
+            protocol = config.http_protocol_class(config=config, server_state=uvicorn.server.ServerState(),
+                                                  app_state={})
+            made.append(protocol)
+            return protocol
+
+        listening = socket.create_server(("127.0.0.1", 0))  # what `dlsuite serve` binds (proto 0)
+        server = await asyncio.get_running_loop().create_server(factory, sock=listening)
+        reader, writer = await asyncio.open_connection(*listening.getsockname()[:2])
+        while not made or made[0].transport is None:
+            await asyncio.sleep(0.01)
+        accepted = made[0].transport.get_extra_info("socket")
+        option = accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        writer.close()
+        server.close()
+        return option
+
+    assert asyncio.run(exchange()) != 0
