@@ -1,4 +1,4 @@
-"""Set up a fresh machine and run dlsuite: `python3 -m pipelines.bootstrap {main,test} [ARGS...]`.
+"""Set up a fresh machine and run dlsuite: `python3 -m pipelines.bootstrap {main,test,setup} [ARGS...]`.
 
 Needs only python3 (standard library). It installs Debian's Fashion-MNIST
 and PostgreSQL packages when missing and it can (root with apt-get), creates `.venv` and installs the
@@ -8,7 +8,8 @@ again only when that list changed), converts the vision backbone's ImageNet weig
 (`python -m apps.vision.photos.backbones convert`), then runs:
 - `main`: `dlsuite train vision` with the default preset (ARGS are passed on);
 - `test`: `pytest` (ARGS are passed on), with DLSUITE_DATA_DIR defaulting to
-  `../shared/datasets` beside the repo.
+  `../shared/datasets` beside the repo;
+- `setup`: nothing more (a server host, or a machine that runs `.venv/bin/dlsuite` itself).
 """
 
 import hashlib
@@ -94,8 +95,8 @@ def convert_pretrained_backbone(python):
 
 
 def main(argv):
-    if not argv or argv[0] not in ("main", "test"):
-        sys.exit("usage: python3 -m pipelines.bootstrap {main,test} [ARGS...]")
+    if not argv or argv[0] not in ("main", "test", "setup"):
+        sys.exit("usage: python3 -m pipelines.bootstrap {main,test,setup} [ARGS...]")
     install_system_packages()
     python = install_python_packages()
     install_pretrained_weights(python)
@@ -104,6 +105,9 @@ def main(argv):
     shared_datasets = REPO.parent / "shared" / "datasets"
     if "DLSUITE_DATA_DIR" not in env and shared_datasets.is_dir():
         env["DLSUITE_DATA_DIR"] = str(shared_datasets)
+    if argv[0] == "setup":
+        say(f"ready: {VENV / 'bin' / 'dlsuite'}")
+        return 0
     if argv[0] == "main":
         command = [str(VENV / "bin" / "dlsuite"), "train", "vision", *argv[1:]]
     else:
