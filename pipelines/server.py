@@ -12,6 +12,7 @@ Without `--auth-database-uri` the server runs without authentication (one truste
 """
 
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -86,7 +87,7 @@ def server(backend_store_uri, artifacts_destination, host="127.0.0.1", port=5000
         command = server_command(backend_store_uri, artifacts_destination, host, port, workers, auth_config,
                                  allowed_hosts)
         print(f"dlsuite: {' '.join(command[1:])}" + (" (basic-auth)" if auth_config else ""), flush=True)
-        print(f"dlsuite: clients: --tracking-uri http://{host}:{port}"
+        print(f"dlsuite: clients: --tracking-uri http://{client_host(host)}:{port}"
               + (" with MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD" if auth_config else ""), flush=True)
         process = subprocess.Popen(command, env=environment)
         try:
@@ -94,3 +95,8 @@ def server(backend_store_uri, artifacts_destination, host="127.0.0.1", port=5000
         except KeyboardInterrupt:
             process.terminate()
             return process.wait()
+
+
+def client_host(host):
+    """The host name clients use: this machine's name when the server listens on every interface."""
+    return socket.getfqdn() if host in ("0.0.0.0", "::", "") else host

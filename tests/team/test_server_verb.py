@@ -1,9 +1,11 @@
 """`dlsuite server` refuses a stack it cannot start, before starting anything (the session's stack in
 tests/team/conftest.py is started by it, so its success is what every other team test stands on)."""
 
+import socket
+
 import pytest
 
-from pipelines.server import server, server_command
+from pipelines.server import client_host, server, server_command
 from shared.errors import UsageError
 from tests.conftest import free_port, run_cli
 
@@ -38,3 +40,8 @@ def test_the_command_is_mlflow_server_with_proxied_artifacts_and_basic_auth():
                            "--artifacts-destination", "s3://bucket/prefix", "--serve-artifacts", "--host", "0.0.0.0",
                            "--port", "5000", "--workers", "4", "--allowed-hosts", "mlflow-host:5000",
                            "--app-name", "basic-auth"]
+
+
+def test_clients_are_told_the_machine_name_when_the_server_listens_everywhere():
+    assert client_host("0.0.0.0") == socket.getfqdn() != "0.0.0.0"
+    assert client_host("127.0.0.1") == "127.0.0.1"
