@@ -26,10 +26,12 @@ def open_storage(optuna, url, heartbeat_seconds=HEARTBEAT_SECONDS):
     """An RDBStorage with heartbeats; retried once or twice: first-time table creation races between workers."""
     for attempt in range(3):
         try:
-            return optuna.storages.RDBStorage(
-                url, heartbeat_interval=heartbeat_seconds, grace_period=3 * heartbeat_seconds,
-                heartbeat_stale_trial_callback=StaleTrial(optuna.storages.RetryHeartbeatStaleTrialCallback(
-                    max_retry=MAX_RETRIES)))
+            with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 5 and say so on every start
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url, heartbeat_interval=heartbeat_seconds, grace_period=3 * heartbeat_seconds,
+                    heartbeat_stale_trial_callback=StaleTrial(optuna.storages.RetryHeartbeatStaleTrialCallback(
+                        max_retry=MAX_RETRIES)))
         except Exception:  # noqa: BLE001 - e.g. IntegrityError: another worker created the tables meanwhile
             if attempt == 2:
                 raise
