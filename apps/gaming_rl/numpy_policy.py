@@ -1,8 +1,10 @@
-"""The Q-network of `models.build_q_network` evaluated in numpy, for acting one step at a time.
+"""The Q-network of `models.build_q_network` and the actor-critic of `models.build_actor_critic` evaluated in
+numpy, for acting one step at a time.
 
-A compiled Keras call costs about 0.5 ms per single observation on CPU; this costs
-about 20 us. The weights are copied after every training round (`refresh`), and the
-test suite checks the outputs against the Keras network.
+A compiled Keras call costs about 0.5 ms per single observation on CPU (several ms when
+the cores are busy: TensorFlow's thread pools wait for them); this costs about 20 us. The
+weights are copied after every training round (`refresh`), and the test suite checks the
+outputs against the Keras network.
 """
 
 import numpy as np
@@ -48,3 +50,34 @@ class NumpyQNetwork:
         value = x @ self.value_head[0] + self.value_head[1]
         advantages = x @ self.advantage_head[0] + self.advantage_head[1]
         return value + advantages - advantages.mean(axis=-1, keepdims=True)
+
+
+class NumpyActorCritic:
+    """`{"logits", "value"}` of the actor-critic in numpy: PPO's per-step policy call on all its environments."""
+
+    def __init__(self, model, num_hidden, activation):
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"No numpy version of the activation. Received: activation={activation!r}. "
+                             f"Expected one of: {', '.join(ACTIVATIONS)}.")
+        self.model, self.num_hidden = model, num_hidden
+        self.activation = ACTIVATIONS[activation]
+        self.refresh()
+
+    def refresh(self):
+        def weights(name):
+            layer = self.model.get_layer(name)
+            return layer.kernel.numpy(), layer.bias.numpy()
+
+        self.towers = {tower: [weights(f"{tower}_hidden{index}_dense") for index in range(self.num_hidden)]
+                       for tower in ("actor", "critic")}
+        self.heads = {"actor": weights("logits"), "critic": weights("value")}
+
+    def __call__(self, observations):
+        """numpy [batch, obs_dim] -> (logits [batch, num_actions], values [batch])."""
+        outputs = {}
+        for tower, hidden in self.towers.items():
+            x = np.asarray(observations, np.float32)
+            for kernel, bias in hidden:
+                x = self.activation(x @ kernel + bias)
+            outputs[tower] = x @ self.heads[tower][0] + self.heads[tower][1]
+        return outputs["actor"], outputs["critic"][:, 0]
