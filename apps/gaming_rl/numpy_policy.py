@@ -1,8 +1,10 @@
-"""The Q-network of `models.build_q_network` evaluated in numpy, for acting one step at a time.
+"""The Q-network of `models.build_q_network` and the actor-critic of `models.build_actor_critic` evaluated in
+numpy, for acting one step at a time.
 
-A compiled Keras call costs about 0.5 ms per single observation on CPU; this costs
-about 20 us. The weights are copied after every training round (`refresh`), and the
-test suite checks the outputs against the Keras network.
+A compiled Keras call costs about 0.5 ms per single observation on CPU (several ms when
+the cores are busy: TensorFlow's thread pools wait for them); this costs about 20 us. The
+weights are copied after every training round (`refresh`), and the test suite checks the
+outputs against the Keras network.
 """
 
 import numpy as np
@@ -18,33 +20,67 @@ ACTIVATIONS = {
 }
 
 
-class NumpyQNetwork:
-    def __init__(self, model, num_hidden, activation, dueling):
+class _NumpyNetwork:
+    """What both copies share: the activation, the weights read by layer name, the hidden layers in numpy."""
+
+    def __init__(self, model, num_hidden, activation):
         if activation not in ACTIVATIONS:
             raise ValueError(f"No numpy version of the activation. Received: activation={activation!r}. "
                              f"Expected one of: {', '.join(ACTIVATIONS)}.")
-        self.model, self.num_hidden, self.dueling = model, num_hidden, dueling
+        self.model, self.num_hidden = model, num_hidden
         self.activation = ACTIVATIONS[activation]
         self.refresh()
 
     def refresh(self):
-        def weights(name):
-            layer = self.model.get_layer(name)
-            return layer.kernel.numpy(), layer.bias.numpy()
+        raise NotImplementedError
 
+    def weights(self, name):
+        layer = self.model.get_layer(name)
+        return layer.kernel.numpy(), layer.bias.numpy()
+
+    def hidden_layers(self, prefix):
+        return [self.weights(f"{prefix}_hidden{index}_dense") for index in range(self.num_hidden)]
+
+    def features(self, observations, hidden):
+        x = np.asarray(observations, np.float32)
+        for kernel, bias in hidden:
+            x = self.activation(x @ kernel + bias)
+        return x
+
+
+class NumpyQNetwork(_NumpyNetwork):
+    def __init__(self, model, num_hidden, activation, dueling):
+        self.dueling = dueling
+        super().__init__(model, num_hidden, activation)
+
+    def refresh(self):
         prefix = self.model.name
-        self.hidden = [weights(f"{prefix}_hidden{index}_dense") for index in range(self.num_hidden)]
+        self.hidden = self.hidden_layers(prefix)
         if self.dueling:
-            self.value_head, self.advantage_head = weights(f"{prefix}_value"), weights(f"{prefix}_advantages")
+            self.value_head = self.weights(f"{prefix}_value")
+            self.advantage_head = self.weights(f"{prefix}_advantages")
         else:
-            self.head = weights("q_values")
+            self.head = self.weights("q_values")
 
     def __call__(self, observations):
-        x = np.asarray(observations, np.float32)
-        for kernel, bias in self.hidden:
-            x = self.activation(x @ kernel + bias)
+        x = self.features(observations, self.hidden)
         if not self.dueling:
             return x @ self.head[0] + self.head[1]
         value = x @ self.value_head[0] + self.value_head[1]
         advantages = x @ self.advantage_head[0] + self.advantage_head[1]
         return value + advantages - advantages.mean(axis=-1, keepdims=True)
+
+
+class NumpyActorCritic(_NumpyNetwork):
+    """`{"logits", "value"}` of the actor-critic in numpy: PPO's per-step policy call on all its environments."""
+
+    def refresh(self):
+        self.towers = {tower: self.hidden_layers(tower) for tower in ("actor", "critic")}
+        self.heads = {"actor": self.weights("logits"), "critic": self.weights("value")}
+
+    def __call__(self, observations):
+        """numpy [batch, obs_dim] -> (logits [batch, num_actions], values [batch])."""
+        outputs = {}
+        for tower, hidden in self.towers.items():
+            outputs[tower] = self.features(observations, hidden) @ self.heads[tower][0] + self.heads[tower][1]
+        return outputs["actor"], outputs["critic"][:, 0]

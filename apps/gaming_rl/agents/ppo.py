@@ -1,7 +1,8 @@
 """PPO: clipped surrogate objective, GAE, entropy bonus, `gymnasium.vector` environments.
 
-Per step, one compiled policy call for all environments; actions are sampled in numpy
-(the Generator is checkpointed). GAE runs in numpy; each update runs every epoch and
+Per step, one policy call for all environments, on a numpy copy of the network (refreshed
+after every update; the compiled Keras call when the activation has no numpy version);
+actions are sampled in numpy (the Generator is checkpointed). GAE runs in numpy; each update runs every epoch and
 minibatch inside one compiled `tf.function`.
 """
 
@@ -10,6 +11,7 @@ import tensorflow as tf
 
 from apps.gaming_rl import checkpoints, loop
 from apps.gaming_rl import data as environments
+from apps.gaming_rl.numpy_policy import ACTIVATIONS, NumpyActorCritic
 from shared.optimizers import get_optimizer
 
 
@@ -26,15 +28,25 @@ class PPOAgent:
         self.episode_lengths = np.zeros(config.num_envs, np.int64)
         signature = [tf.TensorSpec([None, info["obs_dim"]], tf.float32)]
         self._policy = tf.function(self._policy_eager, input_signature=signature)
+        self.acting_network = None  # numpy copy of the actor-critic, when it can be made
+        if config.activation in ACTIVATIONS:
+            self.acting_network = NumpyActorCritic(model, len(config.hidden_units), config.activation)
         self._update = tf.function(self._update_eager, reduce_retracing=True)
 
     def _policy_eager(self, observations):
         outputs = self.model(observations, training=False)
         return outputs["logits"], outputs["value"][:, 0]
 
+    def policy(self, observations):
+        """numpy [batch, obs_dim] -> numpy (logits [batch, num_actions], values [batch])."""
+        observations = np.asarray(observations, np.float32)
+        if self.acting_network is not None:
+            return self.acting_network(observations)
+        logits, values = self._policy(observations)
+        return logits.numpy(), values.numpy()
+
     def greedy_actions(self, observations):
-        logits, _ = self._policy(np.asarray(observations, np.float32))
-        return np.argmax(logits.numpy(), axis=-1)
+        return np.argmax(self.policy(observations)[0], axis=-1)
 
     # === Rollouts ===
 
@@ -48,6 +60,8 @@ class PPOAgent:
                 self.optimizer.learning_rate = config.learning_rate * remaining
             batch_indices = self._minibatch_indices(len(rollout[0]))
             metrics = {key: float(value) for key, value in self._update(*rollout, batch_indices).items()}
+            if self.acting_network is not None:
+                self.acting_network.refresh()
             losses.append(metrics["loss"])
             logs.update(metrics)
             if on_update(metrics["loss"]):
@@ -64,8 +78,8 @@ class PPOAgent:
         actions = np.zeros((steps, num_envs), np.int32)
         log_probs, values, rewards, dones = (np.zeros((steps, num_envs), np.float32) for _ in range(4))
         for step in range(steps):
-            logits, value = self._policy(self.observations.astype(np.float32))
-            log_probabilities = _log_softmax(logits.numpy())
+            logits, value = self.policy(self.observations)
+            log_probabilities = _log_softmax(logits)
             cumulative = np.cumsum(np.exp(log_probabilities), axis=-1)
             action = np.minimum((cumulative < self.rng.random((num_envs, 1))).sum(-1), cumulative.shape[-1] - 1)
             next_observations, reward, terminated, truncated, info = self.envs.step(action)
@@ -74,8 +88,8 @@ class PPOAgent:
             # A time-limit cut is not a real end: bootstrap it from the value of the final observation.
             cut = truncated & ~terminated
             if cut.any():
-                final = np.stack([info["final_obs"][index] for index in np.flatnonzero(cut)]).astype(np.float32)
-                reward[cut] += config.gamma * self._policy(final)[1].numpy()
+                final = np.stack([info["final_obs"][index] for index in np.flatnonzero(cut)])
+                reward[cut] += config.gamma * self.policy(final)[1]
             observations[step], actions[step], values[step], rewards[step] = self.observations, action, value, reward
             log_probs[step] = np.take_along_axis(log_probabilities, action[:, None], axis=-1)[:, 0]
             dones[step] = terminated | truncated
@@ -86,7 +100,7 @@ class PPOAgent:
                 self.episode_returns[index], self.episode_lengths[index] = 0.0, 0
             self.observations = next_observations
             self.env_steps += num_envs
-        last_values = self._policy(self.observations.astype(np.float32))[1].numpy()
+        last_values = self.policy(self.observations)[1]
         advantages = np.zeros_like(rewards)
         running = np.zeros(num_envs, np.float32)
         for step in reversed(range(steps)):
@@ -156,6 +170,8 @@ class PPOAgent:
     def restore(self, arrays, state):
         checkpoints.assign_arrays("network", self.model.variables, arrays)
         checkpoints.assign_arrays("optimizer", self.optimizer.variables, arrays)
+        if self.acting_network is not None:
+            self.acting_network.refresh()
         self.env_steps = state["env_steps"]
         self.rng.bit_generator.state = state["rng"]
         if state["envs"] is not None:
