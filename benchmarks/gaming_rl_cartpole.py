@@ -33,7 +33,7 @@ def run_seed(task, seed, overrides=()):
     config = resolve_config(spec, "default", overrides=list(overrides), seed=seed)
     runner = catalog.load_task(spec)
     keras.utils.set_random_seed(config.seed)
-    data = runner.build_data(config, None)
+    data = runner.build_data(config, runner.check_inputs(config, None))
     model = runner.build_model(config, data)
     history = keras.callbacks.History()
     started = time.perf_counter()
@@ -41,7 +41,7 @@ def run_seed(task, seed, overrides=()):
         runner.fit(model, data, config, [history], checkpoint_dir)
     wall_seconds = time.perf_counter() - started
     logs = {key: values[-1] for key, values in history.history.items()}
-    predict = export.serve_in_memory(runner.endpoints(model, data.info)["serving_default"])
+    predict = export.serve_in_memory(runner.endpoints(model, config, data.info))
     report = runner.evaluate(predict, data, dataclasses.replace(config, gif_max_frames=0))
     return {"seed": seed, "env_steps": int(logs["env_steps"]), "wall_seconds": wall_seconds,
             "train_seconds": logs["train_seconds"], "steps_per_second": logs["env_steps"] / logs["train_seconds"],

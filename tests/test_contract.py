@@ -88,7 +88,7 @@ LEARNS = {
     ("vision", "vae"): Learns(beats=lambda chance: chance + 0.01, large=True),  # CI time
 }
 # Real runs without a learning bound (large): LunarLander is not learned within a budget a test can afford
-# (apps/gaming_rl/README.md: -737 after 131k PPO steps, below random's about -180). The GAN, diffusion, detection
+# (PPO needs 850k-980k env steps, 4-6 minutes: benchmarks/gaming_rl_lunarlander.py). The GAN, diffusion, detection
 # and segmentation runs have no scorer of the tests' own yet (FID needs a trained classifier; AP and IoU a reader of
 # the boxes and masks independent of apps/vision/photos/): their smoke presets go through the harness
 # (tests/test_tasks.py) and the fresh-process tests in CI, and what they learn is measured by their benchmarks.
