@@ -1,0 +1,104 @@
+"""The Keras model a run logs to MLflow loads with plain MLflow, in a fresh Python without dlsuite.
+
+Each task trains on its tiny harness data (`tests.test_tasks.CASES`), logs its model the way `dlsuite train`
+does (`pipelines.train._log_keras_model`), and one fresh process (`tests/mlflow_load_probe.py`, with
+dlsuite made unimportable) loads every model with `mlflow.pyfunc.load_model` (predict, and the Keras model of
+`get_raw_model()`) and with `mlflow.keras.load_model`, on one example; the outputs must equal the trained
+model's. `mlflow.keras.load_model` needs Keras to find every class itself: that holds for models of Keras
+and keras-hub objects only (KERAS_FLAVOR_LOADS); the others must fail with Keras's "Could not locate" (or
+its wrapper), not load wrong.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipelines import catalog
+
+PROBE = Path(__file__).with_name("mlflow_load_probe.py")
+# One task per family of custom objects: MirrorAverage, keras-hub's tokenizer and encoder, keras-rs, fraud's.
+DEFAULT_TASKS = [("vision", "classification"), ("nlp", "transfer"), ("recommender", "retrieval"),
+                 ("fraud", "detection")]
+ALL_TASKS = [(app, task) for app in catalog.APPS for task in catalog.tasks_of(app)]
+
+
+def train_and_log(app, task, case, folder, uri):
+    """A tiny fit of the task as in `tests.harness.run_task_test`, logged as `dlsuite train` logs it.
+
+    Returns the probe's case: the model URI and one example's inputs (an .npz), and the expected outputs."""
+    import keras
+    import mlflow
+
+    from pipelines.train import _log_keras_model, resolve_config
+    from shared import tracking
+
+    _, spec = catalog.task_spec(app, task)
+    runner = catalog.load_task(spec)
+    config = resolve_config(spec, "smoke", overrides=case.overrides)
+    data_dir = case.make_data(folder / "data")
+    source = runner.check_inputs(config, None if data_dir is None else str(data_dir))
+    keras.utils.set_random_seed(config.seed)
+    data = runner.build_data(config, source)
+    data.source = source
+    model = runner.build_model(config, data)
+    (folder / "checkpoints").mkdir()
+    runner.fit(model, data, config, [], folder / "checkpoints")
+    data.info = {**data.info, **runner.after_fit(model, data, config)}
+    with tracking.tracked_run(f"mlflow-load-{app}", uri, run_name=task):
+        model_uri = _log_keras_model(runner, model, data)
+    assert model_uri, f"{app}/{task} logged no model"
+    example = keras.tree.map_structure(lambda value: value[:1], runner.model_example(data))
+    inputs = example if isinstance(example, dict) else {"input": example}
+    np.savez(folder / "inputs.npz", **inputs)
+    expected = keras.tree.map_structure(np.asarray, model(example, training=False))
+    case = {"model_uri": model_uri, "tracking_uri": uri, "inputs": str(folder / "inputs.npz")}
+    return case, expected if isinstance(expected, dict) else {"output": expected}
+
+
+def load_in_fresh_process(cases, folder):
+    (folder / "cases.json").write_text(json.dumps(cases))
+    subprocess.run([sys.executable, str(PROBE), str(folder / "cases.json"), str(folder / "results.json")],
+                   cwd=folder, check=True, timeout=300, env={"PATH": "/usr/bin:/bin", "HOME": str(folder)})
+    return json.loads((folder / "results.json").read_text())
+
+
+def check_loads(tasks, tmp_path, tracking_uri):
+    from tests.test_tasks import CASES
+
+    cases, expected = [], []
+    for app, task in tasks:
+        case, outputs = train_and_log(app, task, CASES[(app, task)], tmp_path / f"{app}-{task}", tracking_uri)
+        cases.append(case)
+        expected.append(outputs)
+    probe = load_in_fresh_process(cases, tmp_path)
+    assert probe["importable_before"] == {"apps": False, "shared": False, "pipelines": False}, probe
+    assert probe["imported_from"]["shared"].startswith(str(tmp_path)), probe["imported_from"]  # the model's code/
+    table = {}
+    for (app, task), want, result in zip(tasks, expected, probe["results"]):
+        assert "pyfunc_error" not in result, (app, task, result["pyfunc_error"])
+        for loader in ("pyfunc", "raw_model", "keras"):
+            if loader in result:
+                got = {key: np.asarray(value) for key, value in result[loader].items()}
+                assert set(got) == set(want), (app, task, loader, sorted(got), sorted(want))
+                for key in want:
+                    np.testing.assert_allclose(got[key], want[key], rtol=0, atol=1e-4,
+                                               err_msg=f"{app}/{task} {loader} {key}")
+        if "keras" not in result:
+            assert "Could not locate" in result["keras_error"] or "could not be deserialized" in result["keras_error"]
+        table[f"{app}/{task}"] = "keras+pyfunc" if "keras" in result else "pyfunc"
+    return table
+
+
+def test_logged_models_load_with_plain_mlflow(tmp_path, tracking_uri):
+    table = check_loads(DEFAULT_TASKS, tmp_path, tracking_uri)
+    assert table["vision/classification"] == "pyfunc"  # MirrorAverage: only through the model's own code
+
+
+@pytest.mark.large
+def test_every_task_logs_a_model_that_loads_with_plain_mlflow(tmp_path, tracking_uri):
+    table = check_loads(ALL_TASKS, tmp_path, tracking_uri)
+    print(json.dumps(table, indent=1))
