@@ -121,6 +121,7 @@ def load_keras_model(path):
     from mlflow.models.model import MLMODEL_FILE_NAME
 
     conf = Model.load(os.path.join(path, MLMODEL_FILE_NAME))
+    _extend_imported_packages(Path(path) / CODE)
     custom_objects = {}
     for name, (module_name, qualname) in conf.flavors["python_function"].get("custom_objects", {}).items():
         obj = importlib.import_module(module_name)
@@ -129,6 +130,14 @@ def load_keras_model(path):
         custom_objects[name] = obj
     data = os.path.join(path, conf.flavors["keras"]["data"], "model.keras")
     return keras.saving.load_model(data, custom_objects=custom_objects), conf
+
+
+def _extend_imported_packages(code_dir):
+    """A second model's `code/apps/nlp` when `apps` came from the first one's `code/` (one process, two models)."""
+    for package_dir in sorted(code_dir.glob("*/")) if code_dir.is_dir() else ():
+        package = sys.modules.get(package_dir.name)
+        if package is not None and hasattr(package, "__path__") and str(package_dir) not in package.__path__:
+            package.__path__.append(str(package_dir))
 
 
 def _load_pyfunc(path):

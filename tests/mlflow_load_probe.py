@@ -2,7 +2,8 @@
 
     python tests/mlflow_load_probe.py CASES.json RESULTS.json
 
-CASES.json: `[{"model_uri": ..., "tracking_uri": ..., "inputs": .npz path}]`. dlsuite is made unimportable
+CASES.json: `[{"model_uri": ..., "tracking_uri": ..., "inputs": {name: {"dtype": ..., "values": [...]}}}]`
+(JSON: strings stay strings, no pickled object arrays). dlsuite is made unimportable
 first (its editable install's finder removed, the repository off `sys.path`), then for each case:
 `mlflow.keras.load_model(uri)` and `mlflow.pyfunc.load_model(uri).predict(inputs)`, with the outputs (or
 the errors) written to RESULTS.json, and where `apps`/`shared` were imported from.
@@ -36,8 +37,7 @@ def load_case(case):
     import numpy as np
 
     mlflow.set_tracking_uri(case["tracking_uri"])
-    with np.load(case["inputs"]) as stored:
-        inputs = {key: stored[key] for key in stored.files}
+    inputs = {key: np.array(value["values"], dtype=value["dtype"]) for key, value in case["inputs"].items()}
     inputs = inputs["input"] if list(inputs) == ["input"] else inputs
     result = {}
     try:
