@@ -144,5 +144,16 @@ def _load_pyfunc(path):
     """What `mlflow.pyfunc.load_model` calls (with `code/` on `sys.path`)."""
     from mlflow.keras.load import KerasModelWrapper
 
+    class KerasPredictor(KerasModelWrapper):
+        """MLflow's Keras pyfunc, with a model of several outputs answering a dict of arrays."""
+
+        def predict(self, data, params=None):
+            import keras
+            import pandas
+
+            if isinstance(data, pandas.DataFrame):
+                return super().predict(data)
+            return keras.tree.map_structure(keras.ops.convert_to_numpy, self.model.predict(data, verbose=0))
+
     model, conf = load_keras_model(path)
-    return KerasModelWrapper(model, conf.signature)
+    return KerasPredictor(model, conf.signature)

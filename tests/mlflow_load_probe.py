@@ -47,11 +47,14 @@ def load_case(case):
         result["keras_error"] = f"{type(error).__name__}: {str(error)[:300]}"
     try:
         model = mlflow.pyfunc.load_model(case["model_uri"])
-        result["pyfunc"] = arrays_of(model.predict(inputs))
-        result["raw_model"] = arrays_of(keras.tree.map_structure(
-            np.asarray, model.get_raw_model()(inputs, training=False)))
     except Exception as error:  # noqa: BLE001
         result["pyfunc_error"] = f"{type(error).__name__}: {str(error)[:300]}"
+        return result
+    try:
+        result["pyfunc"] = arrays_of(model.predict(inputs))
+    except Exception as error:  # noqa: BLE001
+        result["pyfunc_error"] = f"{type(error).__name__}: {str(error)[:300]}"
+    result["raw_model"] = arrays_of(keras.tree.map_structure(np.asarray, model.get_raw_model()(inputs, training=False)))
     return result
 
 
