@@ -145,7 +145,9 @@ def _load_pyfunc(path):
     from mlflow.keras.load import KerasModelWrapper
 
     class KerasPredictor(KerasModelWrapper):
-        """MLflow's Keras pyfunc, with a model of several outputs answering a dict of arrays."""
+        """MLflow's Keras pyfunc, answering what the model's call (and the logged signature) answers: a dict of
+        arrays for several outputs, a detector's raw heads (not `predict()`'s decoded boxes); no `predict()`
+        graph with an unknown batch size (diffusion's sampling loop needs the batch size)."""
 
         def predict(self, data, params=None):
             import keras
@@ -153,7 +155,7 @@ def _load_pyfunc(path):
 
             if isinstance(data, pandas.DataFrame):
                 return super().predict(data)
-            return keras.tree.map_structure(keras.ops.convert_to_numpy, self.model.predict(data, verbose=0))
+            return keras.tree.map_structure(keras.ops.convert_to_numpy, self.model(data, training=False))
 
     model, conf = load_keras_model(path)
     return KerasPredictor(model, conf.signature)

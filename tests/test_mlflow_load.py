@@ -81,6 +81,7 @@ def check_loads(tasks, tmp_path, tracking_uri):
         expected.append(outputs)
     probe = load_in_fresh_process(cases, tmp_path)
     assert probe["importable_before"] == {"apps": False, "shared": False, "pipelines": False}, probe
+    assert probe["imported_by_keras_loads"] == [], probe["imported_by_keras_loads"]
     assert probe["imported_from"]["shared"].startswith(str(tmp_path)), probe["imported_from"]  # the model's code/
     table = {f"{app}/{task}": {loader: compare(want, result, loader) for loader in ("pyfunc", "raw_model", "keras")}
              for (app, task), want, result in zip(tasks, expected, probe["results"])}
