@@ -228,20 +228,16 @@ def _export_and_verify(app, task_name, runner, model, endpoints, data, export_ro
 
 
 def _log_keras_model(runner, model, data):
-    import importlib.metadata
-
+    """The Keras flavor, with the code of its custom objects: it loads with plain MLflow (`shared.mlflow_model`)."""
     import keras
-    import mlflow
     from mlflow.models import infer_signature
+
+    from shared import mlflow_model
 
     try:
         example = runner.model_example(data)
         output = keras.tree.map_structure(keras.ops.convert_to_numpy, model(example, training=False))
-        # Explicit requirements: inferring them starts a subprocess that re-imports the model (~9 s a run).
-        requirements = [f"{package}=={importlib.metadata.version(package)}" for package in ("tensorflow", "keras")]
-        info = mlflow.keras.log_model(model, name="model", signature=infer_signature(example, output),
-                                      pip_requirements=requirements)
-        return info.model_uri
+        return mlflow_model.log_model(model, name="model", signature=infer_signature(example, output)).model_uri
     except Exception as error:  # noqa: BLE001 - the export below is the serving artifact of record
         import warnings
 

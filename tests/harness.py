@@ -45,7 +45,6 @@ def run_task_test(app, task, case, tmp_path, atol=1e-5):
     import keras
 
     from shared import export
-    from shared.app import DataSource
 
     task_name, spec = catalog.task_spec(app, task)
     runner = catalog.load_task(spec)
@@ -56,16 +55,7 @@ def run_task_test(app, task, case, tmp_path, atol=1e-5):
             config = resolve_config(spec, "smoke", overrides=[*case.overrides, *bad.overrides])
             runner.check_inputs(config, None if data_dir is None else str(data_dir))
 
-    config = resolve_config(spec, "smoke", overrides=case.overrides)
-    data_dir = case.make_data(tmp_path / "data")
-    source = runner.check_inputs(config, None if data_dir is None else str(data_dir))
-    assert isinstance(source, DataSource) and (source.kind != "files" or source.path.is_dir()), source
-    keras.utils.set_random_seed(config.seed)
-    data = runner.build_data(config, source)
-    data.source = source
-    model = runner.build_model(config, data)
-    (tmp_path / "checkpoints").mkdir()
-    runner.fit(model, data, config, [], tmp_path / "checkpoints")
+    config, data, model = fit_on_tiny_data(runner, spec, case, tmp_path)
     info = {**data.info, **runner.after_fit(model, data, config)}
     json.dumps({key: value for key, value in info.items() if not isinstance(value, np.ndarray)})  # saved with the run
     data.info = info
@@ -91,6 +81,26 @@ def run_task_test(app, task, case, tmp_path, atol=1e-5):
     assert set(case.metrics) <= set(report.metrics), sorted(report.metrics)
     assert all(math.isfinite(value) for value in report.metrics.values()), report.metrics
     return report
+
+
+def fit_on_tiny_data(runner, spec, case, folder, overrides=()):
+    """Check the inputs, build the data and the model and fit, on the case's tiny data written in `folder`
+    (smoke preset, the case's overrides then `overrides`); return `(config, data, model)`."""
+    import keras
+
+    from shared.app import DataSource
+
+    config = resolve_config(spec, "smoke", overrides=[*case.overrides, *overrides])
+    data_dir = case.make_data(folder / "data")
+    source = runner.check_inputs(config, None if data_dir is None else str(data_dir))
+    assert isinstance(source, DataSource) and (source.kind != "files" or source.path.is_dir()), source
+    keras.utils.set_random_seed(config.seed)
+    data = runner.build_data(config, source)
+    data.source = source
+    model = runner.build_model(config, data)
+    (folder / "checkpoints").mkdir(parents=True)
+    runner.fit(model, data, config, [], folder / "checkpoints")
+    return config, data, model
 
 
 def assert_outputs_equal(expected, actual, atol, signature):
