@@ -3,7 +3,7 @@ tests/team/conftest.py is started by it, so its success is what every other team
 
 import pytest
 
-from pipelines.server import server, server_command
+from pipelines.server import server, server_command, write_auth_config
 from shared.errors import UsageError
 from tests.conftest import free_port, run_cli
 
@@ -38,3 +38,10 @@ def test_the_command_is_mlflow_server_with_proxied_artifacts_and_basic_auth():
                            "--artifacts-destination", "s3://bucket/prefix", "--serve-artifacts", "--host", "0.0.0.0",
                            "--port", "5000", "--workers", "4", "--allowed-hosts", "mlflow-host:5000",
                            "--app-name", "basic-auth"]
+
+
+def test_the_auth_cache_is_mlflows_ttl_and_refuses_a_negative_time(tmp_path):
+    assert "auth_cache_ttl_seconds = 60\n" in write_auth_config("sqlite:///x.db", tmp_path, "EDIT", 60).read_text()
+    assert "auth_cache" not in write_auth_config("sqlite:///x.db", tmp_path).read_text()  # MLflow's default: none
+    with pytest.raises(UsageError, match=r"^Invalid --auth-cache-seconds\. Received: --auth-cache-seconds -1\. "):
+        server("postgresql://db/mlflow", str(tmp_path / "artifacts"), auth_cache_seconds=-1)
