@@ -33,11 +33,33 @@ def close_figures():
         pyplot.close("all")
 
 
+@pytest.fixture(scope="session")
+def empty_store(tmp_path_factory):
+    """An empty MLflow SQLite store file, made once: MLflow creates a new store's tables through its whole
+    chain of schema migrations (seconds each time, in every process that opens a new store first)."""
+    import contextlib
+
+    import mlflow
+
+    folder = tmp_path_factory.mktemp("empty-store")
+    with contextlib.chdir(folder):  # the Default experiment's artifact folder: here, not in the checkout
+        mlflow.tracking.MlflowClient(f"sqlite:///{folder / 'mlflow.db'}").search_experiments()
+    return folder / "mlflow.db"
+
+
+def new_store(empty_store, folder):
+    """A fresh SQLite store `folder/mlflow.db` (a copy of `empty_store`); returns its tracking URI."""
+    import shutil
+
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(empty_store, Path(folder) / "mlflow.db")
+    return f"sqlite:///{Path(folder) / 'mlflow.db'}"
+
+
 @pytest.fixture
-def tracking_uri(tmp_path, monkeypatch):
+def tracking_uri(tmp_path, monkeypatch, empty_store):
     """A fresh SQLite MLflow store in tmp_path; also the default for in-process calls."""
-    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
-    (tmp_path / "mlruns").mkdir()
+    uri = new_store(empty_store, tmp_path / "mlruns")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     import mlflow
 

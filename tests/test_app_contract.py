@@ -23,7 +23,7 @@ from shared import data as shared_data
 from shared import export
 from shared.app import Data, Endpoint, Task
 from shared.errors import UsageError
-from tests.conftest import REPO, runs_in
+from tests.conftest import REPO, new_store, runs_in
 from tests.toy_app import app as toy
 
 # === The toy app, registered for the in-process pipeline ===
@@ -35,10 +35,10 @@ def toy_app(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def toy_store(tmp_path_factory):
+def toy_store(tmp_path_factory, empty_store):
     """One toy run (trained, evaluated, exported) shared by the tests that only read it."""
     folder = tmp_path_factory.mktemp("toy")
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    uri = new_store(empty_store, folder)
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(catalog.APPS, "toy", ("tests.toy_app.config", "Toy points (contract tests)."))
         patch.setenv("MLFLOW_TRACKING_URI", uri)

@@ -152,6 +152,12 @@ def test_unknown_run_id(tracking_uri):
     _assert_clean_failure(result, "Run not found", "run_id='0123456789abcdef'")
 
 
+def test_promote_without_a_version_exits_2():
+    # The CLI's side of `dlsuite promote` (tests/team/test_registry.py calls promote() in-process).
+    result = run_cli("promote", "vision-classification", "--force")
+    _assert_clean_failure(result, "Say which version to promote. Received: neither --version nor --rollback.")
+
+
 def test_ui_serves_the_store_on_localhost(tracking_uri):
     port = free_port()
     server = start_cli_server("ui", "--port", port, "--tracking-uri", tracking_uri)

@@ -15,7 +15,7 @@ import pytest
 
 from shared import distribute
 from shared.errors import UsageError
-from tests.conftest import REPO, run_cli, runs_in
+from tests.conftest import REPO, new_store, run_cli, runs_in
 
 # The vision smoke model, one step of a global batch of 96 (SGD; 96 splits evenly over 2 and 3 replicas), with nothing random per replica: no dropout,
 # no random flips or translations (each worker would draw its own), the same shuffle seed everywhere. Over more
@@ -103,9 +103,8 @@ def max_difference(first, second):
                for name in first)
 
 
-def train_once(tmp_path, name, *extra, env=None):
-    uri = f"sqlite:///{tmp_path / name / 'mlflow.db'}"
-    (tmp_path / name).mkdir()
+def train_once(empty_store, tmp_path, name, *extra, env=None):
+    uri = new_store(empty_store, tmp_path / name)
     result = run_cli("train", "vision", *SAME_MODEL, "--tracking-uri", uri, "--export-dir", tmp_path / name / "exports",
                      *extra, env=env, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -114,19 +113,19 @@ def train_once(tmp_path, name, *extra, env=None):
 
 
 @pytest.fixture(scope="module")
-def one_process(tmp_path_factory):
+def one_process(tmp_path_factory, empty_store):
     """One process on one device, under MirroredStrategy so that its batch norm computes the statistics as the
     distributed runs' synchronized batch norm does (E[x^2] - E[x]^2 over the batch, not TensorFlow's two-pass
     moments: 2e-4 apart after this one step)."""
     tmp_path = tmp_path_factory.mktemp("one")
-    uri, run, _ = train_once(tmp_path, "one", "--set", "distribution=mirrored")
+    uri, run, _ = train_once(empty_store, tmp_path, "one", "--set", "distribution=mirrored")
     assert run.data.tags["dlsuite.distribution.workers"] == "1"
     return keras_weights(uri, run)
 
 
 @pytest.mark.parametrize("workers", [2, pytest.param(3, marks=pytest.mark.large)])
-def test_local_workers_train_the_weights_of_one_process(workers, tmp_path, one_process):
-    uri, run, result = train_once(tmp_path, f"workers{workers}", "--workers", workers)
+def test_local_workers_train_the_weights_of_one_process(workers, tmp_path, one_process, empty_store):
+    uri, run, result = train_once(empty_store, tmp_path, f"workers{workers}", "--workers", workers)
     assert run.data.tags["dlsuite.distribution.strategy"] == "MultiWorkerMirroredStrategy"
     assert run.data.tags["dlsuite.distribution.workers"] == str(workers)
     assert f"[worker {workers - 1}] dlsuite: worker done" in result.stdout
@@ -135,8 +134,8 @@ def test_local_workers_train_the_weights_of_one_process(workers, tmp_path, one_p
     assert difference < 1e-5
 
 
-def test_mirrored_on_two_logical_cpus_trains_the_weights_of_one_process(tmp_path, one_process):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+def test_mirrored_on_two_logical_cpus_trains_the_weights_of_one_process(tmp_path, one_process, empty_store):
+    uri = new_store(empty_store, tmp_path)
     program = ("import sys, tensorflow as tf; cpu = tf.config.list_physical_devices('CPU')[0]; "
                "tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2); "
                "from pipelines.cli import main; sys.exit(main(sys.argv[1:]))")

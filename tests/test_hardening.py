@@ -305,7 +305,10 @@ def test_malformed_tuple_names_the_format():
 
 @pytest.mark.parametrize(("signum", "code", "reason"), [
     (signal.SIGTERM, 143, "interrupted: SIGTERM"),
-    (signal.SIGINT, 130, "interrupted: SIGINT (Ctrl-C)")])
+    # large: SIGTERM's run above takes the same path (StopOnSignal -> Interrupted -> a KILLED run, its exit code);
+    # SIGINT's own parts run in-process in test_a_signal_in_training_raises_at_the_next_batch_boundary (below)
+    # and tests/test_tracking.py::test_interrupt_marks_run_killed. A TensorFlow process and a training less.
+    pytest.param(signal.SIGINT, 130, "interrupted: SIGINT (Ctrl-C)", marks=pytest.mark.large)])
 def test_signal_during_training(tracking_uri, tmp_path, signum, code, reason, fashion_mnist_dir):
     command = [sys.executable, "-m", "pipelines.cli", "train", "vision", *TINY, "--data-dir", str(fashion_mnist_dir),
                "--tracking-uri", tracking_uri, "--export-dir", str(tmp_path / "exports")]

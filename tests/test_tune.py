@@ -9,7 +9,6 @@ import json
 import subprocess
 import sys
 import types
-from pathlib import Path
 
 import mlflow
 import pytest
@@ -22,7 +21,7 @@ from pipelines import tune as tune_lib
 from shared import config as config_lib
 from shared import tracking
 from shared.app import Task
-from tests.conftest import REPO, run_cli, runs_in
+from tests.conftest import REPO, new_store, run_cli, runs_in
 from tests.tiny_data import make_idx_folder
 
 SLICE = ["--preset", "smoke", "--set", "max_train_examples=256", "--set", "max_test_examples=128"]
@@ -54,10 +53,10 @@ def _table(uri, run_id, name="trials.json"):
 
 
 @pytest.fixture(scope="module")
-def searched(tmp_path_factory, fashion_mnist_dir):
+def searched(tmp_path_factory, fashion_mnist_dir, empty_store):
     """`dlsuite tune vision` with two trials in study `smoke-study`, in a fresh store."""
     root = tmp_path_factory.mktemp("tune")
-    uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
+    uri = new_store(empty_store, root / "mlruns")
     best = root / "best.yaml"
     arguments = ["tune", "vision", *SLICE, *SEARCH, "--data-dir", fashion_mnist_dir, "--tracking-uri", uri,
                  "--study-name", "smoke-study"]
@@ -180,10 +179,11 @@ def _assert_one_error_line(code, stderr, *fragments):
         ([], ["Nothing to search", "Expected at least one --search"]),
     ],
 )
-def test_bad_input_fails_before_any_run(arguments, fragments, tracking_uri, capsys):
-    code = cli.main(["tune", "vision", "--preset", "smoke", "--tracking-uri", tracking_uri, *arguments])
+def test_bad_input_fails_before_any_run(arguments, fragments, tmp_path, capsys):
+    store = tmp_path / "mlruns"  # no store yet (the tracking_uri fixture's has its tables made)
+    code = cli.main(["tune", "vision", "--preset", "smoke", "--tracking-uri", f"sqlite:///{store / 'mlflow.db'}",
+                     *arguments])
     _assert_one_error_line(code, capsys.readouterr().err, *fragments)
-    store = Path(tracking_uri[len("sqlite:///"):]).parent
     assert not (store / "mlflow.db").exists() and not (store / "optuna.db").exists()  # not even opened: no run
 
 

@@ -8,17 +8,17 @@ import threading
 
 import pytest
 
-from tests.conftest import free_port, post_json, run_cli, start_cli_server, stop_server, wait_for_http
+from tests.conftest import free_port, new_store, post_json, run_cli, start_cli_server, stop_server, wait_for_http
 from tests.fraud.tiny_data import make_csv_folder, make_parquet_folder, stream
 
 SMOKE = ("--set", "epochs=1", "--set", "hidden_units=8", "--set", "alerts_per_day=2")
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, empty_store):
     folder = tmp_path_factory.mktemp("fraud")
     data_dir = make_parquet_folder(folder / "transactions")
-    tracking_uri = f"sqlite:///{folder / 'mlflow.db'}"
+    tracking_uri = new_store(empty_store, folder)
     result = run_cli("train", "fraud", "--preset", "smoke", *SMOKE, "--data-dir", data_dir, "--tracking-uri",
                      tracking_uri, "--export-dir", folder / "exports", "--summary-json", folder / "summary.json")
     assert result.returncode == 0, result.stdout + result.stderr

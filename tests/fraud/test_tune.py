@@ -8,13 +8,13 @@ import math
 import mlflow
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import new_store, run_cli
 from tests.fraud.tiny_data import make_parquet_folder
 
 
-def test_tune_fraud_runs_two_trials_on_the_validation_average_precision(tmp_path):
+def test_tune_fraud_runs_two_trials_on_the_validation_average_precision(tmp_path, empty_store):
     data_dir = make_parquet_folder(tmp_path / "transactions")
-    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    uri = new_store(empty_store, tmp_path / "mlruns")
     result = run_cli("tune", "fraud", "--preset", "smoke", "--set", "epochs=2", "--set", "hidden_units=8",
                      "--set", "alerts_per_day=2", "--search", "learning_rate=1e-3..1e-2:log", "--search",
                      "dropout_rate=0.0|0.3", "--trials", 2, "--data-dir", data_dir, "--tracking-uri", uri)

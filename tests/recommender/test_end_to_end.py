@@ -10,20 +10,20 @@ import mlflow
 import numpy as np
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, new_store
 from tests.tiny_data import make_movielens_csv_folder
 
 UNKNOWN = 10**9
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, empty_store):
     """One rating and one retrieval run on the CSV layout, trained, evaluated and exported by the pipeline."""
     from pipelines.train import train
 
     folder = tmp_path_factory.mktemp("csv")
     data = make_movielens_csv_folder(folder / "ml-latest-small")
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    uri = new_store(empty_store, folder)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", uri)
         summaries = {task: train("recommender", task=task, preset="smoke", data_dir=str(data), tracking_uri=uri,

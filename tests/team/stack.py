@@ -80,7 +80,7 @@ class MlflowServer:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "pipelines.cli", "server", "--backend-store-uri", postgres.url("mlflow"),
              "--artifacts-destination", str(self.artifacts), "--auth-database-uri", postgres.url("mlflow_auth"),
-             "--port", str(self.port), "--workers", "2"],
+             "--port", str(self.port), "--workers", "2", "--auth-cache-seconds", "3600"],
             cwd=folder, env=environment, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             self._wait()

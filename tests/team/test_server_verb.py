@@ -5,7 +5,7 @@ import socket
 
 import pytest
 
-from pipelines.server import client_host, server, server_command
+from pipelines.server import client_host, server, server_command, write_auth_config
 from shared.errors import UsageError
 from tests.conftest import free_port, run_cli
 
@@ -45,3 +45,10 @@ def test_the_command_is_mlflow_server_with_proxied_artifacts_and_basic_auth():
 def test_clients_are_told_the_machine_name_when_the_server_listens_everywhere():
     assert client_host("0.0.0.0") == socket.getfqdn() != "0.0.0.0"
     assert client_host("127.0.0.1") == "127.0.0.1"
+
+
+def test_the_auth_cache_is_mlflows_ttl_and_refuses_a_negative_time(tmp_path):
+    assert "auth_cache_ttl_seconds = 60\n" in write_auth_config("sqlite:///x.db", tmp_path, "EDIT", 60).read_text()
+    assert "auth_cache" not in write_auth_config("sqlite:///x.db", tmp_path).read_text()  # MLflow's default: none
+    with pytest.raises(UsageError, match=r"^Invalid --auth-cache-seconds\. Received: --auth-cache-seconds -1\. "):
+        server("postgresql://db/mlflow", str(tmp_path / "artifacts"), auth_cache_seconds=-1)

@@ -13,7 +13,8 @@ import pytest
 from apps.vision.classification import data as vision_data
 from apps.vision.classification import idx
 from shared.errors import DataError
-from tests.conftest import REPO, free_port, post_json, run_cli, start_cli_server, stop_server, wait_for_http
+from tests.conftest import (REPO, free_port, new_store, post_json, run_cli, start_cli_server, stop_server,
+                            wait_for_http)
 
 
 def write_idx(path, array, compress=False):
@@ -173,14 +174,14 @@ print(json.dumps({
 
 
 @pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory, fashion_mnist_dir):
+def smoke_run(tmp_path_factory, fashion_mnist_dir, empty_store):
     """One smoke training run shared by this module's tests: (summary, tracking_uri, tmp folder)."""
     import mlflow
 
     from pipelines.train import train
 
     folder = tmp_path_factory.mktemp("vision_run")
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    uri = new_store(empty_store, folder)
     summary = train("vision", preset="smoke", data_dir=str(fashion_mnist_dir), tracking_uri=uri,
                     export_root=str(folder / "exports"))
     mlflow.set_tracking_uri(uri)
