@@ -13,12 +13,12 @@ Without `--auth-database-uri` the server runs without authentication (one truste
 
 import os
 import socket
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
 
+from pipelines import server_process
 from shared.errors import UsageError
 
 AUTH_SECRETS = ("MLFLOW_FLASK_SERVER_SECRET_KEY", "MLFLOW_AUTH_ADMIN_PASSWORD")
@@ -96,12 +96,8 @@ def server(backend_store_uri, artifacts_destination, host="127.0.0.1", port=5000
         print(f"dlsuite: {' '.join(command[1:])}" + (" (basic-auth)" if auth_config else ""), flush=True)
         print(f"dlsuite: clients: --tracking-uri http://{client_host(host)}:{port}"
               + (" with MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD" if auth_config else ""), flush=True)
-        process = subprocess.Popen(command, env=environment)
-        try:
-            return process.wait()
-        except KeyboardInterrupt:
-            process.terminate()
-            return process.wait()
+        # Ctrl-C, SIGTERM or SIGHUP stop the MLflow server and its uvicorn workers with us; kill -9 sends it SIGTERM.
+        return server_process.run_until_stopped(command, env=environment)
 
 
 def client_host(host):

@@ -7,7 +7,7 @@ import pytest
 
 from pipelines.server import client_host, server, server_command, write_auth_config
 from shared.errors import UsageError
-from tests.conftest import free_port, run_cli
+from tests.conftest import free_port, run_cli, start_cli_server, stop_server, wait_for_http
 
 
 def test_a_database_that_does_not_connect_exits_2(tmp_path):
@@ -52,3 +52,24 @@ def test_the_auth_cache_is_mlflows_ttl_and_refuses_a_negative_time(tmp_path):
     assert "auth_cache" not in write_auth_config("sqlite:///x.db", tmp_path).read_text()  # MLflow's default: none
     with pytest.raises(UsageError, match=r"^Invalid --auth-cache-seconds\. Received: --auth-cache-seconds -1\. "):
         server("postgresql://db/mlflow", str(tmp_path / "artifacts"), auth_cache_seconds=-1)
+
+
+def test_sigterm_to_the_verb_stops_the_mlflow_server_it_started(tmp_path):
+    """A service manager stops `dlsuite server` with SIGTERM to its process alone: the MLflow server and its
+    uvicorn workers go with it (before, only Ctrl-C did, and SIGTERM left the port served by orphans)."""
+    import signal
+    import urllib.error
+    import urllib.request
+
+    port = free_port()
+    process = start_cli_server("server", "--backend-store-uri", f"sqlite:///{tmp_path / 'mlflow.db'}",
+                               "--artifacts-destination", tmp_path / "artifacts", "--port", port, "--workers", 1)
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/health", process)
+        process.send_signal(signal.SIGTERM)  # the verb only, not its process group
+        assert process.wait(timeout=60) == 143
+        with pytest.raises(urllib.error.URLError):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5)
+    finally:
+        if process.poll() is None:
+            stop_server(process)
