@@ -78,4 +78,5 @@ def train(agent, model, config, callbacks, checkpoint_dir):
         checkpoints.save(checkpoint_dir, progress["iteration"], arrays,
                          {"agent": agent_state, "progress": dict(progress),
                           "solved_streak": solved.streak if solved is not None else 0})
+        _print(f"checkpoint saved at iteration {progress['iteration']}")
     callback_list.on_train_end()

@@ -1,0 +1,88 @@
+"""The board rules against OpenSpiel's, the numpy board checks, the minimax opponent and the batched search."""
+
+import numpy as np
+import pytest
+
+from apps.gaming_rl import mcts, opponents
+from apps.gaming_rl.boards import CONNECT_FOUR, GAMES, TIC_TAC_TOE
+
+
+@pytest.mark.parametrize("name", list(GAMES))
+def test_rules_match_openspiel_on_random_games(name):
+    import pyspiel
+
+    game = GAMES[name]
+    spiel_game = pyspiel.load_game(opponents.OPENSPIEL_GAMES[name])
+    rng = np.random.default_rng(0)
+    outcomes = set()
+    for _ in range(300):
+        state, board, mover = spiel_game.new_initial_state(), game.initial_boards(1), 0
+        while True:
+            legal = np.flatnonzero(game.legal_mask(board)[0])
+            assert legal.tolist() == state.legal_actions()
+            action = int(rng.choice(legal))
+            state.apply_action(action)
+            board, done, mover_won = game.play(board, [action])
+            assert bool(done[0]) == state.is_terminal()
+            if done[0]:
+                winner = mover if mover_won[0] else None
+                returns = state.returns()
+                assert winner == (None if returns[0] == 0 else int(np.argmax(returns)))
+                outcomes.add(winner)
+                break
+            mover = 1 - mover
+    assert {0, 1} <= outcomes  # wins of both sides compared (and draws: random Connect Four games rarely draw)
+    assert None in outcomes or name == "connect4"
+
+
+def test_board_problems_name_what_is_wrong():
+    good = CONNECT_FOUR.initial_boards(1)[0]
+    good[5, 3], good[5, 4] = -1, 1
+    values, counts, floating, line = (good.copy() for _ in range(4))
+    values[0, 0] = 2
+    counts[5, 0] = counts[5, 1] = -1
+    floating[3, 0] = -1
+    line[5, :3] = -1  # with (5, 3): four in a row
+    line[4, :3] = 1
+    problems = CONNECT_FOUR.problems(np.stack([good, values, counts, floating, line]))
+    assert problems[0] == ""
+    assert "values outside" in problems[1] and "opponent must have" in problems[2]
+    assert "above an empty cell" in problems[3] and "4 in a row" in problems[4]
+    drawn = np.array([[[-1, 1, -1], [-1, 1, 1], [1, -1, -1]]], np.int8)  # X (-1) five stones, O four, no line
+    assert "full board" in TIC_TAC_TOE.problems(drawn)[0]
+
+
+def test_mirror_keeps_policies_aligned_with_boards():
+    board = np.zeros((1, 3, 3), np.int8)
+    board[0, 0, 0] = 1
+    policy = np.zeros((1, 9), np.float32)
+    policy[0, 2] = 1.0  # the cell (0, 2)
+    mirrored_board, mirrored_policy = TIC_TAC_TOE.mirror_boards(board), TIC_TAC_TOE.mirror_policies(policy)
+    assert mirrored_board[0, 0, 2] == 1 and mirrored_policy[0, 0] == 1.0
+    assert np.array_equal(CONNECT_FOUR.mirror_policies(np.arange(7)[None]), np.arange(7)[None, ::-1])
+
+
+def test_search_with_a_uniform_network_finds_wins_and_blocks():
+    """With no knowledge in the network, the exact values of terminal leaves still make the search take an
+    immediate win and block the opponent's."""
+    game = CONNECT_FOUR
+
+    def uniform(boards):
+        return np.full((len(boards), game.num_actions), 1 / game.num_actions, np.float32), np.zeros(len(boards))
+
+    win = game.initial_boards(1)
+    win[0, 3:, 6], win[0, 3:, 0] = 1, -1  # three each; the player to move completes column 6
+    block = game.initial_boards(1)
+    block[0, 3:, 6] = -1  # the opponent threatens column 6
+    block[0, 4:, 0], block[0, 5, 3] = 1, 1
+    visits, _ = mcts.BatchedMCTS(game, uniform).search(np.concatenate([win, block]), 200)
+    assert np.argmax(visits[0]) == 6 and np.argmax(visits[1]) == 6
+
+
+def test_minimax_values_of_tictactoe():
+    empty = TIC_TAC_TOE.initial_boards(1)[0]
+    assert set(opponents.action_values(TIC_TAC_TOE, empty.tobytes()).values()) == {0}  # a draw from every opening
+    threat = empty.copy()
+    threat[0, 0], threat[0, 1], threat[1, 1] = 1, 1, -1
+    threat[2, 2] = -1  # opponent threatens nothing; the player to move (1) completes the top row at 2
+    assert opponents.action_values(TIC_TAC_TOE, threat.tobytes())[2] == 1
