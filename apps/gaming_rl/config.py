@@ -241,7 +241,7 @@ class AlphaZeroConfig(BaseConfig):
 
     game: str = "connect4"
     iterations: int = 100
-    max_train_seconds: typing.Optional[float] = None  # stop after the iteration that crosses this wall time
+    max_train_seconds: typing.Optional[float] = None  # no iteration starts that would end past this wall time
     games_per_iteration: int = 64  # played in lockstep: their leaves are evaluated in one batch
     simulations: int = 100  # MCTS simulations per self-play move
     c_puct: float = 1.5
@@ -298,11 +298,11 @@ class AlphaZeroConfig(BaseConfig):
 def connect4_alphazero():
     """Connect Four, the benchmark's settings: an hour of iterations of 256 lockstep games (leaf batches of 256
     are where the compiled network is fastest) searched with 64 simulations per move, a 3-block 32-filter
-    tower, scored every second iteration against OpenSpiel's MCTS with 1,000 random-rollout simulations."""
+    tower, scored every fourth iteration against OpenSpiel's MCTS with 1,000 random-rollout simulations."""
     return AlphaZeroConfig(
         game="connect4", iterations=1_000, max_train_seconds=3_600, games_per_iteration=256, simulations=64,
         dirichlet_alpha=0.8, temperature_moves=8, buffer_positions=100_000, training_steps=200, batch_size=256,
-        learning_rate=2e-3, filters=32, residual_blocks=3, value_hidden_units=64, eval_interval=2, eval_games=20,
+        learning_rate=2e-3, filters=32, residual_blocks=3, value_hidden_units=64, eval_interval=4, eval_games=10,
         eval_simulations=100, opponents=("mcts", "random"), opponent_simulations=1_000, test_games=40,
     )
 

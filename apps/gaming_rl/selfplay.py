@@ -48,8 +48,9 @@ def train(agent, model, config, callbacks, checkpoint_dir):
     stop = progress["finished"]
     callback_list.on_train_begin()
     while progress["iteration"] < config.iterations and not stop:
-        if config.max_train_seconds is not None and progress["wall_seconds"] >= config.max_train_seconds:
-            _print(f"time budget of {config.max_train_seconds:.0f} s reached")
+        if (config.max_train_seconds is not None
+                and progress["wall_seconds"] + progress.get("last_seconds", 0.0) > config.max_train_seconds):
+            _print(f"time budget of {config.max_train_seconds:.0f} s reached (another iteration would cross it)")
             break
         iteration = progress["iteration"]
         callback_list.on_epoch_begin(iteration)
@@ -65,7 +66,8 @@ def train(agent, model, config, callbacks, checkpoint_dir):
                 logs[f"losses_vs_{name}"] = float(result["losses"])
                 if number == 0:
                     logs["eval_score"] = result["score"]
-        progress["wall_seconds"] += time.perf_counter() - started
+        progress["last_seconds"] = time.perf_counter() - started
+        progress["wall_seconds"] += progress["last_seconds"]
         logs["wall_seconds"] = progress["wall_seconds"]
         _print(f"iteration {iteration + 1}/{config.iterations} | " + " | ".join(
             f"{key} {value:.4g}" for key, value in logs.items() if key != "iteration"))
