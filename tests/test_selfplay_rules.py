@@ -86,3 +86,21 @@ def test_minimax_values_of_tictactoe():
     threat[0, 0], threat[0, 1], threat[1, 1] = 1, 1, -1
     threat[2, 2] = -1  # opponent threatens nothing; the player to move (1) completes the top row at 2
     assert opponents.action_values(TIC_TAC_TOE, threat.tobytes())[2] == 1
+
+
+def test_numpy_copy_of_the_network_matches_keras():
+    """The numpy policy/value network (small leaf batches) answers like the Keras model, batch norm included."""
+    from apps.gaming_rl.agents.alphazero import compile_network
+    from apps.gaming_rl.models import build_policy_value_network
+    from apps.gaming_rl.numpy_policy import NumpyPolicyValueNetwork
+    from apps.gaming_rl.tasks.alphazero import random_positions
+
+    boards = random_positions(CONNECT_FOUR, 64, seed=0)
+    model = compile_network(build_policy_value_network(6, 7, 7, filters=8, residual_blocks=2, value_hidden_units=8),
+                            learning_rate=1e-2)
+    model.fit(boards.astype(np.float32), {"policy": np.full((64, 7), 1 / 7, np.float32),
+                                          "value": np.ones((64, 1), np.float32)}, epochs=2, verbose=0)
+    outputs = model(boards.astype(np.float32), training=False)
+    policies, values = NumpyPolicyValueNetwork(model, residual_blocks=2)(boards)
+    np.testing.assert_allclose(policies, outputs["policy"].numpy(), atol=1e-5)
+    np.testing.assert_allclose(values, outputs["value"].numpy()[:, 0], atol=1e-5)
