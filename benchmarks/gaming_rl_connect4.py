@@ -10,8 +10,9 @@ network, through its serving endpoint (what the export serves), is then measured
 - the raw network's score (its most probable legal move, no search) against the same opponent;
 - the mistake rate on a fixed, seeded set of --positions random 4-20-ply positions labelled by a perfect solver
   (`bitbully` with `bitbully-databases`): a mistake is a move whose solved outcome (win / draw / loss for the
-  player to move) is worse than the best move's. MCTS-1000's own mistake rate on the same positions is
-  reported beside it (the issue measured 0.17).
+  player to move) is worse than the best move's ("exact": its solver score is below the best, which also
+  counts a slower win or a quicker loss). MCTS-1000's own mistake rates on the same positions are reported
+  beside them (the issue measured 0.17).
 
 bitbully is AGPL-3.0: only this benchmark imports it, as an optional evaluation dependency
 (`pip install bitbully bitbully-databases`); nothing under apps/ or pipelines/ does.
@@ -58,16 +59,22 @@ def solver_positions(count, seed=POSITIONS_SEED):
 
 
 def solver_labels(moves_of):
-    """Per position, {legal column: solved outcome for the player to move (1 win, 0 draw, -1 loss)}."""
+    """Per position, {legal column: solver score for the player to move} (> 0 a win, the sooner the higher;
+    0 a draw; < 0 a loss, the later the higher)."""
     from bitbully import BitBully, Board
 
     solver = BitBully()
-    return [{column: int(np.sign(score)) for column, score in solver.score_all_moves(Board(moves)).items()}
-            for moves in moves_of]
+    return [solver.score_all_moves(Board(moves)) for moves in moves_of]
 
 
-def mistake_rate(chosen, labels):
-    return float(np.mean([label[int(move)] < max(label.values()) for move, label in zip(chosen, labels)]))
+def mistake_rate(chosen, labels, exact=False):
+    """The share of moves whose solved outcome (win, draw, loss) is worse than the best move's; `exact`: whose
+    score is below the best (also a slower win or a quicker loss)."""
+    def value(score):
+        return score if exact else np.sign(score)
+
+    return float(np.mean([value(label[int(move)]) < max(map(value, label.values()))
+                          for move, label in zip(chosen, labels)]))
 
 
 def openspiel_mcts_moves(moves_of, simulations, seed):
@@ -125,7 +132,9 @@ def run_seed(seed, args, labels, moves_of, boards):
         match = opponents.play_match(game, player, opponent, args.games)
         result[f"{name}_score"], result[f"{name}_record"] = match["score"], (match["wins"], match["draws"],
                                                                              match["losses"])
-        result[f"{name}_mistake_rate"] = mistake_rate(player(boards), labels)
+        moves = player(boards)
+        result[f"{name}_mistake_rate"] = mistake_rate(moves, labels)
+        result[f"{name}_exact_mistake_rate"] = mistake_rate(moves, labels, exact=True)
     result["measure_seconds"] = time.perf_counter() - measured
     return result
 
@@ -144,23 +153,26 @@ def main():
     started = time.perf_counter()
     moves_of, boards = solver_positions(args.positions)
     labels = solver_labels(moves_of)
-    baseline = mistake_rate(openspiel_mcts_moves(moves_of, args.opponent_simulations, seed=11), labels)
+    baseline_moves = openspiel_mcts_moves(moves_of, args.opponent_simulations, seed=11)
+    baseline = mistake_rate(baseline_moves, labels), mistake_rate(baseline_moves, labels, exact=True)
     print(f"{len(labels)} solver-labelled positions (4-20 plies, seed {POSITIONS_SEED}); OpenSpiel MCTS-"
-          f"{args.opponent_simulations} mistake rate {baseline:.3f}", flush=True)
+          f"{args.opponent_simulations} mistake rate {baseline[0]:.3f} (exact scores: {baseline[1]:.3f})", flush=True)
     results = [run_seed(seed, args, labels, moves_of, boards) for seed in args.seeds]
     print(f"\nConnect Four, {args.minutes:g} min of self-play training per seed; against OpenSpiel MCTS-"
           f"{args.opponent_simulations} (random rollouts), {args.games} games alternating the first player; agent "
           f"search {args.agent_simulations} simulations per move")
     print(f"{'seed':>4} {'iters':>5} {'games':>6} {'pos/s':>6} {'sims/s':>7} {'score (W-D-L)':>20} "
-          f"{'network score':>14} {'mistakes':>9} {'net mistakes':>13} {'train s':>8}")
+          f"{'network score':>14} {'mistakes':>9} {'exact':>6} {'net mistakes':>13} {'exact':>6} {'train s':>8}")
     for result in results:
         record = "-".join(map(str, result["search_record"]))
         print(f"{result['seed']:>4} {result['iterations']:>5} {result['self_play_games']:>6} "
               f"{result['positions_per_second']:>6.0f} {result['simulations_per_second']:>7.0f} "
               f"{result['search_score']:>8.3f} ({record:>9}) {result['network_score']:>14.3f} "
-              f"{result['search_mistake_rate']:>9.3f} {result['network_mistake_rate']:>13.3f} "
+              f"{result['search_mistake_rate']:>9.3f} {result['search_exact_mistake_rate']:>6.3f} "
+              f"{result['network_mistake_rate']:>13.3f} {result['network_exact_mistake_rate']:>6.3f} "
               f"{result['train_seconds']:>8.0f}")
-    print(f"MCTS-{args.opponent_simulations} mistake rate on the same positions: {baseline:.3f}")
+    print(f"MCTS-{args.opponent_simulations} mistake rate on the same positions: {baseline[0]:.3f} (outcome), "
+          f"{baseline[1]:.3f} (exact score)")
     print(f"wall time {time.perf_counter() - started:.0f} s; command: {command}")
 
 
