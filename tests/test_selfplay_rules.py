@@ -104,3 +104,16 @@ def test_numpy_copy_of_the_network_matches_keras():
     policies, values = NumpyPolicyValueNetwork(model, residual_blocks=2)(boards)
     np.testing.assert_allclose(policies, outputs["policy"].numpy(), atol=1e-5)
     np.testing.assert_allclose(values, outputs["value"].numpy()[:, 0], atol=1e-5)
+
+
+def test_self_play_tasks_have_default_and_smoke_presets_and_smoke_is_small():
+    from apps.gaming_rl import config
+
+    for name in ("connect4-alphazero", "tictactoe-alphazero"):
+        spec = config.TASKS[name]
+        smoke, default = spec.preset("smoke"), spec.preset("default")
+        assert smoke.game == default.game == name.split("-")[0]
+        def searches(preset):  # simulations over all self-play moves, per move of a game
+            return preset.iterations * preset.games_per_iteration * preset.simulations
+
+        assert searches(smoke) <= 64 and searches(default) > 100 * searches(smoke), name

@@ -12,9 +12,8 @@ import time
 
 import keras
 
-from apps.gaming_rl import checkpoints
+from apps.gaming_rl import checkpoints, loop
 from apps.gaming_rl.loop import _print
-from shared.callbacks import ThresholdStopping
 
 EVAL_SEED_OFFSET = 1_000  # evaluation opponents' seeds: seed + offset + iteration
 
@@ -33,15 +32,9 @@ class ForwardBatches(keras.callbacks.Callback):
 
 def train(agent, model, config, callbacks, checkpoint_dir):
     callback_list = keras.callbacks.CallbackList(list(callbacks), model=model)
-    solved = next((callback for callback in callbacks if isinstance(callback, ThresholdStopping)), None)
-    progress = {"iteration": 0, "updates": 0, "wall_seconds": 0.0, "finished": False}
-    restored = checkpoints.load_latest(checkpoint_dir)
-    if restored is not None:
-        arrays, state = restored
-        agent.restore(arrays, state["agent"])
-        progress = state["progress"]
-        if solved is not None:
-            solved.streak = state["solved_streak"]
+    progress, solved, resumed = loop.resume(agent, callbacks, checkpoint_dir, {
+        "iteration": 0, "updates": 0, "wall_seconds": 0.0, "finished": False})
+    if resumed:
         _print(f"resumed from checkpoint at iteration {progress['iteration']} "
                f"({agent.games_played} games, {agent.buffer.size} positions in the buffer)")
     forward = ForwardBatches(callback_list, progress)

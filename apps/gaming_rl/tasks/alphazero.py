@@ -18,8 +18,8 @@ from apps.gaming_rl.agents.alphazero import AlphaZeroAgent, compile_network, sea
 from apps.gaming_rl.board_checks import board_checks
 from apps.gaming_rl.boards import GAMES
 from apps.gaming_rl.models import build_policy_value_network
+from apps.gaming_rl.tasks.base import solved_and_nan_guard
 from shared.app import Data, DatasetRecord, DataSource, Endpoint, Report, Task
-from shared.callbacks import NanGuard, ThresholdStopping
 
 TEST_SEED_OFFSET = 100_000
 
@@ -55,10 +55,7 @@ class AlphaZeroTask(Task):
         return compile_network(model, config.learning_rate)
 
     def callbacks(self, config):
-        callbacks = [NanGuard(learning_rate=config.learning_rate)]
-        if config.solved_threshold is not None:
-            callbacks.append(ThresholdStopping(self.monitor, config.solved_threshold, config.solved_patience))
-        return callbacks
+        return solved_and_nan_guard(self.monitor, config)
 
     def fit(self, model, data, config, callbacks, checkpoint_dir):
         selfplay.train(AlphaZeroAgent(model, config), model, config, [*self.callbacks(config), *callbacks],
