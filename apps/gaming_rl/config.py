@@ -229,6 +229,7 @@ TASKS = {
 # === Self-play (AlphaZero) on two-player board games ===
 
 BOARD_GAMES = ("connect4", "tictactoe")
+BOARD_CELLS = {"connect4": 42, "tictactoe": 9}  # the longest game, in moves
 OPPONENTS = ("random", "minimax", "mcts")
 
 
@@ -280,7 +281,9 @@ class AlphaZeroConfig(BaseConfig):
         check_range("dirichlet_alpha", self.dirichlet_alpha, 0, low_inclusive=False)
         check_range("dirichlet_fraction", self.dirichlet_fraction, 0, 1)
         check_range("temperature_moves", self.temperature_moves, 0)
-        check_range("buffer_positions", self.buffer_positions, self.batch_size)
+        # The buffer holds at least one minibatch and a whole iteration of games (at most every cell filled).
+        check_range("buffer_positions", self.buffer_positions,
+                    max(self.batch_size, self.games_per_iteration * BOARD_CELLS.get(self.game, 0)))
         check_range("learning_rate", self.learning_rate, 0, low_inclusive=False)
         check_range("l2", self.l2, 0)
         check_range("solved_threshold", self.solved_threshold, 0, 1)
