@@ -117,3 +117,19 @@ def test_self_play_tasks_have_default_and_smoke_presets_and_smoke_is_small():
             return preset.iterations * preset.games_per_iteration * preset.simulations
 
         assert searches(smoke) <= 64 and searches(default) > 100 * searches(smoke), name
+
+
+def test_augmented_policies_follow_their_boards():
+    """Under every symmetry the augmentation picks, the policy's mass stays on the cell holding the marker stone."""
+    rng = np.random.default_rng(0)
+    boards = np.zeros((64, 3, 3), np.int8)
+    boards[:, 0, 1] = 1
+    policies = np.zeros((64, 9), np.float32)
+    policies[:, 1] = 1.0
+    moved_boards, moved_policies = TIC_TAC_TOE.augment(boards, policies, rng)
+    assert np.array_equal(moved_boards.reshape(64, 9).argmax(axis=1), moved_policies.argmax(axis=1))
+    assert len({board.tobytes() for board in moved_boards}) == 4  # the edge cell's 4 images, all reached
+    boards = np.zeros((8, 6, 7), np.int8)
+    boards[:, 5, 1] = 1
+    moved_boards, moved_policies = CONNECT_FOUR.augment(boards, np.eye(7, dtype=np.float32)[[1] * 8], rng)
+    assert np.array_equal(moved_boards[:, 5].argmax(axis=1), moved_policies.argmax(axis=1))

@@ -64,6 +64,22 @@ class Game:
             return policies[..., ::-1]
         return policies.reshape(*policies.shape[:-1], self.rows, self.cols)[..., ::-1].reshape(policies.shape)
 
+    def augment(self, boards, policies, rng):
+        """Each (board, policy) pair moved by a random symmetry of the game: a left-right mirror (Connect Four:
+        gravity has no other), or one of the square's 8 rotations and reflections (tic-tac-toe)."""
+        boards, policies = np.array(boards, copy=True), np.array(policies, copy=True)
+        mirror = rng.random(len(boards)) < 0.5
+        boards[mirror], policies[mirror] = self.mirror_boards(boards[mirror]), self.mirror_policies(policies[mirror])
+        if self.gravity or self.rows != self.cols:
+            return boards, policies
+        turns = rng.integers(0, 4, len(boards))
+        cells = policies.reshape(len(policies), self.rows, self.cols)
+        for quarter in range(1, 4):
+            chosen = turns == quarter
+            boards[chosen] = np.rot90(boards[chosen], quarter, axes=(1, 2))
+            cells[chosen] = np.rot90(cells[chosen], quarter, axes=(1, 2))
+        return boards, cells.reshape(policies.shape)
+
     def problems(self, boards):
         """One message per board: '' for a legal position to move from, else what is wrong with it."""
         boards = np.asarray(boards)

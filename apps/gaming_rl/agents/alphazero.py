@@ -157,14 +157,12 @@ class AlphaZeroAgent:
     # === Learning ===
 
     def train(self, callbacks):
-        """`training_steps` minibatches drawn from the buffer (half of them mirrored) through `model.fit`."""
+        """`training_steps` minibatches drawn from the buffer, each position moved by a random symmetry of the
+        board (`Game.augment`), through `model.fit`."""
         config = self.config
         count = config.training_steps * config.batch_size
         indices = self.rng.integers(0, self.buffer.size, count)
-        boards, policies = self.buffer.boards[indices], self.buffer.policies[indices]
-        mirror = self.rng.random(count) < 0.5
-        boards[mirror] = self.game.mirror_boards(boards[mirror])
-        policies[mirror] = self.game.mirror_policies(policies[mirror])
+        boards, policies = self.game.augment(self.buffer.boards[indices], self.buffer.policies[indices], self.rng)
         history = self.model.fit(
             boards.astype(np.float32), {"policy": policies, "value": self.buffer.outcomes[indices][:, None]},
             batch_size=config.batch_size, epochs=1, shuffle=False, verbose=0, callbacks=callbacks)
