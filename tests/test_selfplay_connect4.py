@@ -112,7 +112,7 @@ def test_export_answers_boards_in_a_fresh_process_and_refuses_impossible_ones(tr
     policy = np.asarray(found["answers"]["2"]["policy"])
     assert policy[1, 2] == 0.0 and np.all(policy[0] > 0) and np.all(np.delete(policy[1], 2) > 0)
     for words, message in found["refusals"].items():
-        assert message is not None and f"Invalid board: boards[0] " in message and words in message, (words, message)
+        assert message is not None and "Invalid board: boards[0] " in message and words in message, (words, message)
 
 
 def test_serve_answers_400_with_the_reason_for_an_impossible_board(trained):
