@@ -133,3 +133,17 @@ def test_augmented_policies_follow_their_boards():
     boards[:, 5, 1] = 1
     moved_boards, moved_policies = CONNECT_FOUR.augment(boards, np.eye(7, dtype=np.float32)[[1] * 8], rng)
     assert np.array_equal(moved_boards[:, 5].argmax(axis=1), moved_policies.argmax(axis=1))
+
+
+def test_play_help_does_not_import_tensorflow():
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+    from tests.test_cli import NO_TENSORFLOW
+
+    result = subprocess.run([sys.executable, "-c", NO_TENSORFLOW.format(argv=["play", "--help"])], cwd=REPO,
+                            capture_output=True, text=True, timeout=60)
+    code, heavy, output = result.stdout.strip().split(" ", 2)
+    assert (code, heavy) == ("0", "[]"), result.stderr
+    assert "--first {human,agent}" in output and "--simulations N" in output
