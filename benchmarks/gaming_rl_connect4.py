@@ -15,7 +15,7 @@ network, through its serving endpoint (what the export serves), is then measured
   beside them (the issue measured 0.17).
 
 bitbully is AGPL-3.0: only this benchmark imports it, as an optional evaluation dependency
-(`pip install bitbully bitbully-databases`); nothing under apps/ or pipelines/ does.
+(`pip install -e ".[connect4-solver]"`); nothing under apps/ or pipelines/ does.
 
     .venv/bin/python benchmarks/gaming_rl_connect4.py [--minutes 60] [--seeds 1 2 3] [--games 200]
         [--positions 1000] [--agent-simulations 200]
