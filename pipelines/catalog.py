@@ -11,7 +11,8 @@ from shared.errors import UsageError
 APPS = {
     "vision": ("apps.vision.config", "Images: Fashion-MNIST/MNIST classification and generative models (autoencoder, VAE, "
                                      "GAN, diffusion); pedestrian detection and segmentation on photographs."),
-    "gaming_rl": ("apps.gaming_rl.config", "Reinforcement learning: DQN and PPO agents on Gymnasium games."),
+    "gaming_rl": ("apps.gaming_rl.config", "Reinforcement learning: DQN and PPO agents on Gymnasium games; "
+                                           "AlphaZero self-play on Connect Four and tic-tac-toe."),
     "speech": ("apps.speech.config", "Spoken digits and digit strings (FSDD WAV files, 8 kHz; CNN/CRNN, CTC)."),
     "recommender": ("apps.recommender.config", "MovieLens ratings: rating prediction (MF, NCF hybrid) and two-tower "
                                                "retrieval (keras-rs)."),

@@ -111,6 +111,23 @@ def _build_parser():
                        help="with --model NAME@ALIAS: how often the alias is checked (default: 10)")
     _add_tracking_arguments(serve)
 
+    play = verbs.add_parser(
+        "play", help="play a board game in the terminal against a self-play export",
+        description="Play Connect Four or tic-tac-toe against an export of a gaming_rl self-play task (or a run's "
+                    "export). The agent searches with the reloaded SavedModel; illegal moves are refused and asked "
+                    "again; q quits.",
+        epilog="example: dlsuite play --model-dir exports/gaming_rl-connect4-alphazero --first agent "
+               "--simulations 200")
+    play.add_argument("--model-dir", help="export folder (versions inside) or one version folder")
+    play.add_argument("--run-id", help="play against the export of this run instead")
+    play.add_argument("--first", choices=("human", "agent"), default="human", help="who moves first (default: human)")
+    from pipelines.play import check_simulations  # no TensorFlow: an argparse type
+
+    play.add_argument("--simulations", type=check_simulations, metavar="N",
+                      help="the agent's MCTS simulations per move (default: the run's eval_simulations; 0: the "
+                           "network's move without search)")
+    _add_tracking_arguments(play)
+
     promote = verbs.add_parser(
         "promote", help="make a registered model version the champion if it beats the current one",
         description="Score the version and the current champion (alias champion) on the same test data, the "
@@ -268,6 +285,10 @@ def run(argv=None):
                      max_batch_size=args.max_batch_size, batch_timeout_ms=args.batch_timeout_ms,
                      max_connections=args.max_connections, workers=args.workers, model_uri=args.model_uri,
                      poll_seconds=args.poll_seconds)
+    elif args.verb == "play":
+        from pipelines.play import main_loop
+
+        return main_loop(args)
     elif args.verb == "promote":
         from pipelines.promote import promote
 

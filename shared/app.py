@@ -41,7 +41,9 @@ How the six apps plug in:
   card precision) and `monitor_of` watches it for the classifiers; a decision threshold chosen in `after_fit`.
 - gaming_rl: overrides `fit` with its own environment loop, drives the same callbacks through
   `keras.callbacks.CallbackList` and checkpoints into `checkpoint_dir`; `Data.train` is None and
-  `evaluate` plays episodes with `serving`.
+  `evaluate` plays episodes with `serving`. Its self-play tasks (AlphaZero on board games) read a `game`
+  data source (the rules are the data), train in `model.fit` rounds between self-play games and evaluate by
+  playing matches with a search through `serving`.
 """
 
 import dataclasses
@@ -58,14 +60,15 @@ class DataSource:
     """Where a run's data comes from, as `check_inputs` resolved it; recorded with the run.
 
     kind: "files" (a local folder in the dataset's official layout), "tfds" (a TFDS dataset,
-    downloaded once into the TFDS cache), "environment" (a simulator: RL) or "memory" (tests).
-    location: the folder, the TFDS dataset name or the environment id.
+    downloaded once into the TFDS cache), "environment" (a Gymnasium simulator: RL), "game" (the rules of a
+    board game the app implements: self-play) or "memory" (tests).
+    location: the folder, the TFDS dataset name, the environment id or the game's name.
     """
 
     kind: str
     location: str
 
-    KINDS = ("files", "tfds", "environment", "memory")
+    KINDS = ("files", "tfds", "environment", "game", "memory")
 
     def __post_init__(self):
         if self.kind not in self.KINDS:
@@ -78,10 +81,11 @@ class DataSource:
 
     @property
     def uri(self):
-        """A URI for lineage and tags: an absolute path, `tfds://name`, `gymnasium://id` or `memory://name`."""
+        """A URI for lineage and tags: an absolute path, `tfds://name`, `gymnasium://id`, `game://name` or
+        `memory://name`."""
         if self.kind == "files":
             return str(Path(self.location).resolve())
-        scheme = {"tfds": "tfds", "environment": "gymnasium", "memory": "memory"}[self.kind]
+        scheme = {"tfds": "tfds", "environment": "gymnasium", "game": "game", "memory": "memory"}[self.kind]
         return f"{scheme}://{self.location}"
 
     @classmethod

@@ -93,7 +93,10 @@ LEARNS = {
 # the boxes and masks independent of apps/vision/photos/): their smoke presets go through the harness
 # (tests/test_tasks.py) and the fresh-process tests in CI, and what they learn is measured by their benchmarks.
 NO_BOUND = {("gaming_rl", "lunarlander-dqn"), ("gaming_rl", "lunarlander-ppo"), ("vision", "gan"),
-            ("vision", "diffusion"), ("vision", "detection"), ("vision", "segmentation")}
+            ("vision", "diffusion"), ("vision", "detection"), ("vision", "segmentation"),
+            # Self-play: what they learn is tested by tests/test_selfplay_tictactoe.py (never losing to minimax on
+            # any optimal line) and measured by benchmarks/gaming_rl_connect4.py.
+            ("gaming_rl", "connect4-alphazero"), ("gaming_rl", "tictactoe-alphazero")}
 ALL_TASKS = [(app, task) for app in catalog.APPS for task in catalog.tasks_of(app)]
 
 

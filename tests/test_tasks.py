@@ -152,11 +152,29 @@ def rl_case(algorithm):
     )
 
 
+def alphazero_case(game):
+    """Self-play on the game's rules: one tiny iteration, two test games against a random player."""
+    bad_inputs = (
+        BadInput(ConfigError, r"Invalid value for config key game\. Received: game='chess'", overrides=("game=chess",)),
+        BadInput(ConfigError, r"Invalid value for config key dirichlet_fraction\. Received: dirichlet_fraction=1\.5",
+                 overrides=("dirichlet_fraction=1.5",)),
+    )
+    if game == "connect4":
+        bad_inputs += (BadInput(ConfigError, r"Exhaustive minimax only solves tic-tac-toe here\. Received: "
+                                             r"game='connect4'", overrides=("opponents=minimax",)),)
+    return TaskCase(make_data=lambda folder: None, overrides=("iterations=1", "opponents=random", "test_games=2"),
+                    metrics=("test_score", "test_score_vs_random", "test_network_score_vs_random"),
+                    bad_inputs=bad_inputs)
+
+
 CASES = {
     ("vision", "classification"): VISION,
     ("speech", "digits"): DIGITS,
     ("speech", "digit_strings"): DIGIT_STRINGS,
-    **{("gaming_rl", task): rl_case(task.rsplit("-", 1)[1]) for task in catalog.tasks_of("gaming_rl")},
+    **{("gaming_rl", task): rl_case(task.rsplit("-", 1)[1]) for task in catalog.tasks_of("gaming_rl")
+       if not task.endswith("-alphazero")},
+    ("gaming_rl", "connect4-alphazero"): alphazero_case("connect4"),
+    ("gaming_rl", "tictactoe-alphazero"): alphazero_case("tictactoe"),
     ("recommender", "rating"): rating_case(make_movielens_folder),
     ("recommender", "retrieval"): retrieval_case(make_movielens_folder),
     ("nlp", "text_classification"): TEXT_CLASSIFICATION,

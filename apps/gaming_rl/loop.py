@@ -22,17 +22,25 @@ from apps.gaming_rl import data as environments
 from shared.callbacks import ThresholdStopping
 
 
+def resume(agent, callbacks, checkpoint_dir, progress):
+    """Restore the newest checkpoint of `checkpoint_dir` (if any) into `agent` and the "solved" streak; return
+    `(progress, solved callback or None, whether a checkpoint was restored)`."""
+    solved = next((callback for callback in callbacks if isinstance(callback, ThresholdStopping)), None)
+    restored = checkpoints.load_latest(checkpoint_dir)
+    if restored is None:
+        return progress, solved, False
+    arrays, state = restored
+    agent.restore(arrays, state["agent"])
+    if solved is not None:
+        solved.streak = state["solved_streak"]
+    return state["progress"], solved, True
+
+
 def train(agent, model, config, callbacks, checkpoint_dir):
     callback_list = keras.callbacks.CallbackList(list(callbacks), model=model)
-    solved = next((callback for callback in callbacks if isinstance(callback, ThresholdStopping)), None)
-    progress = {"epoch": 0, "train_seconds": 0.0, "wall_seconds": 0.0, "finished": False, "updates": 0}
-    restored = checkpoints.load_latest(checkpoint_dir)
-    if restored is not None:
-        arrays, state = restored
-        agent.restore(arrays, state["agent"])
-        progress = state["progress"]
-        if solved is not None:
-            solved.streak = state["solved_streak"]
+    progress, solved, resumed = resume(agent, callbacks, checkpoint_dir, {
+        "epoch": 0, "train_seconds": 0.0, "wall_seconds": 0.0, "finished": False, "updates": 0})
+    if resumed:
         _print(f"resumed from checkpoint at env step {agent.env_steps} (epoch {progress['epoch']})")
     model.stop_training = progress["finished"]
 

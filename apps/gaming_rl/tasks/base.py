@@ -47,13 +47,7 @@ class RLTask(Task):
     # === Training ===
 
     def callbacks(self, config):
-        """"Solved" (the evaluation return held at the threshold) and the NaN guard (a NaN loss fails the run)."""
-        from shared.callbacks import NanGuard
-
-        callbacks = [NanGuard(learning_rate=config.learning_rate)]
-        if config.solved_threshold is not None:
-            callbacks.append(ThresholdStopping(self.monitor, config.solved_threshold, config.solved_patience))
-        return callbacks
+        return solved_and_nan_guard(self.monitor, config)
 
     def fit(self, model, data, config, callbacks, checkpoint_dir):
         agent = self.agent_class(model, config, data.info)
@@ -90,3 +84,14 @@ class RLTask(Task):
 
                 warnings.warn(f"Rendering the episode GIF failed; the run goes on: {error}")
         return report
+
+
+def solved_and_nan_guard(monitor, config):
+    """"Solved" (`monitor` held at the config's `solved_threshold` for `solved_patience` evaluations) and the NaN
+    guard (a NaN loss fails the run): the callbacks of every gaming task."""
+    from shared.callbacks import NanGuard
+
+    callbacks = [NanGuard(learning_rate=config.learning_rate)]
+    if config.solved_threshold is not None:
+        callbacks.append(ThresholdStopping(monitor, config.solved_threshold, config.solved_patience))
+    return callbacks
