@@ -192,6 +192,7 @@ def test_logged_keras_model_and_saved_model_answer_the_same_on_raw_images(smoke_
     as the SavedModel reloaded in a fresh process (mirror averaging included, in both)."""
     import mlflow
 
+    from apps.vision.generative import quality
     from shared import mlflow_model
 
     summary, _uri, _folder = smoke_run
@@ -200,6 +201,9 @@ def test_logged_keras_model_and_saved_model_answer_the_same_on_raw_images(smoke_
     images = idx.load_split(fashion_mnist_dir, "test")[0][:100]
     probabilities = keras_model.predict(images, verbose=0)
     np.savez(tmp_path / "cases.npz", images=images, probabilities=probabilities)
+    # The generative tasks' quality classifier is this Keras model (`quality_classifier_run`).
+    np.testing.assert_allclose(quality.load_classifier(summary["run_id"]).probabilities(images), probabilities,
+                               atol=1e-5)
 
     result = subprocess.run([sys.executable, "-c", RELOAD, summary["export_dir"], str(tmp_path / "cases.npz")],
                             capture_output=True, text=True, cwd=REPO, timeout=300)
