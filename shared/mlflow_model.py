@@ -10,6 +10,7 @@ logged model carries what it needs, the way MLflow's `code_paths` do:
 - a model with custom objects: its `keras` flavor is the SavedModel of `model.export()` (`data/model`,
   MLflow's `save_exported_model`), which needs no Python class, and the `.keras` file stays beside it
   (`data/model.keras`); a model of Keras/keras-hub objects only: the `.keras` file, as MLflow writes it.
+  (A SavedModel of TF Text's ops, a keras-hub tokenizer inside the model, loads after `import tensorflow_text`.)
 
     mlflow.pyfunc.load_model(uri)          # predict(...) = the model's call; get_raw_model(): the Keras model
     mlflow.keras.load_model(uri)           # the Keras model, or (custom objects) the SavedModel: .serve(x)
