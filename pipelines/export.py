@@ -15,6 +15,7 @@ def export(run_id, export_root="exports", tracking_uri=None):
 
     from pipelines.train import check_export_root
     from shared import export as export_lib
+    from shared import mlflow_model
 
     tracking.setup(tracking_uri)
     check_export_root(export_root)
@@ -23,7 +24,7 @@ def export(run_id, export_root="exports", tracking_uri=None):
     if not model_uri:
         raise UsageError(f"Run {run_id} has no logged Keras model (status {run.info.status}). "
                          f"Received: --run-id {run_id}. Expected a run that finished training.")
-    model = mlflow.keras.load_model(model_uri, custom_objects=runner.custom_objects() or None)
+    model = mlflow_model.load_logged_keras_model(model_uri)
     endpoints = runner.endpoints(model, config, runs.load_info(run_id))
     tags = run.data.tags
     metadata = {"app": tags["dlsuite.app"], "task": tags["dlsuite.task"], "preset": tags.get("dlsuite.preset"),

@@ -6,13 +6,18 @@ module first or passed as `custom_objects`. MLflow's Keras flavor copies no code
 logged model carries what it needs, the way MLflow's `code_paths` do:
 - `code/`: the Python source of the dlsuite packages defining its custom objects (`shared/`, `apps/<app>/`);
 - in MLmodel's `python_function` flavor, `custom_objects`: each registered name with its module and name,
-  and `loader_module: shared.mlflow_model`, which MLflow imports from `code/` to load it.
+  and `loader_module: shared.mlflow_model`, which MLflow imports from `code/` to load it;
+- a model with custom objects: its `keras` flavor is the SavedModel of `model.export()` (`data/model`,
+  MLflow's `save_exported_model`), which needs no Python class, and the `.keras` file stays beside it
+  (`data/model.keras`); a model of Keras/keras-hub objects only: the `.keras` file, as MLflow writes it.
+  (A SavedModel of TF Text's ops, a keras-hub tokenizer inside the model, loads after `import tensorflow_text`.)
 
-    model = mlflow.pyfunc.load_model(uri)     # predict(...); model.get_raw_model() is the Keras model
-    model = mlflow.keras.load_model(uri)      # the Keras model if it holds only Keras/keras-hub objects
+    mlflow.pyfunc.load_model(uri)          # predict(...) = the model's call; get_raw_model(): the Keras model
+    mlflow.keras.load_model(uri)           # the Keras model, or (custom objects) the SavedModel: .serve(x)
+    load_logged_keras_model(uri)           # the Keras model, in a process that imports dlsuite
 
-The `keras` flavor stays as MLflow writes it. This module imports only the standard library, Keras and
-MLflow: it runs in the loading process from `code/`, without the rest of dlsuite.
+This module imports only the standard library, Keras and MLflow: it runs in the loading process from
+`code/`, without the rest of dlsuite.
 """
 
 import importlib
@@ -25,6 +30,8 @@ from pathlib import Path
 
 CODE = "code"
 OWN_PACKAGES = ("apps", "shared", "pipelines")  # dlsuite's top-level packages, bundled rather than required
+KERAS_FILE = "model.keras"  # in the keras flavor's data folder, as MLflow writes it
+EXPORTED = "model"  # beside it: the SavedModel `mlflow.keras.load_model` loads when the model has custom objects
 
 
 def custom_objects_of(model):
@@ -97,11 +104,28 @@ def save_model(model, path, mlflow_model=None, custom_objects=None, **kwargs):
     mlflow_model = mlflow_model or Model()
     custom_objects = custom_objects_of(model) if custom_objects is None else custom_objects
     mlflow.keras.save_model(model, path, mlflow_model=mlflow_model, **kwargs)
+    if custom_objects:
+        export_saved_model(model, Path(path) / mlflow_model.flavors["keras"]["data"] / EXPORTED)
+        mlflow_model.flavors["keras"]["save_exported_model"] = True
     bundle_code(custom_objects, Path(path) / CODE)
     mlflow_model.flavors["python_function"].update(
         loader_module=__name__, code=CODE,
         custom_objects={name: list(where) for name, where in custom_objects.items()})
     mlflow_model.save(os.path.join(path, MLMODEL_FILE_NAME))
+
+
+def export_saved_model(model, path):
+    """The model's inference call as the `serve` endpoint of a TensorFlow SavedModel.
+
+    `model.export()`'s input signature (dict inputs keep their names), but `training=False`: `model.export()`
+    calls the model with no `training`, and a layer whose default is training (RandomFlip) would augment."""
+    import keras
+    from keras.src.export.export_utils import get_input_signature  # what model.export() uses
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serve", lambda *inputs: model(*inputs, training=False), get_input_signature(model))
+    archive.write_out(str(path), verbose=False)
 
 
 def log_model(model, name="model", signature=None):
@@ -115,21 +139,41 @@ def log_model(model, name="model", signature=None):
 
 
 def load_keras_model(path):
-    """The Keras model of an MLflow model folder written by `save_model`, its custom objects imported by name."""
+    """The Keras model of an MLflow model folder written by `save_model`, its custom objects imported by name
+    (from the folder's `code/` when dlsuite is not imported); returns `(model, MLmodel conf)`."""
+    _extend_imported_packages(Path(path) / CODE)
+    return _load_keras_file(path)
+
+
+def load_logged_keras_model(model_uri):
+    """The trainable Keras model logged at `model_uri` (`models:/...`, `runs:/...`), for dlsuite's own code.
+
+    `mlflow.keras.load_model` gives a model with custom objects as its exported SavedModel; this gives the
+    Keras model of its `.keras` file, the custom objects imported from this process's dlsuite."""
+    import mlflow
+
+    return _load_keras_file(mlflow.artifacts.download_artifacts(model_uri))[0]
+
+
+def _load_keras_file(path):
     import keras
     from mlflow.models import Model
     from mlflow.models.model import MLMODEL_FILE_NAME
 
     conf = Model.load(os.path.join(path, MLMODEL_FILE_NAME))
-    _extend_imported_packages(Path(path) / CODE)
+    data = os.path.join(path, conf.flavors["keras"]["data"], KERAS_FILE)
+    return keras.saving.load_model(data, custom_objects=_custom_objects(conf)), conf
+
+
+def _custom_objects(conf):
+    """The objects the MLmodel's `custom_objects` name, imported by module and name."""
     custom_objects = {}
     for name, (module_name, qualname) in conf.flavors["python_function"].get("custom_objects", {}).items():
         obj = importlib.import_module(module_name)
         for attribute in qualname.split("."):
             obj = getattr(obj, attribute)
         custom_objects[name] = obj
-    data = os.path.join(path, conf.flavors["keras"]["data"], "model.keras")
-    return keras.saving.load_model(data, custom_objects=custom_objects), conf
+    return custom_objects
 
 
 def _extend_imported_packages(code_dir):

@@ -5,7 +5,8 @@
 CASES.json: `[{"model_uri": ..., "tracking_uri": ..., "inputs": {name: {"dtype": ..., "values": [...]}}}]`
 (JSON: strings stay strings, no pickled object arrays). dlsuite is made unimportable
 first (its editable install's finder removed, the repository off `sys.path`), then for each case:
-`mlflow.keras.load_model(uri)` and `mlflow.pyfunc.load_model(uri).predict(inputs)`, with the outputs (or
+`mlflow.keras.load_model(uri)` (its `serve` when it is a SavedModel, else its call) and
+`mlflow.pyfunc.load_model(uri).predict(inputs)`, with the outputs (or
 the errors) written to RESULTS.json, and where `apps`/`shared` were imported from. All the Keras loads
 come first, before any pyfunc load imports a model's code.
 """
@@ -43,8 +44,19 @@ def load_case(case, loader):
     result = {}
     if loader == "keras":
         try:
-            model = mlflow.keras.load_model(case["model_uri"])
-            result["keras"] = arrays_of(keras.tree.map_structure(np.asarray, model(inputs, training=False)))
+            try:
+                model = mlflow.keras.load_model(case["model_uri"])
+            except RuntimeError as error:  # a SavedModel of TF Text's ops (keras-hub's tokenizers) needs them
+                if "Op type not registered" not in str(error):
+                    raise
+                import tensorflow_text  # noqa: F401 - registers the ops, as TF Text's docs say to
+
+                model = mlflow.keras.load_model(case["model_uri"])
+                result["keras_needs"] = "tensorflow_text"
+            # A model with custom objects: its exported SavedModel (`serve`); any other: the Keras model.
+            outputs = model.serve(inputs) if hasattr(model, "serve") else model(inputs, training=False)
+            result["keras"] = arrays_of(keras.tree.map_structure(np.asarray, outputs))
+            result["keras_type"] = "SavedModel" if hasattr(model, "serve") else type(model).__name__
         except Exception as error:  # noqa: BLE001 - the result says which loader failed and why
             result["keras_error"] = f"{type(error).__name__}: {str(error)[:300]}"
         return result

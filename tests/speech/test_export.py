@@ -8,10 +8,9 @@ import pytest
 
 from apps.speech import config as speech_config
 from apps.speech.tasks.digit_strings import DigitStringsTask
-from apps.speech.tasks.digits import DigitsTask
 from pipelines.evaluate import evaluate
 from pipelines.train import train
-from shared import classifier, export
+from shared import classifier, export, mlflow_model
 
 NAMES = ["0_george_0.wav", "4_yweweler_3.wav", "9_nicolas_1.wav", "6_theo_2.wav"]
 
@@ -72,8 +71,8 @@ def test_digits_export_signatures_and_evaluate_from_saved_model(tracking_uri, da
     assert [name.decode() for name in outputs["class_names"]] == [str(digit) for digit in outputs["class_ids"]]
 
     # The Keras model logged to MLflow is the served model: raw waveforms in, the SavedModel's probabilities out.
-    keras_model = mlflow.keras.load_model(client.get_run(summary["run_id"]).data.tags["dlsuite.keras_model_uri"],
-                                          custom_objects=DigitsTask().custom_objects())
+    model_uri = client.get_run(summary["run_id"]).data.tags["dlsuite.keras_model_uri"]
+    keras_model = mlflow_model.load_logged_keras_model(model_uri)
     batch = padded(decoded(recordings, NAMES), after=500)
     np.testing.assert_allclose(keras_model.predict(batch, verbose=0),
                                export.load_serving(summary["export_dir"])(waveforms=batch)["probabilities"], atol=1e-5)

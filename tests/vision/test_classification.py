@@ -193,15 +193,18 @@ def test_logged_keras_model_and_saved_model_answer_the_same_on_raw_images(smoke_
     as the SavedModel reloaded in a fresh process (mirror averaging included, in both)."""
     import mlflow
 
-    from apps.vision.classification.tasks.classification import ClassificationTask
+    from apps.vision.generative import quality
+    from shared import mlflow_model
 
     summary, _uri, _folder = smoke_run
     run = mlflow.tracking.MlflowClient().get_run(summary["run_id"])
-    keras_model = mlflow.keras.load_model(run.data.tags["dlsuite.keras_model_uri"],
-                                          custom_objects=ClassificationTask().custom_objects())
+    keras_model = mlflow_model.load_logged_keras_model(run.data.tags["dlsuite.keras_model_uri"])
     images = idx.load_split(fashion_mnist_dir, "test")[0][:100]
     probabilities = keras_model.predict(images, verbose=0)
     np.savez(tmp_path / "cases.npz", images=images, probabilities=probabilities)
+    # The generative tasks' quality classifier is this Keras model (`quality_classifier_run`).
+    np.testing.assert_allclose(quality.load_classifier(summary["run_id"]).probabilities(images), probabilities,
+                               atol=1e-5)
 
     result = subprocess.run([sys.executable, "-c", RELOAD, summary["export_dir"], str(tmp_path / "cases.npz")],
                             capture_output=True, text=True, cwd=REPO, timeout=300)

@@ -140,7 +140,7 @@ def load_classifier(run_id):
     Raises `shared.errors.ConfigError` for a run that is not a finished vision classification."""
     import mlflow
 
-    from apps.vision.classification.layers import MirrorAverage
+    from shared import mlflow_model
     from shared.errors import ConfigError
 
     fix = ("Fix: train one (dlsuite train vision --task classification) and pass its run id, "
@@ -158,7 +158,7 @@ def load_classifier(run_id):
                           f"quality_classifier_run={run_id!r} (app {tags.get('dlsuite.app')!r}, task "
                           f"{tags.get('dlsuite.task')!r}, status {run.info.status}). Expected a finished "
                           f"vision/classification run with a logged model. {fix}")
-    model = mlflow.keras.load_model(model_uri, custom_objects={"MirrorAverage": MirrorAverage})
+    model = mlflow_model.load_logged_keras_model(model_uri)
     return Classifier(model, run_id)
 
 
