@@ -116,3 +116,9 @@ def test_no_tracked_file_names_a_folder_of_one_machine():
             if machine_path.search(line):
                 offenders.append(f"{name}:{number}: {line.strip()[:100]}")
     assert offenders == []
+
+
+def test_no_store_or_run_output_is_tracked():
+    """A store written by a stray MLflow call (MLflow's default is ./mlflow.db) or run output must not be committed."""
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    assert [path for path in tracked if path.endswith((".db", ".sqlite")) or path.startswith(("exports/", "mlruns/artifacts/"))] == []
