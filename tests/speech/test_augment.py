@@ -115,7 +115,7 @@ def test_bad_augmentation_values_are_refused(overrides, message):
         dataclasses.replace(speech_config.digits_default(), **overrides)
 
 
-def test_a_model_with_every_augmentation_trains_and_reloads(tmp_path):
+def test_a_model_with_every_augmentation_runs_and_reloads(tmp_path):
     config = dataclasses.replace(speech_config.digits_smoke(), speed_factors=(0.9, 1.0, 1.1), reverb_probability=0.5,
                                  frequency_warp=0.1, utterance_normalization="mean_variance")
     model = build_classifier(front_end(config), spec_augment(config), np.zeros(40), np.ones(40),
@@ -124,8 +124,7 @@ def test_a_model_with_every_augmentation_trains_and_reloads(tmp_path):
     assert names[1:7] == ["wave_augment", "log_mel_front_end", "spec_augment", "frequency_warp",
                           "utterance_normalization", "normalize"]
     batch = pad_batch([tone(0.5), tone(0.4, 300.0)])
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    model.fit(batch, np.array([1, 2]), epochs=1, verbose=0)
+    assert model(batch, training=True).shape == (2, 10)
     model.save(tmp_path / "model.keras")
     reloaded = keras.models.load_model(tmp_path / "model.keras")
-    np.testing.assert_allclose(reloaded.predict(batch, verbose=0), model.predict(batch, verbose=0), atol=1e-5)
+    np.testing.assert_allclose(reloaded(batch, training=False), model(batch, training=False), atol=1e-5)
