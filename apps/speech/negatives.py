@@ -55,12 +55,13 @@ def cache_root():
     return Path(os.environ.get("DLSUITE_CACHE_DIR", Path.home() / ".cache" / "dlsuite")) / "speech_negatives"
 
 
-def check_espeak():
-    """DataError unless `espeak-ng` is on the PATH (the open set and `synthetic_digits` need it)."""
+def check_espeak(received="open_set=True"):
+    """DataError unless `espeak-ng` is on the PATH (the open set and `synthetic_digits` need it); `received` names
+    the config values that need it."""
     if shutil.which("espeak-ng") is None:
         raise DataError("The open-set digits task and synthetic_digits synthesise speech with espeak-ng, which is "
-                        "not installed. Received: no espeak-ng on the PATH. Expected espeak-ng on the PATH. Fix: "
-                        "apt-get install espeak-ng (`dlsuite setup` does), or --set open_set=false synthetic_digits=0.")
+                        f"not installed. Received: {received}. Expected espeak-ng on the PATH. Fix: apt-get install "
+                        "espeak-ng (`dlsuite setup` does), or --set open_set=false --set synthetic_digits=0.")
 
 
 def synthesize(word, voice, speed, pitch):

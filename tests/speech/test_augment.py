@@ -38,7 +38,9 @@ def test_wave_augment_is_identity_off_and_out_of_training():
     layer = augment.WaveAugment((0.9, 1.1), reverb_probability=1.0, seed=1)
     np.testing.assert_array_equal(layer(batch, training=False).numpy(), batch)
     np.testing.assert_array_equal(augment.WaveAugment(seed=1)(batch, training=True).numpy(), batch)
-    assert augment.layers_of(speech_config.digits_default())["waveform_augmentation"] is None
+    off = augment.layers_of(speech_config.DigitsConfig())  # the fields' defaults: every one off
+    assert set(off.values()) == {None}
+    assert augment.layers_of(speech_config.digits_default())["waveform_augmentation"] is not None  # reverberation
 
 
 def test_wave_augment_picks_a_speed_per_clip():
@@ -100,6 +102,16 @@ def test_synthetic_digits_are_labelled_8khz_speech(tmp_path, monkeypatch):
     assert all(waveform.dtype == np.float32 and 1500 < len(waveform) < 2 * 8000 for waveform in waveforms)
     again, _ = negatives.synthetic_digits(10, seed=1)  # from the cache
     np.testing.assert_array_equal(np.concatenate(again), np.concatenate(waveforms))
+
+
+def test_synthetic_digits_without_espeak_stop_before_any_work(tmp_path, monkeypatch):
+    from apps.speech.tasks.digits import DigitsTask
+    from shared.errors import DataError
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(DataError, match=r"espeak-ng, which is not installed\. Received: synthetic_digits=1000\. "
+                                        r"Expected espeak-ng on the PATH\. Fix: .* --set synthetic_digits=0"):
+        DigitsTask().check_inputs(speech_config.digits_default(), str(tmp_path))
 
 
 @pytest.mark.parametrize(("overrides", "message"), [

@@ -58,8 +58,10 @@ class DigitsTask(SpeechTask):
     # === Inputs ===
 
     def check_inputs(self, config, data_dir):
-        if config.open_set or config.synthetic_digits:
-            negatives.check_espeak()
+        needs = [f"open_set={config.open_set}"] * config.open_set + [f"synthetic_digits={config.synthetic_digits}"] * (
+            config.synthetic_digits > 0)
+        if needs:
+            negatives.check_espeak(", ".join(needs))
         return super().check_inputs(config, data_dir)
 
     def build_data(self, config, source):
