@@ -16,6 +16,7 @@ SAMPLE_RATE = 8000
 SPLITS = ("standard", "speaker")
 SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
 MODELS = ("cnn", "crnn")
+UTTERANCE_NORMALIZATIONS = ("none", "mean", "mean_variance")
 CELLS = ("gru", "lstm")
 
 
@@ -39,6 +40,15 @@ class SpeechConfig(SupervisedConfig):
     frequency_masks: int = 1
     frequency_mask_bins: int = 4
     noise_snr_db: typing.Tuple[float, ...] = (20.0, 40.0)  # white noise at a random SNR in this range
+    # For new voices (apps/speech/augment.py): speed perturbation (each clip resampled by one of these factors,
+    # e.g. 0.9,1.0,1.1; empty: off), reverberation with synthetic room impulse responses (probability, RT60
+    # range in seconds), vocal-tract-length-style frequency warping (alpha in 1 +- frequency_warp), and
+    # per-clip cepstral mean (and variance) normalization, which also applies when serving.
+    speed_factors: typing.Tuple[float, ...] = ()
+    reverb_probability: float = 0.0
+    reverb_seconds: typing.Tuple[float, ...] = (0.1, 0.6)
+    frequency_warp: float = 0.0
+    utterance_normalization: str = "none"
     # Model.
     filters: typing.Tuple[int, ...] = (16, 32, 64)
     rnn_cell: str = "gru"
@@ -66,6 +76,16 @@ class SpeechConfig(SupervisedConfig):
                 "Expected two numbers low,high with low <= high (e.g. --set noise_snr_db=10,40), "
                 "or an empty value for no noise."
             )
+        for factor in self.speed_factors:
+            check_range("speed_factors", factor, 0.5, 2.0)
+        check_range("reverb_probability", self.reverb_probability, 0, 1)
+        if len(self.reverb_seconds) != 2 or not 0 < self.reverb_seconds[0] <= self.reverb_seconds[1] <= 2:
+            raise ConfigError(
+                f"Invalid value for config key reverb_seconds. Received: reverb_seconds={self.reverb_seconds!r}. "
+                "Expected two RT60 times low,high in seconds with 0 < low <= high <= 2, e.g. --set reverb_seconds=0.1,0.6."
+            )
+        check_range("frequency_warp", self.frequency_warp, 0, 0.5)
+        check_choice("utterance_normalization", self.utterance_normalization, UTTERANCE_NORMALIZATIONS)
         check_sizes("filters", self.filters, "32,64,128")
         check_choice("rnn_cell", self.rnn_cell, CELLS)
         check_range("rnn_units", self.rnn_units, 1)
@@ -89,11 +109,14 @@ class DigitsConfig(SpeechConfig):
     # A digit whose probability is below a threshold is served as `unknown`; the threshold is chosen on validation
     # digits so that it rejects at most this fraction of them (on top of those already classed as negatives).
     max_false_rejection: float = 0.02
+    # Extra training speakers: this many digits spoken by espeak-ng voices (apps/speech/negatives.py), 0: none.
+    synthetic_digits: int = 0
 
     def __post_init__(self):
         super().__post_init__()
         check_choice("model", self.model, MODELS)
         check_range("num_negatives", self.num_negatives, 4)
+        check_range("synthetic_digits", self.synthetic_digits, 0, 20000)
         check_range("max_false_rejection", self.max_false_rejection, 0, 1, high_inclusive=False)
         check_range("dense_units", self.dense_units, 1)
         check_range("label_smoothing", self.label_smoothing, 0, 1, high_inclusive=False)
@@ -132,10 +155,13 @@ class DigitStringsConfig(SpeechConfig):
 
 
 def digits_default():
-    """All of FSDD's training takes; the benchmark preset (benchmarks/speech_digits.py)."""
+    """All of FSDD's training takes; the benchmark preset (benchmarks/speech_digits.py). Per-clip CMVN, 1,000
+    espeak-ng digits as extra speakers and reverberation on half the clips raise the held-out speakers
+    (apps/speech/README.md, "Other speakers")."""
     return DigitsConfig(
         epochs=12, batch_size=32, optimizer="adamw", learning_rate=3e-3, weight_decay=1e-4,
         learning_rate_schedule="cosine", warmup_epochs=1, early_stopping_patience=5,
+        utterance_normalization="mean", synthetic_digits=1000, reverb_probability=0.5,
     )
 
 
@@ -144,7 +170,7 @@ def digits_smoke():
     (about 0.6 test accuracy against 0.1 for chance; one epoch of 256 clips stayed at chance)."""
     return dataclasses.replace(
         digits_default(), epochs=4, max_train_examples=1024, max_test_examples=100, filters=(8, 16),
-        dense_units=16, warmup_epochs=0,
+        dense_units=16, warmup_epochs=0, synthetic_digits=0,
     )
 
 

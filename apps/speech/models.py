@@ -3,8 +3,11 @@
 Every model starts the same way:
 
     waveforms float32 [batch, samples] (any length, zero-padded)
+      -> WaveAugment                     (when configured; training=True only): speed, reverberation
       -> LogMelFrontEnd                  log-mel [batch, frames, mels]
       -> SpecAugment                     (training=True only)
+      -> FrequencyWarp                   (when configured; training=True only)
+      -> UtteranceNormalization          (when configured): per-clip CMVN
       -> Normalization                   per-mel-bin mean and variance of the training features
       -> [batch, frames, mels, 1]
 
@@ -16,12 +19,18 @@ import keras
 from shared import layers
 
 
-def _log_mel_image(front_end, augmentation, mean, variance):
+def _log_mel_image(front_end, augmentation, mean, variance, waveform_augmentation=None, frequency_warp=None,
+                   utterance_normalization=None):
     """Waveform input -> normalized log-mel "image" `[batch, frames, mels, 1]`: `front_end` (a `LogMelFrontEnd`),
-    then `augmentation` (a `SpecAugment`, active in training only), then per-bin normalization."""
+    then `augmentation` (a `SpecAugment`, active in training only), then per-bin normalization. The optional layers
+    of `apps/speech/augment.py` (None: left out) go before the front end, after `augmentation`, and before the
+    per-bin normalization (`mean`, `variance` are statistics of what it outputs)."""
     inputs = keras.Input(shape=(None,), name="waveforms")
-    x = front_end(inputs)
+    x = waveform_augmentation(inputs) if waveform_augmentation is not None else inputs
+    x = front_end(x)
     x = augmentation(x)
+    for layer in (frequency_warp, utterance_normalization):
+        x = layer(x) if layer is not None else x
     x = keras.layers.Normalization(axis=-1, mean=mean, variance=variance, name="normalize")(x)
     x = keras.layers.Reshape((front_end.num_frames, front_end.num_mel_bins, 1), name="add_channel")(x)
     return inputs, x
@@ -45,10 +54,11 @@ def _to_sequence(x):
 
 def build_classifier(front_end, augmentation, mean, variance, *, num_classes=10, model="cnn", filters=(16, 32, 64),
                      rnn_cell="gru", rnn_units=64, dense_units=128, activation="relu", dropout_rate=0.3,
-                     conv_dropout_rate=0.1, l2=1e-4):
-    """`model`: "cnn" (conv stages + dense head) or "crnn" (conv stages + a bidirectional GRU/LSTM)."""
+                     conv_dropout_rate=0.1, l2=1e-4, **augmentation_layers):
+    """`model`: "cnn" (conv stages + dense head) or "crnn" (conv stages + a bidirectional GRU/LSTM).
+    `augmentation_layers`: `augment.layers_of(config)`."""
     # === Layers ===
-    inputs, x = _log_mel_image(front_end, augmentation, mean, variance)
+    inputs, x = _log_mel_image(front_end, augmentation, mean, variance, **augmentation_layers)
     x = _conv_stages(x, filters, activation, l2, conv_dropout_rate,
                      time_pool=lambda stage: True if model == "cnn" else stage == 0)
     if model == "cnn":
@@ -64,13 +74,14 @@ def build_classifier(front_end, augmentation, mean, variance, *, num_classes=10,
 
 
 def build_ctc_crnn(front_end, augmentation, mean, variance, *, num_labels=10, filters=(16, 32, 64), rnn_cell="gru",
-                   rnn_units=64, rnn_layers=2, activation="relu", dropout_rate=0.3, conv_dropout_rate=0.1, l2=1e-4):
+                   rnn_units=64, rnn_layers=2, activation="relu", dropout_rate=0.3, conv_dropout_rate=0.1, l2=1e-4,
+                   **augmentation_layers):
     """Conv stages (time pooled by 2 in the first two) + stacked bidirectional RNNs -> per-step logits.
 
     Output `[batch, steps, num_labels + 1]`: index 0 is the CTC blank, index d + 1 is digit d.
     """
     # === Layers ===
-    inputs, x = _log_mel_image(front_end, augmentation, mean, variance)
+    inputs, x = _log_mel_image(front_end, augmentation, mean, variance, **augmentation_layers)
     x = _conv_stages(x, filters, activation, l2, conv_dropout_rate, time_pool=lambda stage: stage < 2)
     x = _to_sequence(x)
     x = keras.layers.Dense(rnn_units, name="project")(x)

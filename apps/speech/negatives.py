@@ -8,6 +8,9 @@ FSDD has only digits, so they are made, deterministically from a seed, per split
   reversed in time or cut to their first or last 35%;
 - `silence`: generated noise (white, pink, brown, mains hum with harmonics) at random levels.
 
+`synthetic_digits` also speaks the ten digits with many espeak-ng voices: extra training speakers for the
+digits task (`--set synthetic_digits=N`), closed or open set.
+
 They are cached as `.npz` under `$DLSUITE_CACHE_DIR/speech_negatives/<hash>/` (default `~/.cache/dlsuite`),
 keyed by everything that changes them, so a second run reads them back.
 """
@@ -39,6 +42,12 @@ WORDS = {
 VOICES = ("en-us", "en-gb", "en-gb-scotland", "en-us+f3", "en+f2", "en+f4", "en+m3", "en-gb+m5", "en-us+klatt",
           "en+croak", "en-gb-x-rp", "en+whisper")
 NOISES = ("white", "pink", "brown", "hum")
+# Synthesised digits (`synthetic_digits`): accents x voice variants of espeak-ng.
+DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029")
+VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "f3", "f4", "f5", "klatt", "klatt2",
+            "klatt3", "klatt4", "croak", "grandpa", "grandma", "adam", "Alicia", "Andy", "aunty", "benjamin", "david",
+            "edward", "linda", "max", "michel", "paul", "quincy", "robert", "steph", "travis", "victor", "zac")
 ESPEAK_RATE = 22050
 
 
@@ -46,12 +55,13 @@ def cache_root():
     return Path(os.environ.get("DLSUITE_CACHE_DIR", Path.home() / ".cache" / "dlsuite")) / "speech_negatives"
 
 
-def check_espeak():
-    """DataError unless `espeak-ng` is on the PATH (the open set needs it)."""
+def check_espeak(received="open_set=True"):
+    """DataError unless `espeak-ng` is on the PATH (the open set and `synthetic_digits` need it); `received` names
+    the config values that need it."""
     if shutil.which("espeak-ng") is None:
-        raise DataError("The open-set digits task synthesises its `unknown` words with espeak-ng, which is not "
-                        "installed. Received: open_set=True. Expected espeak-ng on the PATH. Fix: apt-get install "
-                        "espeak-ng (`dlsuite setup` does), or --set open_set=false.")
+        raise DataError("The open-set digits task and synthetic_digits synthesise speech with espeak-ng, which is "
+                        f"not installed. Received: {received}. Expected espeak-ng on the PATH. Fix: apt-get install "
+                        "espeak-ng (`dlsuite setup` does), or --set open_set=false --set synthetic_digits=0.")
 
 
 def synthesize(word, voice, speed, pitch):
@@ -118,17 +128,41 @@ def make(split, count, seed, digit_waveforms):
 
 def cached(split, count, seed, digit_waveforms):
     """`make(...)`, read from or written to the cache (keyed by the arguments and the digit clips)."""
+    return _cached([VERSION, split, count, seed, WORDS[split], VOICES], digit_waveforms,
+                   lambda: make(split, count, seed, digit_waveforms), f"{split}.npz")
+
+
+def synthetic_digits(count, seed):
+    """`count` digits "zero".."nine" spoken by espeak-ng, as extra training speakers: `(waveforms, digits)`, each
+    with an accent of `ACCENTS`, a voice variant of `VARIANTS`, a speed of 100-220 words/min and a pitch of 10-90,
+    all drawn from `seed` (cached as `make` is)."""
+
+    def make_digits():
+        rng = np.random.default_rng([seed, 3])
+        digits = [index % 10 for index in range(count)]
+        waveforms = [synthesize(DIGIT_WORDS[digit], f"{ACCENTS[rng.integers(len(ACCENTS))]}+"
+                                f"{VARIANTS[rng.integers(len(VARIANTS))]}", int(rng.integers(100, 220)),
+                                int(rng.integers(10, 90))) for digit in digits]
+        return waveforms, digits
+
+    waveforms, digits = _cached([VERSION, "digits", count, seed, ACCENTS, VARIANTS], [], make_digits, "digits.npz")
+    return waveforms, [int(digit) for digit in digits]
+
+
+def _cached(key, digit_waveforms, make_clips, file_name):
+    """`make_clips()` -> `(waveforms, names)`, read from or written to the cache under a hash of `key` and the
+    digit clips it depends on."""
     digest = hashlib.sha256()
-    digest.update(json.dumps([VERSION, split, count, seed, WORDS[split], VOICES]).encode())
+    digest.update(json.dumps(key).encode())
     for waveform in digit_waveforms:
         digest.update(np.asarray(waveform, np.float32).tobytes())
-    path = cache_root() / digest.hexdigest()[:16] / f"{split}.npz"
+    path = cache_root() / digest.hexdigest()[:16] / file_name
     if path.is_file():
         stored = np.load(path)
         lengths, names = stored["lengths"], list(stored["names"])
         return np.split(stored["samples"], np.cumsum(lengths)[:-1]), names
     check_espeak()
-    waveforms, names = make(split, count, seed, digit_waveforms)
+    waveforms, names = make_clips()
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(f".{os.getpid()}.npz")
     np.savez(temporary, samples=np.concatenate(waveforms), lengths=np.array([len(w) for w in waveforms]),

@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from apps.speech import augment
 from apps.speech import data as speech_data
 from apps.speech import fsdd
 from apps.speech.features import LogMelFrontEnd, SpecAugment, decode_wav_bytes, resample_waveforms
@@ -58,7 +59,8 @@ class SpeechTask(Task):
         return DataSource("tfds", "spoken_digit") if source == fsdd.TFDS else DataSource.files(source)
 
     def custom_objects(self):
-        return {keras.saving.get_registered_name(layer): layer for layer in (LogMelFrontEnd, SpecAugment)}
+        return {keras.saving.get_registered_name(layer): layer for layer in (
+            LogMelFrontEnd, SpecAugment, augment.WaveAugment, augment.FrequencyWarp, augment.UtteranceNormalization)}
 
     def serve_waveforms(self, model, config, info):
         """`fn(waveforms) -> dict of tensors`, the body of both signatures."""

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from apps.speech import augment
 from apps.speech import data as speech_data
 from apps.speech import plots as speech_plots
 from apps.speech.tasks.base import SpeechTask, load_and_split, padded_waveforms
@@ -63,9 +64,11 @@ class DigitStringsTask(SpeechTask):
     # === Model ===
 
     def build_model(self, config, data):
-        mean, variance = speech_data.feature_statistics(data.train, front_end(config))
+        mean, variance = speech_data.feature_statistics(
+            data.train, augment.normalized_features(config, front_end(config)))
         model = build_ctc_crnn(
-            front_end(config), spec_augment(config), mean, variance, filters=config.filters, rnn_cell=config.rnn_cell,
+            front_end(config), spec_augment(config), mean, variance, **augment.layers_of(config),
+            filters=config.filters, rnn_cell=config.rnn_cell,
             rnn_units=config.rnn_units, rnn_layers=config.rnn_layers, activation=config.activation,
             dropout_rate=config.dropout_rate, conv_dropout_rate=config.conv_dropout_rate, l2=config.l2)
         model.compile(optimizer=build_optimizer(config, shared_data.steps_per_epoch(data.train)), loss=keras.losses.CTC())

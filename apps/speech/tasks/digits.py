@@ -6,6 +6,7 @@ A classifier like vision's: `shared.classifier` compiles it, names its outputs (
 
 import numpy as np
 
+from apps.speech import augment
 from apps.speech import data as speech_data
 from apps.speech import negatives
 from apps.speech import plots as speech_plots
@@ -57,8 +58,10 @@ class DigitsTask(SpeechTask):
     # === Inputs ===
 
     def check_inputs(self, config, data_dir):
-        if config.open_set:
-            negatives.check_espeak()
+        needs = [f"open_set={config.open_set}"] * config.open_set + [f"synthetic_digits={config.synthetic_digits}"] * (
+            config.synthetic_digits > 0)
+        if needs:
+            negatives.check_espeak(", ".join(needs))
         return super().check_inputs(config, data_dir)
 
     def build_data(self, config, source):
@@ -73,6 +76,9 @@ class DigitsTask(SpeechTask):
         (train_x, train_y, _), (validation_x, validation_y, _), (test_x, test_y, test_speakers) = (
             with_negatives(clips, split, counts[split], config.seed)
             for clips, split in ((train, "train"), (validation, "validation"), (test, "test")))
+        if config.synthetic_digits:  # extra training speakers; validation and test stay FSDD's
+            synthetic_x, synthetic_y = negatives.synthetic_digits(config.synthetic_digits, config.seed)
+            train_x, train_y = train_x + list(synthetic_x), train_y + synthetic_y
         train_data, validation_data = speech_data.train_and_validation(
             (train_x, train_y), (validation_x, validation_y), config,
             batch_map_fn=shared_data.one_hot(len(class_names)),
@@ -89,9 +95,10 @@ class DigitsTask(SpeechTask):
     # === Model ===
 
     def build_model(self, config, data):
-        mean, variance = speech_data.feature_statistics(data.train, front_end(config))
+        mean, variance = speech_data.feature_statistics(
+            data.train, augment.normalized_features(config, front_end(config)))
         model = build_classifier(
-            front_end(config), spec_augment(config), mean, variance, num_classes=len(data.info["class_names"]),
+            front_end(config), spec_augment(config), mean, variance, **augment.layers_of(config), num_classes=len(data.info["class_names"]),
             model=config.model,
             filters=config.filters, rnn_cell=config.rnn_cell, rnn_units=config.rnn_units,
             dense_units=config.dense_units, activation=config.activation, dropout_rate=config.dropout_rate,
