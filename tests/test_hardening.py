@@ -340,6 +340,16 @@ def test_a_signal_in_training_raises_at_the_next_batch_boundary():
     from shared.callbacks import StopOnSignal
     from shared.errors import Interrupted
 
+    # pytest started in the background by a non-interactive shell (`cmd &`) inherits SIGINT ignored, which
+    # StopOnSignal rightly leaves alone; this test is about a SIGINT that is not ignored.
+    ignored = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _signals_raise_at_batch_boundaries(StopOnSignal, Interrupted)
+    finally:
+        signal.signal(signal.SIGINT, ignored)
+
+
+def _signals_raise_at_batch_boundaries(StopOnSignal, Interrupted):
     stop = StopOnSignal()
     with stop.installed():
         os.kill(os.getpid(), signal.SIGTERM)
