@@ -13,7 +13,6 @@ import dataclasses
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,26 +22,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 def run_seed(task, seed, overrides=()):
     """Train one seed of `task` (default preset) and test it; returns a dict of numbers."""
-    import keras
+    from timing import fit_in_process
 
-    from pipelines import catalog
-    from pipelines.train import resolve_config
-    from shared import export
-
-    _name, spec = catalog.task_spec("gaming_rl", task)
-    config = resolve_config(spec, "default", overrides=list(overrides), seed=seed)
-    runner = catalog.load_task(spec)
-    keras.utils.set_random_seed(config.seed)
-    data = runner.build_data(config, runner.check_inputs(config, None))
-    model = runner.build_model(config, data)
-    history = keras.callbacks.History()
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as checkpoint_dir:
-        runner.fit(model, data, config, [history], checkpoint_dir)
-    wall_seconds = time.perf_counter() - started
-    logs = {key: values[-1] for key, values in history.history.items()}
-    predict = export.serve_in_memory(runner.endpoints(model, config, data.info))
-    report = runner.evaluate(predict, data, dataclasses.replace(config, gif_max_frames=0))
+    fitted = fit_in_process("gaming_rl", task, overrides=overrides, seed=seed)
+    config, logs, wall_seconds = fitted.config, fitted.logs, fitted.train_seconds
+    report = fitted.runner.evaluate(fitted.serving(), fitted.data, dataclasses.replace(config, gif_max_frames=0))
     return {"seed": seed, "env_steps": int(logs["env_steps"]), "wall_seconds": wall_seconds,
             "train_seconds": logs["train_seconds"], "steps_per_second": logs["env_steps"] / logs["train_seconds"],
             "eval_return_mean": logs["eval_return_mean"], "test_return_mean": report.metrics["test_return_mean"],

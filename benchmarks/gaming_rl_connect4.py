@@ -26,7 +26,6 @@ import argparse
 import os
 import shlex
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -94,29 +93,15 @@ def openspiel_mcts_moves(moves_of, simulations, seed):
 
 
 def run_seed(seed, args, labels, moves_of, boards):
-    import keras
-
     from apps.gaming_rl import opponents
     from apps.gaming_rl.agents.alphazero import search_player, serving_evaluator
     from apps.gaming_rl.boards import CONNECT_FOUR as game
-    from pipelines import catalog
-    from pipelines.train import resolve_config
-    from shared import export
+    from timing import fit_in_process
 
-    _name, spec = catalog.task_spec("gaming_rl", "connect4-alphazero")
-    config = resolve_config(spec, "default", overrides=[f"max_train_seconds={args.minutes * 60}", *args.set],
-                            seed=seed)
-    runner = catalog.load_task(spec)
-    keras.utils.set_random_seed(config.seed)
-    data = runner.build_data(config, runner.check_inputs(config, None))
-    model = runner.build_model(config, data)
-    history = keras.callbacks.History()
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as checkpoint_dir:
-        runner.fit(model, data, config, [history], checkpoint_dir)
-    train_seconds = time.perf_counter() - started
-    logs = {key: values[-1] for key, values in history.history.items()}
-    evaluate = serving_evaluator(export.serve_in_memory(runner.endpoints(model, config, data.info)))
+    fitted = fit_in_process("gaming_rl", "connect4-alphazero", seed=seed,
+                            overrides=[f"max_train_seconds={args.minutes * 60}", *args.set])
+    config, logs, train_seconds = fitted.config, fitted.logs, fitted.train_seconds
+    evaluate = serving_evaluator(fitted.serving())
     searcher = search_player(game, evaluate, args.agent_simulations, config.c_puct)
 
     def network_only(batch):
@@ -125,8 +110,8 @@ def run_seed(seed, args, labels, moves_of, boards):
     measured = time.perf_counter()
     result = {"seed": seed, "train_seconds": train_seconds, "iterations": int(logs["iteration"]),
               "self_play_games": int(logs["self_play_games"]),
-              "positions_per_second": float(np.mean(history.history["positions_per_second"])),
-              "simulations_per_second": float(np.mean(history.history["simulations_per_second"]))}
+              "positions_per_second": float(np.mean(fitted.history["positions_per_second"])),
+              "simulations_per_second": float(np.mean(fitted.history["simulations_per_second"]))}
     for name, player in (("search", searcher), ("network", network_only)):
         opponent = opponents.OpenSpielMCTSOpponent(game, seed * 7919, args.opponent_simulations)
         match = opponents.play_match(game, player, opponent, args.games)

@@ -47,3 +47,44 @@ def timed_train(app, task=None, *, preset="default", overrides=(), seed=None, da
                                                       key=lambda metric: (metric.step, metric.timestamp))]
                for key in ("epoch_seconds", *history_keys)}
     return TimedRun(summary, round(wall, 1), history)
+
+
+@dataclasses.dataclass
+class FittedInProcess:
+    runner: object  # the Task
+    config: object
+    data: object
+    model: object
+    history: dict  # logged key -> its values by epoch (iteration)
+    train_seconds: float  # `Task.fit` alone
+
+    @property
+    def logs(self):
+        """The last value of each logged key."""
+        return {key: values[-1] for key, values in self.history.items()}
+
+    def serving(self):
+        """The in-memory endpoints, called as the SavedModel's signatures are."""
+        from shared import export
+
+        return export.serve_in_memory(self.runner.endpoints(self.model, self.config, self.data.info))
+
+
+def fit_in_process(app, task, *, preset="default", overrides=(), seed=None):
+    """Train one seed through `Task.fit` only (no MLflow run, no export), to time the learning itself."""
+    import keras
+
+    from pipelines import catalog
+    from pipelines.train import resolve_config
+
+    _name, spec = catalog.task_spec(app, task)
+    config = resolve_config(spec, preset, overrides=list(overrides), seed=seed)
+    runner = catalog.load_task(spec)
+    keras.utils.set_random_seed(config.seed)
+    data = runner.build_data(config, runner.check_inputs(config, None))
+    model = runner.build_model(config, data)
+    history = keras.callbacks.History()
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as checkpoint_dir:
+        runner.fit(model, data, config, [history], checkpoint_dir)
+    return FittedInProcess(runner, config, data, model, history.history, time.perf_counter() - started)
