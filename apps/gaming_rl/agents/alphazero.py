@@ -15,36 +15,22 @@ import threadpoolctl
 from apps.gaming_rl import checkpoints, mcts, opponents
 from apps.gaming_rl.boards import GAMES
 from apps.gaming_rl.numpy_policy import NumpyPolicyValueNetwork
+from apps.gaming_rl.replay import RingBuffer
 
 
-class PositionBuffer:
+class PositionBuffer(RingBuffer):
     """A ring buffer of self-play positions: boards (int8), search policies and outcomes (for the player to
     move: 1 won, 0 draw, -1 lost)."""
 
-    FIELDS = ("boards", "policies", "outcomes")
-
     def __init__(self, capacity, game):
-        self.capacity, self.size, self.position = capacity, 0, 0
-        self.boards = np.zeros((capacity, game.rows, game.cols), np.int8)
-        self.policies = np.zeros((capacity, game.num_actions), np.float32)
-        self.outcomes = np.zeros(capacity, np.float32)
+        super().__init__(capacity, {"boards": ((game.rows, game.cols), np.int8),
+                                    "policies": ((game.num_actions,), np.float32), "outcomes": ((), np.float32)})
 
     def add(self, boards, policies, outcomes):
         indices = (self.position + np.arange(len(boards))) % self.capacity
         self.boards[indices], self.policies[indices], self.outcomes[indices] = boards, policies, outcomes
         self.position = int((self.position + len(boards)) % self.capacity)
         self.size = min(self.size + len(boards), self.capacity)
-
-    def to_arrays(self):
-        arrays = {f"replay/{field}": getattr(self, field)[: self.size] for field in self.FIELDS}
-        arrays["replay/position"] = np.asarray(self.position)
-        return arrays
-
-    def load_arrays(self, arrays):
-        self.size = len(arrays["replay/outcomes"])
-        self.position = int(arrays["replay/position"])
-        for field in self.FIELDS:
-            getattr(self, field)[: self.size] = arrays[f"replay/{field}"]
 
 
 # Measured on the shared 2-core machine (connect4, 32 filters, 3 blocks; README): the compiled TensorFlow call

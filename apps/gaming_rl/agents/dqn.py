@@ -13,21 +13,17 @@ import tensorflow as tf
 from apps.gaming_rl import checkpoints, loop
 from apps.gaming_rl import data as environments
 from apps.gaming_rl.numpy_policy import ACTIVATIONS, NumpyQNetwork
+from apps.gaming_rl.replay import RingBuffer
 from shared.optimizers import get_optimizer
 
 
-class ReplayBuffer:
+class ReplayBuffer(RingBuffer):
     """A ring buffer of n-step transitions: `discounts` is gamma**n, or 0 when the episode terminated."""
 
-    FIELDS = ("observations", "actions", "returns", "next_observations", "discounts")
-
     def __init__(self, capacity, obs_dim):
-        self.capacity, self.size, self.position = capacity, 0, 0
-        self.observations = np.zeros((capacity, obs_dim), np.float32)
-        self.actions = np.zeros(capacity, np.int32)
-        self.returns = np.zeros(capacity, np.float32)
-        self.next_observations = np.zeros((capacity, obs_dim), np.float32)
-        self.discounts = np.zeros(capacity, np.float32)
+        super().__init__(capacity, {"observations": ((obs_dim,), np.float32), "actions": ((), np.int32),
+                                    "returns": ((), np.float32), "next_observations": ((obs_dim,), np.float32),
+                                    "discounts": ((), np.float32)})
 
     def add(self, observation, action, discounted_return, next_observation, discount):
         index = self.position
@@ -38,18 +34,7 @@ class ReplayBuffer:
 
     def sample(self, rng, num_batches, batch_size):
         indices = rng.integers(0, self.size, (num_batches, batch_size))
-        return [getattr(self, field)[indices] for field in self.FIELDS]
-
-    def to_arrays(self):
-        arrays = {f"replay/{field}": getattr(self, field)[: self.size] for field in self.FIELDS}
-        arrays["replay/position"] = np.asarray(self.position)
-        return arrays
-
-    def load_arrays(self, arrays):
-        self.size = len(arrays["replay/actions"])
-        self.position = int(arrays["replay/position"])
-        for field in self.FIELDS:
-            getattr(self, field)[: self.size] = arrays[f"replay/{field}"]
+        return [getattr(self, field)[indices] for field in self.fields]
 
 
 class DQNAgent:
