@@ -239,6 +239,3 @@ class Task:
         features = batch[0] if isinstance(batch, tuple) else batch
         return keras.tree.map_structure(lambda value: keras.ops.convert_to_numpy(value)[:4], features)
 
-    def custom_objects(self):
-        """Custom Keras objects needed to reload a saved model of this task."""
-        return {}

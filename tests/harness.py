@@ -68,7 +68,7 @@ def run_task_test(app, task, case, tmp_path, atol=1e-5):
     expected = {signature: in_memory[signature](**inputs) for signature, inputs in examples.items()}
 
     model.save(tmp_path / "model.keras")  # `dlsuite export --run-id` rebuilds the endpoints from the logged model
-    reloaded_model = keras.saving.load_model(tmp_path / "model.keras", custom_objects=runner.custom_objects())
+    reloaded_model = keras.saving.load_model(tmp_path / "model.keras")
     from_logged = export.serve_in_memory(runner.endpoints(reloaded_model, config, info))
     version_dir, _ = export.export_version(model, endpoints, tmp_path / "exports", f"{app}-{task_name}")
     from_export = export.load_serving(version_dir)

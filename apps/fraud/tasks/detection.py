@@ -114,8 +114,6 @@ class DetectionTask(Task):
                                                                        "card_precision": list(per_day.values())}}
         return Report(metrics=result, figures=figures, tables=tables)
 
-    def custom_objects(self):
-        return dict(models.CUSTOM_OBJECTS)
 
 
 def named_arguments(function, names):

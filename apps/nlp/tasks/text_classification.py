@@ -37,5 +37,3 @@ class TextClassificationTask(TextClassifierTask):
             hidden_units=config.hidden_units)
         return classifier.compile_classifier(model, config, data.train)
 
-    def custom_objects(self):
-        return models.custom_objects()

@@ -72,6 +72,4 @@ class TransferTask(TextClassifierTask):
         return classifier.compile_classifier(model, config, data.train,
                                              encoder=backbone if config.mode == "fine_tune" else None)
 
-    def custom_objects(self):
-        return models.custom_objects()
 

@@ -83,8 +83,6 @@ class TranslationTask(Task):
                       loss=MaskedCrossentropy(label_smoothing=config.label_smoothing))
         return model
 
-    def custom_objects(self):
-        return {"dlsuite_nlp>MaskedCrossentropy": MaskedCrossentropy}
 
     # === Serving and evaluation ===
 

@@ -8,14 +8,12 @@ stereo (resampled to 8 kHz in the graph: `apps/speech/resample.py`), and `servin
 with their `sample_rate` `int32 [batch]`.
 """
 
-import keras
 import numpy as np
 import tensorflow as tf
 
-from apps.speech import augment
 from apps.speech import data as speech_data
 from apps.speech import fsdd
-from apps.speech.features import LogMelFrontEnd, SpecAugment, decode_wav_bytes, resample_waveforms
+from apps.speech.features import decode_wav_bytes, resample_waveforms
 from shared.app import DatasetRecord, DataSource, Endpoint, Task
 
 
@@ -58,9 +56,6 @@ class SpeechTask(Task):
             fsdd.check_held_out_speaker(source, config.held_out_speaker)
         return DataSource("tfds", "spoken_digit") if source == fsdd.TFDS else DataSource.files(source)
 
-    def custom_objects(self):
-        return {keras.saving.get_registered_name(layer): layer for layer in (
-            LogMelFrontEnd, SpecAugment, augment.WaveAugment, augment.FrequencyWarp, augment.UtteranceNormalization)}
 
     def serve_waveforms(self, model, config, info):
         """`fn(waveforms) -> dict of tensors`, the body of both signatures."""

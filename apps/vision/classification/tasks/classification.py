@@ -4,14 +4,12 @@ The model (`apps/vision/classification/models.py`) takes the raw uint8 images an
 the endpoint only calls it and names its outputs (`shared.classifier`).
 """
 
-import keras
 import tensorflow as tf
 
 from apps.vision.classification import data as vision_data
 from apps.vision.classification import models as vision_models
 from apps.vision.classification import plots
 from apps.vision.classification.config import batch_norm_momentum_for
-from apps.vision.classification.layers import MirrorAverage
 from shared import classifier
 from shared import data as shared_data
 from shared.app import Data, Endpoint, Task
@@ -59,8 +57,6 @@ class ClassificationTask(Task):
             random_erasing=config.random_erasing, seed=config.seed)
         return vision_models.build_model(backbone, augmentation, mirror_average=config.averages_mirror)
 
-    def custom_objects(self):
-        return {keras.saving.get_registered_name(MirrorAverage): MirrorAverage}
 
     # === Serving and evaluation ===
 

@@ -1,13 +1,12 @@
 """Task `autoencoder`: a convolutional (denoising) autoencoder of Fashion-MNIST/MNIST (`../autoencoders.py` has the
 model, the losses and the signatures), served on raw uint8 images."""
 
-import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
 
 from apps.vision.generative import plots
-from apps.vision.generative.autoencoders import ImageAutoencoder, VariationalAutoencoder
+from apps.vision.generative.autoencoders import ImageAutoencoder
 from apps.vision.generative.models import build_decoder, build_encoder
 from apps.vision.generative.pixels import to_float, to_uint8
 from apps.vision.generative.plots import SampleGridLogger
@@ -37,8 +36,6 @@ class AutoencoderTask(GenerativeTask):
         model.compile(optimizer=build_optimizer(config, shared_data.steps_per_epoch(data.train)))
         return model
 
-    def custom_objects(self):
-        return {keras.saving.get_registered_name(cls): cls for cls in (ImageAutoencoder, VariationalAutoencoder)}
 
     def metric_callbacks(self, config, data):
         """The progress grid: fixed validation images (or test images if there is no validation split) above

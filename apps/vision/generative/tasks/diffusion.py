@@ -1,10 +1,8 @@
 """Task `diffusion`: a small U-Net denoising diffusion model of Fashion-MNIST/MNIST (`../diffusion.py` has the
 model: DDPM training, DDIM sampling, the EMA network), served by `SamplerTask`'s `generate` and `interpolate`."""
 
-import keras
 
 from apps.vision.generative.diffusion import Diffusion
-from apps.vision.generative.layers import NoiseEmbedding
 from apps.vision.generative.models import build_unet
 from apps.vision.generative.tasks.base import SamplerTask
 from shared import data as shared_data
@@ -31,5 +29,3 @@ class DiffusionTask(SamplerTask):
         model(self.model_example(data))  # builds the model (BackupAndRestore needs a built model)
         return model
 
-    def custom_objects(self):
-        return {keras.saving.get_registered_name(cls): cls for cls in (Diffusion, NoiseEmbedding)}

@@ -30,5 +30,3 @@ class GanTask(SamplerTask):
         model(self.model_example(data))  # builds the model (BackupAndRestore needs a built model)
         return model
 
-    def custom_objects(self):
-        return {keras.saving.get_registered_name(GAN): GAN}

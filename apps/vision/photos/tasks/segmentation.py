@@ -33,7 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from apps.vision.photos import plots
-from apps.vision.photos.models import ResizeToMatch, build_segmenter, encoder_of, logits_at
+from apps.vision.photos.models import build_segmenter, encoder_of, logits_at
 from apps.vision.photos.tasks.base import PhotoTask, augmentation
 from shared import data as shared_data
 from shared.app import Data, Endpoint, Report
@@ -186,8 +186,6 @@ class SegmentationTask(PhotoTask):
             decoder_filters=config.decoder_filters, dilation_rates=config.dilation_rates,
             projection_filters=config.projection_filters, batch_norm_momentum=config.batch_norm_momentum)
 
-    def custom_objects(self):
-        return {keras.saving.get_registered_name(item): item for item in (ResizeToMatch, SegmentationLoss, dice_loss)}
 
     # === Serving and evaluation ===
 
