@@ -98,7 +98,8 @@ def tune(app, task=None, preset="default", config_file=None, overrides=(), searc
         sampler_seed = (config.seed if seed is None else seed) + previous_trials + (0 if created else os.getpid())
         study.sampler = optuna.samplers.TPESampler(seed=sampler_seed)
         print(f"dlsuite: tune run {parent_id} ({app}/{task_name}, preset {preset}): {trials} trial(s) in the study, "
-              f"objective {direction} {monitor} on validation data"
+              f"objective {direction} {monitor}"
+              + (" on validation data" if monitor.startswith("val_") else " (the task's evaluation each epoch)")
               + ("" if created else " (joined the run of another worker)"), flush=True)
         print(f"dlsuite: study {study_name!r} in {stores.hide_password(storage_url)} ({previous_trials} earlier "
               f"trial(s)); run again with --study-name {study_name} and the same arguments to add trials or another"
