@@ -92,3 +92,43 @@ def test_mixed_float16_builds_16_bit_layers_compiles_with_loss_scaling_and_is_re
     tags = mlflow.tracking.MlflowClient(tracking_uri).get_run(run.info.run_id).data.tags
     assert tags["dlsuite.precision_policy"] == "mixed_float16"
     assert tags["dlsuite.precision_reason"] == "set by the precision key"
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_diffusion_trains_in_16_bits_with_float32_noise_embedding_loss_and_samples(policy, tracking_uri):
+    """The diffusion task takes a 16-bit policy: its convolutions compute in 16 bits, while the noise-rate
+    embedding (sinusoids of rates times frequencies up to 1,000), the predicted noise, the ε-loss and the DDIM
+    sampler stay float32; under mixed_float16 the loss is scaled (a LossScaleOptimizer) and the step is finite."""
+    import keras
+    import mlflow
+    import tensorflow as tf
+
+    from apps.vision.generative.diffusion import Diffusion
+    from apps.vision.generative.models import build_unet
+    from apps.vision.generative.tasks.diffusion import DiffusionTask
+
+    assert DiffusionTask.precision_refusal is None
+    config = resolve_config(catalog.task_spec("vision", "diffusion")[1], "smoke", overrides=[f"precision={policy}"])
+    with mlflow.start_run(), precision.applied(config):
+        networks = [build_unet(config.filters, 1, config.embedding_dim, 10, name=name) for name in ("unet", "ema")]
+        networks[1].set_weights(networks[0].get_weights())
+        model = Diffusion(*networks, sampling_steps=2, num_classes=10, seed=0)
+        model.compile(optimizer=keras.optimizers.SGD(1e-3))  # its step is proportional to the gradient
+    unet = networks[0]
+    assert unet.get_layer("down0_0_conv1").compute_dtype == policy.split("_")[1]
+    assert unet.get_layer("down0_0_conv1").variable_dtype == "float32"
+    assert unet.get_layer("noise_embedding").compute_dtype == "float32"
+    assert unet.output.dtype == "float32"
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer) == (policy == "mixed_float16")
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (16, 28, 28, 1)).astype(np.uint8)
+    before = unet.get_layer("noise").kernel.numpy().copy()  # zero-initialized: the first step's only gradient
+    batches = tf.data.Dataset.from_tensors((images, np.arange(16, dtype=np.int32) % 10))  # as the task's data
+    loss = model.fit(batches, epochs=1, verbose=0).history["loss"][0]
+    assert np.isfinite(loss) and 0 < loss < 10
+    step = np.abs(unet.get_layer("noise").kernel.numpy() - before).max()
+    assert 1e-7 < step < 1e-1  # the gradients arrived unscaled (a loss scale of 2**15 would give steps of ~10)
+    samples = model({"latents": rng.standard_normal((2, 28, 28, 1)).astype(np.float32),
+                     "class_ids": np.array([0, 1], np.int32)})
+    assert samples.dtype == "float32" and np.all(np.isfinite(samples)) and np.abs(samples).max() <= 1

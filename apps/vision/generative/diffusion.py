@@ -102,8 +102,9 @@ class Diffusion(keras.Model):
     def train_step(self, data):
         with tf.GradientTape() as tape:
             loss = self._noise_loss(data, self.network, training=True)
+            scaled = self.optimizer.scale_loss(loss)  # mixed_float16's loss scaling (`apply` unscales); else loss
         variables = self.network.trainable_variables
-        self.optimizer.apply(tape.gradient(loss, variables), variables)
+        self.optimizer.apply(tape.gradient(scaled, variables), variables)
         steps = ops.cast(self.optimizer.iterations, "float32")
         decay = ops.minimum(self.ema, (1.0 + steps) / (10.0 + steps))
         for weight, average in zip(self.network.weights, self.ema_network.weights):

@@ -110,7 +110,9 @@ def build_unet(filters, blocks_per_level, embedding_dim, num_classes=None, name=
     rates = keras.Input((), name="noise_rates")
     inputs = [noisy, rates]
     dim = embedding_dim
-    embedding = NoiseEmbedding(dim, name="noise_embedding")(rates)
+    # float32 under any precision policy: a noise rate in bfloat16 (8-bit mantissa) times frequencies up to
+    # 1,000 would give meaningless angles; the sinusoids themselves are fine in 16 bits for the dense layers.
+    embedding = NoiseEmbedding(dim, dtype="float32", name="noise_embedding")(rates)
     embedding = keras.layers.Dense(dim * 2, activation="swish", name="embedding_dense1")(embedding)
     embedding = keras.layers.Dense(dim * 2, name="embedding_dense2")(embedding)
     if num_classes:

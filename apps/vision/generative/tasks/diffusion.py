@@ -11,6 +11,9 @@ from shared.optimizers import build_optimizer
 
 class DiffusionTask(SamplerTask):
     name = "diffusion"
+    # Trains under any precision: its train_step scales the loss (mixed_float16), the U-Net's noise embedding and
+    # its output stay float32, so the ε-loss, the EMA update and the DDIM sampler's schedule are float32.
+    precision_refusal = None
 
     def latent_shape(self, config):
         return (28, 28, 1)
