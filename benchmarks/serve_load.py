@@ -128,6 +128,7 @@ def main(argv=None):
         queue.get()
         warmup.join()
         rss_before, cpu_before = rss_mb(server.pid), cpu_seconds(server.pid)
+        batching_before = batching_counters(args.port)
         client = context.Process(target=drive, args=(args.port, f"/v1/models/{name}:predict", body, args.clients,
                                                      args.seconds, queue))
         client.start()
@@ -135,6 +136,7 @@ def main(argv=None):
         latencies = np.array(latencies)
         client.join()
         rss_after, cpu = rss_mb(server.pid), cpu_seconds(server.pid) - cpu_before
+        batching_after = batching_counters(args.port)
     finally:
         server.terminate()
         server.wait(timeout=60)
@@ -144,7 +146,30 @@ def main(argv=None):
           f"{rss_before:.0f} MB before, {rss_after:.0f} MB after ({(rss_after / rss_before - 1) * 100:+.1f}%); "
           f"server CPU {cpu * 1000 / len(latencies):.2f} ms per request (client {client_cpu * 1000 / len(latencies):.2f} ms); load average {os.getloadavg()[0]:.1f}; "
           f"wall {time.monotonic() - wall:.0f} s")
+    if batching_before is not None and batching_after is not None:
+        requests, calls = (batching_after[key] - batching_before[key] for key in ("requests", "calls"))
+        print(f"batching: {requests} requests went through the queues in {calls} TensorFlow calls "
+              f"({requests / max(calls, 1):.1f} per call; the most in one call since start: {batching_after['largest']})")
     print("command: python -m benchmarks.serve_load " + " ".join(shlex.quote(arg) for arg in (argv or sys.argv[1:])))
+
+
+def batching_counters(port):
+    """The server's batching counters summed over signatures ({"requests", "calls", "largest"}), or None when it
+    has none (`--max-batch-size 1`, or a checkout from before batching)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/monitoring/prometheus/metrics", timeout=10) as response:
+            text = response.read().decode()
+    except OSError:
+        return None
+    counters = {"requests": 0, "calls": 0, "largest": 0}
+    names = {"dlsuite_batched_requests_total": "requests", "dlsuite_batch_calls_total": "calls",
+             "dlsuite_batch_largest": "largest"}
+    for line in text.splitlines():
+        metric, _, value = line.partition("{")[0], None, line.rpartition(" ")[2]
+        if metric in names:
+            key = names[metric]
+            counters[key] = max(counters[key], int(float(value))) if key == "largest" else counters[key] + int(float(value))
+    return counters
 
 
 def start_server(repo, model_dir, port, flags=()):
