@@ -13,6 +13,7 @@ and several processes on one study share its `--trials` and its parent run (pipe
 
 import functools
 import json
+import logging
 import os
 import shlex
 import sys
@@ -123,9 +124,12 @@ def tune(app, task=None, preset="default", config_file=None, overrides=(), searc
         objective = _Objective(train_lib, trial_args, list(overrides), space, (monitor, monitor_mode), study_name,
                                experiment_name)
         progress = _Progress(client, parent_id, monitor, trials)
+        tensorflow_log = logging.getLogger("tensorflow")
+        tensorflow_log.addFilter(_TRIALS_ARE_NOT_RETRACING)
         try:
             study_lib.optimize(optuna, study, objective, trials, timeout, [progress], poll_seconds=2)
         finally:
+            tensorflow_log.removeFilter(_TRIALS_ARE_NOT_RETRACING)
             _log_study(client, parent_id, study, monitor, direction)
         invocation = dict(app=app, task=task_name, preset=preset, data_dir=data_dir, tracking_uri=tracking_uri,
                           experiment=experiment)
@@ -136,6 +140,19 @@ def tune(app, task=None, preset="default", config_file=None, overrides=(), searc
 
 
 PRUNERS = ("median", "none")
+
+
+class _TrialsAreNotRetracing(logging.Filter):
+    """Drops TensorFlow's "N out of the last N calls to <function> triggered tf.function retracing" warning in
+    `tune`: TensorFlow counts the traces of every function made from the same code as one function's, and each
+    trial builds its own model, so its train/predict functions trace once each, as they must; the warning's
+    advice (fewer traces of one function) does not apply."""
+
+    def filter(self, record):
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+_TRIALS_ARE_NOT_RETRACING = _TrialsAreNotRetracing()
 
 
 def _pruner(optuna, name):

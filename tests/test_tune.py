@@ -389,3 +389,38 @@ def test_no_pruner_lets_every_trial_finish(tracking_uri, monkeypatch):
     summary = tune_lib.tune("vision", preset="smoke", searches=["dropout_rate=0.1..0.4"], trials=6,
                             tracking_uri=tracking_uri, pruner="none")
     assert [trial["state"] for trial in summary["trials"]] == ["COMPLETE"] * 6
+
+
+def test_tune_keeps_tensorflows_retracing_warning_about_new_trial_models_off_the_terminal():
+    """Each trial's model makes its own train/predict functions from the same code; TensorFlow counts their
+    first traces as one function retracing and warns. tune's filter drops that warning, and only that."""
+    import logging
+
+    import tensorflow as tf
+
+    def new_function():  # as each trial's model makes its own
+        @tf.function
+        def step(x):
+            return x * 2
+
+        return step
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    tensorflow_log = logging.getLogger("tensorflow")
+    tensorflow_log.addHandler(handler)
+    try:
+        for index in range(8):
+            new_function()(tf.constant(float(index)))
+        unfiltered = [record.getMessage() for record in records]
+        records.clear()
+        tensorflow_log.addFilter(tune_lib._TRIALS_ARE_NOT_RETRACING)
+        for index in range(8):
+            new_function()(tf.constant(float(index)))
+        tensorflow_log.warning("another warning")
+    finally:
+        tensorflow_log.removeFilter(tune_lib._TRIALS_ARE_NOT_RETRACING)
+        tensorflow_log.removeHandler(handler)
+    assert any("triggered tf.function retracing" in message for message in unfiltered)
+    assert [record.getMessage() for record in records] == ["another warning"]
