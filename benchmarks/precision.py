@@ -82,7 +82,8 @@ def main():
         print(f"{run['precision']:<16}{run['seed']:>6}{run['first_epoch_seconds']:>11}"
               f"{run['median_epoch_seconds']:>16}{str(run['seconds_to_target']):>13}{run['training_seconds']:>9}"
               f"{run[headline]:>24.4f}  {run['load_before']}")
-    print(json.dumps({"command": " ".join(sys.argv), "target": target, "monitor": monitor, "runs": runs}))
+    print(json.dumps({"command": " ".join(sys.argv), "target": target, "monitor": monitor, "headline": headline,
+                      "runs": runs}))
 
 
 if __name__ == "__main__":
