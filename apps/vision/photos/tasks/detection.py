@@ -183,12 +183,14 @@ class DetectionTask(PhotoTask):
         class_names = tf.constant(list(info["class_names"]))
         converter = model.preprocessor.image_converter
 
-        def detect_one(inputs):
-            # One image at a time: keras-hub's NonMaxSuppression needs a static batch size (here 1).
+        def letterboxed(inputs):
             image, size = inputs
-            padded, scale = letterbox(image, size, target)
-            pixels = converter(tf.cast(padded, tf.float32)[None])
-            found = model.decode_predictions(model(pixels, training=False), pixels)
+            return letterbox(image, size, target)
+
+        def found_in_one(inputs):
+            # One image at a time: keras-hub's NonMaxSuppression needs a static batch size (here 1).
+            predictions, pixels, size, scale = inputs
+            found = model.decode_predictions({name: value[None] for name, value in predictions.items()}, pixels[None])
             count = tf.cast(found["num_detections"][0], tf.int32)
             valid = tf.range(tf.shape(found["confidence"])[1]) < count
             limits = tf.cast(tf.stack([size[1], size[0], size[1], size[0]]), tf.float32)
@@ -207,7 +209,13 @@ class DetectionTask(PhotoTask):
                      "num_detections": tf.TensorSpec([], tf.int32)}
 
         def detect(images, sizes):
-            return tf.map_fn(detect_one, (images, tf.cast(sizes, tf.int32)), fn_output_signature=signature)
+            # Each image letterboxed to target x target at its own size, the network run once on the whole batch
+            # (a call per image cost 3.6x the CPU per image), then the boxes decoded and suppressed per image.
+            padded, scales = tf.map_fn(letterboxed, (images, sizes), fn_output_signature=(
+                tf.TensorSpec([target, target, 3], tf.uint8), tf.TensorSpec([2], tf.float32)))
+            pixels = converter(tf.cast(padded, tf.float32))
+            predictions = model(pixels, training=False)
+            return tf.map_fn(found_in_one, (predictions, pixels, sizes, scales), fn_output_signature=signature)
 
         def serve(images):
             shape = tf.shape(images)
