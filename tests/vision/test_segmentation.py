@@ -75,6 +75,13 @@ def test_serving_averages_the_image_and_its_mirror_image_when_test_time_flip_is_
         answer = served["serving_default"].fn(image)
         np.testing.assert_allclose(np.asarray(answer["probabilities"]), expected, atol=1e-5)
         np.testing.assert_array_equal(np.asarray(answer["masks"]), (expected >= 0.5).astype(np.uint8))
+    # The mirror images share the batch with the images: each row still gets its own answer.
+    served = task.endpoints(model, dataclasses.replace(config, test_time_flip=True), {"threshold": 0.5})
+    other = np.random.default_rng(3).integers(0, 256, (1, 50, 70, 3), dtype=np.uint8)
+    together = np.asarray(served["serving_default"].fn(np.concatenate([image, other]))["probabilities"])
+    for row, alone in enumerate((image, other)):
+        np.testing.assert_allclose(together[row], np.asarray(served["serving_default"].fn(alone)["probabilities"])[0],
+                                   atol=1e-5)
 
 
 def test_serving_averages_the_sizes_in_test_time_sizes():
