@@ -4,7 +4,8 @@ Starts `dlsuite serve` on an export in a subprocess, then drives it from a clien
 (`--clients` keep-alive connections on asyncio, each sending one request at a time) for `--seconds`,
 and prints requests per second, p50/p99 latency, the server's resident memory before and after, its
 CPU time per request (what throughput on an idle machine follows from), the machine's load average,
-the wall time and the command that reproduced it. The request is one example built from the export's
+the wall time and the command that reproduced it; then, from the server's Prometheus counters, how many
+requests went through the batching queues in the window and in how many TensorFlow calls. The request is one example built from the export's
 `serving_default` signature: a random uint8 image of `--image-size` for an image input (any size ones
 get `--image-size`), a sentence for a string input.
 
