@@ -113,6 +113,20 @@ def cli_env(env=None):
     return full_env
 
 
+def tune_outcome(stdout, tracking_uri):
+    """`(MlflowClient, the parent run, its trials.json rows as dicts)` of a `dlsuite tune` run, from its output."""
+    import json
+    import tempfile
+
+    import mlflow
+
+    client = mlflow.tracking.MlflowClient(tracking_uri)
+    parent_id = next(line for line in stdout.splitlines() if line.startswith("tune run id:")).split()[3]
+    with tempfile.TemporaryDirectory() as folder:
+        table = json.loads(Path(client.download_artifacts(parent_id, "trials.json", folder)).read_text())
+    return client, client.get_run(parent_id), [dict(zip(table["columns"], row)) for row in table["data"]]
+
+
 def run_cli(*args, cwd=None, env=None, timeout=600):
     """Run `python -m pipelines.cli ARGS` in a subprocess; return the CompletedProcess (text)."""
     return subprocess.run([sys.executable, "-m", "pipelines.cli", *map(str, args)], cwd=cwd or REPO,

@@ -3,14 +3,12 @@ temporary store. The objective is the task's monitor, `eval_score` (the score ag
 exhaustive minimax, logged at each evaluation), so every trial's value is a score in [0, 1] and the best of its
 logged history; the winner's config names the searched values."""
 
-import json
 import math
 
-import mlflow
 import pytest
 import yaml
 
-from tests.conftest import new_store, run_cli
+from tests.conftest import new_store, run_cli, tune_outcome
 
 
 def test_tune_tictactoe_alphazero_searches_on_the_evaluation_score(tmp_path, empty_store):
@@ -21,13 +19,9 @@ def test_tune_tictactoe_alphazero_searches_on_the_evaluation_score(tmp_path, emp
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "objective maximize eval_score (the task's evaluation each epoch)" in result.stdout
 
-    client = mlflow.tracking.MlflowClient(uri)
-    parent_id = next(line for line in result.stdout.splitlines() if line.startswith("tune run id:")).split()[3]
-    parent = client.get_run(parent_id)
+    client, parent, rows = tune_outcome(result.stdout, uri)
     assert parent.info.status == "FINISHED"
     best = parent.data.metrics["best_eval_score"]
-    table = json.loads(open(client.download_artifacts(parent_id, "trials.json", str(tmp_path))).read())
-    rows = [dict(zip(table["columns"], row)) for row in table["data"]]
     assert [row["state"] for row in rows] == ["COMPLETE", "COMPLETE"]
     assert best == pytest.approx(max(row["value"] for row in rows))
     for row in rows:  # each trial is a whole self-play run; its objective is the best evaluation it logged
@@ -39,7 +33,8 @@ def test_tune_tictactoe_alphazero_searches_on_the_evaluation_score(tmp_path, emp
         assert trial.data.params["simulations"] in ("4", "8")
         assert 0.5 <= float(trial.data.params["c_puct"]) <= 3
 
-    best_config = yaml.safe_load(open(client.download_artifacts(parent_id, "best_config.yaml", str(tmp_path))))
+    best_config = yaml.safe_load(open(client.download_artifacts(parent.info.run_id, "best_config.yaml",
+                                                                str(tmp_path))))
     assert (best_config["task"], best_config["preset"], best_config["config"]["game"]) == (
         "tictactoe-alphazero", "smoke", "tictactoe")
     winners = [client.get_run(row["run_id"]).data.params for row in rows if row["value"] == best]

@@ -2,13 +2,11 @@
 store. The objective is fraud's validation monitor (`DetectionTask.monitor_of`: the validation period's average
 precision, logged each epoch by `apps.fraud.validation.ValidationMetrics`), so every trial has a finite value."""
 
-import json
 import math
 
-import mlflow
 import pytest
 
-from tests.conftest import new_store, run_cli
+from tests.conftest import new_store, run_cli, tune_outcome
 from tests.fraud.tiny_data import make_parquet_folder
 
 
@@ -21,13 +19,9 @@ def test_tune_fraud_runs_two_trials_on_the_validation_average_precision(tmp_path
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "maximize val_average_precision" in result.stdout
 
-    client = mlflow.tracking.MlflowClient(uri)
-    parent_id = next(line for line in result.stdout.splitlines() if line.startswith("tune run id:")).split()[3]
-    parent = client.get_run(parent_id)
+    client, parent, rows = tune_outcome(result.stdout, uri)
     assert parent.info.status == "FINISHED"
     assert math.isfinite(parent.data.metrics["best_val_average_precision"])
-    table = json.loads(open(client.download_artifacts(parent_id, "trials.json", str(tmp_path))).read())
-    rows = [dict(zip(table["columns"], row)) for row in table["data"]]
     assert [row["state"] for row in rows] == ["COMPLETE", "COMPLETE"]
     assert all(math.isfinite(row["value"]) and 0 < row["value"] <= 1 for row in rows)
     for row in rows:  # each trial logged the monitor every epoch, and its objective is the best of them
