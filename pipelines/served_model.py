@@ -3,7 +3,6 @@ request checked against its signature (`pipelines/rest.py`) and run CHUNK_ROWS r
 
 import asyncio
 import concurrent.futures
-import json
 import sys
 
 from shared.errors import UsageError
@@ -153,7 +152,7 @@ class ModelServer:
         signature, arrays, rows = prepare() if inline else await loop.run_in_executor(self.parsers, prepare)
         # Here the parsed JSON (several times the arrays' size) is already freed.
         outputs = await batcher(signature, arrays)
-        answer = lambda: json.dumps(rest.encode(outputs, rows)).encode()  # noqa: E731
+        answer = lambda: rest.answer_bytes(outputs, rows)  # noqa: E731
         return answer() if inline else await loop.run_in_executor(self.parsers, answer)
 
     @staticmethod
