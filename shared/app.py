@@ -238,4 +238,3 @@ class Task:
         batch = next(iter(data.validation if data.validation is not None else data.train))
         features = batch[0] if isinstance(batch, tuple) else batch
         return keras.tree.map_structure(lambda value: keras.ops.convert_to_numpy(value)[:4], features)
-

@@ -106,11 +106,6 @@ class VariationalScore(keras.layers.Layer):
                 "num_samples": self.num_samples, "seed": self.seed}
 
 
-CUSTOM_OBJECTS = {"dlsuite_fraud>" + cls.__name__: cls for cls in
-                  (features.TransactionFeatures, features.HistoryFeatures, ReconstructionError, VariationalScore)}
-CUSTOM_OBJECTS["dlsuite_fraud>score_loss"] = score_loss
-
-
 def fraud_score(outputs):
     """The served score from a model's output: the mean over an ensemble's heads (`[batch, heads]`)."""
     return tf.reduce_mean(outputs, axis=-1) if len(outputs.shape) == 2 else outputs

@@ -88,16 +88,6 @@ class BertTextInputs(keras_hub.models.BertTextClassifierPreprocessor):
         return {**super().get_config(), "special_token_ids": self.special_token_ids}
 
 
-CUSTOM_OBJECTS = {"MaskedPooling": MaskedPooling, "BertTextInputs": BertTextInputs}
-
-
-def custom_objects():
-    """What reloading a logged classifier needs: ours, and keras-hub's (registered when it is imported, as
-    tensorflow-text's tokenizer ops are)."""
-    return {**CUSTOM_OBJECTS, "WordPieceTokenizer": keras_hub.tokenizers.WordPieceTokenizer,
-            "BertTokenizer": keras_hub.models.BertTokenizer, "BertBackbone": keras_hub.models.BertBackbone}
-
-
 # === Encoders: token ids -> pooled vector ===
 
 

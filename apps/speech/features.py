@@ -14,7 +14,7 @@ longest clip, silence added by a caller) leaves the features unchanged.
 `SpecAugment` works on those log-mel features, only when called with `training=True`:
 a random time shift, white noise at a random SNR (added in the mel power domain) and
 SpecAugment time and frequency masks. Both layers are registered Keras serializables, so the
-model logged to MLflow reloads with them (`SpeechTask.custom_objects`).
+model logged to MLflow reloads with them (`shared/mlflow_model.py` carries their code).
 """
 
 import keras

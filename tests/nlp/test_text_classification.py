@@ -224,15 +224,13 @@ def test_each_model_takes_strings_answers_empty_messages_and_reloads(model, char
     reloads to the same answers on raw strings (the character branch reads any codepoint: emoji, CJK)."""
     import keras
 
-    from apps.nlp.models import custom_objects
-
     classifier = _tiny_classifier(model, num_classes=3, hidden_units=8, char_filters=char_filters)
     texts = tf_strings(["", "w3 w4 w5 日本 😀", " ".join(f"w{number}" for number in range(12)) + " unknown words"])
     probabilities = classifier(texts, training=False).numpy()
     assert probabilities.shape == (3, 3) and np.isfinite(probabilities).all()
     np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-5)
     classifier.save(tmp_path / "model.keras")
-    reloaded = keras.saving.load_model(tmp_path / "model.keras", custom_objects=custom_objects())
+    reloaded = keras.saving.load_model(tmp_path / "model.keras")  # registered names
     tokenizer = reloaded.layers[1]  # after the input: strings -> token ids
     assert tokenizer.get_vocabulary()[:3] == ["[PAD]", "[UNK]", "w0"] and tokenizer.vocabulary_size() == 50
     np.testing.assert_allclose(reloaded(texts, training=False).numpy(), probabilities, atol=1e-6)

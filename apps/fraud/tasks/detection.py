@@ -115,7 +115,6 @@ class DetectionTask(Task):
         return Report(metrics=result, figures=figures, tables=tables)
 
 
-
 def named_arguments(function, names):
     """`function(**inputs)` as a function of the explicit arguments `names` (how signatures name their inputs)."""
     def call(*args, **kwargs):

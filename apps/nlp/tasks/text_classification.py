@@ -36,4 +36,3 @@ class TextClassificationTask(TextClassifierTask):
             char_sequence_length=config.char_sequence_length, char_kernel_sizes=config.char_kernel_sizes,
             hidden_units=config.hidden_units)
         return classifier.compile_classifier(model, config, data.train)
-

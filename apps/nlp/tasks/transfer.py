@@ -71,5 +71,3 @@ class TransferTask(TextClassifierTask):
         # Fine-tuning trains the encoder at its own, lower learning rate; frozen, it has no trainable variables.
         return classifier.compile_classifier(model, config, data.train,
                                              encoder=backbone if config.mode == "fine_tune" else None)
-
-

@@ -83,7 +83,6 @@ class TranslationTask(Task):
                       loss=MaskedCrossentropy(label_smoothing=config.label_smoothing))
         return model
 
-
     # === Serving and evaluation ===
 
     def endpoints(self, model, config, info):

@@ -56,7 +56,6 @@ class SpeechTask(Task):
             fsdd.check_held_out_speaker(source, config.held_out_speaker)
         return DataSource("tfds", "spoken_digit") if source == fsdd.TFDS else DataSource.files(source)
 
-
     def serve_waveforms(self, model, config, info):
         """`fn(waveforms) -> dict of tensors`, the body of both signatures."""
         raise NotImplementedError

@@ -57,7 +57,6 @@ class ClassificationTask(Task):
             random_erasing=config.random_erasing, seed=config.seed)
         return vision_models.build_model(backbone, augmentation, mirror_average=config.averages_mirror)
 
-
     # === Serving and evaluation ===
 
     def endpoints(self, model, config, info):

@@ -36,7 +36,6 @@ class AutoencoderTask(GenerativeTask):
         model.compile(optimizer=build_optimizer(config, shared_data.steps_per_epoch(data.train)))
         return model
 
-
     def metric_callbacks(self, config, data):
         """The progress grid: fixed validation images (or test images if there is no validation split) above
         their reconstructions, every `sample_every` epochs."""

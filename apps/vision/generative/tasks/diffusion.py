@@ -1,7 +1,6 @@
 """Task `diffusion`: a small U-Net denoising diffusion model of Fashion-MNIST/MNIST (`../diffusion.py` has the
 model: DDPM training, DDIM sampling, the EMA network), served by `SamplerTask`'s `generate` and `interpolate`."""
 
-
 from apps.vision.generative.diffusion import Diffusion
 from apps.vision.generative.models import build_unet
 from apps.vision.generative.tasks.base import SamplerTask
@@ -31,4 +30,3 @@ class DiffusionTask(SamplerTask):
         model.compile(optimizer=build_optimizer(config, shared_data.steps_per_epoch(data.train)))
         model(self.model_example(data))  # builds the model (BackupAndRestore needs a built model)
         return model
-

@@ -29,4 +29,3 @@ class GanTask(SamplerTask):
                                                    beta_1=config.beta_1, beta_2=config.beta_2, name="critic_adam"))
         model(self.model_example(data))  # builds the model (BackupAndRestore needs a built model)
         return model
-

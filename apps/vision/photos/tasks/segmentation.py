@@ -41,7 +41,6 @@ from shared.errors import DataError
 from shared.optimizers import build_optimizer
 
 
-
 # === Data ===
 
 
@@ -185,7 +184,6 @@ class SegmentationTask(PhotoTask):
             image_size=config.image_size, backbone=config.backbone, pretrained=config.pretrained, head=config.head,
             decoder_filters=config.decoder_filters, dilation_rates=config.dilation_rates,
             projection_filters=config.projection_filters, batch_norm_momentum=config.batch_norm_momentum)
-
 
     # === Serving and evaluation ===
 
