@@ -57,6 +57,7 @@ class FittedInProcess:
     model: object
     history: dict  # logged key -> its values by epoch (iteration)
     train_seconds: float  # `Task.fit` alone
+    epoch_seconds: list  # each epoch's (iteration's) wall time
 
     @property
     def logs(self):
@@ -70,21 +71,31 @@ class FittedInProcess:
         return export.serve_in_memory(self.runner.endpoints(self.model, self.config, self.data.info))
 
 
-def fit_in_process(app, task, *, preset="default", overrides=(), seed=None):
-    """Train one seed through `Task.fit` only (no MLflow run, no export), to time the learning itself."""
+def fit_in_process(app, task, *, preset="default", overrides=(), seed=None, data_dir=None, adjust_model=None):
+    """Train one seed through `Task.fit` only (no MLflow run, no export), to time the learning itself; the model
+    is built and trained under the config's `precision`, as `dlsuite train` does. `adjust_model(model)` runs
+    between `build_model` and `fit` (a benchmark's variant: steps per execution, XLA)."""
     import keras
 
     from pipelines import catalog
     from pipelines.train import resolve_config
+    from shared import precision
 
     _name, spec = catalog.task_spec(app, task)
     config = resolve_config(spec, preset, overrides=list(overrides), seed=seed)
     runner = catalog.load_task(spec)
     keras.utils.set_random_seed(config.seed)
-    data = runner.build_data(config, runner.check_inputs(config, None))
-    model = runner.build_model(config, data)
-    history = keras.callbacks.History()
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as checkpoint_dir:
-        runner.fit(model, data, config, [history], checkpoint_dir)
-    return FittedInProcess(runner, config, data, model, history.history, time.perf_counter() - started)
+    data = runner.build_data(config, runner.check_inputs(config, data_dir))
+    history, epoch_seconds = keras.callbacks.History(), []
+    timer = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: epoch_seconds.append(-time.perf_counter()),
+        on_epoch_end=lambda epoch, logs: epoch_seconds.append(epoch_seconds.pop() + time.perf_counter()))
+    with precision.applied(config):
+        model = runner.build_model(config, data)
+        if adjust_model is not None:
+            adjust_model(model)
+        started = time.perf_counter()
+        with tempfile.TemporaryDirectory() as checkpoint_dir:
+            runner.fit(model, data, config, [timer, history], checkpoint_dir)
+    return FittedInProcess(runner, config, data, model, history.history, time.perf_counter() - started,
+                           epoch_seconds)

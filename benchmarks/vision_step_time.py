@@ -19,7 +19,6 @@ import os
 import shlex
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -51,29 +50,20 @@ def input_pipeline_seconds(dataset):
     return time.perf_counter() - started
 
 
-def run_variant(spec, runner, args, precision, steps, xla):
-    import keras
+def run_variant(args, precision, steps, xla):
+    from timing import fit_in_process
 
-    from pipelines.train import resolve_config
-    from shared import precision as precision_lib
-
-    config = resolve_config(spec, args.preset, overrides=[*args.overrides, f"epochs={args.epochs}",
-                                                           f"precision={precision}"], seed=args.seed)
-    keras.utils.set_random_seed(config.seed)
-    data = runner.build_data(config, runner.check_inputs(config, args.data_dir))
-    history, seconds = keras.callbacks.History(), []
-    timer = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: seconds.append(-time.perf_counter()),
-                                           on_epoch_end=lambda epoch, logs: seconds.__setitem__(
-                                               -1, seconds[-1] + time.perf_counter()))
-    load = os.getloadavg()
-    with precision_lib.applied(config):
-        model = runner.build_model(config, data)
+    def adjust(model):  # Keras reads both when it makes the train function
         model.steps_per_execution, model.jit_compile = steps, xla
-        with tempfile.TemporaryDirectory() as checkpoint_dir:
-            runner.fit(model, data, config, [timer, history], checkpoint_dir)
+
+    load = os.getloadavg()
+    fitted = fit_in_process("vision", "classification", preset=args.preset, seed=args.seed, data_dir=args.data_dir,
+                            overrides=[*args.overrides, f"epochs={args.epochs}", f"precision={precision}"],
+                            adjust_model=adjust)
+    seconds = fitted.epoch_seconds
     return {"variant": f"{precision}:{steps}:{'on' if xla else 'off'}", "first": seconds[0],
-            "median": statistics.median(seconds[1:] or seconds), "val_accuracy": history.history["val_accuracy"][-1],
-            "load": load[0], "data": data}
+            "median": statistics.median(seconds[1:] or seconds), "val_accuracy": fitted.logs["val_accuracy"],
+            "load": load[0], "data": fitted.data}
 
 
 def main():
@@ -92,13 +82,9 @@ def main():
     command = "python benchmarks/vision_step_time.py " + shlex.join(sys.argv[1:])
     started = time.perf_counter()
 
-    from pipelines import catalog
-
-    _name, spec = catalog.task_spec("vision", "classification")
-    runner = catalog.load_task(spec)
     results = []
     for precision, steps, xla in variants:
-        results.append(run_variant(spec, runner, args, precision, steps, xla))
+        results.append(run_variant(args, precision, steps, xla))
         print(f"{results[-1]['variant']}: epochs {results[-1]['first']:.1f} s then {results[-1]['median']:.1f} s",
               flush=True)
     pipeline = input_pipeline_seconds(results[0]["data"].train)
