@@ -89,7 +89,8 @@ def main():
     known = {f"{app}/{task}" for app, task, _, _ in TASKS}
     unknown = sorted(set(args.only or ()) - known)
     if unknown:
-        parser.error(f"Unknown task. Received: --only {' '.join(unknown)}. Expected some of: {', '.join(sorted(known))}.")
+        parser.error(f"Unknown task. Received: --only {' '.join(unknown)}. "
+                     f"Expected some of: {', '.join(sorted(known))}.")
     command = "python benchmarks/precision_table.py " + shlex.join(sys.argv[1:])
     started = time.perf_counter()
     reports = []
@@ -105,8 +106,8 @@ def main():
             print(json.dumps(report), flush=True)
 
     base, other = args.precisions[0], args.precisions[-1]
-    print(f"\n| task, preset and budget | precision | median epoch s | to common quality s | test headline (per seed) | "
-          f"speed-up (epoch, to quality) | load |")
+    print("\n| task, preset and budget | precision | median epoch s | to common quality s | test headline (per seed) | "
+          "speed-up (epoch, to quality) | load |")
     print("|---|---|---|---|---|---|---|")
     for report in reports:
         first = summarize(report, base)

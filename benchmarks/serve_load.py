@@ -5,9 +5,9 @@ Starts `dlsuite serve` on an export in a subprocess, then drives it from a clien
 and prints requests per second, p50/p99 latency, the server's resident memory before and after, its
 CPU time per request (what throughput on an idle machine follows from), the machine's load average,
 the wall time and the command that reproduced it; then, from the server's Prometheus counters, how many
-requests went through the batching queues in the window and in how many TensorFlow calls. The request is one example built from the export's
-`serving_default` signature: a random uint8 image of `--image-size` for an image input (any size ones
-get `--image-size`), a sentence for a string input.
+requests went through the batching queues in the window and in how many TensorFlow calls. The request is
+one example built from the export's `serving_default` signature: a random uint8 image of `--image-size` for
+an image input (any size ones get `--image-size`), a sentence for a string input.
 
     python -m benchmarks.serve_load --model-dir exports/vision-classification
     python -m benchmarks.serve_load --model-dir exports/vision-segmentation --image-size 64x96
@@ -15,6 +15,7 @@ get `--image-size`), a sentence for a string input.
 
 import argparse
 import asyncio
+import collections
 import json
 import multiprocessing
 import os
@@ -145,31 +146,31 @@ def main(argv=None):
     print(f"{name}: {len(latencies) / args.seconds:.0f} req/s from {args.clients} clients over {args.seconds:g} s "
           f"(single-example requests of {len(body)} bytes), p50 {p50:.1f} ms, p99 {p99:.1f} ms; server RSS "
           f"{rss_before:.0f} MB before, {rss_after:.0f} MB after ({(rss_after / rss_before - 1) * 100:+.1f}%); "
-          f"server CPU {cpu * 1000 / len(latencies):.2f} ms per request (client {client_cpu * 1000 / len(latencies):.2f} ms); load average {os.getloadavg()[0]:.1f}; "
+          f"server CPU {cpu * 1000 / len(latencies):.2f} ms per request (client "
+          f"{client_cpu * 1000 / len(latencies):.2f} ms); load average {os.getloadavg()[0]:.1f}; "
           f"wall {time.monotonic() - wall:.0f} s")
     if batching_before is not None and batching_after is not None:
-        requests, calls = (batching_after[key] - batching_before[key] for key in ("requests", "calls"))
+        requests, calls = (batching_after[key] - batching_before[key]
+                           for key in ("dlsuite_batched_requests_total", "dlsuite_batch_calls_total"))
         print(f"batching: {requests} requests went through the queues in {calls} TensorFlow calls "
-              f"({requests / max(calls, 1):.1f} per call; the most in one call since start: {batching_after['largest']})")
+              f"({requests / max(calls, 1):.1f} per call; the most in one call since start: "
+              f"{batching_after['dlsuite_batch_largest']})")
     print("command: python -m benchmarks.serve_load " + " ".join(shlex.quote(arg) for arg in (argv or sys.argv[1:])))
 
 
 def batching_counters(port):
-    """The server's batching counters summed over signatures ({"requests", "calls", "largest"}), or None when it
-    has none (`--max-batch-size 1`, or a checkout from before batching)."""
+    """The server's `dlsuite_batch*` counters summed over its signatures (the largest batch: their maximum), or
+    None from a server without them (a checkout from before batching)."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/monitoring/prometheus/metrics", timeout=10) as response:
             text = response.read().decode()
     except OSError:
         return None
-    counters = {"requests": 0, "calls": 0, "largest": 0}
-    names = {"dlsuite_batched_requests_total": "requests", "dlsuite_batch_calls_total": "calls",
-             "dlsuite_batch_largest": "largest"}
+    counters = collections.Counter()
     for line in text.splitlines():
-        metric, _, value = line.partition("{")[0], None, line.rpartition(" ")[2]
-        if metric in names:
-            key = names[metric]
-            counters[key] = max(counters[key], int(float(value))) if key == "largest" else counters[key] + int(float(value))
+        if line.startswith("dlsuite_batch"):
+            name, value = line.split("{")[0], int(float(line.split()[-1]))
+            counters[name] = max(counters[name], value) if name == "dlsuite_batch_largest" else counters[name] + value
     return counters
 
 

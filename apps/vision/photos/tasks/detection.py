@@ -183,10 +183,6 @@ class DetectionTask(PhotoTask):
         class_names = tf.constant(list(info["class_names"]))
         converter = model.preprocessor.image_converter
 
-        def letterboxed(inputs):
-            image, size = inputs
-            return letterbox(image, size, target)
-
         def found_in_one(inputs):
             # One image at a time: keras-hub's NonMaxSuppression needs a static batch size (here 1).
             predictions, pixels, size, scale = inputs
@@ -211,8 +207,9 @@ class DetectionTask(PhotoTask):
         def detect(images, sizes):
             # Each image letterboxed to target x target at its own size, the network run once on the whole batch
             # (a call per image cost 3.6x the CPU per image), then the boxes decoded and suppressed per image.
-            padded, scales = tf.map_fn(letterboxed, (images, sizes), fn_output_signature=(
-                tf.TensorSpec([target, target, 3], tf.uint8), tf.TensorSpec([2], tf.float32)))
+            padded, scales = tf.map_fn(lambda inputs: letterbox(*inputs, target), (images, sizes),
+                                       fn_output_signature=(tf.TensorSpec([target, target, 3], tf.uint8),
+                                                            tf.TensorSpec([2], tf.float32)))
             pixels = converter(tf.cast(padded, tf.float32))
             predictions = model(pixels, training=False)
             return tf.map_fn(found_in_one, (predictions, pixels, sizes, scales), fn_output_signature=signature)
