@@ -4,7 +4,8 @@
 data the test writes in the official layout: check_inputs, build_data, build_model, one short fit,
 after_fit, endpoints, a Keras save/load (what `dlsuite export --run-id` reloads), an export round trip
 (every signature of `signature_examples` reloaded in-process equals the in-memory endpoints), evaluate
-through the in-memory Serving, and each bad input the task's test lists. Seconds per task.
+through the in-memory Serving (whose metrics include the task's headline metric), and each bad input the
+task's test lists. Seconds per task.
 """
 
 import dataclasses
@@ -79,6 +80,8 @@ def run_task_test(app, task, case, tmp_path, atol=1e-5):
 
     report = runner.evaluate(in_memory, data, config)
     assert set(case.metrics) <= set(report.metrics), sorted(report.metrics)
+    # The score `dlsuite evaluate` reports first and `dlsuite promote` compares must be one evaluate logs.
+    assert runner.headline_metric(config)[0] in report.metrics, (runner.headline_metric(config), sorted(report.metrics))
     assert all(math.isfinite(value) for value in report.metrics.values()), report.metrics
     return report
 

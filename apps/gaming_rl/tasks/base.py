@@ -29,6 +29,10 @@ class RLTask(Task):
     cannot_distribute = ("its own loop steps one environment and applies its updates outside model.fit, in no "
                          "replica context; data parallelism does not apply to it.")
 
+    def headline_metric(self, config):
+        """The mean return of the test episodes `evaluate` plays (the monitor is the training loop's evaluations)."""
+        return "test_return_mean", "max"
+
     # === Inputs ===
 
     def check_inputs(self, config, data_dir):

@@ -77,6 +77,10 @@ class LanguageModelTask(Task):
     app = "nlp"
     name = "language_model"
 
+    def headline_metric(self, config):
+        """Nats per character of the held-out text that `evaluate` scores (it logs no `test_loss`)."""
+        return "validation_loss_nats", "min"
+
     # === Inputs ===
 
     def check_inputs(self, config, data_dir):

@@ -37,6 +37,10 @@ class TranslationTask(Task):
     app = "nlp"
     name = "translation"
 
+    def headline_metric(self, config):
+        """Corpus BLEU of the served translations of the test sentences (`evaluate` logs no `test_loss`)."""
+        return "test_bleu", "max"
+
     # === Inputs ===
 
     def check_inputs(self, config, data_dir):

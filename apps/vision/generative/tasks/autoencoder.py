@@ -21,6 +21,10 @@ class AutoencoderTask(GenerativeTask):
     variational = False
     model_class = ImageAutoencoder
 
+    def headline_metric(self, config):
+        """The test images' reconstruction error (`evaluate` computes no test counterpart of `val_loss`)."""
+        return "test_reconstruction_mse", "min"
+
     def build_data(self, config, source):
         data = super().build_data(config, source)
         data.info["latent_dim"] = config.latent_dim

@@ -23,6 +23,10 @@ class VAETask(AutoencoderTask):
     variational = True
     model_class = VariationalAutoencoder
 
+    def headline_metric(self, config):
+        """The test images' evidence lower bound in nats (higher is better), the bound the VAE maximizes."""
+        return "test_elbo", "max"
+
     def metric_callbacks(self, config, data):
         """The progress grid: the images `generate(seed=0, count=num_samples)` serves, every `sample_every` epochs."""
         latents = prior_sample(stateless_seed(0, LATENT_SEED_STREAM), config.num_samples, config.latent_dim)
