@@ -83,6 +83,9 @@ def _build_parser():
     export = verbs.add_parser("export", help="export a run's model as a new SavedModel version")
     export.add_argument("--run-id", required=True)
     export.add_argument("--out", default="exports", help="export root (default: ./exports)")
+    export.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="change a config key that shapes only the serving graph (a threshold, test-time "
+                             "averaging), e.g. --set test_time_sizes=()")
     _add_tracking_arguments(export)
 
     serve = verbs.add_parser("serve", help="serve an export over TF Serving's REST predict API")
@@ -276,7 +279,9 @@ def run(argv=None):
     elif args.verb == "export":
         from pipelines.export import export
 
-        print(f"export dir: {export(run_id=args.run_id, export_root=args.out, tracking_uri=args.tracking_uri)}")
+        path = export(run_id=args.run_id, export_root=args.out, tracking_uri=args.tracking_uri,
+                      overrides=args.overrides)
+        print(f"export dir: {path}")
     elif args.verb == "serve":
         from pipelines.serve import serve
 

@@ -17,7 +17,8 @@ export, verification):
 
 `info` (JSON values and numpy arrays) is saved with the run (`data_info.json`, arrays in
 `data_info.npz`), so `dlsuite export --run-id` rebuilds exactly the endpoints training wrote
-from the logged Keras model, the run's config and that info.
+from the logged Keras model, the run's config and that info (with `--set`, the config's
+`Task.serving_keys` changed).
 
 `evaluate` receives `serving`, a `shared.export.Serving`: every signature's predictor by name
 (`serving["generate"](...)`), and `serving(**inputs)` calls `serving_default`. In training it is
@@ -144,6 +145,10 @@ class Task:
     # Why this task trains in float32 only (`shared.precision.check_supported` refuses `precision=mixed_*` with it),
     # or None: the task builds and trains under any precision.
     precision_refusal = None
+    # Config keys that shape only the serving graph built by `endpoints` (a threshold, test-time averaging), never
+    # the weights: `dlsuite export --run-id ID --set KEY=VALUE` may change them, e.g. to trade a little quality
+    # for throughput; it refuses every other key (those need training again).
+    serving_keys = ()
 
     # === Inputs ===
 

@@ -146,3 +146,50 @@ def test_training_batches_move_the_masks_with_the_pixels():
         if mask.sum() > 20:
             assert image[mask == 1].mean() > image[mask == 0].mean() + 60
     assert 0.02 < masks.mean() < 0.5  # foreground survived the augmentation, and it is not everywhere
+
+
+def test_export_set_changes_only_the_serving_passes(tmp_path, tracking_uri):
+    """`dlsuite export --set` rebuilds a trained run's serving graph with other test-time passes (one pass here
+    instead of two sizes, each with its mirror image: a quarter of the work per request), and refuses a key that
+    shapes the weights, with the keys it takes, before writing anything. (In-process: the CLI's exit code 2 for a
+    UsageError is tested once for every verb in tests/test_cli.py.)"""
+    import json
+
+    import mlflow
+
+    from apps.vision.photos.tasks.segmentation import SegmentationTask
+    from pipelines import catalog
+    from pipelines.export import export as export_run
+    from pipelines.train import resolve_config, train
+    from shared import export, mlflow_model
+    from shared.errors import UsageError
+    from tests.vision.photo_cases import write_penn_fudan
+
+    exports = tmp_path / "exports"
+    summary = train("vision", task="segmentation", preset="smoke", data_dir=str(write_penn_fudan(tmp_path / "data",
+                                                                                                 count=10)),
+                    tracking_uri=tracking_uri, export_root=exports)
+    run_id = summary["run_id"]
+
+    with pytest.raises(UsageError) as refused:
+        export_run(run_id, exports, tracking_uri, overrides=["learning_rate=0.1"])
+    message = str(refused.value)
+    assert ("--set learning_rate cannot change at export" in message and "Received: --set learning_rate=0.1"
+            in message and "(test_time_flip, test_time_sizes)" in message), message
+    assert sorted(path.name for path in (exports / "vision-segmentation").iterdir()) == ["1"]
+
+    second = export_run(run_id, exports, tracking_uri, overrides=["test_time_sizes=()", "test_time_flip=false"])
+    assert second == (exports / "vision-segmentation" / "2").resolve()
+    config = json.loads((second / export.METADATA).read_text())["config"]
+    assert config["test_time_sizes"] == [] and config["test_time_flip"] is False
+    # Version 2 answers what the trained network gives in one pass; version 1 averaged four passes.
+    model = mlflow_model.load_logged_keras_model(
+        mlflow.tracking.MlflowClient().get_run(run_id).data.tags["dlsuite.keras_model_uri"])
+    one_pass = resolve_config(catalog.task_spec("vision", "segmentation")[1], "smoke",
+                              overrides=["test_time_sizes=()", "test_time_flip=false"])
+    expected = export.serve_in_memory(SegmentationTask().endpoints(model, one_pass, {"threshold": 0.5}))
+    images = np.random.default_rng(0).integers(0, 256, (2, 70, 90, 3), np.uint8)
+    got = export.load_serving(second)(images=images)
+    np.testing.assert_allclose(got["probabilities"], expected(images=images)["probabilities"], atol=1e-5)
+    first = export.load_serving(exports / "vision-segmentation" / "1")(images=images)
+    assert np.abs(first["probabilities"] - got["probabilities"]).max() > 1e-3

@@ -132,6 +132,7 @@ def scores(counts):
 
 class SegmentationTask(PhotoTask):
     name = "segmentation"
+    serving_keys = ("test_time_flip", "test_time_sizes")
     monitor = "val_iou"
     monitor_mode = "max"
 
