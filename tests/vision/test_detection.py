@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from apps.vision.photos.records import Photos
-from apps.vision.photos.tasks.detection import DetectionTask, coco_metrics, letterbox, pad_batch
+from apps.vision.photos.tasks.detection import DetectionTask, coco_metrics, decode_batch, letterbox, pad_batch
 from pipelines import catalog
 from pipelines.train import resolve_config
 from tests.vision.photo_cases import write_penn_fudan
@@ -97,11 +97,9 @@ def test_padded_batch_refuses_sizes_outside_the_images(detector, sizes, received
 
 
 @pytest.fixture(scope="module")
-def detector(tmp_path_factory):
-    """The in-memory serving endpoints of an untrained smoke detector."""
+def smoke_detector(tmp_path_factory):
+    """An untrained smoke detector, its config and its data."""
     import keras
-
-    from shared import export
 
     _, spec = catalog.task_spec("vision", "detection")
     config = resolve_config(spec, "smoke")
@@ -109,7 +107,42 @@ def detector(tmp_path_factory):
     data = task.build_data(config, task.check_inputs(config, str(write_penn_fudan(tmp_path_factory.mktemp("data"),
                                                                                     count=10))))
     keras.utils.set_random_seed(config.seed)
-    return export.serve_in_memory(task.endpoints(task.build_model(config, data), config, data.info))
+    return task.build_model(config, data), config, data
+
+
+@pytest.fixture(scope="module")
+def detector(smoke_detector):
+    """The in-memory serving endpoints of an untrained smoke detector."""
+    from shared import export
+
+    model, config, data = smoke_detector
+    return export.serve_in_memory(DetectionTask().endpoints(model, config, data.info))
+
+
+def test_batched_decoding_finds_what_keras_hubs_decoder_finds_image_by_image(smoke_detector):
+    """The serving graph decodes and suppresses a whole batch at once (keras-hub's NonMaxSuppression needs a
+    static batch size); on random network outputs it keeps the same boxes, scores and labels, in the same order,
+    as `decode_predictions` on each image alone."""
+    import tensorflow as tf
+
+    model, config, _ = smoke_detector
+    pixels = tf.zeros([3, config.image_size, config.image_size, 3])
+    shapes = {name: value.shape[1:] for name, value in model(pixels[:1], training=False).items()}
+    rng = np.random.default_rng(0)
+    predictions = {"bbox_regression": tf.constant(rng.normal(0, 0.5, (3, *shapes["bbox_regression"])), tf.float32),
+                   "cls_logits": tf.constant(rng.normal(-3, 2, (3, *shapes["cls_logits"])), tf.float32)}
+    decoder = model.prediction_decoder
+    batched = tf.function(lambda predictions, pixels: decode_batch(
+        model, predictions, pixels, iou_threshold=decoder.iou_threshold, score_threshold=decoder.confidence_threshold,
+        max_detections=decoder.max_detections))(predictions, pixels)
+    for image in range(3):
+        alone = model.decode_predictions({name: value[image:image + 1] for name, value in predictions.items()},
+                                         pixels[image:image + 1])
+        count = int(alone["num_detections"][0])
+        assert count == int(batched["num_detections"][image]) and count > 5
+        np.testing.assert_allclose(batched["boxes"][image, :count], alone["boxes"][0, :count], atol=1e-4)
+        np.testing.assert_allclose(batched["confidence"][image, :count], alone["confidence"][0, :count], atol=1e-6)
+        np.testing.assert_array_equal(batched["labels"][image, :count], alone["labels"][0, :count])
 
 
 def test_letterbox_resizes_the_longer_side_and_pads_bottom_right():

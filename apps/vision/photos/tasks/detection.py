@@ -8,8 +8,9 @@
          EfficientNet-Lite0 (../backbones.py: ImageNet weights or from scratch; or ResNet-18 from scratch)
          -> FPN P3..P{max_level}
          -> box and class heads; focal loss + Huber loss on anchors (keras-hub's RetinaNetLabelEncoder)
-      -> serving graph: letterbox each image, the detector, keras-hub's NonMaxSuppression with the score
-         threshold, boxes mapped back to the input image's pixels.
+      -> serving graph: letterbox each image, the detector, class-agnostic suppression with the score
+         threshold as keras-hub's NonMaxSuppression does it (on the whole batch), boxes mapped back to the input
+         image's pixels.
 
 Serving signatures (uint8 RGB, boxes as (xmin, ymin, xmax, ymax) pixel edges of the input image):
     serving_default(images [n, H, W, 3])               one image per call (or n of one size)
@@ -136,6 +137,11 @@ def coco_metrics(truth, predictions, num_classes):
 
 class DetectionTask(PhotoTask):
     name = "detection"
+    serving_keys = ("score_threshold", "nms_iou_threshold", "max_detections")
+
+    def headline_metric(self, config):
+        """COCO's AP@[.5:.95] on the test photos (`evaluate` computes no test counterpart of `val_loss`)."""
+        return "test_map", "max"
     monitor = "val_loss"
     monitor_mode = "min"
     precision_refusal = ("keras-hub's RetinaNet decodes its 16-bit box deltas against float32 anchors and fails "
@@ -183,36 +189,31 @@ class DetectionTask(PhotoTask):
         class_names = tf.constant(list(info["class_names"]))
         converter = model.preprocessor.image_converter
 
-        def found_in_one(inputs):
-            # One image at a time: keras-hub's NonMaxSuppression needs a static batch size (here 1).
-            predictions, pixels, size, scale = inputs
-            found = model.decode_predictions({name: value[None] for name, value in predictions.items()}, pixels[None])
-            count = tf.cast(found["num_detections"][0], tf.int32)
-            valid = tf.range(tf.shape(found["confidence"])[1]) < count
-            limits = tf.cast(tf.stack([size[1], size[0], size[1], size[0]]), tf.float32)
-            boxes = tf.clip_by_value(found["boxes"][0] / _box_scale(scale), 0.0, limits)
-            class_ids = tf.where(valid, tf.cast(found["labels"][0], tf.int32), -1)
+        def found(predictions, pixels, sizes, scales):
+            batch = decode_batch(model, predictions, pixels, iou_threshold=config.nms_iou_threshold,
+                                 score_threshold=config.score_threshold, max_detections=config.max_detections)
+            count = batch["num_detections"]
+            valid = tf.range(tf.shape(batch["confidence"])[1])[None] < count[:, None]
+            limits = tf.cast(tf.stack([sizes[:, 1], sizes[:, 0], sizes[:, 1], sizes[:, 0]], axis=-1), tf.float32)
+            boxes = tf.clip_by_value(batch["boxes"] / _box_scale(scales)[:, None], 0.0, limits[:, None])
+            class_ids = tf.where(valid, batch["labels"], -1)
             return {
-                "boxes": tf.where(valid[:, None], boxes, 0.0),
-                "scores": tf.where(valid, tf.cast(found["confidence"][0], tf.float32), 0.0),
+                "boxes": tf.where(valid[..., None], boxes, 0.0),
+                "scores": tf.where(valid, batch["confidence"], 0.0),
                 "class_ids": class_ids,
                 "class_names": tf.where(valid, tf.gather(class_names, tf.maximum(class_ids, 0)), ""),
                 "num_detections": count,
             }
 
-        signature = {"boxes": tf.TensorSpec([None, 4], tf.float32), "scores": tf.TensorSpec([None], tf.float32),
-                     "class_ids": tf.TensorSpec([None], tf.int32), "class_names": tf.TensorSpec([None], tf.string),
-                     "num_detections": tf.TensorSpec([], tf.int32)}
-
         def detect(images, sizes):
-            # Each image letterboxed to target x target at its own size, the network run once on the whole batch
-            # (a call per image cost 3.6x the CPU per image), then the boxes decoded and suppressed per image.
+            # Each image letterboxed to target x target at its own size; the network, the box decoding and the
+            # suppression each run once on the whole batch (a network call per image cost 3.6x the CPU per image).
             padded, scales = tf.map_fn(lambda inputs: letterbox(*inputs, target), (images, sizes),
                                        fn_output_signature=(tf.TensorSpec([target, target, 3], tf.uint8),
                                                             tf.TensorSpec([2], tf.float32)))
             pixels = converter(tf.cast(padded, tf.float32))
             predictions = model(pixels, training=False)
-            return tf.map_fn(found_in_one, (predictions, pixels, sizes, scales), fn_output_signature=signature)
+            return found(predictions, pixels, sizes, scales)
 
         def serve(images):
             shape = tf.shape(images)
@@ -245,6 +246,31 @@ class DetectionTask(PhotoTask):
                 test.images[:shown], test.boxes[:shown], predictions[:shown], test.class_names,
                 config.draw_threshold)
         return report
+
+
+def decode_batch(model, predictions, pixels, *, iou_threshold, score_threshold, max_detections):
+    """What keras-hub's `RetinaNetObjectDetector.decode_predictions` returns (boxes in the letterbox's pixels,
+    confidence, labels, num_detections), for a batch whose size is known only when it runs: the detector's
+    `NonMaxSuppression` layer sizes its loops by the static batch size. The same steps: anchor deltas decoded
+    to boxes, the class logits' sigmoid, the best class's score per box, class-agnostic suppression with
+    `iou_threshold`, `score_threshold` and `max_detections`, by TensorFlow's `non_max_suppression_padded`, the
+    algorithm the layer ports (the test holds them equal)."""
+    import keras
+
+    anchors = tf.concat(list(model.anchor_generator(pixels).values()), axis=0)
+    boxes = keras.utils.bounding_boxes.decode_deltas_to_boxes(
+        anchors=anchors, boxes_delta=tf.cast(predictions["bbox_regression"], tf.float32), encoded_format="center_xywh",
+        anchor_format=model.anchor_generator.bounding_box_format, box_format=BOX_FORMAT,
+        image_shape=tuple(pixels.shape[1:]))
+    scores = tf.sigmoid(tf.cast(predictions["cls_logits"], tf.float32))
+    confidence = tf.reduce_max(scores, axis=-1)
+    yxyx = tf.gather(boxes, [1, 0, 3, 2], axis=-1)  # (ymin, xmin, ymax, xmax), the order the suppression takes
+    chosen, count = tf.image.non_max_suppression_padded(
+        yxyx, confidence, max_detections, iou_threshold=iou_threshold, score_threshold=score_threshold,
+        pad_to_max_output_size=True)
+    return {"boxes": tf.gather(boxes, chosen, batch_dims=1), "confidence": tf.gather(confidence, chosen, batch_dims=1),
+            "labels": tf.argmax(tf.gather(scores, chosen, batch_dims=1), axis=-1, output_type=tf.int32),
+            "num_detections": count}
 
 
 def check_sizes(images, sizes):
