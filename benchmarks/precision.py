@@ -81,7 +81,7 @@ def main():
         run["seconds_to_target"] = time_to_target(run.pop("history"), monitor, mode, target)
         print(f"{run['precision']:<16}{run['seed']:>6}{run['first_epoch_seconds']:>11}"
               f"{run['median_epoch_seconds']:>16}{str(run['seconds_to_target']):>13}{run['training_seconds']:>9}"
-              f"{run[headline]:>24.4f}  {run['load_before']}")
+              f"{'-' if run[headline] is None else format(run[headline], '.4f'):>24}  {run['load_before']}")
     print(json.dumps({"command": " ".join(sys.argv), "target": target, "monitor": monitor, "headline": headline,
                       "runs": runs}))
 

@@ -117,8 +117,9 @@ def main():
                 f"{first['to_target'] / row['to_target']:.2f}x" if row["to_target"] and first["to_target"] else "-")
             quality = ", ".join(f"{value:.4f}" for value in row["quality"] if value is not None)
             name = f"{report['app']}/{report['task']}, {report['preset']} {' '.join(report['overrides'])}"
+            to_target = "-" if row["to_target"] is None else f"{row['to_target']:.1f}"
             print(f"| {name if precision == base else ''} | {precision} | {row['median_epoch']:.1f} | "
-                  f"{row['to_target'] if row['to_target'] is not None else '-'} | {row['headline']} {quality} | "
+                  f"{to_target} | {row['headline']} {quality} | "
                   f"{'' if precision == base else speed} | {row['load']:.1f} |")
     for name, why in LEFT_OUT.items():
         print(f"not in the table: {name}: {why}")

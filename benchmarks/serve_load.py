@@ -5,12 +5,15 @@ Starts `dlsuite serve` on an export in a subprocess, then drives it from a clien
 and prints requests per second, p50/p99 latency, the server's resident memory before and after, its
 CPU time per request (what throughput on an idle machine follows from), the machine's load average,
 the wall time and the command that reproduced it; then, from the server's Prometheus counters, how many
-requests went through the batching queues in the window and in how many TensorFlow calls. The request is
+requests went through the batching queues in the window and in how many TensorFlow calls. With `--ceiling`, once
+the server has stopped, the same example is run in this process straight through the SavedModel's signature,
+in batches of each `--ceiling-batches` size, for `--ceiling-seconds` each: the examples per second no server
+can pass on this machine, since the network's own arithmetic takes that long. The request is
 one example built from the export's `serving_default` signature: a random uint8 image of `--image-size` for
 an image input (any size ones get `--image-size`), a sentence for a string input.
 
     python -m benchmarks.serve_load --model-dir exports/vision-classification
-    python -m benchmarks.serve_load --model-dir exports/vision-segmentation --image-size 64x96
+    python -m benchmarks.serve_load --model-dir exports/vision-segmentation --image-size 64x96 --ceiling
 """
 
 import argparse
@@ -34,17 +37,42 @@ REPO = Path(__file__).resolve().parents[1]
 SENTENCE = "Congratulations! You have won a free prize, call now to claim it before midnight"
 
 
-def request_body(metadata, image_size):
-    """One TF Serving row-format request for the export's serving_default signature."""
+def request_example(metadata, image_size):
+    """One example for the export's serving_default signature: a sentence or a random uint8 image."""
     signature = metadata["metadata"]["signature_def"]["signature_def"]["serving_default"]
     (name, spec), = signature["inputs"].items()
     dims = [int(dim["size"]) for dim in spec["tensor_shape"]["dim"]][1:]
     if spec["dtype"] == "DT_STRING":
-        return json.dumps({"instances": [SENTENCE]}).encode()
+        return SENTENCE
     height, width = image_size
     shape = [size if size > 0 else default for size, default in zip(dims, [height, width, 3])]
-    image = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
-    return json.dumps({"instances": [image.tolist()]}).encode()
+    return np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+
+
+def request_body(example):
+    """One TF Serving row-format request of one example."""
+    return json.dumps({"instances": [example if isinstance(example, str) else example.tolist()]}).encode()
+
+
+def ceiling(model_dir, example, batch_sizes, seconds):
+    """`{batch size: examples per second}` of the newest version's serving_default run in this process on
+    copies of `example`, with no server, no JSON and no queue between."""
+    from pipelines.served_model import load_version
+    from shared.export import versions
+
+    _, signatures = load_version(Path(model_dir) / str(max(versions(Path(model_dir)))))
+    signature = signatures["serving_default"]
+    (name,) = signature.specs
+    rates = {}
+    for size in batch_sizes:
+        batch = np.array([example] * size, dtype=object if isinstance(example, str) else None)
+        signature({name: batch})  # the first call of a shape traces
+        calls, start = 0, time.monotonic()
+        while time.monotonic() - start < seconds:
+            signature({name: batch})
+            calls += 1
+        rates[size] = calls * size / (time.monotonic() - start)
+    return rates
 
 
 async def _client(port, path, body, stop_at, latencies):
@@ -112,6 +140,9 @@ def main(argv=None):
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--repo", default=str(REPO), help="checkout whose `dlsuite serve` to measure")
     parser.add_argument("--serve-flags", default="", help="extra `dlsuite serve` flags, e.g. '--max-batch-size 32'")
+    parser.add_argument("--ceiling", action="store_true", help="then time the signature in this process, no server")
+    parser.add_argument("--ceiling-batches", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--ceiling-seconds", type=float, default=8)
     args = parser.parse_args(argv)
     image_size = tuple(int(size) for size in args.image_size.split("x"))
     name = Path(args.model_dir).name
@@ -121,7 +152,8 @@ def main(argv=None):
     try:
         with urllib.request.urlopen(f"{base}/metadata", timeout=60) as response:
             metadata = json.loads(response.read())
-        body = request_body(metadata, image_size)
+        example = request_example(metadata, image_size)
+        body = request_body(example)
         context = multiprocessing.get_context("spawn")
         queue = context.Queue()
         warmup = context.Process(target=drive, args=(args.port, f"/v1/models/{name}:predict", body, args.clients,
@@ -155,6 +187,11 @@ def main(argv=None):
         print(f"batching: {requests} requests went through the queues in {calls} TensorFlow calls "
               f"({requests / max(calls, 1):.1f} per call; the most in one call since start: "
               f"{batching_after['dlsuite_batch_largest']})")
+    if args.ceiling:
+        rates = ceiling(args.model_dir, example, args.ceiling_batches, args.ceiling_seconds)
+        print("ceiling, the signature in this process: " + ", ".join(
+            f"{rate:.0f} examples/s in batches of {size}" for size, rate in rates.items())
+            + f"; the server reached {len(latencies) / args.seconds / max(rates.values()):.0%} of the best")
     print("command: python -m benchmarks.serve_load " + " ".join(shlex.quote(arg) for arg in (argv or sys.argv[1:])))
 
 
