@@ -16,7 +16,7 @@ def test_presets_differ_only_where_they_say():
     changed = {field for field in config_lib.field_names(ClassificationConfig)
                if getattr(default(), field) != getattr(smoke(), field)}
     assert changed == {"epochs", "max_train_examples", "max_test_examples", "filters", "convs_per_stage", "dense_units",
-                       "warmup_epochs"}
+                       "warmup_epochs", "precision"}
 
 
 def test_set_pairs_are_coerced_to_field_types():
