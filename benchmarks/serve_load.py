@@ -7,8 +7,8 @@ CPU time per request (what throughput on an idle machine follows from), the mach
 the wall time and the command that reproduced it; then, from the server's Prometheus counters, how many
 requests went through the batching queues in the window and in how many TensorFlow calls. With `--ceiling`, once
 the server has stopped, the same example is run in this process straight through the SavedModel's signature,
-in batches of each `--ceiling-batches` size, for `--ceiling-seconds` each: the examples per second no server
-can pass on this machine, since the network's own arithmetic takes that long. The request is
+in batches of each `--ceiling-batches` size, for `--ceiling-seconds` each, one call at a time: what the model's
+own arithmetic allows on this machine (a server that overlaps two calls can pass it a little, not by a multiple). The request is
 one example built from the export's `serving_default` signature: a random uint8 image of `--image-size` for
 an image input (any size ones get `--image-size`), a sentence for a string input.
 

@@ -7,9 +7,9 @@
 Both versions are scored now, the way `dlsuite evaluate --run-id` scores them (each version's SavedModel,
 downloaded through MLflow when it is not on this machine), on the same test data: the challenger's data
 folder (or --data-dir) and --set values for both, checked by the test split's fingerprint. The metric is
-the task's headline metric (`Task.headline_metric`: the test counterpart of its validation monitor,
-higher or lower better as the task says). A challenger that is not better is refused (exit 2) unless
---force. The outcome is a JSON tag `dlsuite.promotion` on the version (and on a refused one); the
+the task's headline metric (`Task.headline_metric`: the task's `headline`, else the test counterpart of its
+validation monitor; higher or lower better as the task says). A challenger that is not better is refused
+(exit 2) unless --force. The outcome is a JSON tag `dlsuite.promotion` on the version (and on a refused one); the
 champion it replaces gets the alias `previous-champion`, so `--rollback` is one command.
 """
 

@@ -28,6 +28,7 @@ class AlphaZeroTask(Task):
     app = "gaming_rl"
     monitor = "eval_score"  # the score against the first opponent: wins + draws / 2 per game
     monitor_mode = "max"
+    headline = ("test_score", "max")
     step_key = "iteration"
     cannot_distribute = ("its self-play loop searches game trees in numpy between training rounds; data "
                          "parallelism does not apply to it.")
@@ -60,9 +61,6 @@ class AlphaZeroTask(Task):
     def fit(self, model, data, config, callbacks, checkpoint_dir):
         selfplay.train(AlphaZeroAgent(model, config), model, config, [*self.callbacks(config), *callbacks],
                        checkpoint_dir)
-
-    def headline_metric(self, config):
-        return "test_score", "max"
 
     # === Serving and evaluation ===
 

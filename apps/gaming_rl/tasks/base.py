@@ -24,14 +24,11 @@ class RLTask(Task):
     app = "gaming_rl"
     monitor = "eval_return_mean"
     monitor_mode = "max"
+    headline = ("test_return_mean", "max")  # over the test episodes `evaluate` plays
     step_key = "env_steps"
     agent_class = None
     cannot_distribute = ("its own loop steps one environment and applies its updates outside model.fit, in no "
                          "replica context; data parallelism does not apply to it.")
-
-    def headline_metric(self, config):
-        """The mean return of the test episodes `evaluate` plays (the monitor is the training loop's evaluations)."""
-        return "test_return_mean", "max"
 
     # === Inputs ===
 

@@ -76,10 +76,7 @@ def make_logits(model, tokenizer, context):
 class LanguageModelTask(Task):
     app = "nlp"
     name = "language_model"
-
-    def headline_metric(self, config):
-        """Nats per character of the held-out text that `evaluate` scores (it logs no `test_loss`)."""
-        return "validation_loss_nats", "min"
+    headline = ("validation_loss_nats", "min")  # nats per character of the held-out text `evaluate` scores
 
     # === Inputs ===
 

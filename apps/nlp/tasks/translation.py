@@ -36,10 +36,7 @@ EXAMPLE_TEXTS = ["I am cold.", "", "Where is the cat? \u00e9t\u00e9 \U0001F600",
 class TranslationTask(Task):
     app = "nlp"
     name = "translation"
-
-    def headline_metric(self, config):
-        """Corpus BLEU of the served translations of the test sentences (`evaluate` logs no `test_loss`)."""
-        return "test_bleu", "max"
+    headline = ("test_bleu", "max")  # corpus BLEU of the served translations of the test sentences
 
     # === Inputs ===
 

@@ -33,10 +33,7 @@ def digit_error_rate(references, hypotheses):
 
 class DigitStringsTask(SpeechTask):
     name = "digit_strings"
-
-    def headline_metric(self, config):
-        """The beam search's digit error rate on the test utterances (`evaluate` computes no test CTC loss)."""
-        return "test_digit_error_rate", "min"
+    headline = ("test_digit_error_rate", "min")  # the beam search's, on the test utterances
 
     # === Inputs ===
 

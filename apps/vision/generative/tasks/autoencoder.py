@@ -20,10 +20,7 @@ class AutoencoderTask(GenerativeTask):
     name = "autoencoder"
     variational = False
     model_class = ImageAutoencoder
-
-    def headline_metric(self, config):
-        """The test images' reconstruction error (`evaluate` computes no test counterpart of `val_loss`)."""
-        return "test_reconstruction_mse", "min"
+    headline = ("test_reconstruction_mse", "min")
 
     def build_data(self, config, source):
         data = super().build_data(config, source)

@@ -53,11 +53,9 @@ class GenerativeTask(Task):
 class SamplerTask(GenerativeTask):
     """A GAN or diffusion task: subclasses build the model (`build_model`) and say `latent_shape(config)`."""
 
-    def headline_metric(self, config):
-        """The sample quality every evaluation measures (the Fréchet distance of pixel statistics; the quality
-        classifier's `test_fid` only exists when `quality_classifier_run` is set): not the test counterpart of
-        `val_loss`, which `evaluate` does not compute."""
-        return "test_pixel_fid", "min"
+    # The sample quality every evaluation measures (the quality classifier's `test_fid` exists only with
+    # `quality_classifier_run`).
+    headline = ("test_pixel_fid", "min")
 
     def conditional(self, config):
         return config.conditional

@@ -22,10 +22,7 @@ class VAETask(AutoencoderTask):
     name = "vae"
     variational = True
     model_class = VariationalAutoencoder
-
-    def headline_metric(self, config):
-        """The test images' evidence lower bound in nats (higher is better), the bound the VAE maximizes."""
-        return "test_elbo", "max"
+    headline = ("test_elbo", "max")  # the test images' evidence lower bound in nats, which the VAE maximizes
 
     def metric_callbacks(self, config, data):
         """The progress grid: the images `generate(seed=0, count=num_samples)` serves, every `sample_every` epochs."""

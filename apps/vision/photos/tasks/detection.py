@@ -138,12 +138,9 @@ def coco_metrics(truth, predictions, num_classes):
 class DetectionTask(PhotoTask):
     name = "detection"
     serving_keys = ("score_threshold", "nms_iou_threshold", "max_detections")
-
-    def headline_metric(self, config):
-        """COCO's AP@[.5:.95] on the test photos (`evaluate` computes no test counterpart of `val_loss`)."""
-        return "test_map", "max"
     monitor = "val_loss"
     monitor_mode = "min"
+    headline = ("test_map", "max")  # COCO's AP@[.5:.95] on the test photos
     precision_refusal = ("keras-hub's RetinaNet decodes its 16-bit box deltas against float32 anchors and fails "
                          "(keras' bounding_boxes converters multiply the two without a cast)")
 
