@@ -5,6 +5,7 @@ digit_speaker_index.wav` (8 kHz, 16-bit mono) with SHA256SUMS for speech; RL pla
 A task added to `pipelines.catalog` without an entry in CASES fails here until it gets one.
 """
 
+import dataclasses
 import gzip
 
 import numpy as np
@@ -191,6 +192,8 @@ CASES = {
 ALL_TASKS = [(app, task) for app in catalog.APPS for task in catalog.tasks_of(app)]
 # Tasks whose model is chosen by config: every model through the harness too (the CASES entry is the first).
 MODEL_CASES = {("fraud", "detection", model): detection_case(model) for model in FRAUD_MODELS}
+MODEL_CASES[("speech", "digits", "embedding")] = dataclasses.replace(
+    DIGITS, overrides=(*DIGITS.overrides, "model=embedding", "utterance_normalization=none"))
 CASES[("fraud", "detection")] = MODEL_CASES[("fraud", "detection", FRAUD_MODELS[0])]
 
 

@@ -15,7 +15,7 @@ from shared.optimizers import ACTIVATIONS
 SAMPLE_RATE = 8000
 SPLITS = ("standard", "speaker")
 SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
-MODELS = ("cnn", "crnn")
+MODELS = ("cnn", "crnn", "embedding")  # digits; embedding: a head over the pretrained speech embedding
 UTTERANCE_NORMALIZATIONS = ("none", "mean", "mean_variance")
 CELLS = ("gru", "lstm")
 
@@ -120,6 +120,19 @@ class DigitsConfig(SpeechConfig):
         check_range("max_false_rejection", self.max_false_rejection, 0, 1, high_inclusive=False)
         check_range("dense_units", self.dense_units, 1)
         check_range("label_smoothing", self.label_smoothing, 0, 1, high_inclusive=False)
+        if self.model == "embedding":
+            own = [f"{name}={getattr(self, name)!r}" for name, off in (("utterance_normalization", "none"),
+                                                                       ("frequency_warp", 0.0))
+                   if getattr(self, name) != off]
+            if own:
+                raise ConfigError(f"Invalid combination. Received: model='embedding' with {', '.join(own)}. Expected "
+                                  "them off: they act on the log-mel features of the cnn and crnn front end, and the "
+                                  "embedding has its own. Fix: --preset embedding, or --set "
+                                  "utterance_normalization=none --set frequency_warp=0.")
+            if self.clip_seconds < 0.8:
+                raise ConfigError(f"Invalid value for config key clip_seconds. Received: clip_seconds="
+                                  f"{self.clip_seconds} with model='embedding'. Expected at least 0.8: the "
+                                  "embedding reads 0.775 s at a time. Fix: --set clip_seconds=1.0.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,6 +178,15 @@ def digits_default():
     )
 
 
+def digits_embedding():
+    """A head over Google's pretrained speech embedding (apps/speech/embedding.py), which has heard many
+    speakers: what new voices get (apps/speech/README.md, "Other speakers"). Only the head trains."""
+    return dataclasses.replace(
+        digits_default(), model="embedding", utterance_normalization="none", synthetic_digits=0,
+        reverb_probability=0.0,
+    )
+
+
 def digits_smoke():
     """A small slice, a few epochs, a tiny CNN: seconds. For CI and trying the pipeline; it learns
     (about 0.6 test accuracy against 0.1 for chance; one epoch of 256 clips stayed at chance)."""
@@ -197,7 +219,7 @@ TASKS = {
     "digits": TaskSpec(
         description="FSDD spoken digits (+ unknown and silence with open_set); waveforms or WAV bytes of any rate.",
         config_class=DigitsConfig,
-        presets={"default": digits_default, "smoke": digits_smoke},
+        presets={"default": digits_default, "embedding": digits_embedding, "smoke": digits_smoke},
         task_class="apps.speech.tasks.digits:DigitsTask",
     ),
     "digit_strings": TaskSpec(

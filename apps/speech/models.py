@@ -11,7 +11,16 @@ Every model starts the same way:
       -> Normalization                   per-mel-bin mean and variance of the training features
       -> [batch, frames, mels, 1]
 
-so the model logged to MLflow, the export and the benchmark all take waveforms and answer the same.
+so the model logged to MLflow, the export and the benchmark all take waveforms and answer the same. The
+`embedding` classifier starts from the waveforms too, with the pretrained speech embedding's own front end
+(`apps/speech/embedding.py`) instead:
+
+    waveforms float32 [batch, samples] at 8 kHz
+      -> WaveAugment                     (when configured; training=True only)
+      -> EmbeddingFrontEnd               trimmed, centered, resampled to 16 kHz, log-mel [batch, frames, 32]
+      -> EmbeddingWindows                [batch, windows, 76, 32, 1]
+      -> the frozen speech embedding     [batch, windows, 96], each window
+      -> mean and max over the windows   [batch, 192] -> dense head
 """
 
 import keras
@@ -92,3 +101,26 @@ def build_ctc_crnn(front_end, augmentation, mean, variance, *, num_labels=10, fi
     outputs = keras.layers.Dense(num_labels + 1, dtype="float32", name="logits")(x)
     # === Functional Model ===
     return keras.Model(inputs, outputs, name="speech_ctc_crnn")
+
+
+def build_embedding_classifier(front_end, embedding, *, num_classes=10, dense_units=128, activation="relu",
+                               dropout_rate=0.3, l2=1e-4, waveform_augmentation=None):
+    """A head over the pretrained speech embedding: `front_end` (an `EmbeddingFrontEnd`), `embedding` (the
+    network of `embedding.embedding_network`, frozen here), the windows' mean and maximum, then a dense block
+    and softmax. Only the head trains."""
+    from apps.speech.embedding import EmbeddingWindows
+
+    # === Layers ===
+    inputs = keras.Input(shape=(None,), name="waveforms")
+    x = waveform_augmentation(inputs) if waveform_augmentation is not None else inputs
+    x = front_end(x)
+    x = EmbeddingWindows(name="embedding_windows")(x)
+    embedding.trainable = False
+    x = keras.layers.TimeDistributed(embedding, name="embeddings")(x, training=False)
+    x = keras.layers.Concatenate(name="pool")([keras.layers.GlobalAveragePooling1D(name="mean")(x),
+                                               keras.layers.GlobalMaxPooling1D(name="max")(x)])
+    x = layers.dense_block(x, dense_units, activation=activation, dropout_rate=dropout_rate, l2=l2,
+                           batch_norm=True, name="head")
+    outputs = keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
+    # === Functional Model ===
+    return keras.Model(inputs, outputs, name="speech_embedding_classifier")

@@ -12,7 +12,7 @@ from apps.speech import negatives
 from apps.speech import plots as speech_plots
 from apps.speech.tasks.base import SpeechTask, load_and_split, padded_waveforms, records_of, subsample
 from apps.speech.features import front_end, spec_augment
-from apps.speech.models import build_classifier
+from apps.speech.models import build_classifier, build_embedding_classifier
 from shared import classifier
 from shared import data as shared_data
 from shared.app import Data
@@ -62,6 +62,10 @@ class DigitsTask(SpeechTask):
             config.synthetic_digits > 0)
         if needs:
             negatives.check_espeak(", ".join(needs))
+        if config.model == "embedding":
+            from apps.speech import embedding
+
+            embedding.check_available()  # the pinned weights, before any run opens
         return super().check_inputs(config, data_dir)
 
     def build_data(self, config, source):
@@ -95,10 +99,23 @@ class DigitsTask(SpeechTask):
     # === Model ===
 
     def build_model(self, config, data):
+        num_classes = len(data.info["class_names"])
+        if config.model == "embedding":
+            from apps.speech import embedding
+
+            arrays = embedding.weights()
+            model = build_embedding_classifier(
+                embedding.embedding_front_end(int(round(config.clip_seconds * 8000)), config.silence_threshold,
+                                              arrays["melspectrogram"]),
+                embedding.embedding_network(arrays["embedding"]), num_classes=num_classes,
+                dense_units=config.dense_units, activation=config.activation, dropout_rate=config.dropout_rate,
+                l2=config.l2, waveform_augmentation=augment.layers_of(config)["waveform_augmentation"])
+            return classifier.compile_classifier(model, config, data.train)
         mean, variance = speech_data.feature_statistics(
             data.train, augment.normalized_features(config, front_end(config)))
         model = build_classifier(
-            front_end(config), spec_augment(config), mean, variance, **augment.layers_of(config), num_classes=len(data.info["class_names"]),
+            front_end(config), spec_augment(config), mean, variance, **augment.layers_of(config),
+            num_classes=num_classes,
             model=config.model,
             filters=config.filters, rnn_cell=config.rnn_cell, rnn_units=config.rnn_units,
             dense_units=config.dense_units, activation=config.activation, dropout_rate=config.dropout_rate,
