@@ -118,7 +118,7 @@ class DigitsConfig(SpeechConfig):
         check_range("num_negatives", self.num_negatives, 4)
         check_range("synthetic_digits", self.synthetic_digits, 0, 20000)
         check_range("max_false_rejection", self.max_false_rejection, 0, 1, high_inclusive=False)
-        check_range("dense_units", self.dense_units, 1)
+        check_range("dense_units", self.dense_units, 0 if self.model == "embedding" else 1)  # embedding: 0 = linear
         check_range("label_smoothing", self.label_smoothing, 0, 1, high_inclusive=False)
         if self.model == "embedding":
             own = [f"{name}={getattr(self, name)!r}" for name, off in (("utterance_normalization", "none"),

@@ -107,7 +107,7 @@ def build_embedding_classifier(front_end, embedding, *, num_classes=10, dense_un
                                dropout_rate=0.3, l2=1e-4, waveform_augmentation=None):
     """A head over the pretrained speech embedding: `front_end` (an `EmbeddingFrontEnd`), `embedding` (the
     network of `embedding.embedding_network`, frozen here), the windows' mean and maximum, then a dense block
-    and softmax. Only the head trains."""
+    and softmax (`dense_units=0`: batch normalization and softmax, a linear probe). Only the head trains."""
     from apps.speech.embedding import EmbeddingWindows
 
     # === Layers ===
@@ -119,8 +119,12 @@ def build_embedding_classifier(front_end, embedding, *, num_classes=10, dense_un
     x = keras.layers.TimeDistributed(embedding, name="embeddings")(x, training=False)
     x = keras.layers.Concatenate(name="pool")([keras.layers.GlobalAveragePooling1D(name="mean")(x),
                                                keras.layers.GlobalMaxPooling1D(name="max")(x)])
-    x = layers.dense_block(x, dense_units, activation=activation, dropout_rate=dropout_rate, l2=l2,
-                           batch_norm=True, name="head")
-    outputs = keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
+    if dense_units:
+        x = layers.dense_block(x, dense_units, activation=activation, dropout_rate=dropout_rate, l2=l2,
+                               batch_norm=True, name="head")
+    else:  # a linear probe: standardized pooled embeddings, then softmax regression with L2
+        x = keras.layers.BatchNormalization(name="head_bn")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities",
+                                 kernel_regularizer=None if dense_units else layers.regularizer(0.0, l2))(x)
     # === Functional Model ===
     return keras.Model(inputs, outputs, name="speech_embedding_classifier")

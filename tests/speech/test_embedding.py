@@ -86,3 +86,22 @@ def test_the_embedding_classifier_saves_and_reloads_with_its_answers(clips_16k, 
     model.save(tmp_path / "model.keras")
     reloaded = keras.saving.load_model(tmp_path / "model.keras")
     np.testing.assert_allclose(reloaded.predict(waveforms, verbose=0), expected, atol=1e-5)
+
+
+def test_dense_units_zero_is_a_linear_probe_and_only_the_embedding_model_takes_it():
+    from apps.speech.config import digits_default, digits_embedding
+    from apps.speech.models import build_embedding_classifier
+    from shared.errors import ConfigError
+
+    import dataclasses
+
+    arrays = embedding.weights()
+    model = build_embedding_classifier(embedding.embedding_front_end(8000, arrays=arrays["melspectrogram"]),
+                                       embedding.embedding_network(arrays["embedding"]), num_classes=10,
+                                       dense_units=0, l2=1e-3)
+    trainable = [weight.path for weight in model.trainable_weights]
+    assert len(trainable) == 4 and all(path.split("/")[0] in ("head_bn", "probabilities") for path in trainable)
+    assert model.get_layer("probabilities").kernel_regularizer is not None
+    dataclasses.replace(digits_embedding(), dense_units=0)  # accepted
+    with pytest.raises(ConfigError, match=r"Received: dense_units=0"):
+        dataclasses.replace(digits_default(), dense_units=0)  # the CNN needs its dense layer
