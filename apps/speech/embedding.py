@@ -6,11 +6,11 @@ voices, are near each other: FSDD digits of a speaker it never heard are told ap
 linear classifier (apps/speech/README.md). Nothing downloads: the weights come from the PyPI wheel
 `openwakeword` 0.4.0 (a dependency in pyproject.toml; nothing imports it), which ships the embedding and its
 log-mel front end as two ONNX files. `weights()` checks each file's SHA-256 against the value pinned here before
-reading it, then reads it with the `onnx` package (a protobuf: nothing in it runs) and returns numpy arrays; the layers below
-carry them, so a trained model, its SavedModel and its MLflow copy need neither the wheel nor `onnx`.
+reading it, then reads it with the `onnx` package (a protobuf: nothing in it runs) and returns numpy arrays; the
+layers below carry them, so a trained model, its SavedModel and its MLflow copy need neither the wheel nor `onnx`.
 
     waveforms float32 [batch, samples] at 16 kHz, [-1, 1]
-      -> SpeechEmbeddingMel      log-mel [batch, frames, 32]: 25 ms... 512-sample frames every 10 ms, 32 mel
+      -> SpeechEmbeddingMel      log-mel [batch, frames, 32]: 512-sample (32 ms) frames every 10 ms, 32 mel
                                  bins, dB clipped 80 dB under the clip's loudest, scaled as the embedding expects
       -> windows of 76 frames every 8 frames, each -> embedding_network() -> [batch, windows, 96]
 
@@ -19,6 +19,7 @@ max pooling) node by node with Keras layers; tests/speech/test_embedding.py chec
 answers on FSDD clips.
 """
 
+import hashlib
 import importlib.util
 from pathlib import Path
 
@@ -81,7 +82,7 @@ def weights(folder=None):
             raise DataError(f"The speech embedding's weights are missing. Received: no {path}. Expected the file "
                             f"from the wheel of {PACKAGE} {VERSION}. Fix: {SETUP}.")
         data = path.read_bytes()  # hashed and parsed from the same bytes
-        actual = checksums.hashlib.sha256(data).hexdigest()
+        actual = hashlib.sha256(data).hexdigest()
         if actual != expected:
             raise checksums.mismatch_error(path, actual, expected, f"apps/speech/embedding.py, {PACKAGE} {VERSION}",
                                            ": refusing to read it")
