@@ -23,23 +23,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def pooled_embeddings(waveforms, clip_seconds, batch_size=64):
-    """`[clips, 192]`: the mean and maximum of each clip's embeddings, through the embedding model's layers."""
-    import numpy as np
+    """`[clips, 192]`: what the `embedding` model's head reads (its "pool" layer: the windows' mean and maximum)."""
+    import keras
 
     from apps.speech import embedding
+    from apps.speech.config import SAMPLE_RATE
     from apps.speech.data import pad_batch
+    from apps.speech.models import build_embedding_classifier
 
     arrays = embedding.weights()
-    front = embedding.embedding_front_end(int(round(clip_seconds * 8000)), arrays=arrays["melspectrogram"])
-    windows, network = embedding.EmbeddingWindows(), embedding.embedding_network(arrays["embedding"])
-    pooled = []
-    for start in range(0, len(waveforms), batch_size):
-        features = windows(front(pad_batch(waveforms[start:start + batch_size])))
-        count, per_clip = features.shape[0], features.shape[1]
-        vectors = network.predict(np.reshape(features, (-1, *features.shape[2:])), verbose=0, batch_size=256)
-        vectors = vectors.reshape(count, per_clip, -1)
-        pooled.append(np.concatenate([vectors.mean(axis=1), vectors.max(axis=1)], axis=1))
-    return np.concatenate(pooled)
+    model = build_embedding_classifier(
+        embedding.embedding_front_end(int(round(clip_seconds * SAMPLE_RATE)), arrays=arrays["melspectrogram"]),
+        embedding.embedding_network(arrays["embedding"]))
+    pooled = keras.Model(model.input, model.get_layer("pool").output)
+    return pooled.predict(pad_batch(waveforms), batch_size=batch_size, verbose=0)
 
 
 def main():

@@ -10,8 +10,9 @@ reading it, then reads it with the `onnx` package (a protobuf: nothing in it run
 layers below carry them, so a trained model, its SavedModel and its MLflow copy need neither the wheel nor `onnx`.
 
     waveforms float32 [batch, samples] at 16 kHz, [-1, 1]
-      -> SpeechEmbeddingMel      log-mel [batch, frames, 32]: 512-sample (32 ms) frames every 10 ms, 32 mel
-                                 bins, dB clipped 80 dB under the clip's loudest, scaled as the embedding expects
+      -> SpeechEmbeddingMel      log-mel [batch, frames, 32]: 512-sample (32 ms) frames every 10 ms, a 25 ms Hann
+                                 window, 32 mel bins, dB floored 80 dB under the clip's loudest, scaled as the
+                                 embedding expects
       -> windows of 76 frames every 8 frames, each -> embedding_network() -> [batch, windows, 96]
 
 `embedding_network` rebuilds the ONNX graph's layers (3x3, 1x3 and 3x1 convolutions, leaky ReLU floored at -0.4,
@@ -45,6 +46,7 @@ WINDOW_FRAMES = 76  # the embedding's input: 76 log-mel frames (0.775 s)
 WINDOW_STEP = 8  # a new embedding every 8 frames (80 ms), as openWakeWord computes them
 EMBEDDING_DIM = 96
 FRAME_LENGTH, FRAME_STEP, MEL_BINS = 512, 160, 32
+WINDOW_LENGTH = 400  # the front end's periodic Hann window (25 ms), centered in each 512-sample frame
 TOP_DB = 80.0
 
 
@@ -122,32 +124,30 @@ class FloorAt(keras.layers.Layer):
 class SpeechEmbeddingMel(keras.layers.Layer):
     """16 kHz waveforms in [-1, 1] `[batch, samples]` -> the embedding's log-mel input `[batch, frames, 32]`.
 
-    The ONNX front end's arithmetic: a 512-sample windowed DFT every 160 samples (its real and imaginary kernels),
-    power, its mel matrix, 10 log10 clipped at 1e-10, floored 80 dB under the loudest value, then `x / 10 + 2`
-    (openWakeWord's scaling for the embedding). The ONNX graph takes the loudest value over the whole batch; here
-    it is each clip's own, the same for a batch of one. Waveforms are scaled to 16-bit sample values first, the
-    level the front end was made for. Clips shorter than 512 samples give no frame."""
+    The ONNX front end's arithmetic: its DFT kernels are a 512-point DFT of 512-sample frames every 160 samples
+    under a periodic 400-sample Hann window centered in the frame (librosa's layout), which `tf.signal.stft`
+    computes; then power, the file's mel matrix, 10 log10 clipped at 1e-10, floored 80 dB under the loudest
+    value, then `x / 10 + 2` (openWakeWord's scaling for the embedding). The ONNX graph takes the loudest value
+    over the whole batch; here it is each clip's own, the same for a batch of one. Waveforms are scaled to 16-bit
+    sample values first, the level the front end was made for. Clips shorter than 512 samples give no frame."""
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self.real = self.add_weight(shape=(FRAME_LENGTH, FRAME_LENGTH // 2 + 1), initializer="zeros",
-                                    trainable=False, name="dft_real")
-        self.imaginary = self.add_weight(shape=(FRAME_LENGTH, FRAME_LENGTH // 2 + 1), initializer="zeros",
-                                         trainable=False, name="dft_imaginary")
         self.mel = self.add_weight(shape=(FRAME_LENGTH // 2 + 1, MEL_BINS), initializer="zeros", trainable=False,
                                    name="mel_matrix")
+        self.built = True  # its one weight exists from here
 
     def load(self, arrays):
-        """Set the weights from `weights()["melspectrogram"]`."""
-        self.real.assign(arrays["0.stft.conv_real.weight"][:, 0].T)
-        self.imaginary.assign(arrays["0.stft.conv_imag.weight"][:, 0].T)
+        """Set the mel matrix from `weights()["melspectrogram"]` (tests/speech/test_embedding.py checks the whole
+        front end, the file's DFT kernels included, against onnxruntime)."""
         self.mel.assign(arrays["1.melW"])
 
     def call(self, waveforms):
         import tensorflow as tf
 
-        frames = tf.signal.frame(tf.cast(waveforms, "float32") * 32767.0, FRAME_LENGTH, FRAME_STEP)
-        power = tf.square(frames @ self.real) + tf.square(frames @ self.imaginary)
+        spectrum = tf.signal.stft(tf.cast(waveforms, "float32") * 32767.0, FRAME_LENGTH, FRAME_STEP,
+                                  fft_length=FRAME_LENGTH, window_fn=_centered_hann)
+        power = tf.square(tf.abs(spectrum))
         decibels = 10.0 * tf.math.log(tf.maximum(power @ self.mel, 1e-10)) / tf.math.log(10.0)
         loudest = tf.reduce_max(decibels, axis=[1, 2], keepdims=True)
         return tf.maximum(decibels, loudest - TOP_DB) / 10.0 + 2.0
@@ -156,6 +156,14 @@ class SpeechEmbeddingMel(keras.layers.Layer):
         samples = input_shape[1]
         frames = None if samples is None else max(0, (samples - FRAME_LENGTH) // FRAME_STEP + 1)
         return (input_shape[0], frames, MEL_BINS)
+
+
+def _centered_hann(frame_length, dtype):
+    import tensorflow as tf
+
+    before = (frame_length - WINDOW_LENGTH) // 2
+    return tf.pad(tf.signal.hann_window(WINDOW_LENGTH, periodic=True, dtype=dtype),
+                  [[before, frame_length - WINDOW_LENGTH - before]])
 
 
 @keras.saving.register_keras_serializable(package="dlsuite")
@@ -223,31 +231,21 @@ def embedding_network(nodes=None, name="speech_embedding"):
     return network
 
 
-def front_end(arrays=None):
-    """A `SpeechEmbeddingMel` with the pinned front end's weights."""
-    layer = SpeechEmbeddingMel(name="embedding_mel")
-    layer.load(arrays if arrays is not None else weights()["melspectrogram"])
-    return layer
-
-
 @keras.saving.register_keras_serializable(package="dlsuite")
 class EmbeddingFrontEnd(keras.layers.Layer):
     """8 kHz waveforms `[batch, samples]` (any length, zero-padded) -> the embedding's log-mel `[batch, frames, 32]`:
-    peak-normalized, silence trimmed and centered in `num_samples` (as `LogMelFrontEnd`), resampled to 16 kHz
+    peak-normalized, silence trimmed and centered in `num_samples` (`features.fit_length`, as for every speech
+    model), resampled to 16 kHz
     (`apps/speech/resample.py`, scipy's `resample_poly` in the graph), then `SpeechEmbeddingMel`."""
 
     def __init__(self, num_samples, silence_threshold=0.01, input_rate=8000, **kwargs):
         super().__init__(**kwargs)
-        from apps.speech.features import LogMelFrontEnd
-
         self.num_samples, self.silence_threshold, self.input_rate = int(num_samples), float(silence_threshold), \
             int(input_rate)
         if SAMPLE_RATE % self.input_rate:
             raise ValueError(f"Invalid value for argument input_rate. Received: input_rate={input_rate}. Expected a "
                              f"divisor of {SAMPLE_RATE}.")
-        self.fit = LogMelFrontEnd(self.num_samples, silence_threshold=self.silence_threshold, name="fit_length")
-        self.fit.built = True  # only its fit_length is used: no weights
-        self.mel = SpeechEmbeddingMel(name="embedding_mel")
+        self.mel = SpeechEmbeddingMel(dtype="float32", name="embedding_mel")  # an FFT and a log
         samples = self.num_samples * (SAMPLE_RATE // self.input_rate)
         self.num_frames = (samples - FRAME_LENGTH) // FRAME_STEP + 1
         if self.num_frames < WINDOW_FRAMES:
@@ -256,19 +254,17 @@ class EmbeddingFrontEnd(keras.layers.Layer):
                              "(0.78 s): the embedding reads 0.775 s at a time.")
 
     def build(self, input_shape):
-        self.mel.built = True  # its weights exist from __init__
-        self.built = True
+        self.built = True  # its one sublayer's weight exists from __init__
 
     def call(self, waveforms):
         import tensorflow as tf
 
-        from apps.speech.resample import _resample_poly
+        from apps.speech.features import fit_length
+        from apps.speech.resample import resample
 
-        signals = self.fit.fit_length(waveforms)
-        factor = SAMPLE_RATE // self.input_rate
-        if factor > 1:
-            signals = _resample_poly(signals, tf.constant(factor, tf.int64), tf.constant(1, tf.int64))
-        return self.mel(signals)
+        signals = fit_length(waveforms, self.num_samples, self.silence_threshold)
+        features = self.mel(resample(signals, self.input_rate, SAMPLE_RATE))
+        return tf.ensure_shape(features, [None, self.num_frames, MEL_BINS])  # the resampler's length is dynamic
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.num_frames, MEL_BINS)

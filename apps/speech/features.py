@@ -48,24 +48,8 @@ class LogMelFrontEnd(keras.layers.Layer):
         self.num_frames = 1 + (self.num_samples - self.frame_length) // self.frame_step
 
     def fit_length(self, waveforms):
-        """Peak-normalize, trim silence and center in a window of `num_samples` samples."""
-        waveforms = tf.convert_to_tensor(waveforms, tf.float32)
-        # One extra zero sample makes empty inputs safe; trimming removes it again.
-        waveforms = tf.pad(waveforms, [[0, 0], [0, 1]])
-        peak = tf.reduce_max(tf.abs(waveforms), axis=1, keepdims=True)
-        waveforms = waveforms / tf.maximum(peak, 1e-6)
-        active = tf.cast(tf.abs(waveforms) > self.silence_threshold, tf.int32)
-        total = tf.shape(waveforms)[1]
-        first = tf.argmax(active, axis=1, output_type=tf.int32)
-        end = total - tf.argmax(tf.reverse(active, [1]), axis=1, output_type=tf.int32)
-        length = tf.where(tf.reduce_any(active > 0, axis=1), end - first, 0)
-        start = first + tf.maximum(length - self.num_samples, 0) // 2  # crop the middle of long clips
-        kept = tf.minimum(length, self.num_samples)
-        offset = (self.num_samples - kept) // 2  # center short clips
-        positions = tf.range(self.num_samples)[tf.newaxis, :] - offset[:, tf.newaxis]
-        inside = (positions >= 0) & (positions < kept[:, tf.newaxis])
-        indices = tf.clip_by_value(start[:, tf.newaxis] + positions, 0, total - 1)
-        return tf.where(inside, tf.gather(waveforms, indices, batch_dims=1), 0.0)
+        """Peak-normalize, trim silence and center in a window of `num_samples` samples (`fit_length`)."""
+        return fit_length(waveforms, self.num_samples, self.silence_threshold)
 
     def call(self, waveforms):
         signals = self.fit_length(waveforms)
@@ -84,6 +68,29 @@ class LogMelFrontEnd(keras.layers.Layer):
         return {**super().get_config(), "num_samples": self.num_samples, "frame_length": self.frame_length,
                 "frame_step": self.frame_step, "num_mel_bins": self.num_mel_bins,
                 "silence_threshold": self.silence_threshold, "sample_rate": self.sample_rate}
+
+
+def fit_length(waveforms, num_samples, silence_threshold):
+    """Waveforms `[batch, samples]` (zero-padded) -> `[batch, num_samples]`: each peak-normalized, its samples
+    below `silence_threshold` of the peak trimmed from both ends, then centered (short clips) or cropped to
+    its middle (long ones). Every speech front end starts here."""
+    waveforms = tf.convert_to_tensor(waveforms, tf.float32)
+    # One extra zero sample makes empty inputs safe; trimming removes it again.
+    waveforms = tf.pad(waveforms, [[0, 0], [0, 1]])
+    peak = tf.reduce_max(tf.abs(waveforms), axis=1, keepdims=True)
+    waveforms = waveforms / tf.maximum(peak, 1e-6)
+    active = tf.cast(tf.abs(waveforms) > silence_threshold, tf.int32)
+    total = tf.shape(waveforms)[1]
+    first = tf.argmax(active, axis=1, output_type=tf.int32)
+    end = total - tf.argmax(tf.reverse(active, [1]), axis=1, output_type=tf.int32)
+    length = tf.where(tf.reduce_any(active > 0, axis=1), end - first, 0)
+    start = first + tf.maximum(length - num_samples, 0) // 2  # crop the middle of long clips
+    kept = tf.minimum(length, num_samples)
+    offset = (num_samples - kept) // 2  # center short clips
+    positions = tf.range(num_samples)[tf.newaxis, :] - offset[:, tf.newaxis]
+    inside = (positions >= 0) & (positions < kept[:, tf.newaxis])
+    indices = tf.clip_by_value(start[:, tf.newaxis] + positions, 0, total - 1)
+    return tf.where(inside, tf.gather(waveforms, indices, batch_dims=1), 0.0)
 
 
 def front_end(config):

@@ -38,7 +38,8 @@ def onnx_sessions():
 
 def test_the_keras_layers_answer_as_the_onnx_files(clips_16k, onnx_sessions):
     arrays = embedding.weights()
-    mel, network = embedding.front_end(arrays["melspectrogram"]), embedding.embedding_network(arrays["embedding"])
+    mel, network = embedding.SpeechEmbeddingMel(), embedding.embedding_network(arrays["embedding"])
+    mel.load(arrays["melspectrogram"])
     for clip in clips_16k:  # one at a time: the ONNX front end floors at the loudest value of the whole batch
         expected = onnx_sessions["melspectrogram"].run(None, {"input": clip[None]})[0].squeeze() / 10 + 2
         got = mel(clip[None] / 32767.0).numpy()[0]

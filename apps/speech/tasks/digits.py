@@ -10,6 +10,7 @@ from apps.speech import augment
 from apps.speech import data as speech_data
 from apps.speech import negatives
 from apps.speech import plots as speech_plots
+from apps.speech.config import SAMPLE_RATE
 from apps.speech.tasks.base import SpeechTask, load_and_split, padded_waveforms, records_of, subsample
 from apps.speech.features import front_end, spec_augment
 from apps.speech.models import build_classifier, build_embedding_classifier
@@ -105,7 +106,7 @@ class DigitsTask(SpeechTask):
 
             arrays = embedding.weights()
             model = build_embedding_classifier(
-                embedding.embedding_front_end(int(round(config.clip_seconds * 8000)), config.silence_threshold,
+                embedding.embedding_front_end(int(round(config.clip_seconds * SAMPLE_RATE)), config.silence_threshold,
                                               arrays["melspectrogram"]),
                 embedding.embedding_network(arrays["embedding"]), num_classes=num_classes,
                 dense_units=config.dense_units, activation=config.activation, dropout_rate=config.dropout_rate,
