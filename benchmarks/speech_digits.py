@@ -80,8 +80,8 @@ def main():
                                                                   args.tracking_uri)})
             print(json.dumps({"split": "speaker", **speaker[-1]}), flush=True)
 
-    accuracies = [result["test_accuracy"] for result in standard] or [float("nan")]
-    walls = [result["total_wall_seconds"] for result in standard] or [float("nan")]
+    accuracies = [result["test_accuracy"] for result in standard]
+    walls = [result["total_wall_seconds"] for result in standard]
     by_seed = {seed: {result["held_out_speaker"]: result["test_accuracy"]
                       for result in speaker if result["seed"] == seed} for seed in args.seeds if speaker}
     result = {
@@ -92,7 +92,7 @@ def main():
             "test_errors": [result["test_errors"] for result in standard],
             "training_seconds": [result["training_seconds"] for result in standard],
             "total_wall_seconds": walls,
-        },
+        } if standard else None,  # --skip-standard
         "speaker_held_out": {seed: {"accuracy": accuracies, "mean": round(statistics.mean(accuracies.values()), 4),
                                     "worst": min(accuracies.items(), key=lambda item: item[1])}
                              for seed, accuracies in by_seed.items()},

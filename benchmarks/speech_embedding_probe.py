@@ -24,18 +24,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 def pooled_embeddings(waveforms, clip_seconds, batch_size=64):
     """`[clips, 192]`: what the `embedding` model's head reads (its "pool" layer: the windows' mean and maximum)."""
-    import keras
-
     from apps.speech import embedding
     from apps.speech.config import SAMPLE_RATE
     from apps.speech.data import pad_batch
-    from apps.speech.models import build_embedding_classifier
+    from apps.speech.models import embedding_pool
 
     arrays = embedding.weights()
-    model = build_embedding_classifier(
+    pooled = embedding_pool(
         embedding.embedding_front_end(int(round(clip_seconds * SAMPLE_RATE)), arrays=arrays["melspectrogram"]),
         embedding.embedding_network(arrays["embedding"]))
-    pooled = keras.Model(model.input, model.get_layer("pool").output)
     return pooled.predict(pad_batch(waveforms), batch_size=batch_size, verbose=0)
 
 

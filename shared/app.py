@@ -9,7 +9,9 @@ export, verification):
     build_model(config, data)            -> a compiled keras.Model
     fit(model, data, config, callbacks, checkpoint_dir)   (callbacks: weight averaging when the config has
                                             `ema_momentum`, metric_callbacks(config, data), then early
-                                            stopping, LR on plateau, NaN guard, the pipeline's)
+                                            stopping, LR on plateau, NaN guard, the pipeline's; with
+                                            `frozen_features(config)`, only the layers after a frozen front
+                                            train, on its output computed once: `shared.frozen`)
     after_fit(model, data, config)       -> dict merged into `data.info`: what serving needs that only
                                             exists after training (a decision threshold, an item index)
     endpoints(model, config, info)       -> {"serving_default": Endpoint(...), ...}
@@ -29,7 +31,8 @@ How the six apps plug in:
 - vision, speech, nlp, fraud: the default `fit` (keras `model.fit` with BackupAndRestore for
   resume). The model takes raw inputs (uint8 pixels, waveforms, strings, typed columns): its
   preprocessing is a Keras layer inside it, so the logged model, the export and the benchmark
-  run one object. Exceptions: nlp's translation and language models train on token ids (teacher forcing
+  run one object. Speech's `embedding` model names its frozen pretrained front in `frozen_features`, so
+  an epoch costs its head's time. Exceptions: nlp's translation and language models train on token ids (teacher forcing
   feeds the target's tokens); their endpoints tokenize the strings, so serving still takes raw text.
 - recommender: several named id inputs; `Data.train` yields dicts; `metric_callbacks` ranks the
   catalogue for the validation users each epoch (early stopping watches it); `after_fit` computes the
@@ -206,12 +209,33 @@ class Task:
         `Data.train` as `(x, y, sample_weight)` batches instead."""
         return None
 
+    def frozen_features(self, config):
+        """The name of the layer where the model's frozen front ends, or None (the default: everything trains).
+
+        A task returns it when every layer up to it is frozen and nothing random runs before it (a pretrained
+        extractor without augmentation), so its output is the same in every epoch. `fit` then computes that
+        output once for the training and validation data and trains the layers after it on it
+        (`shared.frozen`). Not under a tf.distribute strategy, which trains the whole model as usual."""
+        return None
+
     def fit(self, model, data, config, callbacks, checkpoint_dir):
-        """Train with `model.fit`; BackupAndRestore in `checkpoint_dir` makes a killed run resumable."""
+        """Train with `model.fit`; BackupAndRestore in `checkpoint_dir` makes a killed run resumable. With
+        `frozen_features`, what is fitted is the head after that layer, on its precomputed output."""
+        import tensorflow as tf
+
+        train, validation, whole = data.train, data.validation, model
+        layer = self.frozen_features(config)
+        if layer is not None and model.distribute_strategy is tf.distribute.get_strategy():
+            from shared import frozen
+
+            extractor, model = frozen.split_at(model, layer)
+            train = frozen.precompute(extractor, train, shuffle=True, seed=config.seed, label="training")
+            validation = (frozen.precompute(extractor, validation, label="validation")
+                          if validation is not None else None)
         backup = keras.callbacks.BackupAndRestore(str(checkpoint_dir), delete_checkpoint=False)
         model.fit(
-            data.train,
-            validation_data=data.validation,
+            train,
+            validation_data=validation,
             epochs=config.epochs,
             shuffle=False,  # tf.data shuffles; Keras cannot shuffle a Dataset
             class_weight=self.class_weight(config, data),
@@ -219,6 +243,8 @@ class Task:
                        *self.callbacks(config), *callbacks],
             verbose=shared_callbacks.fit_verbosity(),
         )
+        if model is not whole:  # the head's trainable weights are the whole model's: so is its optimizer state
+            whole.optimizer = model.optimizer
 
     def after_fit(self, model, data, config):
         """What serving needs that is computed after training (thresholds, indexes); merged into info."""

@@ -2,6 +2,7 @@
 generative models need, each piece on the toy app (tests/toy_app) or on vision, in seconds.
 """
 
+import dataclasses
 import json
 import os
 import signal
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import keras
 import mlflow
 import numpy as np
 import pytest
@@ -239,6 +241,59 @@ def test_metric_callbacks_feed_early_stopping_and_the_logger(toy_app, tmp_path):
     data = task.build_data(config, task.check_inputs(config, None))
     task.fit(task.build_model(config, data), data, config, [Logger()], tmp_path / "checkpoints")
     assert Logger.seen == scores[:4]
+
+
+class _Counted(keras.layers.Layer):
+    """A frozen layer that counts the examples it computes (a stand-in for a pretrained extractor)."""
+
+    def build(self, input_shape):
+        self.seen = self.add_weight(shape=(), initializer="zeros", trainable=False, name="seen")
+
+    def call(self, x):
+        self.seen.assign_add(tf.cast(tf.shape(x)[0], "float32"))
+        return tf.concat([x, x * x], axis=-1)
+
+
+def test_frozen_features_are_computed_once_and_only_the_head_trains(toy_app, tmp_path, capsys):
+    """`Task.frozen_features` names where the frozen front ends: `fit` computes its output once for the training
+    and validation data, trains the layers after it, and the whole model (what is exported) is the trained one."""
+    import keras
+
+    from tests.toy_app.config import default
+
+    class FrozenFrontTask(toy.PointsTask):
+        def build_model(self, config, data):
+            inputs = keras.Input(shape=(2,), name="points")
+            front = _Counted(name="front", trainable=False)
+            x = keras.layers.Identity(name="pool")(front(inputs))
+            outputs = keras.layers.Dense(1, activation="sigmoid", name="score")(x)
+            model = keras.Model(inputs, outputs)
+            model.compile(optimizer=keras.optimizers.Adam(0.05), loss="binary_crossentropy", metrics=["accuracy"])
+            return model
+
+        def frozen_features(self, config):
+            return "pool"
+
+    config = dataclasses.replace(default(), epochs=4, early_stopping_patience=0)
+    task = FrozenFrontTask()
+    data = task.build_data(config, task.check_inputs(config, None))
+    model = task.build_model(config, data)
+    examples = sum(int(batch[0].shape[0]) for part in (data.train, data.validation) for batch in part)
+    before = model.get_layer("score").kernel.numpy().copy()
+    task.fit(model, data, config, [], tmp_path / "checkpoints")
+    assert float(model.get_layer("front").seen.numpy()) == examples  # once, not once per epoch
+    assert not np.allclose(model.get_layer("score").kernel.numpy(), before)  # the shared head trained
+    assert int(model.optimizer.iterations.numpy()) > 0  # the whole model carries the head's optimizer state
+    accuracy = float((((model.predict(data.test[0], verbose=0)[:, 0] > 0.5) == data.test[1])).mean())
+    assert accuracy > 0.8, accuracy
+    assert "frozen features of" in capsys.readouterr().out
+
+    class TrainableFrontTask(FrozenFrontTask):
+        def frozen_features(self, config):
+            return "score"  # a trainable layer is before it: its output changes while training
+
+    with pytest.raises(ValueError, match=r"Layers before 'score' train.*Received trainable weights in: score"):
+        TrainableFrontTask().fit(model, data, config, [], tmp_path / "other")
 
 
 def test_time_split_keeps_train_before_validation_before_test_with_a_gap():

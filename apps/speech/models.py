@@ -20,7 +20,9 @@ so the model logged to MLflow, the export and the benchmark all take waveforms a
       -> EmbeddingFrontEnd               trimmed, centered, resampled to 16 kHz, log-mel [batch, frames, 32]
       -> EmbeddingWindows                [batch, windows, 76, 32, 1]
       -> the frozen speech embedding     [batch, windows, 96], each window
-      -> mean and max over the windows   [batch, 192] -> dense head
+      -> mean and max over the windows   [batch, 192] ("pool": computed once per clip in training)
+      -> Normalization                   the pooled embeddings' training mean and variance
+      -> dense head, or softmax regression (dense_units=0)
 """
 
 import keras
@@ -103,27 +105,40 @@ def build_ctc_crnn(front_end, augmentation, mean, variance, *, num_labels=10, fi
     return keras.Model(inputs, outputs, name="speech_ctc_crnn")
 
 
-def build_embedding_classifier(front_end, embedding, *, num_classes=10, dense_units=128, activation="relu",
-                               dropout_rate=0.3, l2=1e-4, waveform_augmentation=None):
-    """A head over the pretrained speech embedding: `front_end` (an `EmbeddingFrontEnd`), `embedding` (the
-    network of `embedding.embedding_network`, frozen here), the windows' mean and maximum, then a dense block
-    and softmax (`dense_units=0`: batch normalization and softmax, a linear probe). Only the head trains."""
+def pooled_embeddings(inputs, front_end, embedding):
+    """The graph from waveforms to the head's input: `front_end` (an `EmbeddingFrontEnd`), the windows, `embedding`
+    (the network of `embedding.embedding_network`, frozen here) on each window, and the windows' mean and maximum,
+    `[batch, 192]`, as the layer "pool"."""
     from apps.speech.embedding import EmbeddingWindows
 
-    # === Layers ===
-    inputs = keras.Input(shape=(None,), name="waveforms")
-    x = waveform_augmentation(inputs) if waveform_augmentation is not None else inputs
-    x = front_end(x)
+    x = front_end(inputs)
     x = EmbeddingWindows(name="embedding_windows")(x)
     embedding.trainable = False
     x = keras.layers.TimeDistributed(embedding, name="embeddings")(x, training=False)
-    x = keras.layers.Concatenate(name="pool")([keras.layers.GlobalAveragePooling1D(name="mean")(x),
-                                               keras.layers.GlobalMaxPooling1D(name="max")(x)])
+    return keras.layers.Concatenate(name="pool")([keras.layers.GlobalAveragePooling1D(name="mean")(x),
+                                                  keras.layers.GlobalMaxPooling1D(name="max")(x)])
+
+
+def embedding_pool(front_end, embedding):
+    """`keras.Model`: waveforms -> the pooled embeddings (what the head of `build_embedding_classifier` reads)."""
+    inputs = keras.Input(shape=(None,), name="waveforms")
+    return keras.Model(inputs, pooled_embeddings(inputs, front_end, embedding), name="speech_embedding_pool")
+
+
+def build_embedding_classifier(front_end, embedding, mean, variance, *, num_classes=10, dense_units=128,
+                               activation="relu", dropout_rate=0.3, l2=1e-4, waveform_augmentation=None):
+    """A head over the pretrained speech embedding: the pooled embeddings (`pooled_embeddings`), standardized by
+    their training-set `mean` and `variance` (192 values each, from `embedding_pool`), then a dense block and
+    softmax, or (`dense_units=0`) softmax regression with L2 on them: a linear probe. Only the head trains, so
+    the task trains it on the pooled embeddings computed once (`Task.frozen_features`: "pool")."""
+    # === Layers ===
+    inputs = keras.Input(shape=(None,), name="waveforms")
+    x = waveform_augmentation(inputs) if waveform_augmentation is not None else inputs
+    x = pooled_embeddings(x, front_end, embedding)
+    x = keras.layers.Normalization(mean=mean, variance=variance, dtype="float32", name="head_normalization")(x)
     if dense_units:
         x = layers.dense_block(x, dense_units, activation=activation, dropout_rate=dropout_rate, l2=l2,
                                batch_norm=True, name="head")
-    else:  # a linear probe: standardized pooled embeddings, then softmax regression with L2
-        x = keras.layers.BatchNormalization(name="head_bn")(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities",
                                  kernel_regularizer=None if dense_units else layers.regularizer(0.0, l2))(x)
     # === Functional Model ===

@@ -78,8 +78,8 @@ def test_the_embedding_classifier_saves_and_reloads_with_its_answers(clips_16k, 
 
     arrays = embedding.weights()
     model = build_embedding_classifier(embedding.embedding_front_end(8000, arrays=arrays["melspectrogram"]),
-                                       embedding.embedding_network(arrays["embedding"]), num_classes=10,
-                                       dense_units=8)
+                                       embedding.embedding_network(arrays["embedding"]), np.full(192, 20.0),
+                                       np.full(192, 4.0), num_classes=10, dense_units=8)
     assert not any(weight.trainable for weight in model.get_layer("embeddings").weights)  # only the head trains
     assert model.count_params() - sum(np.prod(w.shape) for w in model.non_trainable_weights) < 2000
     waveforms = clips_16k[:, ::2] / 32767.0  # back to 8 kHz
@@ -98,10 +98,11 @@ def test_dense_units_zero_is_a_linear_probe_and_only_the_embedding_model_takes_i
 
     arrays = embedding.weights()
     model = build_embedding_classifier(embedding.embedding_front_end(8000, arrays=arrays["melspectrogram"]),
-                                       embedding.embedding_network(arrays["embedding"]), num_classes=10,
-                                       dense_units=0, l2=1e-3)
+                                       embedding.embedding_network(arrays["embedding"]), np.zeros(192),
+                                       np.ones(192), num_classes=10, dense_units=0, l2=1e-3)
     trainable = [weight.path for weight in model.trainable_weights]
-    assert len(trainable) == 4 and all(path.split("/")[0] in ("head_bn", "probabilities") for path in trainable)
+    assert sorted(trainable) == ["probabilities/bias", "probabilities/kernel"]  # softmax regression
+    assert model.get_layer("head_normalization").input.shape == (None, 192)
     assert model.get_layer("probabilities").kernel_regularizer is not None
     dataclasses.replace(digits_embedding(), dense_units=0)  # accepted
     with pytest.raises(ConfigError, match=r"Received: dense_units=0"):

@@ -103,14 +103,20 @@ class DigitsTask(SpeechTask):
         num_classes = len(data.info["class_names"])
         if config.model == "embedding":
             from apps.speech import embedding
+            from apps.speech.models import embedding_pool
 
             arrays = embedding.weights()
+
+            def parts():  # fresh layers for each graph: the statistics' model is not the trained one
+                return (embedding.embedding_front_end(int(round(config.clip_seconds * SAMPLE_RATE)),
+                                                      config.silence_threshold, arrays["melspectrogram"]),
+                        embedding.embedding_network(arrays["embedding"]))
+
+            mean, variance = speech_data.feature_statistics(data.train, embedding_pool(*parts()))
             model = build_embedding_classifier(
-                embedding.embedding_front_end(int(round(config.clip_seconds * SAMPLE_RATE)), config.silence_threshold,
-                                              arrays["melspectrogram"]),
-                embedding.embedding_network(arrays["embedding"]), num_classes=num_classes,
-                dense_units=config.dense_units, activation=config.activation, dropout_rate=config.dropout_rate,
-                l2=config.l2, waveform_augmentation=augment.layers_of(config)["waveform_augmentation"])
+                *parts(), mean, variance, num_classes=num_classes, dense_units=config.dense_units,
+                activation=config.activation, dropout_rate=config.dropout_rate, l2=config.l2,
+                waveform_augmentation=augment.layers_of(config)["waveform_augmentation"])
             return classifier.compile_classifier(model, config, data.train)
         mean, variance = speech_data.feature_statistics(
             data.train, augment.normalized_features(config, front_end(config)))
@@ -122,6 +128,13 @@ class DigitsTask(SpeechTask):
             dense_units=config.dense_units, activation=config.activation, dropout_rate=config.dropout_rate,
             conv_dropout_rate=config.conv_dropout_rate, l2=config.l2)
         return classifier.compile_classifier(model, config, data.train)
+
+    def frozen_features(self, config):
+        """The embedding model's pooled embeddings are the same in every epoch unless waveforms are augmented:
+        then only its head is fitted, on them computed once (`shared.frozen`)."""
+        if config.model == "embedding" and augment.layers_of(config)["waveform_augmentation"] is None:
+            return "pool"
+        return None
 
     # === Serving and evaluation ===
 
