@@ -288,6 +288,30 @@ def test_frozen_features_are_computed_once_and_only_the_head_trains(toy_app, tmp
     assert accuracy > 0.8, accuracy
     assert "frozen features of" in capsys.readouterr().out
 
+    # A killed run resumes the head where its checkpoint left it (BackupAndRestore holds the head's weights).
+    class Killed(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                self.kernel = self.model.get_layer("score").kernel.numpy().copy()
+                raise RuntimeError("killed")
+
+    class Resumed(keras.callbacks.Callback):
+        epochs = []
+
+        def on_train_begin(self, logs=None):
+            self.kernel = self.model.get_layer("score").kernel.numpy().copy()
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epochs.append(epoch)
+
+    killed, resumed = Killed(), Resumed()
+    with pytest.raises(RuntimeError, match="killed"):
+        task.fit(task.build_model(config, data), data, config, [killed], tmp_path / "resumable")
+    model = task.build_model(config, data)
+    task.fit(model, data, config, [resumed], tmp_path / "resumable")
+    np.testing.assert_allclose(resumed.kernel, killed.kernel)
+    assert resumed.epochs == [2, 3]
+
     class TrainableFrontTask(FrozenFrontTask):
         def frozen_features(self, config):
             return "score"  # a trainable layer is before it: its output changes while training
