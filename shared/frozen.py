@@ -13,6 +13,8 @@ import time
 import keras
 import numpy as np
 
+from shared.callbacks import fit_verbosity
+
 
 def split_at(model, layer_name):
     """`(extractor, head)`: the functional `model` cut at the output of its layer `layer_name`. Both share the
@@ -40,29 +42,20 @@ def precompute(extractor, dataset, *, shuffle=False, seed=0, label=""):
     epoch when `shuffle`. Prints how many examples it computed and how long that took."""
     import tensorflow as tf
 
-    started, outputs, rest, batch_size = time.perf_counter(), [], [], None
+    started, outputs, rest = time.perf_counter(), [], []
     total = dataset.cardinality().numpy()
-    progress = keras.utils.Progbar(total if total > 0 else None, verbose=1 if _on_terminal() else 0)
+    progress = keras.utils.Progbar(total if total > 0 else None, verbose=1 if fit_verbosity() == 1 else 0)
     for step, batch in enumerate(dataset):
         inputs, others = (batch[0], batch[1:]) if isinstance(batch, tuple) else (batch, ())
         outputs.append(keras.ops.convert_to_numpy(extractor.predict_on_batch(inputs)))
-        rest.append([keras.tree.map_structure(np.asarray, value) for value in others])
-        batch_size = batch_size or len(outputs[-1])
+        rest.append(others)
         progress.update(step + 1)
     if not outputs:
         raise ValueError(f"No {label or 'data'} to compute frozen features on. Received: an empty dataset.")
-    columns = [np.concatenate(outputs)] + [
-        keras.tree.map_structure(lambda *parts: np.concatenate(parts), *[row[k] for row in rest])
-        for k in range(len(rest[0]))]
-    result = tf.data.Dataset.from_tensor_slices(tuple(columns) if len(columns) > 1 else columns[0])
+    columns = (np.concatenate(outputs), *keras.tree.map_structure(lambda *parts: np.concatenate(parts), *rest))
+    result = tf.data.Dataset.from_tensor_slices(columns if len(columns) > 1 else columns[0])
     if shuffle:
         result = result.shuffle(len(columns[0]), seed=seed, reshuffle_each_iteration=True)
     print(f"dlsuite: frozen features of {len(columns[0])} {label} examples computed once in "
           f"{time.perf_counter() - started:.0f} s", flush=True)
-    return result.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-
-
-def _on_terminal():
-    import sys
-
-    return sys.stdout.isatty()
+    return result.batch(len(outputs[0])).prefetch(tf.data.AUTOTUNE)

@@ -257,8 +257,6 @@ class _Counted(keras.layers.Layer):
 def test_frozen_features_are_computed_once_and_only_the_head_trains(toy_app, tmp_path, capsys):
     """`Task.frozen_features` names where the frozen front ends: `fit` computes its output once for the training
     and validation data, trains the layers after it, and the whole model (what is exported) is the trained one."""
-    import keras
-
     from tests.toy_app.config import default
 
     class FrozenFrontTask(toy.PointsTask):
