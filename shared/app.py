@@ -215,7 +215,8 @@ class Task:
         A task returns it when every layer up to it is frozen and nothing random runs before it (a pretrained
         extractor without augmentation), so its output is the same in every epoch. `fit` then computes that
         output once for the training and validation data and trains the layers after it on it
-        (`shared.frozen`). Not under a tf.distribute strategy, which trains the whole model as usual."""
+        (`shared.frozen`); a `Normalization` reading that output without given statistics is adapted on it first.
+        Under a tf.distribute strategy the whole model trains as usual (after that adaptation)."""
         return None
 
     def fit(self, model, data, config, callbacks, checkpoint_dir):
@@ -225,13 +226,16 @@ class Task:
 
         train, validation, whole = data.train, data.validation, model
         layer = self.frozen_features(config)
-        if layer is not None and model.distribute_strategy is tf.distribute.get_strategy():
+        if layer is not None:
             from shared import frozen
 
-            extractor, model = frozen.split_at(model, layer)
-            train = frozen.precompute(extractor, train, shuffle=True, seed=config.seed, label="training")
-            validation = (frozen.precompute(extractor, validation, label="validation")
-                          if validation is not None else None)
+            extractor, head = frozen.split_at(model, layer)
+            features = frozen.precompute(extractor, train, shuffle=True, seed=config.seed, label="training")
+            frozen.adapt_readers(model, layer, features)
+            if model.distribute_strategy is tf.distribute.get_strategy():  # a strategy trains the whole model
+                model, train = head, features
+                validation = (frozen.precompute(extractor, validation, label="validation")
+                              if validation is not None else None)
         backup = keras.callbacks.BackupAndRestore(str(checkpoint_dir), delete_checkpoint=False)
         model.fit(
             train,

@@ -5,7 +5,9 @@ every epoch. Keras's transfer-learning guide names the fast way to train over on
 the data, then train the new layers on what it produced. `Task.fit` does this when `Task.frozen_features(config)`
 names the layer where the frozen front ends (`shared.app`): an epoch then costs the head's time, not the
 extractor's. The model the pipeline logs, exports and serves is still the whole model: the head shares its
-layers, so training the head trains them.
+layers, so training the head trains them. A `keras.layers.Normalization` that reads the frozen layer's output and
+was built without `mean` and `variance` is adapted on the training set's output of that one pass (`adapt_readers`),
+so the task need not run the extractor over the data a second time for its statistics.
 """
 
 import time
@@ -34,6 +36,16 @@ def split_at(model, layer_name):
     head = keras.Model(layer.output, model.outputs, name=f"{model.name}_head")
     head.compile_from_config(model.get_compile_config())
     return extractor, head
+
+
+def adapt_readers(model, layer_name, features):
+    """Adapt each `Normalization` of `model` that reads the output of `layer_name` and was built without statistics
+    on `features` (a dataset from `precompute`)."""
+    output = model.get_layer(layer_name).output
+    readers = [layer for layer in model.layers if isinstance(layer, keras.layers.Normalization)
+               and layer.input_mean is None and layer.input is output]
+    for reader in readers:
+        reader.adapt(features.map(lambda inputs, *_: inputs))
 
 
 def precompute(extractor, dataset, *, shuffle=False, seed=0, label=""):

@@ -264,6 +264,7 @@ def test_frozen_features_are_computed_once_and_only_the_head_trains(toy_app, tmp
             inputs = keras.Input(shape=(2,), name="points")
             front = _Counted(name="front", trainable=False)
             x = keras.layers.Identity(name="pool")(front(inputs))
+            x = keras.layers.Normalization(name="standardize")(x)  # no statistics given: adapted by fit
             outputs = keras.layers.Dense(1, activation="sigmoid", name="score")(x)
             model = keras.Model(inputs, outputs)
             model.compile(optimizer=keras.optimizers.Adam(0.05), loss="binary_crossentropy", metrics=["accuracy"])
@@ -280,6 +281,9 @@ def test_frozen_features_are_computed_once_and_only_the_head_trains(toy_app, tmp
     before = model.get_layer("score").kernel.numpy().copy()
     task.fit(model, data, config, [], tmp_path / "checkpoints")
     assert float(model.get_layer("front").seen.numpy()) == examples  # once, not once per epoch
+    points = np.concatenate([batch[0].numpy() for batch in data.train])
+    np.testing.assert_allclose(model.get_layer("standardize").mean.numpy().ravel(),
+                               np.concatenate([points, points ** 2], axis=1).mean(axis=0), rtol=1e-4)
     assert not np.allclose(model.get_layer("score").kernel.numpy(), before)  # the shared head trained
     assert int(model.optimizer.iterations.numpy()) > 0  # the whole model carries the head's optimizer state
     accuracy = float((((model.predict(data.test[0], verbose=0)[:, 0] > 0.5) == data.test[1])).mean())

@@ -128,7 +128,8 @@ def embedding_pool(front_end, embedding):
 def build_embedding_classifier(front_end, embedding, mean, variance, *, num_classes=10, dense_units=128,
                                activation="relu", dropout_rate=0.3, l2=1e-4, waveform_augmentation=None):
     """A head over the pretrained speech embedding: the pooled embeddings (`pooled_embeddings`), standardized by
-    their training-set `mean` and `variance` (192 values each, from `embedding_pool`), then a dense block and
+    their training-set `mean` and `variance` (192 values each, from `embedding_pool`; None: adapted in training by
+    `shared.frozen.adapt_readers`), then a dense block and
     softmax, or (`dense_units=0`) softmax regression with L2 on them: a linear probe. Only the head trains, so
     the task trains it on the pooled embeddings computed once (`Task.frozen_features`: "pool")."""
     # === Layers ===

@@ -112,7 +112,9 @@ class DigitsTask(SpeechTask):
                                                       config.silence_threshold, arrays["melspectrogram"]),
                         embedding.embedding_network(arrays["embedding"]))
 
-            mean, variance = speech_data.feature_statistics(data.train, embedding_pool(*parts()))
+            # With frozen features, fit adapts the head's normalization in the pass it makes anyway (shared.frozen).
+            mean, variance = (None, None) if self.frozen_features(config) else speech_data.feature_statistics(
+                data.train, embedding_pool(*parts()))
             model = build_embedding_classifier(
                 *parts(), mean, variance, num_classes=num_classes, dense_units=config.dense_units,
                 activation=config.activation, dropout_rate=config.dropout_rate, l2=config.l2,
