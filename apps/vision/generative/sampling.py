@@ -74,9 +74,11 @@ def generate_endpoint(sample_fn, num_classes=None, value_range=UNIT, max_count=M
     """
 
     def checked_count(count):
-        tf.debugging.assert_greater_equal(count, 1, message=f"Invalid count. Expected 1 to {max_count} images.")
-        tf.debugging.assert_less_equal(count, max_count, message=f"Invalid count. Expected 1 to {max_count} images.")
-        return count
+        message = f"Invalid count. Expected 1 to {max_count} images."
+        checks = [tf.debugging.assert_greater_equal(count, 1, message=message),
+                  tf.debugging.assert_less_equal(count, max_count, message=message)]
+        with tf.control_dependencies(checks):  # every op reading the count waits for the checks
+            return tf.identity(count)
 
     def output(images):
         return {"images": images if images.dtype == tf.uint8 else to_uint8(images, value_range)}
@@ -85,8 +87,9 @@ def generate_endpoint(sample_fn, num_classes=None, value_range=UNIT, max_count=M
         def generate(seed, count, class_id):
             count = checked_count(count)
             message = f"Invalid class_id. Expected a class id in [0, {num_classes - 1}]."
-            tf.debugging.assert_greater_equal(class_id, 0, message=message)
-            tf.debugging.assert_less(class_id, num_classes, message=message)
+            with tf.control_dependencies([tf.debugging.assert_greater_equal(class_id, 0, message=message),
+                                          tf.debugging.assert_less(class_id, num_classes, message=message)]):
+                class_id = tf.identity(class_id)
             return output(sample_fn(stateless_seed(seed), count, tf.fill([count], class_id)))
     else:
         def generate(seed, count):
