@@ -1,7 +1,10 @@
 """The four fraud models. Each takes the raw serving inputs (`features.serving_inputs`) and returns one fraud
 score per transaction, `[batch]` float32: a probability (supervised, sequence) or an anomaly score (autoencoder,
 vae: higher is more unusual). Every model starts with `features.TransactionFeatures` and a Normalization layer
-adapted on the training period, so the exported model needs nothing but the raw fields.
+adapted on the training period, so the exported model needs nothing but the raw fields. With `feature_bins`, the
+classifiers also read each feature's one-hot bin (`keras.layers.Discretization`), the boundaries a decision tree
+draws on that feature between the training period's classes (`tree_bins`): target-aware bins, so a step in the fraud
+rate is a step in the input.
 
 With `ensemble_size` > 1, `supervised` and `sequence` return `[batch, heads]`: independently initialized heads
 over the same features, each trained by its own cross-entropy (the targets are repeated per head); the score is
@@ -127,23 +130,52 @@ def serving_inputs(sequence_length=0):
     return inputs
 
 
-def normalized_features(inputs, training_inputs):
-    """TransactionFeatures, then a Normalization adapted on the training period's features."""
+def normalized_features(inputs, training_inputs, training_labels=None, feature_bins=0, min_bin_size=20, seed=None):
+    """TransactionFeatures, then a Normalization adapted on the training period's features; with `feature_bins`,
+    each feature's one-hot bin beside it (`tree_bins`)."""
     transaction_features = features.TransactionFeatures(name="transaction_features")
     normalization = keras.layers.Normalization(name="normalization")
-    normalization.adapt(np.asarray(transaction_features(training_inputs)))
-    return normalization(transaction_features(inputs))
+    training_features = np.asarray(transaction_features(training_inputs))
+    normalization.adapt(training_features)
+    raw = transaction_features(inputs)
+    normalized = normalization(raw)
+    if not feature_bins:
+        return normalized
+    if training_labels is None:
+        raise ValueError(f"Received: feature_bins={feature_bins} and training_labels=None. Expected the training "
+                         "labels: the bins are the thresholds a decision tree draws between the classes.")
+    encoded = [normalized]
+    for column, name in enumerate(features.TransactionFeatures.NAMES):
+        boundaries = tree_bins(training_features[:, column], training_labels, feature_bins, min_bin_size, seed)
+        if boundaries:
+            encoded.append(keras.layers.Discretization(bin_boundaries=boundaries, output_mode="one_hot",
+                                                       name=f"{name}_bins")(raw[:, column]))
+    return keras.layers.Concatenate(name="features_and_bins")(encoded)
+
+
+def tree_bins(values, labels, max_bins, min_bin_size, seed=None):
+    """The boundaries a decision tree with at most `max_bins` leaves (each of at least `min_bin_size` rows) draws on
+    one feature to separate the classes: target-aware bins (Gorishniy et al., 2022), sorted, possibly empty."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    tree = DecisionTreeClassifier(max_leaf_nodes=max_bins, min_samples_leaf=min_bin_size, random_state=seed or 0)
+    tree.fit(values[:, None], labels)
+    return sorted(float(threshold) for threshold, feature in zip(tree.tree_.threshold, tree.tree_.feature)
+                  if feature >= 0)
 
 
 def build(model, training_inputs, *, hidden_units, dropout_rate=0.0, ensemble_size=1, latent_dim=4,
-          sequence_length=0, recurrent_units=32, seed=None):
+          sequence_length=0, recurrent_units=32, seed=None, training_labels=None, feature_bins=0):
     """The (uncompiled) model `model` ("supervised", "sequence", "autoencoder" or "vae"); `training_inputs`
     (numpy serving inputs of the training period) adapt its normalization. `sequence_length` and
     `recurrent_units`: the GRU over the card's previous payments (`sequence`); `latent_dim`: the anomaly models'
-    bottleneck; `ensemble_size`: independent heads (`supervised`, `sequence`)."""
+    bottleneck; `ensemble_size`: independent heads (`supervised`, `sequence`); `feature_bins`: each feature's
+    tree-chosen bins on `training_labels`, one-hot beside it (`supervised`, `sequence`)."""
     inputs = serving_inputs(sequence_length if model == "sequence" else 0)
     normalized = normalized_features(inputs, {name: training_inputs[name] for name in
-                                              ("tx_datetime", "tx_amount", *features.AGGREGATES)})
+                                              ("tx_datetime", "tx_amount", *features.AGGREGATES)},
+                                     training_labels, feature_bins if model in ("supervised", "sequence") else 0,
+                                     seed=seed)
     if model in ("supervised", "sequence"):
         hidden = normalized
         if model == "sequence":

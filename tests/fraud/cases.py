@@ -75,6 +75,8 @@ BAD_INPUTS = (
                         r"2018-08-07", overrides=("test_start=2018-08-05",)),
     BadInput(ConfigError, r"Received: model='lstm'\. Expected one of: supervised, autoencoder, vae, sequence",
              overrides=("model=lstm",)),
+    BadInput(ConfigError, r"Received: feature_bins=1\. Expected 0 \(no bins\) or at least 2",
+             overrides=("feature_bins=1",)),
 )
 
 
@@ -82,7 +84,8 @@ def detection_case(model):
     return TaskCase(
         make_data=make_parquet_folder,
         overrides=(f"model={model}", "epochs=1", "batch_size=64", "hidden_units=8", "latent_dim=2",
-                   "sequence_length=3", "recurrent_units=4", "alerts_per_day=2"),
+                   "sequence_length=3", "recurrent_units=4", "alerts_per_day=2",
+                   *(("feature_bins=4",) if model == "sequence" else ())),  # more bins than the default 2
         metrics=("test_auc_roc", "test_average_precision", "test_card_precision_top_100",
                  "test_precision_at_threshold", "test_recall_at_threshold"),
         bad_inputs=BAD_INPUTS if model == "supervised" else (),

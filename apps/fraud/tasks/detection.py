@@ -55,7 +55,8 @@ class DetectionTask(Task):
         model = models.build(config.model, data.train_window.inputs, hidden_units=config.hidden_units,
                              dropout_rate=config.dropout_rate, ensemble_size=config.ensemble_size,
                              latent_dim=config.latent_dim, sequence_length=config.sequence_length,
-                             recurrent_units=config.recurrent_units, seed=config.seed)
+                             recurrent_units=config.recurrent_units, seed=config.seed,
+                             training_labels=data.train_window.labels, feature_bins=config.feature_bins)
         model.compile(optimizer=build_optimizer(config, max(1, len(data.train_window) // config.batch_size)),
                       loss=models.loss(config.model, config.imbalance, config.focal_gamma))
         return model
