@@ -85,12 +85,10 @@ def main():
         sys.exit("The ceiling needs the handbook's pickles (their TX_FRAUD_SCENARIO column).")
     first, last = fraud_data.needed_days(config)
     frame = read_with_scenarios(transactions.select_days(files, first, last))
-    spans = fraud_data.periods(config)
-    start, end = spans["test"]
+    start, end = fraud_data.periods(config)["test"]
     labels, customers = frame["TX_FRAUD"].to_numpy(np.int64), frame["CUSTOMER_ID"].to_numpy(np.int64)
     days = frame["TX_DATETIME"].dt.normalize().to_numpy()
-    rows = np.flatnonzero((days >= np.datetime64(start)) & (days <= np.datetime64(end)))
-    rows = rows[~fraud_data.known_compromised(days, customers, labels, rows, fraud_data.known_period(config, start))]
+    rows = fraud_data.period_rows(config, "test", days, customers, labels)
     test_labels, test_customers, test_days = labels[rows], customers[rows], days[rows]
     invisible = invisible_frauds(frame, rows, config.delay_days)
     counts = {"test_transactions": len(rows), "frauds": int(test_labels.sum()), "invisible_frauds": int(invisible.sum()),

@@ -28,6 +28,8 @@ import numpy as np  # noqa: E402
 
 from apps.fraud import data as fraud_data  # noqa: E402
 from apps.fraud import metrics, models, transactions  # noqa: E402
+from pipelines import catalog  # noqa: E402
+from pipelines.train import resolve_config  # noqa: E402
 
 KINDS = {"amount above 220 (1)": (1, False), "terminal, visible (2)": (2, False), "terminal, invisible (2)": (2, True),
          "card (3)": (3, False)}
@@ -59,31 +61,24 @@ def main():
     args = parser.parse_args()
     started = time.perf_counter()
     data_dir = args.data_dir or str(Path(os.environ.get("DLSUITE_DATA_DIR", "../shared/datasets")) / "fraud_handbook")
-    frame, rows = None, {}
+    _name, spec = catalog.task_spec("fraud", "detection")
+    config = resolve_config(spec, args.preset, overrides=args.overrides)
+    _folder, layout, files = fraud_data.check(config, data_dir)
+    if layout != "pickle":
+        sys.exit("The breakdown needs the handbook's pickles (their TX_FRAUD_SCENARIO column).")
+    frame = read_with_scenarios(transactions.select_days(files, *fraud_data.needed_days(config)))  # the app's order
+    labels, customers = frame["TX_FRAUD"].to_numpy(np.int64), frame["CUSTOMER_ID"].to_numpy(np.int64)
+    days, scenarios = frame["TX_DATETIME"].dt.normalize().to_numpy(), frame["TX_FRAUD_SCENARIO"].to_numpy()
+    rows = {name: fraud_data.period_rows(config, name, days, customers, labels) for name in ("validation", "test")}
+    invisible = {name: invisible_frauds(frame, chosen, config.delay_days) for name, chosen in rows.items()}
     for seed in args.seeds:
         run = fit_in_process("fraud", "detection", preset=args.preset, overrides=args.overrides, seed=seed,
                              data_dir=data_dir)
-        if frame is None:  # the same rows as the app's windows: the frame is sorted the same way
-            config = run.config
-            _folder, layout, files = fraud_data.check(config, data_dir)
-            if layout != "pickle":
-                sys.exit("The breakdown needs the handbook's pickles (their TX_FRAUD_SCENARIO column).")
-            frame = read_with_scenarios(transactions.select_days(files, *fraud_data.needed_days(config)))
-            labels, customers = frame["TX_FRAUD"].to_numpy(np.int64), frame["CUSTOMER_ID"].to_numpy(np.int64)
-            days = frame["TX_DATETIME"].dt.normalize().to_numpy()
-            for name, (start, end) in fraud_data.periods(config).items():
-                if name == "train":
-                    continue
-                chosen = np.flatnonzero((days >= np.datetime64(start)) & (days <= np.datetime64(end)))
-                chosen = chosen[~fraud_data.known_compromised(days, customers, labels, chosen,
-                                                               fraud_data.known_period(config, start))]
-                rows[name] = (chosen, invisible_frauds(frame, chosen, config.delay_days))
         for name, window in (("validation", run.data.validation_window), ("test", run.data.test)):
-            chosen, invisible = rows[name]
-            if not np.array_equal(window.labels, frame["TX_FRAUD"].to_numpy()[chosen]):
+            if not np.array_equal(window.labels, labels[rows[name]]):
                 sys.exit(f"The {name} rows differ from the app's window: cannot attribute scenarios.")
-            scores = models.scores(run.model, window.inputs)
-            result = breakdown(window.labels, scores, frame["TX_FRAUD_SCENARIO"].to_numpy()[chosen], invisible)
+            result = breakdown(window.labels, models.scores(run.model, window.inputs), scenarios[rows[name]],
+                               invisible[name])
             print(json.dumps({"preset": args.preset, "seed": seed, "period": name, "epochs": len(run.epoch_seconds),
                               **result}), flush=True)
     print(f"wall time {time.perf_counter() - started:.0f} s")

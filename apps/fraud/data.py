@@ -101,17 +101,26 @@ def load(config, layout, files):
     labels = frame["TX_FRAUD"].to_numpy(np.int64)
     customers = frame["CUSTOMER_ID"].to_numpy(np.int64)
     days = frame["TX_DATETIME"].dt.normalize().to_numpy()
-    windows, spans = {}, periods(config)
-    for name, (start, end) in spans.items():
-        rows = np.flatnonzero((days >= np.datetime64(start)) & (days <= np.datetime64(end)))
-        if config.drop_known_compromised and name in ("test", "validation"):
-            rows = rows[~known_compromised(days, customers, labels, rows, known_period(config, start))]
+    windows = {}
+    for name, (start, end) in periods(config).items():
+        rows = period_rows(config, name, days, customers, labels)
         windows[name] = Window(name, start, end, {key: value[rows] for key, value in inputs.items()}, labels[rows],
                                customers[rows], days[rows])
     if not len(windows["test"]):
         raise DataError(f"No transactions in the test period. Received: test_start={config.test_start}, test_end="
                         f"{config.test_end}. Expected test dates inside the data; fix them with --set.")
     return windows
+
+
+def period_rows(config, name, days, customers, labels):
+    """The rows of the period `name` ("train", "validation", "test") in a frame's `days` (its transactions' days),
+    `customers` and `labels`: its days, without the cards already known compromised in validation and test
+    (`config.drop_known_compromised`)."""
+    start, end = periods(config)[name]
+    rows = np.flatnonzero((days >= np.datetime64(start)) & (days <= np.datetime64(end)))
+    if config.drop_known_compromised and name in ("test", "validation"):
+        rows = rows[~known_compromised(days, customers, labels, rows, known_period(config, start))]
+    return rows
 
 
 def known_period(config, start):

@@ -130,7 +130,7 @@ def serving_inputs(sequence_length=0):
     return inputs
 
 
-def normalized_features(inputs, training_inputs, training_labels=None, feature_bins=0, min_bin_size=20, seed=None):
+def normalized_features(inputs, training_inputs, training_labels=None, feature_bins=0, min_bin_size=20):
     """TransactionFeatures, then a Normalization adapted on the training period's features; with `feature_bins`,
     each feature's one-hot bin beside it (`tree_bins`)."""
     transaction_features = features.TransactionFeatures(name="transaction_features")
@@ -146,19 +146,20 @@ def normalized_features(inputs, training_inputs, training_labels=None, feature_b
                          "labels: the bins are the thresholds a decision tree draws between the classes.")
     encoded = [normalized]
     for column, name in enumerate(features.TransactionFeatures.NAMES):
-        boundaries = tree_bins(training_features[:, column], training_labels, feature_bins, min_bin_size, seed)
+        boundaries = tree_bins(training_features[:, column], training_labels, feature_bins, min_bin_size)
         if boundaries:
             encoded.append(keras.layers.Discretization(bin_boundaries=boundaries, output_mode="one_hot",
                                                        name=f"{name}_bins")(raw[:, column]))
     return keras.layers.Concatenate(name="features_and_bins")(encoded)
 
 
-def tree_bins(values, labels, max_bins, min_bin_size, seed=None):
+def tree_bins(values, labels, max_bins, min_bin_size):
     """The boundaries a decision tree with at most `max_bins` leaves (each of at least `min_bin_size` rows) draws on
-    one feature to separate the classes: target-aware bins (Gorishniy et al., 2022), sorted, possibly empty."""
+    one feature to separate the classes: target-aware bins (Gorishniy et al., 2022), sorted, possibly empty. On one
+    feature the best split is deterministic: no seed."""
     from sklearn.tree import DecisionTreeClassifier
 
-    tree = DecisionTreeClassifier(max_leaf_nodes=max_bins, min_samples_leaf=min_bin_size, random_state=seed or 0)
+    tree = DecisionTreeClassifier(max_leaf_nodes=max_bins, min_samples_leaf=min_bin_size, random_state=0)
     tree.fit(values[:, None], labels)
     return sorted(float(threshold) for threshold, feature in zip(tree.tree_.threshold, tree.tree_.feature)
                   if feature >= 0)
@@ -174,8 +175,7 @@ def build(model, training_inputs, *, hidden_units, dropout_rate=0.0, ensemble_si
     inputs = serving_inputs(sequence_length if model == "sequence" else 0)
     normalized = normalized_features(inputs, {name: training_inputs[name] for name in
                                               ("tx_datetime", "tx_amount", *features.AGGREGATES)},
-                                     training_labels, feature_bins if model in ("supervised", "sequence") else 0,
-                                     seed=seed)
+                                     training_labels, feature_bins if model in ("supervised", "sequence") else 0)
     if model in ("supervised", "sequence"):
         hidden = normalized
         if model == "sequence":
